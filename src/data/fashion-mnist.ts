@@ -1,0 +1,60 @@
+/**
+ * Fashion-MNIST (Xiao, Rasul & Vollgraf 2017). `fashion-mnist` opens the 10,000-image test split
+ * shipped in models/fashion-mnist/ (the default data set: no download needed);
+ * `fashion-mnist:full` opens the 60,000-image training split installed by the Debian package
+ * dataset-fashion-mnist under /usr/share/datasets/fashion-mnist.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { DiffusionError } from '../errors';
+import type { Dataset, DatasetRequest } from './dataset';
+import { openIdxFiles } from './idx';
+
+export const FASHION_MNIST_CLASSES = [
+  'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
+];
+export const SYSTEM_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
+
+/** The package root: the nearest folder above `from` whose package.json is named onnx-diffusion. */
+export function packageRoot(from: string = __dirname): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'onnx-diffusion') return dir;
+      } catch {
+        // An unreadable package.json belongs to someone else: keep walking up.
+      }
+    }
+    if (dirname(dir) === dir) throw new DiffusionError(`${from}: no onnx-diffusion package.json above this folder`);
+  }
+}
+
+/** The folder holding the embedded test split. */
+export function embeddedFashionMnistDir(): string {
+  return join(packageRoot(), 'models', 'fashion-mnist');
+}
+
+export async function openFashionMnist(variant: string, want: DatasetRequest): Promise<Dataset> {
+  if (variant === '' || variant === 'test') {
+    const dir = embeddedFashionMnistDir();
+    const images = join(dir, 't10k-images-idx3-ubyte.gz');
+    if (!existsSync(images)) throw new DiffusionError(`${images}: the embedded Fashion-MNIST test split is missing`);
+    return openIdxFiles(images, join(dir, 't10k-labels-idx1-ubyte.gz'), want, {
+      name: 'fashion-mnist',
+      classNames: FASHION_MNIST_CLASSES,
+    });
+  }
+  if (variant === 'full' || variant === 'train') {
+    const dir = SYSTEM_FASHION_MNIST_DIR;
+    const images = join(dir, 'train-images-idx3-ubyte.gz');
+    const labels = join(dir, 'train-labels-idx1-ubyte.gz');
+    if (!existsSync(images) || !existsSync(labels)) {
+      throw new DiffusionError(
+        `${images}: Fashion-MNIST training split not found; install the Debian package dataset-fashion-mnist`,
+      );
+    }
+    return openIdxFiles(images, labels, want, { name: 'fashion-mnist:full', classNames: FASHION_MNIST_CLASSES });
+  }
+  throw new DiffusionError(`fashion-mnist:${variant}: unknown variant (use fashion-mnist or fashion-mnist:full)`);
+}

@@ -1,0 +1,115 @@
+/**
+ * DDPM ancestral sampling (Ho et al. 2020, Algorithm 2) with x0 clipping: each step predicts
+ * x0, clips it, and samples x_{t-1} ~ N(mu-tilde_t(x_t, x0), sigma_t^2 I) from the posterior of
+ * eq. 6-7. By default it visits all T timesteps; with steps < T it skips between the visited ones
+ * using the posterior between any two timesteps (as diffusers' DDPMScheduler does).
+ *
+ * Noise order: x_T (unless initialNoise is given), then one normal array per step that adds
+ * noise, i.e. every step but the last (whose target is t = -1, the clean image).
+ */
+import { Prediction } from '../config';
+import { clampUnit, predToX0 } from '../objectives';
+import { Rng } from '../rng';
+import { Schedule } from '../schedules';
+import { denoiseToX0, initialSample, shapeSize } from './common';
+import { makeTimesteps } from './timesteps';
+import { DdpmOptions, DdpmVariance, Denoiser, SampleShape } from './types';
+
+export interface PosteriorCoefs {
+  /** Coefficient of x0 in mu-tilde. */
+  coef1: number;
+  /** Coefficient of x_t in mu-tilde. */
+  coef2: number;
+  /** sigma^2 of the chosen variance. */
+  variance: number;
+}
+
+/**
+ * q(x_prev | x_t, x0) for prev < t (prev = -1 means abar_prev = 1). With prev = t - 1 this is
+ * Ho et al. eq. 7 read from the schedule's tables; otherwise the same formula with
+ * beta = 1 - abar_t / abar_prev, the effective beta of the skipped interval.
+ */
+export function ddpmPosterior(schedule: Schedule, t: number, prev: number, variance: DdpmVariance): PosteriorCoefs {
+  const ab = schedule.alphasCumprod[t];
+  const abPrev = prev >= 0 ? schedule.alphasCumprod[prev] : 1;
+  const beta = prev === t - 1 ? schedule.betas[t] : 1 - ab / abPrev;
+  // Ho et al. eq. 7: mu-tilde = sqrt(abar_prev) beta / (1 - abar_t) x0 + sqrt(alpha_t) (1 - abar_prev) / (1 - abar_t) x_t
+  const coef1 = (Math.sqrt(abPrev) * beta) / (1 - ab);
+  const coef2 = (Math.sqrt(1 - beta) * (1 - abPrev)) / (1 - ab);
+  // Ho et al. section 3.2: sigma^2 = beta_t or beta-tilde_t = (1 - abar_prev) / (1 - abar_t) beta_t
+  const sigma2 = variance === 'beta' ? beta : ((1 - abPrev) / (1 - ab)) * beta;
+  return { coef1, coef2, variance: sigma2 };
+}
+
+export interface DdpmStepArgs {
+  schedule: Schedule;
+  prediction: Prediction;
+  /** x_t, n samples flattened. */
+  x: Float32Array;
+  /** The raw network output at (x, t). */
+  modelOutput: Float32Array;
+  t: number;
+  /** The timestep to step to (default t - 1; -1 is the clean image). */
+  prev?: number;
+  /** z ~ N(0, I) of x's length, or null for none (the last step never adds noise). */
+  noise: Float32Array | null;
+  variance?: DdpmVariance;
+  clipX0?: boolean;
+}
+
+export interface DdpmStepResult {
+  /** x_prev = mu-tilde + sigma z. */
+  prev: Float32Array;
+  /** The posterior mean mu-tilde. */
+  mean: Float32Array;
+  /** The (clipped) x0 estimate. */
+  x0: Float32Array;
+  /** sigma^2. */
+  variance: number;
+}
+
+/** One ancestral step x_t -> x_prev, from a raw model output. */
+export function ddpmStep(a: DdpmStepArgs): DdpmStepResult {
+  const prev = a.prev ?? a.t - 1;
+  // One abar for the whole batch: every sample is at the same t.
+  const abar = [a.schedule.alphasCumprod[a.t]];
+  let x0 = predToX0(a.modelOutput, a.prediction, a.x, abar);
+  if (a.clipX0 !== false) x0 = clampUnit(x0);
+  return ddpmStepFromX0(a.schedule, a.x, x0, a.t, prev, a.noise, a.variance ?? 'posterior');
+}
+
+function ddpmStepFromX0(
+  schedule: Schedule, x: Float32Array, x0: Float32Array, t: number, prev: number,
+  noise: Float32Array | null, variance: DdpmVariance,
+): DdpmStepResult {
+  const { coef1, coef2, variance: sigma2 } = ddpmPosterior(schedule, t, prev, variance);
+  const sigma = prev >= 0 && noise !== null ? Math.sqrt(sigma2) : 0;
+  const mean = new Float32Array(x.length);
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const mu = coef1 * x0[i] + coef2 * x[i]; // Ho et al. eq. 7
+    mean[i] = mu;
+    out[i] = noise === null || sigma === 0 ? mu : mu + sigma * noise[i]; // Ho et al. Algorithm 2, line 4
+  }
+  return { prev: out, mean, x0, variance: sigma2 };
+}
+
+/** Runs DDPM from x_T ~ N(0, I) to a sample; returns the final x (n * c * h * w values). */
+export async function ddpmSample(
+  denoiser: Denoiser, schedule: Schedule, prediction: Prediction, shape: SampleShape, opts: DdpmOptions = {},
+): Promise<Float32Array> {
+  const size = shapeSize(shape);
+  const T = schedule.timesteps;
+  const ts = makeTimesteps(T, opts.steps ?? T, opts.spacing ?? 'leading');
+  const rng = new Rng(opts.seed ?? 0);
+  let x = initialSample(rng, size, opts.initialNoise);
+  for (let i = 0; i < ts.length; i++) {
+    const t = ts[i];
+    const prev = i + 1 < ts.length ? ts[i + 1] : -1;
+    const x0 = await denoiseToX0(denoiser, schedule, prediction, x, shape.n, t, opts);
+    const noise = prev >= 0 ? rng.normalArray(size) : null;
+    x = ddpmStepFromX0(schedule, x, x0, t, prev, noise, opts.variance ?? 'posterior').prev;
+    await opts.onStep?.({ step: i, total: ts.length, t, x, x0 });
+  }
+  return x;
+}

@@ -1,0 +1,83 @@
+/**
+ * The "toy diffusion" of the Hugging Face diffusion course, unit 1, notebook 1 ("Diffusion
+ * Models from Scratch"): no schedule, the corruption is a plain mix
+ *   x = (1 - a) x0 + a noise,  a in [0, 1]   (the course's `corrupt`),
+ * the network predicts x0 from x, and the sampler walks a from 1 down over K steps, moving a
+ * fraction 1/(K - i) of the way to the prediction at step i: small moves while the image is
+ * mostly noise, bigger ones as it clears; the last step (fraction 1) lands on the prediction.
+ *
+ * Noise amount -> network input t: the same ONNX input `t` (int64 [N]) as the real samplers, with
+ *   t = round(a * (TOY_T - 1)),  TOY_T = 1000,
+ * so a = 1 is t = 999 and a = 0 is t = 0. (The course's network ignores a; ours may use it.)
+ *
+ * Noise: 'uniform' is U[0, 1) as in the course (its data is MNIST in [0, 1]); 'normal' is
+ * N(0, 1) for data in [-1, 1]. Noise order: x_K (unless initialNoise is given), nothing after.
+ * x0 clipping is off by default here (the course does none), on with clipX0: true.
+ */
+import { DiffusionError } from '../../errors';
+import { clampUnit } from '../objectives';
+import { Rng } from '../rng';
+import { fillInt32, initialSample, shapeSize, throwIfAborted } from './common';
+import { Denoiser, SampleShape, SamplerOptions } from './types';
+
+/** The number of integer levels the noise amount is mapped to (t in [0, TOY_T - 1]). */
+export const TOY_T = 1000;
+
+export type ToyNoise = 'uniform' | 'normal';
+
+export interface ToyOptions extends SamplerOptions {
+  /** Default 'uniform', as in the course. */
+  noise?: ToyNoise;
+}
+
+/** t = round(a * (TOY_T - 1)) for a noise amount a in [0, 1]. */
+export function toyAmountToT(a: number): number {
+  if (!(a >= 0 && a <= 1)) throw new DiffusionError(`toy: noise amount must be in [0, 1], got ${a}`);
+  return Math.round(a * (TOY_T - 1));
+}
+
+/** Draws toy noise of the given kind. */
+export function toyNoise(rng: Rng, size: number, kind: ToyNoise = 'uniform'): Float32Array {
+  if (kind === 'normal') return rng.normalArray(size);
+  const out = new Float32Array(size);
+  for (let i = 0; i < size; i++) out[i] = rng.uniform();
+  return out;
+}
+
+/** The course's corrupt(x, amount): x = (1 - a) x0 + a noise, one amount per sample. */
+export function toyCorrupt(x0: Float32Array, noise: Float32Array, amount: ArrayLike<number>): Float32Array {
+  const n = amount.length;
+  if (x0.length !== noise.length || n === 0 || x0.length % n !== 0) {
+    throw new DiffusionError(`toy: cannot corrupt ${x0.length} values with ${noise.length} noise values and ${n} amounts`);
+  }
+  const per = x0.length / n;
+  const out = new Float32Array(x0.length);
+  for (let s = 0; s < n; s++) {
+    const a = amount[s];
+    for (let i = s * per, e = i + per; i < e; i++) out[i] = (1 - a) * x0[i] + a * noise[i];
+  }
+  return out;
+}
+
+/** The course's sampler: K steps, a_i = 1 - i/K, x = x (1 - 1/(K - i)) + pred / (K - i). */
+export async function toySample(denoiser: Denoiser, shape: SampleShape, opts: ToyOptions = {}): Promise<Float32Array> {
+  const size = shapeSize(shape);
+  const K = opts.steps ?? 5;
+  if (!Number.isInteger(K) || K < 1) throw new DiffusionError(`toy: steps must be a positive integer, got ${K}`);
+  const rng = new Rng(opts.seed ?? 0);
+  let x = opts.initialNoise === undefined ? toyNoise(rng, size, opts.noise) : initialSample(rng, size, opts.initialNoise);
+  for (let i = 0; i < K; i++) {
+    throwIfAborted(opts.signal);
+    const t = toyAmountToT(1 - i / K);
+    const pred = await denoiser(x, fillInt32(shape.n, t));
+    if (pred.length !== size) throw new DiffusionError(`toy: denoiser returned ${pred.length} values, expected ${size}`);
+    const x0 = opts.clipX0 === true ? clampUnit(Float32Array.from(pred)) : pred;
+    const mix = 1 / (K - i);
+    const next = new Float32Array(size);
+    // the last step has mix = 1 and must land on the prediction exactly
+    for (let k = 0; k < size; k++) next[k] = mix === 1 ? x0[k] : x[k] * (1 - mix) + x0[k] * mix;
+    x = next;
+    await opts.onStep?.({ step: i, total: K, t, x, x0 });
+  }
+  return x;
+}

@@ -1,0 +1,68 @@
+import * as os from 'os';
+import * as ort from 'onnxruntime-node';
+import { DiffusionError } from '../errors';
+import { encodeModel } from '../onnx/proto';
+import { Model } from '../onnx/ir';
+import { Tensor } from '../onnx/tensor';
+import { fromOrt, toOrt } from './ort-tensor';
+
+export type Device = 'cpu' | 'cuda';
+
+export interface SessionOptions {
+  device?: Device;
+  deviceId?: number;
+  /** Intra-op threads; defaults to the number of cores. */
+  threads?: number;
+}
+
+/** An ONNX Runtime session over our Tensor type (onnxruntime-node). */
+export class NodeSession {
+  private constructor(readonly session: ort.InferenceSession, readonly device: Device) {}
+
+  static async create(model: Model | Uint8Array, options: SessionOptions = {}): Promise<NodeSession> {
+    const bytes = model instanceof Uint8Array ? model : encodeModel(model);
+    const device = options.device ?? 'cpu';
+    const so: ort.InferenceSession.SessionOptions = {
+      graphOptimizationLevel: 'all',
+      intraOpNumThreads: options.threads ?? os.availableParallelism(),
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      executionProviders: device === 'cuda' ? [{ name: 'cuda', deviceId: options.deviceId ?? 0 } as ort.InferenceSession.ExecutionProviderConfig, 'cpu'] : ['cpu'],
+    };
+    try {
+      return new NodeSession(await ort.InferenceSession.create(bytes, so), device);
+    } catch (e) {
+      throw new DiffusionError(`ONNX Runtime could not load the model: ${firstLine((e as Error).message)}`);
+    }
+  }
+
+  get inputNames(): readonly string[] {
+    return this.session.inputNames;
+  }
+
+  get outputNames(): readonly string[] {
+    return this.session.outputNames;
+  }
+
+  async run(feeds: Record<string, Tensor>, outputs?: string[]): Promise<Record<string, Tensor>> {
+    const f: Record<string, ort.Tensor> = {};
+    for (const [k, v] of Object.entries(feeds)) f[k] = toOrt(ort, v) as ort.Tensor;
+    let res: ort.InferenceSession.ReturnType;
+    try {
+      res = outputs ? await this.session.run(f, outputs) : await this.session.run(f);
+    } catch (e) {
+      throw new DiffusionError(`ONNX Runtime run failed: ${firstLine((e as Error).message)}`);
+    }
+    const out: Record<string, Tensor> = {};
+    for (const [k, v] of Object.entries(res)) out[k] = fromOrt(v);
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0].trim();
+}
