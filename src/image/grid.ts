@@ -10,7 +10,7 @@ export type Rgba = [number, number, number, number];
 export interface TileOptions {
   /** Border width in output pixels, around and between tiles (default 2). */
   border?: number;
-  /** Border and empty-cell colour (default dark grey, opaque). */
+  /** Border and empty-cell colour (default mid grey, opaque). */
   borderColor?: Rgba;
   /** Integer nearest-neighbour upscale applied to each tile (default 1). */
   scale?: number;
@@ -21,7 +21,7 @@ export interface GridOptions extends TileOptions {
   cols?: number;
 }
 
-const DEFAULT_BORDER: Rgba = [32, 32, 32, 255];
+const DEFAULT_BORDER: Rgba = [96, 96, 96, 255];
 
 /** Nearest-neighbour upscale by an integer factor k >= 1. */
 export function upscale(img: RgbaImage, k: number): RgbaImage {

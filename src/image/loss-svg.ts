@@ -41,12 +41,21 @@ export function niceTicks(lo: number, hi: number, count = 6): number[] {
   return ticks;
 }
 
-/** Ticks (as log10 values) for a log axis: whole decades when it spans two or more, else 1-2-5 steps. */
+/** Ticks (as log10 values) for a log axis: whole decades when it spans two or more, else 1-2-5 (or 1..9) per decade. */
 function logTicks(lo: number, hi: number): number[] {
   if (hi - lo >= 2) return niceTicks(lo, hi, 6).filter(Number.isInteger);
-  return niceTicks(10 ** lo, 10 ** hi, 6)
-    .filter((v) => v > 0)
-    .map(Math.log10);
+  const within = (mantissas: number[]): number[] => {
+    const out: number[] = [];
+    for (let k = Math.floor(lo); k <= Math.ceil(hi); k++) {
+      for (const m of mantissas) {
+        const t = Math.log10(m) + k;
+        if (t >= lo && t <= hi) out.push(t);
+      }
+    }
+    return out;
+  };
+  const ticks = within([1, 2, 5]);
+  return ticks.length >= 3 ? ticks : within([1, 2, 3, 4, 5, 6, 7, 8, 9]);
 }
 
 function fmt(v: number): string {
@@ -101,7 +110,7 @@ export function lossCurveSvg(losses: number[], opts: LossCurveOptions = {}): str
   parts.push(`<rect width="${W}" height="${H}" fill="white"/>`);
   for (const t of logY ? logTicks(lo, hi) : niceTicks(lo, hi, 6)) {
     const y = py(t).toFixed(1);
-    const label = logY ? fmt(10 ** t) : fmt(t);
+    const label = fmt(logY ? Number((10 ** t).toPrecision(6)) : t);
     parts.push(`<line x1="${MARGIN.left}" x2="${MARGIN.left + pw}" y1="${y}" y2="${y}" stroke="#e6e6e6"/>`);
     parts.push(`<line x1="${MARGIN.left - 5}" x2="${MARGIN.left}" y1="${y}" y2="${y}" stroke="#333"/>`);
     parts.push(`<text x="${MARGIN.left - 8}" y="${y}" text-anchor="end" dominant-baseline="middle">${label}</text>`);

@@ -1,6 +1,6 @@
 /**
  * Reading image files as tensors: decode with sharp, resize to cover a size x size square,
- * centre-crop, flatten alpha onto black, and convert to grey (luma) or RGB.
+ * centre-crop, flatten alpha onto black, and convert to grey (Rec. 601 luma) or RGB.
  */
 import sharp from 'sharp';
 import { FileFormatError } from '../errors';
@@ -22,12 +22,13 @@ export async function readImageBytes(
   let data: Buffer;
   let got: number;
   try {
-    let img = sharp(file)
+    const out = await sharp(file)
       .rotate()
       .flatten({ background: '#000000' })
-      .resize(size, size, { fit: 'cover', position: 'centre' });
-    img = channels === 1 ? img.grayscale() : img.toColourspace('srgb');
-    const out = await img.raw().toBuffer({ resolveWithObject: true });
+      .resize(size, size, { fit: 'cover', position: 'centre' })
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     data = out.data;
     got = out.info.channels;
   } catch (err) {
@@ -35,9 +36,12 @@ export async function readImageBytes(
   }
   const plane = size * size;
   const chw = new Uint8Array(channels * plane);
-  // HWC -> CHW; a grey source that sharp keeps single-channel is replicated to RGB.
+  // HWC -> CHW. Grey is Rec. 601 luma (as for IDX/CIFAR data, see data/fit.ts), not sharp's
+  // perceptual lightness; a source sharp keeps single-channel is replicated.
   for (let p = 0; p < plane; p++) {
-    for (let c = 0; c < channels; c++) chw[c * plane + p] = data[p * got + Math.min(c, got - 1)];
+    const px = (c: number): number => data[p * got + Math.min(c, got - 1)];
+    if (channels === 1) chw[p] = Math.round(0.299 * px(0) + 0.587 * px(1) + 0.114 * px(2));
+    else for (let c = 0; c < 3; c++) chw[c * plane + p] = px(c);
   }
   return chw;
 }

@@ -168,13 +168,16 @@ export class BuilderCore {
     return { name, dtype: t.dtype, shape: [...t.dims] };
   }
 
-  /** A constant (stored as an initializer). Numbers default to float32 scalars / 1-D arrays. */
+  /**
+   * A constant, emitted as a Constant node (as PyTorch exports do), so that initializers are
+   * exactly the parameters. Numbers default to float32 scalars / 1-D arrays.
+   */
   constant(v: Tensor | number | number[], dtype: DType = 'float32', name = 'const'): Value {
     let t: Tensor;
     if (v instanceof Tensor) t = v;
     else if (typeof v === 'number') t = Tensor.scalar(v, dtype);
     else t = dtype === 'int64' ? Tensor.int64([v.length], v) : new Tensor(dtype, [v.length], dtype === 'float32' ? Float32Array.from(v) : Int32Array.from(v));
-    return this.initializer(this.uniqueName(name), t);
+    return this.node('Constant', [], { value: { type: 'tensor', value: t } }, 1, [this.uniqueName(name)])[0];
   }
 
   /** 1-D int64 constant (axes, shapes, pads...). */
@@ -192,7 +195,10 @@ export class BuilderCore {
     const name = this.uniqueName(opType);
     const outputs = outNames ?? Array.from({ length: nOutputs }, (_, i) => (nOutputs === 1 ? `${name}:0` : `${name}:${i}`));
     for (const o of outNames ?? []) this.used.add(o);
-    const node: Node = { name, opType, domain: '', inputs: inputs.map((v) => v?.name ?? ''), outputs, attrs: attributes };
+    // Trailing omitted inputs are dropped: ORT mishandles a trailing '' (Squeeze reads null axes, LayerNormalization crashes).
+    const names = inputs.map((v) => v?.name ?? '');
+    while (names.length > 0 && names[names.length - 1] === '') names.pop();
+    const node: Node = { name, opType, domain: '', inputs: names, outputs, attrs: attributes };
     const known = inferNode(node, node.inputs.map((i) => (i ? this.known.get(i) : undefined)), () => this.freshDim());
     this.graph.nodes.push(node);
     return outputs.map((o, i) => {

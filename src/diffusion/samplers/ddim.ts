@@ -29,7 +29,7 @@ export async function ddimSample(
   const size = shapeSize(shape);
   const ts = makeTimesteps(schedule.timesteps, opts.steps ?? 50, opts.spacing ?? 'leading');
   const rng = new Rng(opts.seed ?? 0);
-  let x = initialSample(rng, size, opts.initialNoise);
+  let x: Float32Array = initialSample(rng, size, opts.initialNoise);
   for (let i = 0; i < ts.length; i++) {
     // 1. previous timestep value and the alphas
     const t = ts[i];

@@ -102,7 +102,7 @@ export async function ddpmSample(
   const T = schedule.timesteps;
   const ts = makeTimesteps(T, opts.steps ?? T, opts.spacing ?? 'leading');
   const rng = new Rng(opts.seed ?? 0);
-  let x = initialSample(rng, size, opts.initialNoise);
+  let x: Float32Array = initialSample(rng, size, opts.initialNoise);
   for (let i = 0; i < ts.length; i++) {
     const t = ts[i];
     const prev = i + 1 < ts.length ? ts[i + 1] : -1;

@@ -20,7 +20,7 @@ export async function dpmpp2mSample(
   const size = shapeSize(shape);
   const ts = makeTimesteps(schedule.timesteps, opts.steps ?? 20, opts.spacing ?? 'trailing');
   const rng = new Rng(opts.seed ?? 0);
-  let x = initialSample(rng, size, opts.initialNoise);
+  let x: Float32Array = initialSample(rng, size, opts.initialNoise);
   let prevD: Float32Array | null = null; // x_theta at the previous timestep
   let prevLambda = 0;
   for (let i = 0; i < ts.length; i++) {

@@ -65,7 +65,7 @@ export async function toySample(denoiser: Denoiser, shape: SampleShape, opts: To
   const K = opts.steps ?? 5;
   if (!Number.isInteger(K) || K < 1) throw new DiffusionError(`toy: steps must be a positive integer, got ${K}`);
   const rng = new Rng(opts.seed ?? 0);
-  let x = opts.initialNoise === undefined ? toyNoise(rng, size, opts.noise) : initialSample(rng, size, opts.initialNoise);
+  let x: Float32Array = opts.initialNoise === undefined ? toyNoise(rng, size, opts.noise) : initialSample(rng, size, opts.initialNoise);
   for (let i = 0; i < K; i++) {
     throwIfAborted(opts.signal);
     const t = toyAmountToT(1 - i / K);

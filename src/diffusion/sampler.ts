@@ -1,0 +1,140 @@
+/**
+ * The sampler API shared by Node, the browser and the trainer: given a model (anything that runs
+ * the denoiser for a batch) and options, `sample(n)` returns images as NCHW floats and RGBA.
+ * Isomorphic: no Node imports; the ONNX Runtime binding lives in the model object.
+ */
+import { DiffusionError } from '../errors';
+import { imageToRgba, RgbaImage } from '../image/tensor';
+import { ModelConfig } from './model-config';
+import { Rng } from './rng';
+import { makeSchedule } from './schedules';
+import { coldSample, guidedDenoiser, runSampler, SAMPLER_NAMES, StepInfo, toySample, TimestepSpacing, DdpmVariance } from './samplers';
+import { Denoiser } from './samplers/types';
+
+/** What createSampler needs of a model: its config and one batched network call. */
+export interface SamplerModel {
+  readonly config: ModelConfig;
+  run(x: Float32Array, t: Int32Array, extras?: { class?: Int32Array; labels?: Float32Array; cond?: Float32Array; aug?: Int32Array }): Promise<Float32Array>;
+}
+
+export interface CreateSamplerOptions {
+  /** 'ddpm' | 'ddim' | 'dpm++2m' (gaussian models); toy and cold-blur models use their own. */
+  sampler?: string;
+  steps?: number;
+  eta?: number;
+  seed?: number;
+  /** Classifier-free guidance scale w (1 = conditional only, 0 = unconditional). */
+  guidance?: number;
+  /** Class id for every image, or one per image (default: images cycle through the classes). */
+  classes?: number | number[];
+  /** Multi-hot labels, one vector for all images or n vectors. */
+  labels?: number[];
+  /** Condition image(s) CHW in [-1, 1] (one for all images or n of them). */
+  cond?: Float32Array;
+  /** Cascade noise-augmentation level (a timestep) of the condition image. */
+  augLevel?: number;
+  clipX0?: boolean;
+  spacing?: TimestepSpacing;
+  variance?: DdpmVariance;
+  /** Images per network call (default: all n). */
+  batch?: number;
+}
+
+export interface SampleResult {
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  /** NCHW in [-1, 1]. */
+  images: Float32Array;
+  /** One RGBA image per sample (ImageData-ready). */
+  rgba: RgbaImage[];
+}
+
+export interface SampleCallOptions {
+  /** Called after every step with the batch's offset in the whole run. */
+  onStep?: (info: StepInfo & { offset: number }) => void | Promise<void>;
+  signal?: AbortSignal;
+}
+
+function repeatTo(src: ArrayLike<number>, per: number, n: number, what: string): Float32Array {
+  if (src.length !== per && src.length !== per * n) throw new DiffusionError(`${what}: expected ${per} or ${per * n} values, got ${src.length}`);
+  const out = new Float32Array(per * n);
+  for (let i = 0; i < n; i++) out.set(src.length === per ? src : Array.prototype.slice.call(src, i * per, (i + 1) * per), i * per);
+  return out;
+}
+
+export function createSampler(model: SamplerModel, options: CreateSamplerOptions = {}) {
+  const config = model.config;
+  const { channels: c, size } = config.image;
+  const kind = config.kind;
+  const sampler = options.sampler ?? (kind === 'gaussian' ? 'ddim' : kind);
+  if (kind === 'gaussian' && !(SAMPLER_NAMES as readonly string[]).includes(sampler)) {
+    throw new DiffusionError(`unknown sampler "${sampler}" (expected one of ${SAMPLER_NAMES.join('|')})`);
+  }
+  const cc = config.conditioning;
+  if (options.classes !== undefined && cc.classes === undefined) throw new DiffusionError('--class given but the model is not class-conditional');
+  if (options.guidance !== undefined && cc.classes === undefined && cc.labels === undefined) throw new DiffusionError('--guidance needs a class- or label-conditional model');
+  const schedule = kind === 'gaussian' ? makeSchedule(config.diffusion) : undefined;
+
+  async function sample(n: number, call: SampleCallOptions = {}): Promise<SampleResult> {
+    if (!Number.isInteger(n) || n < 1) throw new DiffusionError(`number of images must be a positive integer, got ${n}`);
+    const per = c * size * size;
+    const images = new Float32Array(n * per);
+    const batch = Math.max(1, Math.min(options.batch ?? n, n));
+    for (let offset = 0, chunk = 0; offset < n; offset += batch, chunk++) {
+      const m = Math.min(batch, n - offset);
+      const extras = extrasFor(offset, m);
+      const seed = (options.seed ?? 0) + chunk;
+      let denoiser: Denoiser = (x, t) => model.run(x, t, extras);
+      if (cc.classes !== undefined && options.guidance !== undefined && options.guidance !== 1) {
+        denoiser = guidedDenoiser((x, t, cls) => model.run(x, t, { ...extras, class: Int32Array.from(cls, Number) }), extras.class!, cc.classes, options.guidance);
+      }
+      const onStep = call.onStep ? (info: StepInfo) => call.onStep!({ ...info, offset }) : undefined;
+      const shape = { n: m, c, h: size, w: size };
+      let out: Float32Array;
+      if (kind === 'toy') out = await toySample(denoiser, shape, { steps: options.steps, seed, clipX0: options.clipX0, onStep, signal: call.signal });
+      else if (kind === 'cold-blur') {
+        const cold = config.cold ?? { blurStd: 1, startMean: 0, startStd: 0.5 };
+        // Start from flat images: the fully blurred limit is each channel's mean, drawn from a
+        // one-component Gaussian fit of the data's channel means (Bansal et al. use a GMM).
+        const rng = new Rng(seed);
+        const xT = new Float32Array(m * per);
+        for (let i = 0; i < m * c; i++) xT.fill(cold.startMean + cold.startStd * rng.normal(), i * size * size, (i + 1) * size * size);
+        out = await coldSample(denoiser, xT, { timesteps: config.diffusion.timesteps, blurStd: cold.blurStd, c, h: size, w: size }, { clipX0: options.clipX0, onStep, signal: call.signal });
+      } else {
+        out = await runSampler(sampler, denoiser, schedule!, config.diffusion.prediction, shape, {
+          steps: options.steps, eta: options.eta, seed, clipX0: options.clipX0, spacing: options.spacing, variance: options.variance, onStep, signal: call.signal,
+        });
+      }
+      images.set(out, offset * per);
+    }
+    const rgba = Array.from({ length: n }, (_, i) => imageToRgba(images, i, c, size, size));
+    return { n, c, h: size, w: size, images, rgba };
+  }
+
+  function extrasFor(offset: number, m: number) {
+    const extras: { class?: Int32Array; labels?: Float32Array; cond?: Float32Array; aug?: Int32Array } = {};
+    if (cc.classes !== undefined) {
+      const k = options.classes;
+      extras.class = Int32Array.from({ length: m }, (_, i) =>
+        k === undefined ? (offset + i) % cc.classes! : typeof k === 'number' ? k : k[(offset + i) % k.length]);
+    }
+    if (cc.labels !== undefined) {
+      const all = repeatTo(options.labels ?? new Array(cc.labels).fill(0), cc.labels, Math.max(offset + m, 1), 'labels');
+      extras.labels = all.slice(offset * cc.labels, (offset + m) * cc.labels);
+    }
+    if (cc.condChannels !== undefined) {
+      if (!options.cond) throw new DiffusionError('the model needs a condition image (--cond)');
+      const perCond = cc.condChannels * size * size;
+      const all = repeatTo(options.cond, perCond, offset + m, 'cond');
+      extras.cond = all.slice(offset * perCond, (offset + m) * perCond);
+    }
+    if (cc.augment) extras.aug = new Int32Array(m).fill(options.augLevel ?? 0);
+    return extras;
+  }
+
+  return { sample, config };
+}
+
+export type Sampler = ReturnType<typeof createSampler>;

@@ -1,0 +1,69 @@
+/**
+ * The samplers by name. `runSampler` validates the choice and its options and dispatches;
+ * `createSamplerFn` binds a name and options once for repeated use.
+ */
+import { DiffusionError } from '../../errors';
+import { Prediction } from '../config';
+import { Schedule } from '../schedules';
+import { ddimSample } from './ddim';
+import { ddpmSample } from './ddpm';
+import { dpmpp2mSample } from './dpmpp2m';
+import { DdimOptions, DdpmOptions, Denoiser, DpmSolverOptions, SampleShape } from './types';
+
+export type SamplerName = 'ddpm' | 'ddim' | 'dpm++2m';
+export const SAMPLER_NAMES: readonly SamplerName[] = ['ddpm', 'ddim', 'dpm++2m'];
+
+/** The union of every sampler's options; each sampler reads the ones it knows. */
+export type AnySamplerOptions = DdpmOptions & DdimOptions & DpmSolverOptions;
+
+export type SamplerFn = (
+  denoiser: Denoiser, schedule: Schedule, prediction: Prediction, shape: SampleShape,
+) => Promise<Float32Array>;
+
+function validate(name: string, schedule: Schedule, opts: AnySamplerOptions): SamplerName {
+  if (!(SAMPLER_NAMES as readonly string[]).includes(name)) {
+    throw new DiffusionError(`unknown sampler "${name}" (expected one of ${SAMPLER_NAMES.join('|')})`);
+  }
+  const T = schedule.timesteps;
+  if (opts.steps !== undefined && (!Number.isInteger(opts.steps) || opts.steps < 1 || opts.steps > T)) {
+    throw new DiffusionError(`${name}: steps must be an integer in [1, ${T}], got ${opts.steps}`);
+  }
+  if (opts.eta !== undefined && (name !== 'ddim' || !(opts.eta >= 0 && opts.eta <= 1))) {
+    throw new DiffusionError(name === 'ddim'
+      ? `ddim: eta must be in [0, 1], got ${opts.eta}`
+      : `${name}: eta applies to ddim only`);
+  }
+  return name as SamplerName;
+}
+
+/** Samples `shape.n` images with the named sampler; returns x_0 as NCHW flattened. */
+export async function runSampler(
+  name: string, denoiser: Denoiser, schedule: Schedule, prediction: Prediction, shape: SampleShape,
+  options: AnySamplerOptions = {},
+): Promise<Float32Array> {
+  switch (validate(name, schedule, options)) {
+    case 'ddpm': return ddpmSample(denoiser, schedule, prediction, shape, options);
+    case 'ddim': return ddimSample(denoiser, schedule, prediction, shape, options);
+    case 'dpm++2m': return dpmpp2mSample(denoiser, schedule, prediction, shape, options);
+  }
+}
+
+/** A sampler with its name and options fixed (validated against the schedule on each call). */
+export function createSamplerFn(name: string, options: AnySamplerOptions = {}): SamplerFn {
+  if (!(SAMPLER_NAMES as readonly string[]).includes(name)) {
+    throw new DiffusionError(`unknown sampler "${name}" (expected one of ${SAMPLER_NAMES.join('|')})`);
+  }
+  return (denoiser, schedule, prediction, shape) => runSampler(name, denoiser, schedule, prediction, shape, options);
+}
+
+export { ddimSample, ddimSigma } from './ddim';
+export { ddpmSample, ddpmStep, ddpmPosterior } from './ddpm';
+export { dpmpp2mSample } from './dpmpp2m';
+export { guidedDenoiser, conditionalDenoiser } from './guidance';
+export type { ClassDenoiser } from './guidance';
+export { toySample, toyCorrupt, toyAmountToT, toyNoise, TOY_T } from './toy';
+export type { ToyOptions, ToyNoise } from './toy';
+export { coldSample, coldDegrade } from './cold';
+export type { ColdConfig, ColdOptions } from './cold';
+export { makeTimesteps } from './timesteps';
+export * from './types';
