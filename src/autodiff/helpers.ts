@@ -1,7 +1,7 @@
 import { DiffusionError } from '../errors';
 import type { Builder, Value } from '../onnx/builder';
 import type { Node } from '../onnx/ir';
-import { Dim, Shape, Tensor } from '../onnx/tensor';
+import { Dim, DType, floatToHalf, Shape, Tensor } from '../onnx/tensor';
 
 /** Shared math for gradient rules: shapes, broadcast reduction, zeros. */
 
@@ -84,12 +84,16 @@ export function unbroadcast(b: Builder, g: Value, target: Value): Value {
   return b.reshape(r, tShape);
 }
 
+/** A tensor of `value` with run-time shape `shape` (1-D int64) and float dtype `dtype`. */
+export function filled(b: Builder, shape: Value, dtype: DType, value: number): Value {
+  const data = dtype === 'float64' ? new Float64Array([value]) : dtype === 'float16' ? new Uint16Array([floatToHalf(value)]) : new Float32Array([value]);
+  return b.op('ConstantOfShape', [shape], { value: new Tensor(dtype, [1], data) });
+}
+
 /** A tensor of `value` with the shape and dtype of `like`. */
 export function filledLike(b: Builder, like: Value, value: number): Value {
   const s = staticShape(b, like);
-  const shape = s ? b.ints(s, 'shape') : b.shapeOf(like);
-  const t = new Tensor(like.dtype, [1], like.dtype === 'float64' ? new Float64Array([value]) : new Float32Array([value]));
-  return b.op('ConstantOfShape', [shape], { value: t });
+  return filled(b, s ? b.ints(s, 'shape') : b.shapeOf(like), like.dtype, value);
 }
 
 export const zerosLike = (b: Builder, like: Value): Value => filledLike(b, like, 0);

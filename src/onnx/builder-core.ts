@@ -176,7 +176,7 @@ export class BuilderCore {
     let t: Tensor;
     if (v instanceof Tensor) t = v;
     else if (typeof v === 'number') t = Tensor.scalar(v, dtype);
-    else t = dtype === 'int64' ? Tensor.int64([v.length], v) : new Tensor(dtype, [v.length], dtype === 'float32' ? Float32Array.from(v) : Int32Array.from(v));
+    else t = Tensor.from(dtype, [v.length], v);
     return this.node('Constant', [], { value: { type: 'tensor', value: t } }, 1, [this.uniqueName(name)])[0];
   }
 

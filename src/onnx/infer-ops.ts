@@ -229,7 +229,7 @@ const slice: InferRule = (ctx) => {
   const x = need(ctx, 0);
   const starts = ints(ctx, 1);
   const ends = need(ctx, 2).data as number[] | undefined;
-  const rank = x.shape?.length ?? x.data ? 1 : undefined;
+  const rank = x.shape?.length ?? (x.data ? 1 : undefined);
   if (!starts || !ends || rank === undefined) return [{ dtype: x.dtype, shape: x.shape?.map(() => ctx.fresh()) }];
   const axes = (ctx.node.inputs[3] ? ints(ctx, 3) : undefined) ?? starts.map((_, i) => i);
   const steps = (ctx.node.inputs[4] ? ints(ctx, 4) : undefined) ?? starts.map(() => 1);

@@ -71,7 +71,9 @@ function valueFromProto(p: onnx.IValueInfoProto): ValueInfo | undefined {
   if (tt.shape) {
     v.shape = (tt.shape.dim ?? []).map((d, i): number | string => {
       if (d.dimParam) return d.dimParam;
-      if (d.dimValue !== null && d.dimValue !== undefined && num(d.dimValue as LongLike) > 0) return num(d.dimValue as LongLike);
+      // A set dim_value (0 included: empty tensors are legal) is concrete; neither field set is unknown.
+      const set = (d as onnx.TensorShapeProto.Dimension).value === 'dimValue' || num(d.dimValue as LongLike) > 0;
+      if (set) return num(d.dimValue as LongLike);
       return `?${p.name}:${i}`;
     });
   }

@@ -66,6 +66,18 @@ export function allocate(dtype: DType, n: number): TypedArray {
   }
 }
 
+/** The typed array each dtype is stored in. */
+const ARRAY_TYPE: Record<DType, new (n: number) => TypedArray> = {
+  float32: Float32Array,
+  float16: Uint16Array,
+  float64: Float64Array,
+  int64: BigInt64Array,
+  int32: Int32Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  bool: Uint8Array,
+};
+
 export function numElements(dims: readonly number[]): number {
   let n = 1;
   for (const d of dims) n *= d;
@@ -80,6 +92,9 @@ export class Tensor {
     readonly data: TypedArray,
   ) {
     const n = numElements(dims);
+    if (!(data instanceof ARRAY_TYPE[dtype])) {
+      throw new DiffusionError(`${dtype} tensor needs a ${ARRAY_TYPE[dtype].name}, got a ${data.constructor.name}`);
+    }
     if (data.length !== n) {
       throw new DiffusionError(`tensor of dims [${dims.join(',')}] needs ${n} elements, got ${data.length}`);
     }
@@ -100,10 +115,20 @@ export class Tensor {
   }
 
   static scalar(value: number, dtype: DType = 'float32'): Tensor {
-    const a = allocate(dtype, 1);
-    if (a instanceof BigInt64Array) a[0] = BigInt(value);
-    else a[0] = value;
-    return new Tensor(dtype, [], a);
+    return Tensor.from(dtype, [], [value]);
+  }
+
+  /** A tensor of `dtype` holding `values` as numbers (float16 encoded to bits, bool as 0/1). */
+  static from(dtype: DType, dims: number[], values: ArrayLike<number | bigint>): Tensor {
+    const a = allocate(dtype, values.length);
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (a instanceof BigInt64Array) a[i] = BigInt(v);
+      else if (dtype === 'float16') a[i] = floatToHalf(Number(v));
+      else if (dtype === 'bool') a[i] = v ? 1 : 0;
+      else a[i] = Number(v);
+    }
+    return new Tensor(dtype, dims, a);
   }
 
   /** Elements as plain numbers (int64 converted; float16 decoded). */

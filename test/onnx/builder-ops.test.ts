@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { Builder, Value } from '../../src/onnx/builder';
-import { DType, Shape, Tensor } from '../../src/onnx/tensor';
+import { DType, floatToHalf, Shape, Tensor } from '../../src/onnx/tensor';
 import * as ref from '../helpers/ref';
 import { Arr } from '../helpers/ref';
 import { assertClose, randTensor, runBuilt, toArr } from '../helpers/ort';
@@ -207,6 +207,18 @@ describe('Builder ops run in ONNX Runtime and match independent references', () 
         inputs: { x: typed('int64', [3], [-7, 0, 1024]), y: Tensor.float32([3], [0.5, -2, 65504]) },
         build: (b, i) => [b.cast(i.x, 'float32'), b.cast(i.y, 'float16')],
         expect: (a) => [a.x, a.y],
+      }));
+    it('Clip and scale of a float16 input use float16 constants with the right values', () =>
+      check({
+        inputs: { x: new Tensor('float16', [5], Uint16Array.from([-3, -0.5, 0, 0.75, 4].map(floatToHalf))) },
+        build: (b, i) => [b.clip(i.x, -1, 2.5), b.scale(i.x, 0.5)],
+        expect: (a) => [ref.unary(a.x, (v) => Math.min(Math.max(v, -1), 2.5)), ref.unary(a.x, (v) => v * 0.5)],
+      }));
+    it('constant arrays of float64 and int32 hold their values', () =>
+      check({
+        inputs: { x: new Tensor('float64', [3], Float64Array.from([1, 2, 3])), y: typed('int32', [3], [1, 2, 3]) },
+        build: (b, i) => [b.add(i.x, b.constant([0.25, -1.5, 1e10], 'float64')), b.mul(i.y, b.constant([2, -3, 4], 'int32'))],
+        expect: (a) => [ref.map([a.x, ref.arr([3], [0.25, -1.5, 1e10])], (p, q) => p + q), ref.map([a.y, ref.arr([3], [2, -3, 4])], (p, q) => p * q)],
       }));
     it('Identity', () =>
       check({ inputs: { x: batched([2], 34) }, build: (b, i) => b.identity(i.x), expect: (a) => a.x }));

@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { inspectCommand } from './inspect';
+import { trainCommand } from './train';
 
 /** Every CLI command; each lives in its own file in this folder. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [inspectCommand];
+export const commands: CommandModule<any, any>[] = [inspectCommand, trainCommand];

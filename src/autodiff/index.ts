@@ -1,0 +1,7 @@
+export { grad, gradGraph } from './grad';
+export type { GradOptions } from './grad';
+export { RULES, CONSTANT_INPUTS } from './rules';
+export type { GradContext, GradRule } from './rules';
+export { unbroadcast } from './helpers';
+export { convGradOptions } from './rules/conv';
+export type { WeightGradient } from './rules/conv';

@@ -1,0 +1,170 @@
+import { SingleBar } from 'cli-progress';
+import type { Argv, CommandModule } from 'yargs';
+import { DiffusionError } from '../../errors';
+import { StepReport, train, TrainOptions } from '../../train/trainer';
+
+interface Args {
+  recipe?: string;
+  init?: string;
+  config?: string;
+  resume?: string;
+  data?: string;
+  steps?: number;
+  epochs?: number;
+  batch?: number;
+  lr?: number;
+  warmup?: number;
+  'lr-decay'?: string;
+  'weight-decay'?: number;
+  'ema-decay'?: number;
+  'grad-clip'?: number;
+  prediction?: string;
+  trainable?: string;
+  'min-snr'?: number;
+  seed?: number;
+  device?: string;
+  'device-id'?: number;
+  threads?: number;
+  out?: string;
+  'save-every'?: number;
+  'sample-every'?: number;
+  'sample-n'?: number;
+  'log-every'?: number;
+  'overfit-batch'?: number;
+  flip?: boolean;
+  't-range'?: string;
+  'cond-dropout'?: number;
+}
+
+function positive(name: string, v: number | undefined, integer = true, allowZero = false): void {
+  if (v === undefined) return;
+  const ok = Number.isFinite(v) && (allowZero ? v >= 0 : v > 0) && (!integer || Number.isInteger(v));
+  if (!ok) throw new DiffusionError(`--${name} must be a ${allowZero ? 'non-negative' : 'positive'} ${integer ? 'integer' : 'number'}, got ${v}`);
+}
+
+function parseRange(s: string | undefined): [number, number] | undefined {
+  if (s === undefined) return undefined;
+  const m = /^(\d+):(\d+)$/.exec(s.trim());
+  if (!m) throw new DiffusionError(`--t-range must look like LO:HI (e.g. 0:499), got '${s}'`);
+  return [Number(m[1]), Number(m[2])];
+}
+
+export function toOptions(a: Args): TrainOptions {
+  positive('steps', a.steps);
+  positive('epochs', a.epochs, false);
+  positive('batch', a.batch);
+  positive('lr', a.lr, false);
+  positive('warmup', a.warmup, true, true);
+  positive('weight-decay', a['weight-decay'], false, true);
+  positive('grad-clip', a['grad-clip'], false, true);
+  positive('threads', a.threads);
+  positive('save-every', a['save-every']);
+  positive('sample-every', a['sample-every']);
+  positive('sample-n', a['sample-n']);
+  positive('log-every', a['log-every']);
+  positive('overfit-batch', a['overfit-batch']);
+  positive('min-snr', a['min-snr'], false);
+  if (a['ema-decay'] !== undefined && !(a['ema-decay'] >= 0 && a['ema-decay'] < 1)) throw new DiffusionError(`--ema-decay must be in [0, 1), got ${a['ema-decay']}`);
+  if (a['cond-dropout'] !== undefined && !(a['cond-dropout'] >= 0 && a['cond-dropout'] < 1)) throw new DiffusionError(`--cond-dropout must be in [0, 1), got ${a['cond-dropout']}`);
+  return {
+    recipe: a.recipe, init: a.init, config: a.config, resume: a.resume, data: a.data,
+    steps: a.steps, epochs: a.epochs, batch: a.batch, lr: a.lr, warmup: a.warmup,
+    lrDecay: a['lr-decay'] as TrainOptions['lrDecay'], weightDecay: a['weight-decay'], emaDecay: a['ema-decay'],
+    gradClip: a['grad-clip'], prediction: a.prediction as TrainOptions['prediction'], trainable: a.trainable,
+    minSnrGamma: a['min-snr'], seed: a.seed, device: a.device as TrainOptions['device'], deviceId: a['device-id'],
+    threads: a.threads, out: a.out, saveEvery: a['save-every'], sampleEvery: a['sample-every'], sampleN: a['sample-n'],
+    overfitBatch: a['overfit-batch'], flip: a.flip, tRange: parseRange(a['t-range']), condDropout: a['cond-dropout'],
+  };
+}
+
+/** A live bar on a TTY (cli-progress); one plain line every --log-every steps otherwise. */
+function progress(logEvery: number): { onStep: (s: StepReport) => void; stop: () => void } {
+  let smooth: number | undefined;
+  const started = Date.now();
+  if (process.stderr.isTTY) {
+    const bar = new SingleBar({
+      format: 'train |{bar}| {value}/{total} steps | {ips} img/s | ETA {eta_formatted} | loss {loss} | lr {lr}',
+      stream: process.stderr, hideCursor: true, etaBuffer: 50,
+    });
+    let begun = false;
+    return {
+      onStep: (s) => {
+        smooth = smooth === undefined ? s.loss : 0.98 * smooth + 0.02 * s.loss;
+        const payload = { loss: smooth.toFixed(4), lr: s.lr.toExponential(2), ips: s.imagesPerSecond.toFixed(1) };
+        if (!begun) {
+          bar.start(s.totalSteps, s.step, payload);
+          begun = true;
+        } else bar.update(s.step, payload);
+      },
+      stop: () => bar.stop(),
+    };
+  }
+  return {
+    onStep: (s) => {
+      smooth = smooth === undefined ? s.loss : 0.98 * smooth + 0.02 * s.loss;
+      if (s.step % logEvery !== 0 && s.step !== s.totalSteps) return;
+      const elapsed = (Date.now() - started) / 1000;
+      const eta = (elapsed / s.step) * (s.totalSteps - s.step);
+      process.stderr.write(`step ${s.step}/${s.totalSteps}  loss ${s.loss.toFixed(4)} (smoothed ${smooth.toFixed(4)})  lr ${s.lr.toExponential(2)}  ${s.imagesPerSecond.toFixed(1)} img/s  ETA ${eta.toFixed(0)} s\n`);
+    },
+    stop: () => undefined,
+  };
+}
+
+export const trainCommand: CommandModule<object, Args> = {
+  command: 'train',
+  describe: 'Train a diffusion model (fresh from a recipe, fine-tuned from a model.onnx, or resumed)',
+  builder: (y: Argv<object>) =>
+    y
+      .option('recipe', { type: 'string', describe: 'Recipe JSON (graphs/*.json) for a fresh model (default graphs/unet-fashion-mnist.json)' })
+      .option('init', { type: 'string', describe: 'model.onnx to fine-tune (ours, or foreign with --config)' })
+      .option('config', { type: 'string', describe: 'JSON config for a model without onnx-diffusion metadata' })
+      .option('resume', { type: 'string', describe: 'Checkpoint directory to continue exactly where it stopped' })
+      .option('data', { type: 'string', describe: 'fashion-mnist | fashion-mnist:full | idx:PATH | cifar10:DIR | folder:DIR | paired:DIR | synthetic[:N]', default: undefined })
+      .option('steps', { type: 'number', describe: 'Optimisation steps (default 2000)' })
+      .option('epochs', { type: 'number', describe: 'Passes over the data (instead of --steps)' })
+      .option('batch', { type: 'number', describe: 'Images per step (default 64)' })
+      .option('lr', { type: 'number', describe: 'Peak learning rate (default 2e-4)' })
+      .option('warmup', { type: 'number', describe: 'Linear warmup steps (default 100, at most 10% of the run)' })
+      .option('lr-decay', { choices: ['cosine', 'constant'], describe: 'Decay after warmup (default cosine)' })
+      .option('weight-decay', { type: 'number', describe: 'AdamW decoupled weight decay (default 0)' })
+      .option('ema-decay', { type: 'number', describe: 'EMA decay of the weights saved in model.onnx (default 0.999)' })
+      .option('grad-clip', { type: 'number', describe: 'Global gradient-norm clip, 0 = off (default off)' })
+      .option('prediction', { choices: ['eps', 'x0', 'v'], describe: 'Override the recipe objective (fresh models only)' })
+      .option('trainable', { type: 'string', describe: "Comma-separated globs of parameters to train; '!glob' freezes (default all)" })
+      .option('min-snr', { type: 'number', describe: 'Min-SNR-gamma loss weighting (e.g. 5)' })
+      .option('seed', { type: 'number', describe: 'Seed for init, data order and noise (default 0)' })
+      .option('device', { choices: ['cpu', 'cuda'], describe: 'Execution provider (default cpu)' })
+      .option('device-id', { type: 'number', describe: 'CUDA device id (default 0)' })
+      .option('threads', { type: 'number', describe: 'Intra-op threads (default: all cores)' })
+      .option('out', { type: 'string', describe: 'Checkpoint directory (default runs/train)' })
+      .option('save-every', { type: 'number', describe: 'Checkpoint every N steps (always at the end and on Ctrl-C)' })
+      .option('sample-every', { type: 'number', describe: 'Write an EMA sample grid (DDIM) to OUT/samples every N steps' })
+      .option('sample-n', { type: 'number', describe: 'Images per sample grid (default 16)' })
+      .option('log-every', { type: 'number', describe: 'Plain log line every N steps when not on a TTY (default 50)' })
+      .option('overfit-batch', { type: 'number', describe: 'Train on one fixed batch of N images (smoke test)' })
+      .option('flip', { type: 'boolean', describe: 'Random horizontal flips' })
+      .option('t-range', { type: 'string', describe: 'Train only on timesteps LO:HI (an expert of an ensemble)' })
+      .option('cond-dropout', { type: 'number', describe: 'Probability of the null class/labels (default: recipe nullClassDropout)' }),
+  handler: async (a) => {
+    const options = toOptions(a);
+    const p = progress(a['log-every'] ?? 50);
+    const controller = new AbortController();
+    const onSigint = () => {
+      if (controller.signal.aborted) process.exit(130);
+      process.stderr.write('\ninterrupt: saving a checkpoint after this step (Ctrl-C again to quit now)\n');
+      controller.abort();
+    };
+    process.on('SIGINT', onSigint);
+    try {
+      const r = await train({ ...options, onStep: p.onStep, signal: controller.signal });
+      p.stop();
+      const last = r.losses.slice(-Math.min(50, r.losses.length));
+      const mean = last.reduce((s, x) => s + x, 0) / Math.max(1, last.length);
+      process.stdout.write(`${r.stopped === 'interrupted' ? 'interrupted' : 'done'}: ${r.steps} steps, mean loss of the last ${last.length} ${mean.toFixed(4)}; checkpoint in ${r.out}\n`);
+    } finally {
+      p.stop();
+      process.off('SIGINT', onSigint);
+    }
+  },
+};

@@ -1,0 +1,60 @@
+/**
+ * Checks model feeds against the ModelConfig before ONNX Runtime sees them, so a wrong input
+ * gives `cond: expected [N,1,28,28], got [2,1,14,14]` instead of an ORT shape error. Pure.
+ */
+import type { ModelConfig } from '../diffusion/model-config';
+import { DiffusionError } from '../errors';
+import type { DType, Tensor } from '../onnx/tensor';
+
+interface Expected {
+  dtype: DType;
+  /** 'N' = the batch, taken from x. */
+  shape: (number | 'N')[];
+}
+
+/** The inputs a model with this config takes, in order. */
+export function expectedFeeds(config: ModelConfig): Record<string, Expected> {
+  const { channels: c, size: s } = config.image;
+  const cond = config.conditioning;
+  const e: Record<string, Expected> = {
+    x: { dtype: 'float32', shape: ['N', c, s, s] },
+    t: { dtype: 'int64', shape: ['N'] },
+  };
+  if (cond.classes) e.class = { dtype: 'int64', shape: ['N'] };
+  if (cond.labels) e.labels = { dtype: 'float32', shape: ['N', cond.labels] };
+  if (cond.condChannels) e.cond = { dtype: 'float32', shape: ['N', cond.condChannels, s, s] };
+  if (cond.augment) e.aug = { dtype: 'int64', shape: ['N'] };
+  return e;
+}
+
+const fmt = (dims: readonly (number | string)[]): string => `[${dims.join(',')}]`;
+
+/**
+ * Throws a DiffusionError naming the first bad feed: missing, unexpected, wrong dtype, wrong
+ * shape (all batch dims must equal x's), or a class id outside [0, classes] (classes = null class).
+ */
+export function checkFeeds(config: ModelConfig, feeds: Record<string, Tensor>): void {
+  const expected = expectedFeeds(config);
+  for (const name of Object.keys(feeds)) {
+    if (!(name in expected)) throw new DiffusionError(`${name}: not an input of this model (inputs: ${Object.keys(expected).join(', ')})`);
+  }
+  const x = feeds.x;
+  let batch: number | undefined = x && x.dims.length > 0 ? x.dims[0] : undefined;
+  for (const [name, e] of Object.entries(expected)) {
+    const f = feeds[name];
+    if (!f) throw new DiffusionError(`${name}: missing input, expected ${e.dtype} ${fmt(e.shape)}`);
+    if (f.dtype !== e.dtype) throw new DiffusionError(`${name}: expected ${e.dtype}, got ${f.dtype}`);
+    batch ??= f.dims[0];
+    const ok = f.dims.length === e.shape.length && e.shape.every((d, i) => (d === 'N' ? f.dims[i] === batch : f.dims[i] === d));
+    if (!ok) {
+      const which = name === 'x' ? '' : ` (N = ${batch} from x)`;
+      throw new DiffusionError(`${name}: expected ${fmt(e.shape)}${which}, got ${fmt(f.dims)}`);
+    }
+  }
+  const classes = config.conditioning.classes;
+  if (classes && feeds.class) {
+    const ids = feeds.class.toNumbers();
+    const bad = ids.find((v) => v < 0 || v > classes);
+    if (bad !== undefined) throw new DiffusionError(`class: id ${bad} out of range [0, ${classes}] (${classes} is the null class)`);
+  }
+}

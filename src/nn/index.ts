@@ -1,0 +1,17 @@
+export { buildUnet } from './unet';
+export type { UnetOptions } from './unet';
+export { buildModel, countParams, countFlops } from './model';
+export type { BuildModelOptions } from './model';
+export { validateRecipe, levelResolutions } from './recipe';
+export type { Recipe, UnetRecipe, ConditioningRecipe } from './recipe';
+export { loadRecipe } from './recipe-file';
+export { checkFeeds, expectedFeeds } from './feeds';
+export { groupNorm, groupStandardize, DEFAULT_GROUPNORM } from './norm';
+export type { GroupNormFormulation } from './norm';
+export { conv2d } from './conv';
+export { linear } from './linear';
+export { silu, dropout } from './activations';
+export { sinusoidalEmbedding, timestepFrequencies, timestepMlp, classEmbedding, labelEmbedding } from './embedding';
+export { resBlock } from './resblock';
+export { attentionBlock } from './attention';
+export { downsample, upsample, modulate } from './sample';

@@ -1,0 +1,88 @@
+/**
+ * Loading a denoiser in Node: a model.onnx path (or a checkpoint folder holding one) or its bytes,
+ * an optional JSON config for a model exported elsewhere, bound to onnxruntime-node on CPU or CUDA.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { DiffusionError, FileFormatError } from '../errors';
+import { configFromJson } from '../diffusion/model-config';
+import { DiffusionModel, OrtApi } from './model';
+import type { Device } from './node';
+
+export interface LoadModelOptions {
+  /** Config of a model without onnx-diffusion metadata: a JSON file path or the parsed object. */
+  config?: string | object;
+  device?: Device;
+  /** CUDA device ordinal (default 0). */
+  deviceId?: number;
+  /** Intra-op threads (default: the number of cores). */
+  threads?: number;
+}
+
+function readBytes(file: string, what: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
+    throw new FileFormatError(file, `cannot read ${what}: ${why}`);
+  }
+}
+
+/** A model path: a file, or a folder with model.onnx in it (a training checkpoint). */
+export function resolveModelPath(file: string): string {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(file);
+  } catch {
+    throw new FileFormatError(file, 'no such file');
+  }
+  if (!stat.isDirectory()) return file;
+  const inner = path.join(file, 'model.onnx');
+  if (!fs.existsSync(inner)) throw new FileFormatError(file, 'is a directory without a model.onnx');
+  return inner;
+}
+
+/** Reads a JSON config file; errors name the file. */
+export function readConfigFile(file: string): unknown {
+  const text = readBytes(file, 'config').toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new FileFormatError(file, `invalid JSON: ${(e as Error).message.split('\n')[0]}`);
+  }
+}
+
+/** Session options per DESIGN.md: graph optimisation ALL, intra-op threads = cores, CUDA by deviceId. */
+export function sessionOptions(opts: LoadModelOptions): ort.InferenceSession.SessionOptions {
+  const device = opts.device ?? 'cpu';
+  if (device !== 'cpu' && device !== 'cuda') throw new DiffusionError(`unknown device "${String(device)}" (expected cpu|cuda)`);
+  const threads = opts.threads ?? os.availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1) throw new DiffusionError(`threads must be a positive integer, got ${threads}`);
+  return {
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    executionProviders: device === 'cuda'
+      ? [{ name: 'cuda', deviceId: opts.deviceId ?? 0 } as ort.InferenceSession.ExecutionProviderConfig]
+      : ['cpu'],
+  };
+}
+
+/**
+ * Loads a denoiser for sampling. The config comes from the file's metadata unless `config` is
+ * given (required for a foreign model such as a torch.onnx.export).
+ */
+export async function loadModel(pathOrBytes: string | Uint8Array, opts: LoadModelOptions = {}): Promise<DiffusionModel> {
+  const source = typeof pathOrBytes === 'string' ? resolveModelPath(pathOrBytes) : 'model';
+  const bytes = typeof pathOrBytes === 'string' ? readBytes(source, 'model') : pathOrBytes;
+  const config = opts.config === undefined
+    ? undefined
+    : typeof opts.config === 'string'
+      ? configFromJson(readConfigFile(opts.config), opts.config)
+      : configFromJson(opts.config, 'config');
+  return DiffusionModel.create(ort as unknown as OrtApi, bytes, { config, source, sessionOptions: sessionOptions(opts) });
+}

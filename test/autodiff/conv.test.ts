@@ -1,0 +1,42 @@
+import { Value } from '../../src/onnx/builder';
+import { convGradOptions, WeightGradient } from '../../src/autodiff';
+import { checkGradient } from './fd';
+
+describe('autodiff conv rules', () => {
+  const convCases: { name: string; x: number[]; w: number[]; o: { strides?: number[]; pads?: number[]; dilations?: number[]; group?: number } }[] = [
+    { name: 'stride 1, pads 1', x: [2, 3, 6, 6], w: [4, 3, 3, 3], o: { pads: [1, 1, 1, 1] } },
+    { name: 'stride 2, pads 1 (even size)', x: [2, 3, 8, 8], w: [4, 3, 3, 3], o: { strides: [2, 2], pads: [1, 1, 1, 1] } },
+    { name: 'stride 2, odd size (output_padding needed)', x: [2, 3, 7, 6], w: [4, 3, 3, 3], o: { strides: [2, 2], pads: [1, 0, 1, 1] } },
+    { name: 'dilation 2', x: [1, 2, 7, 7], w: [3, 2, 3, 3], o: { dilations: [2, 2], pads: [2, 2, 2, 2] } },
+    { name: 'groups 2', x: [2, 4, 5, 5], w: [6, 2, 3, 3], o: { group: 2, pads: [1, 1, 1, 1] } },
+    { name: 'groups 2, stride 2, 1x1 kernel', x: [2, 4, 5, 5], w: [4, 2, 1, 1], o: { group: 2, strides: [2, 2] } },
+  ];
+  for (const variant of ['slice-gemm', 'conv-transposed'] as WeightGradient[]) {
+    for (const c of convCases) {
+      it(`Conv gradient matches finite differences with ${c.name} (${variant} weight gradient)`, async () => {
+        const saved = convGradOptions.weightGradient;
+        convGradOptions.weightGradient = variant;
+        try {
+          await checkGradient({ inputs: { x: c.x, w: c.w, bias: [c.w[0]] }, build: (b, v) => b.conv(v.x, v.w, v.bias, c.o) });
+        } finally {
+          convGradOptions.weightGradient = saved;
+        }
+      });
+    }
+  }
+  it('Conv gradient matches finite differences with a symbolic batch', async () => {
+    await checkGradient({ inputs: { x: { shape: ['N', 2, 6, 6], dims: [2, 2, 6, 6] }, w: [3, 2, 3, 3] }, build: (b, v) => b.conv(v.x, v.w, null, { strides: [2, 2], pads: [1, 1, 1, 1] }) });
+  });
+  it('ConvTranspose input gradient matches finite differences with stride 2 and output_padding 1', async () => {
+    await checkGradient({
+      inputs: { x: [2, 4, 3, 3], w: [4, 3, 3, 3], bias: [3] },
+      build: (b, v) => b.convTranspose(v.x, v.w, v.bias, { strides: [2, 2], pads: [1, 1, 1, 1], outputPadding: [1, 1] }),
+    });
+  });
+  it('ConvTranspose gradient matches finite differences with groups 2 and stride 1', async () => {
+    await checkGradient({
+      inputs: { x: [2, 4, 4, 4], w: [4, 1, 3, 3] },
+      build: (b, v): Value => b.convTranspose(v.x, v.w, null, { group: 2, pads: [1, 1, 1, 1] }),
+    });
+  });
+});
