@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { DiffusionError, FileFormatError } from '../errors';
 import { configFromJson } from '../diffusion/model-config';
+import { cudaExecutionProviders, cudaPreflight, explainCudaFailure } from './cuda';
 import { DiffusionModel, OrtApi } from './model';
 import type { Device } from './node';
 
@@ -66,9 +67,7 @@ export function sessionOptions(opts: LoadModelOptions): ort.InferenceSession.Ses
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
-    executionProviders: device === 'cuda'
-      ? [{ name: 'cuda', deviceId: opts.deviceId ?? 0 } as ort.InferenceSession.ExecutionProviderConfig]
-      : ['cpu'],
+    executionProviders: device === 'cuda' ? cudaExecutionProviders(opts.deviceId ?? 0) : ['cpu'],
   };
 }
 
@@ -84,5 +83,14 @@ export async function loadModel(pathOrBytes: string | Uint8Array, opts: LoadMode
     : typeof opts.config === 'string'
       ? configFromJson(readConfigFile(opts.config), opts.config)
       : configFromJson(opts.config, 'config');
-  return DiffusionModel.create(ort as unknown as OrtApi, bytes, { config, source, sessionOptions: sessionOptions(opts) });
+  const options = sessionOptions(opts);
+  if (opts.device !== 'cuda') return DiffusionModel.create(ort as unknown as OrtApi, bytes, { config, source, sessionOptions: options });
+  // Name the missing library or driver before ORT fails with a generic message.
+  cudaPreflight();
+  try {
+    return await DiffusionModel.create(ort as unknown as OrtApi, bytes, { config, source, sessionOptions: options });
+  } catch (e) {
+    const why = explainCudaFailure((e as Error).message);
+    throw why ? new DiffusionError(`${source}: ${why}`) : e;
+  }
 }

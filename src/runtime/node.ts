@@ -1,6 +1,7 @@
 import * as os from 'os';
 import * as ort from 'onnxruntime-node';
 import { DiffusionError } from '../errors';
+import { cudaExecutionProviders, cudaPreflight, explainCudaFailure } from './cuda';
 import { encodeModel } from '../onnx/proto';
 import { Model } from '../onnx/ir';
 import { Tensor } from '../onnx/tensor';
@@ -22,16 +23,19 @@ export class NodeSession {
   static async create(model: Model | Uint8Array, options: SessionOptions = {}): Promise<NodeSession> {
     const bytes = model instanceof Uint8Array ? model : encodeModel(model);
     const device = options.device ?? 'cpu';
+    if (device === 'cuda') cudaPreflight();
     const so: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: 'all',
       intraOpNumThreads: options.threads ?? os.availableParallelism(),
       interOpNumThreads: 1,
       executionMode: 'sequential',
-      executionProviders: device === 'cuda' ? [{ name: 'cuda', deviceId: options.deviceId ?? 0 } as ort.InferenceSession.ExecutionProviderConfig, 'cpu'] : ['cpu'],
+      executionProviders: device === 'cuda' ? cudaExecutionProviders(options.deviceId ?? 0) : ['cpu'],
     };
     try {
       return new NodeSession(await ort.InferenceSession.create(bytes, so), device);
     } catch (e) {
+      const cudaWhy = device === 'cuda' ? explainCudaFailure((e as Error).message) : null;
+      if (cudaWhy) throw new DiffusionError(cudaWhy);
       throw new DiffusionError(`ONNX Runtime could not load the model: ${firstLine((e as Error).message)}`);
     }
   }

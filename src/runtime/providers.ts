@@ -169,6 +169,16 @@ const CHUNK = 8 << 20;
  * next to versions of bundled code; a 230 MB provider has a ~26 MB `.rodata`, read in chunks.
  */
 export function versionStrings(file: string): string[] {
+  const found = new Set<string>();
+  scanRodata(file, (text) => {
+    for (const m of text.toString('latin1').matchAll(VERSION_RE)) found.add(m[1]);
+    return false;
+  });
+  return [...found];
+}
+
+/** Calls `visit` on overlapping chunks of `.rodata` (or the whole file) until it returns true. */
+function scanRodata(file: string, visit: (chunk: Buffer) => boolean): boolean {
   let region: { offset: number; size: number };
   try {
     region = elfSection(file, '.rodata') ?? { offset: 0, size: fs.statSync(file).size };
@@ -176,19 +186,18 @@ export function versionStrings(file: string): string[] {
     if (!(e instanceof FileFormatError) || !fs.existsSync(file)) throw e;
     region = { offset: 0, size: fs.statSync(file).size };
   }
-  const found = new Set<string>();
+  const end = region.offset + region.size;
   const fd = fs.openSync(file, 'r');
   try {
     // Chunks overlap by 16 bytes so a string split across a boundary is still seen whole.
-    for (let pos = region.offset; pos < region.offset + region.size; pos += CHUNK - 16) {
-      const text = readAt(fd, pos, Math.min(CHUNK, region.offset + region.size - pos)).toString('latin1');
-      for (const m of text.matchAll(VERSION_RE)) found.add(m[1]);
-      if (pos + CHUNK >= region.offset + region.size) break;
+    for (let pos = region.offset; pos < end; pos += CHUNK - 16) {
+      if (visit(readAt(fd, pos, Math.min(CHUNK, end - pos)))) return true;
+      if (pos + CHUNK >= end) break;
     }
   } finally {
     fs.closeSync(fd);
   }
-  return [...found];
+  return false;
 }
 
 /**
@@ -196,9 +205,9 @@ export function versionStrings(file: string): string[] {
  * else the first string that looks like an ORT release (1.10.0 and later), else null.
  */
 export function ortVersionIn(file: string, expected: string = ortNodeVersion()): string | null {
-  const all = versionStrings(file);
-  if (all.includes(expected)) return expected;
-  return all.find((v) => /^1\.[1-9]\d\.\d+$/.test(v)) ?? null;
+  const needle = Buffer.from(`\0${expected}\0`, 'latin1');
+  if (scanRodata(file, (chunk) => chunk.includes(needle))) return expected;
+  return versionStrings(file).find((v) => /^1\.[1-9]\d\.\d+$/.test(v)) ?? null;
 }
 
 // ---- the dynamic loader's view -------------------------------------------------------------------

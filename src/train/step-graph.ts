@@ -60,7 +60,9 @@ export function buildStepGraph(model: Model, config: ModelConfig, options: StepG
   const outV = graph.outputs.find((o) => o.name === 'out') ?? graph.outputs[0];
   if (!xIn || !tIn || !outV) throw new DiffusionError(`the model needs inputs 'x' and 't' and an output (has ${graph.inputs.map((i) => i.name).join(', ')})`);
   const extraInputs = graph.inputs.filter((i) => i !== xIn && i !== tIn).map((i) => i.name);
-  const N = 'N';
+  // A fixed batch makes every shape static (faster graphs, and rules that need static sizes work).
+  const N: number | string = options.batch ?? 'N';
+  if (options.batch) for (const i of graph.inputs) if (i.shape && i.shape.length > 0 && typeof i.shape[0] === 'string') i.shape[0] = options.batch;
   const imgShape = [N, config.image.channels, config.image.size, config.image.size];
 
   // Inference runs over the intact denoiser first, so every value has its shape for autodiff.
@@ -126,7 +128,7 @@ export function buildStepGraph(model: Model, config: ModelConfig, options: StepG
   if (optimizer === 'none') {
     b.output(loss, 'loss');
     for (const s of layout.slots) b.output(grads.get(s.name)!, `grad/${s.name}`);
-    return { model: finish(model, graph, options.batch), layout, extraInputs, forward };
+    return { model: finish(model, graph), layout, extraInputs, forward };
   }
 
   const m = b.input('m', 'float32', [layout.total]);
@@ -147,12 +149,11 @@ export function buildStepGraph(model: Model, config: ModelConfig, options: StepG
   b.output(ema(b, e, upd.p, decay), 'ema_out');
   b.output(loss, 'loss');
   b.output(norm, 'grad_norm');
-  return { model: finish(model, graph, options.batch), layout, extraInputs, forward };
+  return { model: finish(model, graph), layout, extraInputs, forward };
 }
 
-function finish(model: Model, graph: Graph, batch?: number): Model {
+function finish(model: Model, graph: Graph): Model {
   sortTopologically(graph);
-  if (batch) for (const v of [...graph.inputs, ...graph.outputs]) if (v.shape && v.shape[0] === 'N') v.shape[0] = batch;
   const m = newModel(graph, { ...model.metadata });
   m.opsetImports = model.opsetImports.some((o) => o.domain === '' && o.version >= 17) ? [...model.opsetImports] : m.opsetImports;
   return m;

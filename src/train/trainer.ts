@@ -153,7 +153,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const totalSteps = resolveSteps(opt, dataset.length, batchSize);
 
   const step: StepGraph = buildStepGraph(setup.trainModel, config, {
-    trainable: opt.trainable, minSnrGamma: opt.minSnrGamma, adamw: { weightDecay: opt.weightDecay ?? 0 },
+    trainable: opt.trainable, minSnrGamma: opt.minSnrGamma, adamw: { weightDecay: opt.weightDecay ?? 0 }, batch: opt.overfitBatch ?? batchSize,
   });
   const session = await NodeSession.create(step.model, { device: opt.device, deviceId: opt.deviceId, threads: opt.threads });
 
@@ -326,7 +326,7 @@ async function writeCheckpoint(out: string, setup: Setup, step: StepGraph, confi
 
 async function writeSamples(out: string, setup: Setup, step: StepGraph, config: ModelConfig, ema: Float32Array, at: number, n: number, batch: Batch, threads?: number): Promise<void> {
   const bytes = encodeModel(modelWithWeights(setup, step, ema, config));
-  const model = await DiffusionModel.create(ort, bytes, { config, source: 'EMA model', sessionOptions: { intraOpNumThreads: threads, graphOptimizationLevel: 'all' } });
+  const model = await DiffusionModel.create(ort, bytes, { config, source: 'EMA model', sessionOptions: { ...(threads ? { intraOpNumThreads: threads } : {}), graphOptimizationLevel: 'all' } });
   const cc = config.conditioning;
   const per = (cc.condChannels ?? config.image.channels) * config.image.size ** 2;
   let cond: Float32Array | undefined;

@@ -71,7 +71,7 @@ export async function checkBuilt(
   feeds: Record<string, Tensor>,
   wrt: string[],
   rng: Rng,
-  opts: { h?: number; tol?: number } = {},
+  opts: { h?: number; tol?: number; alongGradient?: boolean } = {},
 ): Promise<FdResult> {
   const h = opts.h ?? 1e-2;
   const tol = opts.tol ?? 1e-2;
@@ -82,7 +82,11 @@ export async function checkBuilt(
   const f = b.op('ReduceSum', [b.mul(out, r)], { keepdims: 0 });
   b.output(f, 'f');
   const grads = grad(b, { of: f.name, wrt });
-  wrt.forEach((w, i) => b.output(grads.get(w)!, `grad_${i}`));
+  wrt.forEach((w, i) => {
+    const g = b.identity(grads.get(w)!);
+    b.graph.nodes[b.graph.nodes.length - 1].outputs = [`grad_${i}`];
+    b.graph.outputs.push({ name: `grad_${i}`, dtype: g.dtype, shape: b.facts(g.name)?.shape });
+  });
   for (const w of wrt) {
     const t = b.graph.initializers.get(w);
     if (!t) continue;
@@ -94,6 +98,15 @@ export async function checkBuilt(
   try {
     const base = await session.run(feeds);
     const dirs = wrt.map((w) => Float64Array.from({ length: feeds[w].size }, () => rng.normal()));
+    if (opts.alongGradient) {
+      // v = r + |r| g / |g|: adds the gradient direction so that <g, v> cannot cancel to a value
+      // far below the float32 noise of f (see the fixture test); a wrong g still shows up in both
+      // the random and the gradient component.
+      const gs = wrt.map((_, i) => base[`grad_${i}`].toNumbers());
+      const norm = (xs: ArrayLike<number>[]) => Math.sqrt(xs.reduce((p, x) => p + Array.from(x).reduce((q, v) => q + v * v, 0), 0));
+      const k = norm(dirs) / Math.max(norm(gs), 1e-30);
+      dirs.forEach((d, i) => d.forEach((_, j) => (d[j] += k * gs[i][j])));
+    }
     let lhs = 0;
     wrt.forEach((_, i) => {
       const g = base[`grad_${i}`].toNumbers();

@@ -1,6 +1,6 @@
 import { Tensor } from '../../onnx/tensor';
 import { attrInt, attrInts } from '../../onnx/ir';
-import { filled, staticShape } from '../helpers';
+import { filled, reshapeLike, staticShape } from '../helpers';
 import { ConvAttrs, convInputGrad } from './conv';
 import { GradContext, GradRule, gy0, unsupported } from './types';
 
@@ -54,6 +54,6 @@ export const MaxPool: GradRule = (c) => {
   const n = b.op('Size', [x]);
   const zeros = filled(b, b.reshape(n, [1]), x.dtype, 0);
   const flat = b.op('ScatterElements', [zeros, b.reshape(indices, [-1]), b.reshape(gy0(c), [-1])], { axis: 0, reduction: 'add' });
-  return [b.reshape(flat, b.shapeOf(x))];
+  return [reshapeLike(b, flat, x)];
 };
 

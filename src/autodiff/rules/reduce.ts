@@ -22,6 +22,9 @@ function reducedAxes(c: GradContext, rank: number): number[] {
 function spread(c: GradContext, g: Value): Value {
   const { b, node } = c;
   const x = c.x(0);
+  const all = node.opType === 'ReduceSum' ? !node.inputs[1] : !attrInts(node, 'axes');
+  // Reducing every axis needs no rank: dy (scalar or all-ones shape) expands straight back.
+  if (all && !attrInt(node, 'noop_with_empty_axes', 0)) return b.expand(g, b.shapeOf(x));
   const axes = reducedAxes(c, rankOf(b, x, node));
   const kept = attrInt(node, 'keepdims', 1) || axes.length === 0 ? g : b.unsqueeze(g, axes);
   return b.expand(kept, b.shapeOf(x));

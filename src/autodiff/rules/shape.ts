@@ -1,6 +1,6 @@
 import { attrInt, attrInts, attrString } from '../../onnx/ir';
 import type { Value } from '../../onnx/builder';
-import { axisOf, constInts, rankOf, reshapeLike, shapeOf, staticShape, unbroadcast, filled } from '../helpers';
+import { axisOf, constFloats, constInts, rankOf, reshapeLike, shapeOf, staticShape, unbroadcast, filled } from '../helpers';
 import { GradRule, gy0, gyOrZeros, unsupported } from './types';
 
 /** Ops that only move or copy elements: the gradient moves them back (and sums copies). */
@@ -80,7 +80,7 @@ export const Slice: GradRule = (c) => {
   const picked = b.op('Slice', [index, ...node.inputs.slice(1).map((name) => (name ? b.value(name) : null))]);
   const flat = filled(b, b.reshape(n, [1]), g.dtype, 0);
   const scattered = b.op('ScatterElements', [flat, b.reshape(picked, [-1]), b.reshape(g, [-1])], { axis: 0 });
-  return [b.reshape(scattered, b.shapeOf(x))];
+  return [reshapeLike(b, scattered, x)];
 };
 
 /**
@@ -109,7 +109,7 @@ export const Gather: GradRule = (c) => {
   const zeros = filled(b, b.shapeOf(table), g.dtype, 0);
   let dt = b.op('ScatterND', [zeros, b.unsqueeze(idx, [ri]), g], { reduction: 'add' });
   if (axis !== 0) dt = b.transpose(dt, toFront.map((_, i) => toFront.indexOf(i)));
-  return [dt];
+  return [reshapeLike(b, dt, data)];
 };
 
 /** Constant Pad: cropped parts (negative pads) come back as zeros, padded parts are sliced off. */
@@ -145,7 +145,8 @@ export const Resize: GradRule = (c) => {
   const x = c.x(0);
   const xs = shapeOf(b, x);
   const ys = shapeOf(b, c.y(0));
-  let factors = node.inputs[2] ? constFloatsOf(c, node.inputs[2]) : undefined;
+  let factors = node.inputs[2] ? constFloats(b, node.inputs[2]) : undefined;
+  if (factors?.length === 0) factors = undefined;
   if (!factors && xs && ys) factors = xs.map((d, i) => (typeof d === 'number' && typeof ys[i] === 'number' ? (ys[i] as number) / d : d === ys[i] ? 1 : NaN));
   if (!factors || factors.some((f) => !Number.isInteger(f) || f < 1)) unsupported(c, `non-integer or unknown scales [${factors?.join(',') ?? '?'}]`);
   const parts: Value[] = [];
@@ -160,8 +161,3 @@ export const Resize: GradRule = (c) => {
   if (axes.length === 0) return [gy0(c)];
   return [b.reduceSum(b.reshape(gy0(c), b.concat(parts, 0)), axes, false)];
 };
-
-function constFloatsOf(c: Parameters<GradRule>[0], name: string): number[] | undefined {
-  const t = c.b.facts(name)?.tensor;
-  return t ? t.toNumbers() : undefined;
-}

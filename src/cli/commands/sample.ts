@@ -1,0 +1,345 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { CommandModule } from 'yargs';
+import { CreateSamplerOptions, createSampler } from '../../diffusion/sampler';
+import { ModelConfig } from '../../diffusion/model-config';
+import { SAMPLER_NAMES } from '../../diffusion/samplers';
+import { DiffusionError } from '../../errors';
+import { imageToRgba, makeGrid, makeStrip, readImage, RgbaImage, writeAnimation, writeImage } from '../../image';
+import { loadModel } from '../../runtime/load';
+import type { Device } from '../../runtime/node';
+import { formatSeconds, startProgress } from '../progress';
+
+export interface SampleArgs {
+  model?: string;
+  config?: string;
+  sampler?: string;
+  steps?: number;
+  eta?: number;
+  n: number;
+  batch?: number;
+  seed: number;
+  class?: string;
+  guidance?: number;
+  labels?: string;
+  cond?: string;
+  'aug-level'?: number;
+  out: string;
+  each?: string;
+  process?: string;
+  'process-steps'?: string;
+  upscale: number;
+  border: number;
+  cols?: number;
+  device: string;
+  'device-id': number;
+  threads?: number;
+  spacing?: string;
+  variance?: string;
+  clip: boolean;
+}
+
+/** What any generator (one model today; a cascade or an expert ensemble later) hands to the writers. */
+export interface SampleOutcome {
+  /** The final images, in order. */
+  images: RgbaImage[];
+  /** The recorded denoising process: images at each chosen step index. */
+  frames: { step: number; images: RgbaImage[] }[];
+  /** Denoising steps taken (summed over batches) and the time they took. */
+  steps: number;
+  seconds: number;
+}
+
+// ---- argument checks shared by sample, dataset and forward ----
+
+/** A positive integer flag, or a one-line error naming it. */
+export function positiveInt(flag: string, v: number): number {
+  if (!Number.isInteger(v) || v < 1) throw new DiffusionError(`--${flag} must be a positive integer, got ${v}`);
+  return v;
+}
+
+export function nonNegativeInt(flag: string, v: number): number {
+  if (!Number.isInteger(v) || v < 0) throw new DiffusionError(`--${flag} must be a non-negative integer, got ${v}`);
+  return v;
+}
+
+/** "0,10,20" -> [0, 10, 20]; every entry an integer. */
+export function intList(flag: string, s: string): number[] {
+  const parts = String(s).split(',').map((p) => p.trim());
+  const out = parts.map(Number);
+  if (parts.some((p) => p === '') || out.some((v) => !Number.isInteger(v))) {
+    throw new DiffusionError(`--${flag} must be a comma-separated list of integers, got "${s}"`);
+  }
+  return out;
+}
+
+/** Rejects output paths whose extension no writer handles, before any work is done. */
+export function checkExtension(flag: string, file: string, allowed: readonly string[]): string {
+  const ext = path.extname(file).toLowerCase();
+  if (!allowed.includes(ext)) throw new DiffusionError(`--${flag} ${file}: unsupported extension '${ext}' (use ${allowed.join(', ')})`);
+  return ext;
+}
+
+export function checkDevice(device: string): Device {
+  if (device !== 'cpu' && device !== 'cuda') throw new DiffusionError(`--device must be cpu or cuda, got "${device}"`);
+  return device;
+}
+
+/** k indices evenly spaced over [0, total - 1], first and last included, without repeats. */
+export function evenSteps(total: number, k: number): number[] {
+  if (total <= k) return Array.from({ length: total }, (_, i) => i);
+  const out = new Set<number>();
+  for (let i = 0; i < k; i++) out.add(Math.round((i * (total - 1)) / (k - 1)));
+  return [...out];
+}
+
+// ---- from flags to sampler options, checked against the model's config ----
+
+const IMAGE_EXTS = ['.png', '.webp', '.jpg', '.jpeg'] as const;
+const PROCESS_EXTS = ['.png', '.gif', '.webp'] as const;
+/** Default columns of a process strip, and the most frames an animation gets by default. */
+const STRIP_STEPS = 8;
+const ANIMATION_FRAMES = 40;
+
+/** The number of denoising steps a run will take, as the samplers default them. */
+export function plannedSteps(config: ModelConfig, sampler: string, steps: number | undefined): number {
+  if (config.kind === 'cold-blur') return config.diffusion.timesteps;
+  if (config.kind === 'toy') return steps ?? 5;
+  return steps ?? ({ ddpm: config.diffusion.timesteps, ddim: 50, 'dpm++2m': 20 } as Record<string, number>)[sampler];
+}
+
+function parseClasses(spec: string, config: ModelConfig): number[] {
+  const k = config.conditioning.classes;
+  if (k === undefined) throw new DiffusionError('--class given but the model is not class-conditional');
+  const names = (config.classNames ?? []).map((s) => s.toLowerCase());
+  return String(spec).split(',').map((raw) => {
+    const s = raw.trim();
+    const byName = names.indexOf(s.toLowerCase());
+    const id = /^\d+$/.test(s) ? Number(s) : byName;
+    if (id < 0) throw new DiffusionError(`--class "${s}" is not a class id${names.length ? ` or name (${config.classNames!.join(', ')})` : ''}`);
+    if (id >= k) throw new DiffusionError(`--class ${id} is outside [0, ${k - 1}] (the model has ${k} classes)`);
+    return id;
+  });
+}
+
+function parseLabels(spec: string, config: ModelConfig, n: number): number[] {
+  const L = config.conditioning.labels;
+  if (L === undefined) throw new DiffusionError('--labels given but the model takes no label vector');
+  const v = String(spec).split(',').map((p) => Number(p.trim()));
+  if (v.some((x) => !Number.isFinite(x))) throw new DiffusionError(`--labels must be comma-separated numbers, got "${spec}"`);
+  if (v.length !== L && v.length !== L * n) throw new DiffusionError(`--labels needs ${L} values (or ${L * n}, one vector per image), got ${v.length}`);
+  return v;
+}
+
+/** Nearest-neighbour resize of CHW floats from `from` x `from` to `to` x `to`. */
+function resizeNearest(x: Float32Array, c: number, from: number, to: number): Float32Array {
+  const out = new Float32Array(c * to * to);
+  for (let ch = 0; ch < c; ch++) {
+    for (let y = 0; y < to; y++) {
+      const sy = Math.floor((y * from) / to);
+      for (let xx = 0; xx < to; xx++) out[(ch * to + y) * to + xx] = x[(ch * from + sy) * from + Math.floor((xx * from) / to)];
+    }
+  }
+  return out;
+}
+
+/** The condition image at the model's size; a super-resolution model's is read small and upsampled. */
+export async function readCondImage(file: string, config: ModelConfig): Promise<Float32Array> {
+  const cc = config.conditioning.condChannels;
+  if (cc === undefined) throw new DiffusionError('--cond given but the model takes no condition image');
+  if (cc !== 1 && cc !== 3) throw new DiffusionError(`the model's condition has ${cc} channels; --cond reads 1 (grey) or 3 (RGB)`);
+  if (!fs.existsSync(file)) throw new DiffusionError(`--cond ${file}: no such file`);
+  const size = config.image.size;
+  const low = config.conditioning.lowResSize;
+  if (low === undefined || low === size) return readImage(file, { channels: cc, size });
+  return resizeNearest(await readImage(file, { channels: cc, size: low }), cc, low, size);
+}
+
+/** Checks every model-dependent flag and returns the sampler's options. */
+export async function samplerOptions(args: SampleArgs, config: ModelConfig): Promise<CreateSamplerOptions & { sampler: string }> {
+  const { kind, conditioning: cc } = config;
+  const T = config.diffusion.timesteps;
+  const gaussian = kind === 'gaussian';
+  for (const flag of ['sampler', 'eta', 'spacing', 'variance'] as const) {
+    if (args[flag] !== undefined && !gaussian) throw new DiffusionError(`--${flag} applies to gaussian diffusion models; this one is '${kind}'`);
+  }
+  const sampler = args.sampler ?? (gaussian ? 'ddim' : kind);
+  if (gaussian && !(SAMPLER_NAMES as readonly string[]).includes(sampler)) {
+    throw new DiffusionError(`unknown sampler "${sampler}" (expected one of ${SAMPLER_NAMES.join('|')})`);
+  }
+  if (args.steps !== undefined) {
+    if (kind === 'cold-blur') throw new DiffusionError(`--steps does not apply to cold-blur models (they take all ${T} steps)`);
+    positiveInt('steps', args.steps);
+    if (gaussian && args.steps > T) throw new DiffusionError(`--steps ${args.steps} exceeds the model's ${T} timesteps`);
+  }
+  if (args.eta !== undefined) {
+    if (sampler !== 'ddim') throw new DiffusionError(`--eta applies to the ddim sampler only (not ${sampler})`);
+    if (!(args.eta >= 0 && args.eta <= 1)) throw new DiffusionError(`--eta must be in [0, 1], got ${args.eta}`);
+  }
+  if (args.variance !== undefined) {
+    if (sampler !== 'ddpm') throw new DiffusionError(`--variance applies to the ddpm sampler only (not ${sampler})`);
+    if (args.variance !== 'beta' && args.variance !== 'posterior') throw new DiffusionError(`--variance must be beta or posterior, got "${args.variance}"`);
+  }
+  if (args.spacing !== undefined && !['leading', 'trailing', 'linspace'].includes(args.spacing)) {
+    throw new DiffusionError(`--spacing must be leading, trailing or linspace, got "${args.spacing}"`);
+  }
+  const opts: CreateSamplerOptions & { sampler: string } = {
+    sampler,
+    steps: args.steps,
+    eta: args.eta,
+    seed: args.seed,
+    clipX0: args.clip,
+    spacing: args.spacing as CreateSamplerOptions['spacing'],
+    variance: args.variance as CreateSamplerOptions['variance'],
+    batch: args.batch,
+  };
+  if (args.class !== undefined) opts.classes = parseClasses(args.class, config);
+  if (args.guidance !== undefined) {
+    if (cc.classes === undefined) throw new DiffusionError('--guidance needs a class-conditional model');
+    if (!(Number.isFinite(args.guidance) && args.guidance >= 0)) throw new DiffusionError(`--guidance must be a number >= 0, got ${args.guidance}`);
+    opts.guidance = args.guidance;
+  }
+  if (args.labels !== undefined) opts.labels = parseLabels(args.labels, config, args.n);
+  if (args.cond !== undefined) opts.cond = await readCondImage(args.cond, config);
+  else if (cc.condChannels !== undefined) throw new DiffusionError(`the model is image-conditioned (${cc.condChannels} channels): pass --cond image.png`);
+  if (args['aug-level'] !== undefined) {
+    if (!cc.augment) throw new DiffusionError('--aug-level applies to models with noise-conditioning augmentation only');
+    if (!Number.isInteger(args['aug-level']) || args['aug-level'] < 0 || args['aug-level'] >= T) {
+      throw new DiffusionError(`--aug-level must be an integer in [0, ${T - 1}], got ${args['aug-level']}`);
+    }
+    opts.augLevel = args['aug-level'];
+  }
+  return opts;
+}
+
+/** Which step indices to record for --process (validated against the run's step count). */
+export function processSteps(args: SampleArgs, total: number): number[] {
+  if (args['process-steps'] === undefined) {
+    const animated = path.extname(args.process ?? '').toLowerCase() !== '.png';
+    return evenSteps(total, animated ? ANIMATION_FRAMES : STRIP_STEPS);
+  }
+  const steps = intList('process-steps', args['process-steps']);
+  for (const s of steps) {
+    if (s < 0 || s >= total) throw new DiffusionError(`--process-steps: step ${s} is outside [0, ${total - 1}] (this run takes ${total} steps)`);
+  }
+  return steps;
+}
+
+/** Flags that need no model: counts, output files, device. */
+export function checkArgs(args: SampleArgs): void {
+  positiveInt('n', args.n);
+  if (args.batch !== undefined) positiveInt('batch', args.batch);
+  positiveInt('upscale', args.upscale);
+  nonNegativeInt('border', args.border);
+  if (args.cols !== undefined) positiveInt('cols', args.cols);
+  if (!Number.isInteger(args.seed)) throw new DiffusionError(`--seed must be an integer, got ${args.seed}`);
+  checkDevice(args.device);
+  if (args.threads !== undefined) positiveInt('threads', args.threads);
+  checkExtension('out', args.out, IMAGE_EXTS);
+  if (args.process !== undefined) checkExtension('process', args.process, PROCESS_EXTS);
+  if (args['process-steps'] !== undefined && args.process === undefined) throw new DiffusionError('--process-steps needs --process FILE');
+  if (args.config !== undefined && args.model === undefined) throw new DiffusionError('--config needs --model');
+}
+
+// ---- generators ----
+
+/** Samples from one model.onnx, recording the chosen steps of the denoising process. */
+export async function sampleFromModel(args: SampleArgs): Promise<SampleOutcome> {
+  if (args.model === undefined) throw new DiffusionError('--model is required');
+  const model = await loadModel(args.model, { config: args.config, device: args.device as Device, deviceId: args['device-id'], threads: args.threads });
+  try {
+    const config = model.config;
+    const opts = await samplerOptions(args, config);
+    const total = plannedSteps(config, opts.sampler, opts.steps);
+    const record = args.process !== undefined ? processSteps(args, total) : [];
+    const frames = record.map((step) => ({ step, images: new Array<RgbaImage>(args.n) }));
+    const column = new Map(record.map((s, i) => [s, i]));
+    const sampler = createSampler(model, opts);
+    const batches = Math.ceil(args.n / Math.min(args.batch ?? args.n, args.n));
+    const progress = startProgress(total * batches);
+    const { c, size } = { c: config.image.channels, size: config.image.size };
+    const result = await sampler.sample(args.n, {
+      onStep: (info) => {
+        progress.tick();
+        const col = column.get(info.step);
+        if (col === undefined) return;
+        const m = info.x.length / (c * size * size);
+        for (let i = 0; i < m; i++) frames[col].images[info.offset + i] = imageToRgba(info.x, i, c, size, size);
+      },
+    });
+    const { count, seconds } = progress.stop();
+    return { images: result.rgba, frames, steps: count, seconds };
+  } finally {
+    await model.release();
+  }
+}
+
+// ---- writers ----
+
+async function writeOutcome(args: SampleArgs, outcome: SampleOutcome): Promise<string[]> {
+  const tile = { scale: args.upscale, border: args.border, cols: args.cols };
+  const written: string[] = [];
+  const grid = makeGrid(outcome.images, tile);
+  await writeImage(args.out, grid);
+  written.push(`${args.out} (${grid.width}x${grid.height})`);
+  if (args.each !== undefined) {
+    fs.mkdirSync(args.each, { recursive: true });
+    const digits = Math.max(3, String(outcome.images.length - 1).length);
+    for (const [i, img] of outcome.images.entries()) {
+      await writeImage(path.join(args.each, `${String(i).padStart(digits, '0')}.png`), makeGrid([img], { ...tile, cols: 1, border: 0 }));
+    }
+    written.push(`${args.each}/ (${outcome.images.length} images)`);
+  }
+  if (args.process !== undefined) {
+    const cols = outcome.frames.map((f) => f.images);
+    if (path.extname(args.process).toLowerCase() === '.png') {
+      await writeImage(args.process, makeStrip(cols, tile));
+    } else {
+      await writeAnimation(args.process, cols.map((imgs) => makeGrid(imgs, tile)), { delayMs: 80, holdLastMs: 1500 });
+    }
+    written.push(`${args.process} (${cols.length} steps: ${outcome.frames.map((f) => f.step).join(',')})`);
+  }
+  return written;
+}
+
+export const sampleCommand: CommandModule<object, SampleArgs> = {
+  command: 'sample',
+  describe: 'Sample images from a model.onnx and write a grid (optionally each image and the denoising process)',
+  builder: (y) =>
+    y
+      .option('model', { type: 'string', describe: 'model.onnx (or a checkpoint folder holding one)' })
+      .option('config', { type: 'string', describe: 'JSON config for a model without onnx-diffusion metadata' })
+      .option('sampler', { type: 'string', describe: 'ddpm | ddim | dpm++2m (gaussian models; default ddim)' })
+      .option('steps', { type: 'number', describe: 'Denoising steps (default: ddpm T, ddim 50, dpm++2m 20)' })
+      .option('eta', { type: 'number', describe: 'DDIM noise in [0, 1] (default 0)' })
+      .option('n', { type: 'number', default: 16, describe: 'Number of images' })
+      .option('batch', { type: 'number', describe: 'Images per network call (default: all)' })
+      .option('seed', { type: 'number', default: 0, describe: 'Seed of the initial noise and every step' })
+      .option('class', { type: 'string', describe: 'Class id or name for every image, or a list (default: cycle)' })
+      .option('guidance', { type: 'number', describe: 'Classifier-free guidance scale (1 = conditional only)' })
+      .option('labels', { type: 'string', describe: 'Multi-hot label vector, e.g. 0,1,0,1' })
+      .option('cond', { type: 'string', describe: 'Condition image for an image-conditioned model' })
+      .option('aug-level', { type: 'number', describe: 'Noise-augmentation timestep of the condition (cascades)' })
+      .option('out', { type: 'string', default: 'samples.png', describe: 'Grid of samples (.png, .webp, .jpg)' })
+      .option('each', { type: 'string', describe: 'Also write each image as DIR/000.png, ...' })
+      .option('process', { type: 'string', describe: 'Denoising process: .png strip, or .gif/.webp animation' })
+      .option('process-steps', { type: 'string', describe: 'Step indices to record, e.g. 0,10,20,49 (default: 8 for a strip, up to 40 frames)' })
+      .option('upscale', { type: 'number', default: 1, describe: 'Integer nearest-neighbour upscale of every image' })
+      .option('border', { type: 'number', default: 2, describe: 'Border between tiles, in output pixels' })
+      .option('cols', { type: 'number', describe: 'Grid columns (default: ceil(sqrt(n)))' })
+      .option('device', { type: 'string', default: 'cpu', describe: 'cpu | cuda' })
+      .option('device-id', { type: 'number', default: 0, describe: 'CUDA device ordinal' })
+      .option('threads', { type: 'number', describe: 'Intra-op threads (default: all cores)' })
+      .option('spacing', { type: 'string', describe: 'Timestep spacing: leading | trailing | linspace' })
+      .option('variance', { type: 'string', describe: 'DDPM variance: beta | posterior (default)' })
+      .option('clip', { type: 'boolean', default: true, describe: 'Clamp predicted x0 to [-1, 1] (--no-clip to disable)' }),
+  handler: async (args) => {
+    checkArgs(args);
+    // A cascade or expert-ensemble branch goes here: it returns a SampleOutcome as well.
+    const outcome = await sampleFromModel(args);
+    const written = await writeOutcome(args, outcome);
+    const rate = outcome.steps / Math.max(outcome.seconds, 1e-9);
+    process.stdout.write(`sampled ${outcome.images.length} images in ${formatSeconds(outcome.seconds)} (${rate.toFixed(1)} steps/s)\n`);
+    for (const w of written) process.stdout.write(`wrote ${w}\n`);
+  },
+};

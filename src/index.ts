@@ -1,0 +1,40 @@
+/**
+ * The package root (`import { loadModel, createSampler } from 'onnx-diffusion'`): build a model
+ * from a recipe, train it, load any model.onnx and sample from it in Node. The browser entry
+ * (src/web) exports the same sampler API over onnxruntime-web.
+ */
+
+// Loading and sampling
+export { loadModel, resolveModelPath, type LoadModelOptions } from './runtime/load';
+export { DiffusionModel, type Extras, type LoadOptions, type OrtApi } from './runtime/model';
+export type { Device } from './runtime/node';
+export {
+  createSampler, type CreateSamplerOptions, type SampleCallOptions, type SampleResult, type Sampler, type SamplerModel,
+} from './diffusion/sampler';
+export {
+  runSampler, createSamplerFn, SAMPLER_NAMES, ddpmSample, ddimSample, dpmpp2mSample, toySample, coldSample, guidedDenoiser,
+  makeTimesteps, type SamplerName, type SamplerFn, type AnySamplerOptions, type Denoiser, type SampleShape, type StepInfo,
+  type TimestepSpacing, type DdpmVariance,
+} from './diffusion/samplers';
+
+// Diffusion math
+export { schedules, makeSchedule, betaSchedule, type Schedule } from './diffusion/schedules';
+export { qSample, predToX0, predToEps, targetFor } from './diffusion/objectives';
+export { Rng, type RngState } from './diffusion/rng';
+export type { DiffusionConfig, Prediction, ScheduleKind } from './diffusion/config';
+export { readModelConfig, validateModelConfig, configFromJson, type ModelConfig, type Conditioning, type DiffusionKind } from './diffusion/model-config';
+
+// Models, training
+export { buildModel, loadRecipe, validateRecipe, countParams, countFlops, type BuildModelOptions, type Recipe } from './nn';
+export { buildStepGraph, type StepGraph, type StepGraphOptions } from './train/step-graph';
+export { train, type TrainOptions, type TrainResult, type StepReport } from './train/trainer';
+export { grad, gradGraph, type GradOptions } from './autodiff/grad';
+
+// ONNX IR
+export { decodeModel, encodeModel, Builder, Graph, newModel, Tensor, type Model, type Node, type ValueInfo } from './onnx';
+
+// Data and images
+export { openDataset, BatchLoader, DATASET_KINDS, type Dataset, type DatasetRequest, type Batch, type LoaderOptions } from './data';
+export { makeGrid, makeStrip, upscale, writePng, writeImage, writeAnimation, readImage, toRgba, imageToRgba, type RgbaImage } from './image';
+
+export { DiffusionError, FileFormatError, ConfigError } from './errors';
