@@ -1,7 +1,7 @@
 import { DiffusionError } from '../errors';
 import type { Builder, Value } from '../onnx/builder';
 import type { Node } from '../onnx/ir';
-import { Dim, DType, floatToHalf, Shape, Tensor } from '../onnx/tensor';
+import { DType, floatToHalf, Shape, Tensor } from '../onnx/tensor';
 
 /** Shared math for gradient rules: shapes, broadcast reduction, zeros. */
 
@@ -106,14 +106,3 @@ export function scalar(b: Builder, value: number, like: Value): Value {
 /** Normalises a possibly negative axis. */
 export const axisOf = (axis: number, rank: number): number => (axis < 0 ? axis + rank : axis);
 
-/** Dims of a shape as Reshape accepts them: numbers, and 0 ("copy") for a symbolic leading dim. */
-export function reshapeDims(shape: Dim[]): number[] | undefined {
-  const out: number[] = [];
-  for (let i = 0; i < shape.length; i++) {
-    const d = shape[i];
-    if (typeof d === 'number') out.push(d);
-    else if (i === 0) out.push(0);
-    else return undefined;
-  }
-  return out;
-}

@@ -4,7 +4,8 @@ import { Builder } from '../../src/onnx/builder';
 import { newModel } from '../../src/onnx/ir';
 import { buildModel, countFlops, countParams } from '../../src/nn/model';
 import { loadRecipe } from '../../src/nn/recipe-file';
-import { GRAPHS } from './helpers';
+import { NodeSession } from '../../src/runtime/node';
+import { feedsFor, GRAPHS } from './helpers';
 
 const tiny = () => loadRecipe(path.join(GRAPHS, 'unet-tiny.json'));
 
@@ -68,6 +69,16 @@ describe('buildModel', () => {
     const t = buildModel(r, { training: true });
     assert.equal(t.graph.nodes.filter((n) => n.opType === 'Dropout').length, 1 + 1 + 2 + 2 + 2); // res blocks: down 2, mid 2, up 4
     assert.equal(countParams(t), countParams(a));
+  });
+
+  it('a training graph (with Dropout) loads and runs in ORT', async () => {
+    const r = tiny();
+    r.unet.dropout = 0.5;
+    const s = await NodeSession.create(buildModel(r, { training: true }));
+    const { out } = await s.run(feedsFor(r, 2));
+    assert.deepEqual(out.dims, [2, 1, 16, 16]);
+    assert.ok((out.data as Float32Array).every(Number.isFinite));
+    await s.release();
   });
 
   it('rejects an image size the levels cannot halve', () => {

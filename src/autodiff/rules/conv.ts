@@ -1,4 +1,4 @@
-import { attrInt, attrInts, attrString, Node } from '../../onnx/ir';
+import { attrInt, attrInts, attrString } from '../../onnx/ir';
 import type { Builder, Value } from '../../onnx/builder';
 import { staticShape } from '../helpers';
 import { GradContext, GradRule, gy0, unsupported } from './types';

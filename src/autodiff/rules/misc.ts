@@ -1,5 +1,4 @@
-import { scalar, unbroadcast } from '../helpers';
-import { constInts } from '../helpers';
+import { constInts, scalar, unbroadcast } from '../helpers';
 import { GradRule, gy0, unsupported } from './types';
 
 /** Where(cond, x, y): dy goes to x where cond holds and to y elsewhere (cond is a constant). */

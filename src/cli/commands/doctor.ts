@@ -90,7 +90,7 @@ export async function doctor(): Promise<DoctorReport> {
   };
 }
 
-const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+const size = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${(n / 1e3).toFixed(1)} kB`);
 
 export function formatDoctor(r: DoctorReport): string {
   const v = r.versions;
@@ -107,7 +107,7 @@ export function formatDoctor(r: DoctorReport): string {
   lines.push(`CUDA provider libraries (must come from ONNX Runtime ${r.cuda.expectedVersion}):`);
   for (const p of r.cuda.providers) {
     const version = p.ortVersion === undefined ? '' : p.ortVersion ? `, ONNX Runtime ${p.ortVersion}` : ', no version string';
-    lines.push(`  ${p.name.padEnd(36)} ${p.present ? `${p.path} (${mb(p.bytes ?? 0)}${version})` : `missing in ${r.cuda.bindingDir}`}`);
+    lines.push(`  ${p.name.padEnd(36)} ${p.present ? `${p.path} (${size(p.bytes ?? 0)}${version})` : `missing in ${r.cuda.bindingDir}`}`);
   }
   const from = r.cuda.librariesFrom === 'provider' ? "the provider's DT_NEEDED" : 'GPU.md: the provider is not installed';
   lines.push(`CUDA libraries, as the dynamic loader would find them (list from ${from}):`);

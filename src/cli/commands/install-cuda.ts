@@ -54,7 +54,10 @@ export async function installCudaProviders(from: string, options: { dest?: strin
       }
       return { name, path: path.join(dest, name), bytes: fs.statSync(tmp).size, ortVersion };
     });
-    for (const lib of installed) fs.renameSync(tmps.get(lib.name)!, lib.path);
+    for (const lib of installed) {
+      fs.chmodSync(tmps.get(lib.name)!, 0o755);
+      fs.renameSync(tmps.get(lib.name)!, lib.path);
+    }
     return { from, dest, installed, report: cudaReport({ bindingDir: dest, versions: false }) };
   } finally {
     for (const tmp of tmps.values()) fs.rmSync(tmp, { force: true });
@@ -248,10 +251,10 @@ function readZip(file: string, want: (name: string) => string | null): Set<Provi
   return found;
 }
 
-const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+const size = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${(n / 1e3).toFixed(1)} kB`);
 
 export function formatInstall(r: InstallResult): string {
-  const lines = r.installed.map((l) => `installed ${l.name} (${l.ortVersion ? `ONNX Runtime ${l.ortVersion}, ` : ''}${mb(l.bytes)}) -> ${r.dest}`);
+  const lines = r.installed.map((l) => `installed ${l.name} (${l.ortVersion ? `ONNX Runtime ${l.ortVersion}, ` : ''}${size(l.bytes)}) -> ${r.dest}`);
   const home = bindingDir();
   if (path.resolve(home) !== r.dest) lines.push(`note: onnxruntime-node loads provider libraries only from ${home}`);
   const missing = r.report.libraries.filter((l) => !l.path);
