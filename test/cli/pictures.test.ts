@@ -85,7 +85,8 @@ describe('onnx-diffusion dataset and forward', function () {
         diffT += Math.abs(data[y * 56 + 28 + x] - clean[y * 28 + x]);
       }
     }
-    assert.ok(diff0 <= 2, `t = 0 differs from the clean image by ${diff0}`);
+    // At t = 0, sqrt(1 - abar) = 0.01: a few byte levels of noise at most.
+    assert.ok(diff0 <= 8, `t = 0 differs from the clean image by ${diff0}`);
     assert.ok(diffT / 784 > 40, `t = 999 is too close to the clean image (${diffT / 784})`);
   });
 
