@@ -35,6 +35,6 @@ export { decodeModel, encodeModel, Builder, Graph, newModel, Tensor, type Model,
 
 // Data and images
 export { openDataset, BatchLoader, DATASET_KINDS, type Dataset, type DatasetRequest, type Batch, type LoaderOptions } from './data';
-export { makeGrid, makeStrip, upscale, writePng, writeImage, writeAnimation, readImage, toRgba, imageToRgba, type RgbaImage } from './image';
+export { makeGrid, makeStrip, upscale, encodeImage, writePng, writeImage, writeAnimation, readImage, toRgba, imageToRgba, type RgbaImage } from './image';
 
 export { DiffusionError, FileFormatError, ConfigError } from './errors';

@@ -3,6 +3,7 @@
  * with a throwaway profile: no browser download, no network beyond 127.0.0.1. Used by
  * test/web/browser.test.ts and tools/web/bench.ts.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -17,6 +18,8 @@ const ARGS = [
 
 export interface Browser {
   context: BrowserContext;
+  /** e.g. 'Chromium 156.0.8078.79'. */
+  version: string;
   close(): Promise<void>;
 }
 
@@ -31,8 +34,10 @@ export async function launchChromium(): Promise<Browser> {
     args: ARGS,
     viewport: { width: 900, height: 1000 },
   });
+  const version = execFileSync(CHROMIUM, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split(' built')[0].trim();
   return {
     context,
+    version,
     close: async () => {
       await context.close();
       fs.rmSync(profile, { recursive: true, force: true });

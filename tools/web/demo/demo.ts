@@ -26,6 +26,8 @@ interface SampleRequest {
 
 interface SampleReport {
   images: { width: number; height: number; rgba: number[] }[];
+  /** The samples as floats, NCHW in [-1, 1]. */
+  x: number[];
   ms: number;
   steps: number;
 }
@@ -198,7 +200,7 @@ async function generate(preview = true): Promise<SampleReport> {
     ui.bar.style.width = '100%';
     setStatus(ui.progress, `Done: ${req.n} image${req.n === 1 ? '' : 's'}, ${done} steps in ${(ms / 1000).toFixed(2)} s (${(ms / done).toFixed(1)} ms/step).`);
     ui.download.disabled = false;
-    return { images: result.rgba.map((r) => ({ width: r.width, height: r.height, rgba: Array.from(r.rgba) })), ms, steps: done };
+    return { images: result.rgba.map((r) => ({ width: r.width, height: r.height, rgba: Array.from(r.rgba) })), x: Array.from(result.images), ms, steps: done };
   } catch (e) {
     setStatus(ui.progress, (e as Error).message, true);
     throw e;

@@ -1,0 +1,82 @@
+import { strict as assert } from 'node:assert';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readModelConfig } from '../../src/diffusion/model-config';
+import { checkCascadeModels, parseCascade, serializeCascade } from '../../src/diffusion/pipelines/cascade';
+import { loadCascade } from '../../src/diffusion/pipelines/node';
+import { buildModel } from '../../src/nn';
+import { train } from '../../src/train/trainer';
+import { mean, tinyRecipe, tmp, writeModel } from './helpers';
+
+const SR = { condChannels: 1, lowResSize: 8, augment: true };
+const configOf = (r: ReturnType<typeof tinyRecipe>) => readModelConfig(buildModel(r).metadata, 'recipe')!;
+
+describe('cascade pipeline', () => {
+  it('trains an 8 px base and an 8->16 px super-resolution stage a few steps each: both losses fall', async () => {
+    const dir = tmp();
+    const common = { data: 'synthetic:64', steps: 25, batch: 8, lr: 3e-3, threads: 2, seed: 1, warmup: 0 };
+    for (const [name, recipe] of [['base', tinyRecipe(8)], ['sr', tinyRecipe(16, SR)]] as const) {
+      const r = await train({ ...common, recipe, out: join(dir, name) });
+      assert.ok(mean(r.losses.slice(-8)) < mean(r.losses.slice(0, 4)), `${name}: loss did not fall: ${r.losses.slice(0, 4)} -> ${r.losses.slice(-8)}`);
+    }
+  });
+
+  it('samples a two-stage cascade: images come out at the last stage size, finite, deterministic per seed', async () => {
+    const dir = tmp();
+    writeModel(join(dir, 'base/model.onnx'), tinyRecipe(8));
+    writeModel(join(dir, 'sr/model.onnx'), tinyRecipe(16, SR));
+    const file = join(dir, 'cascade.json');
+    writeFileSync(file, serializeCascade({ stages: [{ model: 'base/model.onnx', sampler: 'ddim', steps: 4 }, { model: 'sr/model.onnx', sampler: 'ddim', steps: 4, augLevel: 10 }] }));
+    const cascade = await loadCascade(file, { threads: 2 });
+    try {
+      const stages: number[] = [];
+      const a = await cascade.sample(3, { seed: 7, onStageStep: (s) => { if (s.step === 0) stages.push(s.stage); } });
+      assert.deepEqual([a.n, a.c, a.h, a.w], [3, 1, 16, 16]);
+      assert.equal(a.images.length, 3 * 16 * 16);
+      assert.equal(a.rgba.length, 3);
+      assert.ok(a.images.every(Number.isFinite));
+      assert.deepEqual(stages, [0, 1]);
+      const b = await cascade.sample(3, { seed: 7 });
+      assert.deepEqual(b.images, a.images);
+      const c = await cascade.sample(3, { seed: 8 });
+      assert.notDeepEqual(c.images, a.images);
+    } finally {
+      await cascade.release();
+    }
+  });
+
+  it('cascade files round-trip through parse and serialize', () => {
+    const spec = { stages: [{ model: 'base/model.onnx', sampler: 'ddim', steps: 50 }, { model: 'sr/model.onnx', sampler: 'dpm++2m', steps: 20, augLevel: 100, eta: 0 }] };
+    const text = serializeCascade(spec);
+    assert.deepEqual(parseCascade(JSON.parse(text)), spec);
+    assert.equal(serializeCascade(parseCascade(JSON.parse(text))), text);
+  });
+
+  it('bad cascade files give one-line errors naming the file and stage', () => {
+    assert.throws(() => parseCascade({ stages: [] }, 'cascade.json'), /^ConfigError: cascade\.json: stages: expected a non-empty array of stages$/);
+    assert.throws(() => parseCascade({}, 'cascade.json'), /cascade\.json: stages: expected a non-empty array/);
+    assert.throws(() => parseCascade({ stages: [{ sampler: 'ddim' }] }, 'cascade.json'), /cascade\.json: stages\[0\]\.model: expected a model path/);
+    assert.throws(() => parseCascade({ stages: [{ model: 'a.onnx', sampler: 'euler' }] }, 'c.json'), /c\.json: stages\[0\]\.sampler: expected one of ddpm\|ddim\|dpm\+\+2m/);
+    assert.throws(() => parseCascade({ stages: [{ model: 'a.onnx' }, { model: 'b.onnx', steps: 0 }] }, 'c.json'), /c\.json: stages\[1\]\.steps: expected an integer >= 1/);
+    assert.throws(() => parseCascade({ stages: [{ model: 'a.onnx', augLevel: 5 }] }, 'c.json'), /stages\[0\]\.augLevel: the first stage has no condition/);
+    assert.throws(() => parseCascade({ stages: [{ model: 'a.onnx', steps: 5, stepz: 1 }] }, 'c.json'), /c\.json: stages\[0\]\.stepz: unknown key/);
+    const spec = parseCascade({ stages: [{ model: 'base.onnx' }, { model: 'sr.onnx' }] });
+    // wrong conditioning size: the SR stage expects 14 px, the base makes 28... here 8 vs 16
+    assert.throws(() => checkCascadeModels(spec, [configOf(tinyRecipe(16)), configOf(tinyRecipe(16, SR))], 'cascade.json'),
+      /^Error: cascade\.json: stages\[1\]: expects a 8x8 input, stage 0 makes 16x16$|cascade\.json: stages\[1\]: expects a 8x8 input, stage 0 makes 16x16/);
+    assert.throws(() => checkCascadeModels(spec, [configOf(tinyRecipe(16, SR)), configOf(tinyRecipe(16, SR))], 'cascade.json'), /cascade\.json: stages\[0\]: the first stage must be unconditional/);
+    assert.throws(() => checkCascadeModels(spec, [configOf(tinyRecipe(8)), configOf(tinyRecipe(16))], 'cascade.json'), /cascade\.json: stages\[1\]: sr\.onnx is not a super-resolution model/);
+    const rgb = configOf(tinyRecipe(8));
+    rgb.image = { ...rgb.image, channels: 3 };
+    assert.throws(() => checkCascadeModels(spec, [rgb, configOf(tinyRecipe(16, SR))], 'cascade.json'), /stages\[1\]: expects a 1-channel input, stage 0 makes 3 channels/);
+  });
+
+  it('a cascade file naming a missing model fails with the model path', async () => {
+    const dir = tmp();
+    const file = join(dir, 'cascade.json');
+    writeFileSync(file, JSON.stringify({ stages: [{ model: 'nope/model.onnx' }] }));
+    await assert.rejects(loadCascade(file), /nope\/model\.onnx: no such file/);
+    writeFileSync(file, '{ "stages": [');
+    await assert.rejects(loadCascade(file), /cascade\.json: invalid JSON/);
+  });
+});
