@@ -38,3 +38,8 @@ export { openDataset, BatchLoader, DATASET_KINDS, type Dataset, type DatasetRequ
 export { makeGrid, makeStrip, upscale, encodeImage, writePng, writeImage, writeAnimation, readImage, toRgba, imageToRgba, type RgbaImage } from './image';
 
 export { DiffusionError, FileFormatError, ConfigError } from './errors';
+
+// Pipelines: cascaded super-resolution and ensembles of timestep experts
+export * from './diffusion/pipelines';
+export { loadCascade, loadEnsemble, type LoadedCascade, type LoadedEnsemble } from './diffusion/pipelines/node';
+export { trainExperts, type TrainExpertsOptions, type TrainExpertsResult } from './diffusion/pipelines/train-experts';

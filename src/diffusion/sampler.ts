@@ -8,13 +8,34 @@ import { imageToRgba, RgbaImage } from '../image/tensor';
 import { ModelConfig } from './model-config';
 import { Rng } from './rng';
 import { makeSchedule } from './schedules';
-import { coldSample, guidedDenoiser, runSampler, SAMPLER_NAMES, StepInfo, toySample, TimestepSpacing, DdpmVariance } from './samplers';
+import { coldSample, guidedBy, runSampler, SAMPLER_NAMES, StepInfo, toySample, TimestepSpacing, DdpmVariance } from './samplers';
 import { Denoiser } from './samplers/types';
+
+/** Per-image conditioning of one batch (the model inputs class, labels, cond, aug). */
+export interface Extras {
+  class?: Int32Array;
+  labels?: Float32Array;
+  cond?: Float32Array;
+  aug?: Int32Array;
+}
 
 /** What createSampler needs of a model: its config and one batched network call. */
 export interface SamplerModel {
   readonly config: ModelConfig;
-  run(x: Float32Array, t: Int32Array, extras?: { class?: Int32Array; labels?: Float32Array; cond?: Float32Array; aug?: Int32Array }): Promise<Float32Array>;
+  run(x: Float32Array, t: Int32Array, extras?: Extras): Promise<Float32Array>;
+}
+
+function cat<A extends Int32Array | Float32Array>(a: A | undefined, b: A | undefined): A | undefined {
+  if (!a || !b) return undefined;
+  const out = new (a.constructor as new (n: number) => A)(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+/** Two batches' conditioning as one batch (conditional half first). */
+function concatExtras(a: Extras, b: Extras): Extras {
+  return { class: cat(a.class, b.class), labels: cat(a.labels, b.labels), cond: cat(a.cond, b.cond), aug: cat(a.aug, b.aug) };
 }
 
 export interface CreateSamplerOptions {
@@ -87,8 +108,8 @@ export function createSampler(model: SamplerModel, options: CreateSamplerOptions
       const extras = extrasFor(offset, m);
       const seed = (options.seed ?? 0) + chunk;
       let denoiser: Denoiser = (x, t) => model.run(x, t, extras);
-      if (cc.classes !== undefined && options.guidance !== undefined && options.guidance !== 1) {
-        denoiser = guidedDenoiser((x, t, cls) => model.run(x, t, { ...extras, class: Int32Array.from(cls, Number) }), extras.class!, cc.classes, options.guidance);
+      if (options.guidance !== undefined && options.guidance !== 1) {
+        denoiser = guidedBy((x, t, e: Extras) => model.run(x, t, e), extras, nullExtras(extras), concatExtras, options.guidance);
       }
       const onStep = call.onStep ? (info: StepInfo) => call.onStep!({ ...info, offset }) : undefined;
       const shape = { n: m, c, h: size, w: size };
@@ -113,8 +134,13 @@ export function createSampler(model: SamplerModel, options: CreateSamplerOptions
     return { n, c, h: size, w: size, images, rgba };
   }
 
-  function extrasFor(offset: number, m: number) {
-    const extras: { class?: Int32Array; labels?: Float32Array; cond?: Float32Array; aug?: Int32Array } = {};
+  /** The unconditional counterpart for guidance: the null class and all-zero labels. */
+  function nullExtras(e: Extras): Extras {
+    return { ...e, class: e.class?.map(() => cc.classes!), labels: e.labels?.map(() => 0) };
+  }
+
+  function extrasFor(offset: number, m: number): Extras {
+    const extras: Extras = {};
     if (cc.classes !== undefined) {
       const k = options.classes;
       extras.class = Int32Array.from({ length: m }, (_, i) =>

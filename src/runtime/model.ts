@@ -4,9 +4,12 @@
  * foreign model), validates conditioning inputs before ORT sees them, and runs one batch per call.
  */
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
+import type { Extras } from '../diffusion/sampler';
 import { configFromJson, ModelConfig, readModelConfig } from '../diffusion/model-config';
 import { DiffusionError } from '../errors';
 import { readMetadata } from '../onnx/metadata';
+
+export type { Extras };
 
 /** The parts of an onnxruntime module this project uses. */
 export interface OrtApi {
@@ -14,13 +17,6 @@ export interface OrtApi {
   Tensor: new (type: 'float32' | 'int64', data: Float32Array | BigInt64Array, dims: readonly number[]) => OrtTensor;
 }
 
-/** Conditioning for a batch: per-sample class ids, multi-hot labels, condition image, augmentation level. */
-export interface Extras {
-  class?: Int32Array;
-  labels?: Float32Array;
-  cond?: Float32Array;
-  aug?: Int32Array;
-}
 
 export interface LoadOptions {
   /** Config for a model without metadata (e.g. a PyTorch export), as in ../shared/fixtures/*.json. */

@@ -20,8 +20,9 @@ export { makeGrid, upscale } from '../image/grid';
 export { imageToRgba, toRgba } from '../image/tensor';
 export type { RgbaImage } from '../image/tensor';
 export { DiffusionError, DiffusionModel };
+export * from '../diffusion/pipelines';
 
-/** 'wasm' (default) runs on the CPU; 'webgpu' needs `navigator.gpu` and falls back to 'wasm' without it. */
+/** 'wasm' (default) runs on the CPU; 'webgpu' needs `navigator.gpu` with an adapter and falls back to 'wasm' without one. */
 export type Backend = 'wasm' | 'webgpu';
 
 /** A model as a URL, a picked file, or bytes already in memory. */
@@ -46,6 +47,7 @@ export interface WebLoadOptions {
 type OrtWeb = OrtApi & { env: Env };
 
 const runtimes = new Map<Backend, Promise<OrtWeb>>();
+const backends = new WeakMap<DiffusionModel, Backend>();
 
 function importOrt(backend: Backend): Promise<OrtWeb> {
   let ort = runtimes.get(backend);
@@ -62,6 +64,21 @@ export function resolveBackend(requested: Backend = 'wasm'): Backend {
   if (requested !== 'wasm' && requested !== 'webgpu') throw new DiffusionError(`backend: expected wasm|webgpu, got ${JSON.stringify(requested)}`);
   const hasGpu = typeof navigator !== 'undefined' && 'gpu' in navigator && !!(navigator as { gpu?: unknown }).gpu;
   return requested === 'webgpu' && hasGpu ? 'webgpu' : 'wasm';
+}
+
+/** Whether a WebGPU adapter exists: `navigator.gpu` alone is not enough (headless, blocklisted GPUs). */
+async function hasWebGpuAdapter(): Promise<boolean> {
+  const gpu = (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+  try {
+    return !!(await gpu?.requestAdapter());
+  } catch {
+    return false;
+  }
+}
+
+/** The backend a model loaded by `loadModel` runs on. */
+export function backendOf(model: DiffusionModel): Backend | undefined {
+  return backends.get(model);
 }
 
 /** Threads ORT's WASM backend can use here: the request, else ORT's default when threads are possible, else 1. */
@@ -99,7 +116,11 @@ async function readBytes(source: ModelSource): Promise<{ bytes: Uint8Array; name
  * The result plugs into `createSampler` exactly like a Node model.
  */
 export async function loadModel(source: ModelSource, options: WebLoadOptions = {}): Promise<DiffusionModel> {
-  const backend = resolveBackend(options.backend);
+  let backend = resolveBackend(options.backend);
+  if (backend === 'webgpu' && !(await hasWebGpuAdapter())) {
+    console.warn('onnx-diffusion: navigator.gpu has no adapter; using WASM');
+    backend = 'wasm';
+  }
   const { bytes, name } = await readBytes(source);
   const ort = await importOrt(backend);
   const threads = resolveThreads(options.numThreads);
@@ -110,7 +131,9 @@ export async function loadModel(source: ModelSource, options: WebLoadOptions = {
     ...options.sessionOptions,
     executionProviders: backend === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'],
   };
-  return DiffusionModel.create(ort, bytes, { config: options.config, sessionOptions, source: name });
+  const model = await DiffusionModel.create(ort, bytes, { config: options.config, sessionOptions, source: name });
+  backends.set(model, backend);
+  return model;
 }
 
 /** An RGBA image (e.g. one of `SampleResult.rgba`) as an ImageData for `ctx.putImageData`. */

@@ -111,11 +111,15 @@ describe('onnx-diffusion sample', function () {
     assert.deepEqual(await size(out('cls.png')), [...gridSize(2, 16, 1, 2), 1]);
   });
 
-  it('an image-conditioned model reads --cond at its size', async () => {
+  it('an image-conditioned model reads --cond at its size, a super-resolution one at lowResSize', async () => {
     const img = out('cond-src.png');
     await sharp({ create: { width: 40, height: 30, channels: 3, background: '#808080' } }).png().toFile(img);
     const r = cli('sample', '--model', condModel, '--n', '2', '--steps', '3', '--cond', img, '--out', out('cond.png'));
     assert.equal(r.code, 0, r.stderr);
+    const sr = writeModel(tmp, 'sr', { condChannels: 1, lowResSize: 8 });
+    const s = cli('sample', '--model', sr, '--n', '2', '--steps', '3', '--cond', img, '--out', out('sr.png'));
+    assert.equal(s.code, 0, s.stderr);
+    assert.deepEqual(await size(out('sr.png')), [...gridSize(2, 16, 1, 2), 1]);
   });
 
   const bad: [string, string[], RegExp][] = [

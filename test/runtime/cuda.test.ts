@@ -7,7 +7,7 @@ import { newModel } from '../../src/onnx/ir';
 import { cudaPreflight, cudaProblem, cudaReport, explainCudaFailure, loaderProblem } from '../../src/runtime/cuda';
 import { NodeSession } from '../../src/runtime/node';
 import { bindingDir, ortNodeVersion } from '../../src/runtime/providers';
-import { fakeProviders, tempDir } from './fakes';
+import { cli, fakeProviders, tempDir } from './fakes';
 
 const MISSING = 'libonnxdiffusion-test-cublas.so.13';
 
@@ -42,6 +42,17 @@ describe('runtime/cuda', () => {
         return true;
       },
     );
+  });
+
+  it('`sample --device cuda` prints the same one line and exits 1', function () {
+    if (fs.existsSync(path.join(bindingDir(), 'libonnxruntime_providers_cuda.so'))) this.skip();
+    const out = fs.mkdtempSync(path.join(dir, 'model-'));
+    const built = cli('build-graph', '--recipe', 'graphs/unet-tiny.json', '--out', out);
+    assert.equal(built.rc, 0, built.stderr);
+    const r = cli('sample', '--model', path.join(out, 'model.onnx'), '-n', '1', '--steps', '2', '--device', 'cuda', '--out', path.join(out, 's.png'));
+    assert.equal(r.rc, 1);
+    assert.match(r.stderr, /^error: CUDA requested but libonnxruntime_providers_cuda\.so is missing in \S+: run 'onnx-diffusion install-cuda --from <ORT 1\.29\.0 GPU archive>' \(see docs\/cuda\.md\)\n$/);
+    assert.ok(!fs.existsSync(path.join(out, 's.png')));
   });
 
   it('the CPU session still works after a refused CUDA one', async () => {
@@ -81,7 +92,7 @@ describe('runtime/cuda', () => {
   it('names a missing shared provider library', () => {
     const d = install(v, []);
     fs.rmSync(path.join(d, 'libonnxruntime_providers_shared.so'));
-    assert.throws(() => cudaPreflight({ bindingDir: d, env: {} }), /^CUDA requested but libonnxruntime_providers_shared\.so is missing in /);
+    assert.throws(() => cudaPreflight({ bindingDir: d, env: {} }), { message: /^CUDA requested but libonnxruntime_providers_shared\.so is missing in / });
   });
 
   it('gives the symlink fix when only a versioned cuDNN exists, and the driver fix for libcuda.so.1', () => {

@@ -8,6 +8,7 @@ import { decodeModel } from '../../src/onnx/proto';
 import { DiffusionModel } from '../../src/runtime/model';
 import { loadState } from '../../src/train/checkpoint';
 import { train } from '../../src/train/trainer';
+import { loadRecipe } from '../../src/nn';
 
 const root = resolve(__dirname, '../..');
 const tiny = join(root, 'graphs/unet-tiny.json');
@@ -85,6 +86,13 @@ describe('train', () => {
     const y = await model.run(new Float32Array(2 * 256).fill(0.1), Int32Array.from([3, 500]));
     assert.equal(y.length, 512);
     assert.ok(y.every(Number.isFinite));
+  });
+
+  it('a recipe with dropout trains: the Dropout mask output carries the gradient', async () => {
+    const recipe = loadRecipe(tiny);
+    const r = await train({ ...base, recipe: { ...recipe, unet: { ...recipe.unet, dropout: 0.2 } }, steps: 20, out: tmp() });
+    assert.ok(r.losses.every(Number.isFinite));
+    assert.ok(mean(r.losses.slice(-5)) < mean(r.losses.slice(0, 5)), `loss did not fall: ${r.losses}`);
   });
 
   it('overfitting one fixed batch of unet-tiny halves the loss within 100 steps', async () => {

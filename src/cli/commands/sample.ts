@@ -3,6 +3,8 @@ import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { CreateSamplerOptions, createSampler } from '../../diffusion/sampler';
 import { ModelConfig } from '../../diffusion/model-config';
+import { loadCascade, loadEnsemble } from '../../diffusion/pipelines/node';
+import type { SamplerModel } from '../../diffusion/sampler';
 import { SAMPLER_NAMES } from '../../diffusion/samplers';
 import { DiffusionError } from '../../errors';
 import { imageToRgba, makeGrid, makeStrip, readImage, RgbaImage, writeAnimation, writeImage } from '../../image';
@@ -12,6 +14,10 @@ import { formatSeconds, startProgress } from '../progress';
 
 export interface SampleArgs {
   model?: string;
+  /** A cascade file (stages of super-resolution models). */
+  pipeline?: string;
+  /** An experts file (timestep-range experts of one model). */
+  ensemble?: string;
   config?: string;
   sampler?: string;
   steps?: number;
@@ -244,9 +250,9 @@ export function checkArgs(args: SampleArgs): void {
 // ---- generators ----
 
 /** Samples from one model.onnx, recording the chosen steps of the denoising process. */
-export async function sampleFromModel(args: SampleArgs): Promise<SampleOutcome> {
-  if (args.model === undefined) throw new DiffusionError('--model is required');
-  const model = await loadModel(args.model, { config: args.config, device: args.device as Device, deviceId: args['device-id'], threads: args.threads });
+export async function sampleFromModel(args: SampleArgs, loaded?: SamplerModel & { release(): Promise<void> }): Promise<SampleOutcome> {
+  if (loaded === undefined && args.model === undefined) throw new DiffusionError('give --model, --pipeline or --ensemble');
+  const model = loaded ?? await loadModel(args.model!, { config: args.config, device: args.device as Device, deviceId: args['device-id'], threads: args.threads });
   try {
     const config = model.config;
     const opts = await samplerOptions(args, config);
@@ -271,6 +277,33 @@ export async function sampleFromModel(args: SampleArgs): Promise<SampleOutcome> 
     return { images: result.rgba, frames, steps: count, seconds };
   } finally {
     await model.release();
+  }
+}
+
+/** Samples from an experts file: one model whose every call goes to the expert owning the timestep. */
+export async function sampleFromEnsemble(args: SampleArgs): Promise<SampleOutcome> {
+  const ens = await loadEnsemble(args.ensemble!, { device: args.device as Device, deviceId: args['device-id'], threads: args.threads });
+  return sampleFromModel(args, { ...ens.model, release: ens.release });
+}
+
+/** Samples a cascade file's stages in order; each stage's sampler, steps and augLevel come from the file. */
+export async function sampleFromCascade(args: SampleArgs): Promise<SampleOutcome> {
+  for (const flag of ['sampler', 'steps', 'eta', 'spacing', 'variance', 'aug-level'] as const) {
+    if (args[flag] !== undefined) throw new DiffusionError(`--${flag} does not apply to --pipeline: set it per stage in ${args.pipeline}`);
+  }
+  for (const flag of ['class', 'guidance', 'labels', 'cond', 'process'] as const) {
+    if (args[flag] !== undefined) throw new DiffusionError(`--${flag} is not supported with --pipeline`);
+  }
+  const cascade = await loadCascade(args.pipeline!, { device: args.device as Device, deviceId: args['device-id'], threads: args.threads });
+  try {
+    const batches = Math.ceil(args.n / Math.min(args.batch ?? args.n, args.n));
+    const total = cascade.spec.stages.reduce((sum, st, k) => sum + plannedSteps(cascade.models[k].config, st.sampler ?? 'ddim', st.steps), 0);
+    const progress = startProgress(total * batches);
+    const result = await cascade.sample(args.n, { seed: args.seed, batch: args.batch, clipX0: args.clip, onStageStep: () => progress.tick() });
+    const { count, seconds } = progress.stop();
+    return { images: result.rgba, frames: [], steps: count, seconds };
+  } finally {
+    await cascade.release();
   }
 }
 
@@ -308,6 +341,8 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
   builder: (y) =>
     y
       .option('model', { type: 'string', describe: 'model.onnx (or a checkpoint folder holding one)' })
+      .option('pipeline', { type: 'string', describe: 'Cascade file: base model then super-resolution stages (docs/pipelines.md)' })
+      .option('ensemble', { type: 'string', describe: 'Experts file: one model per timestep range (docs/pipelines.md)' })
       .option('config', { type: 'string', describe: 'JSON config for a model without onnx-diffusion metadata' })
       .option('sampler', { type: 'string', describe: 'ddpm | ddim | dpm++2m (gaussian models; default ddim)' })
       .option('steps', { type: 'number', describe: 'Denoising steps (default: ddpm T, ddim 50, dpm++2m 20)' })
@@ -335,8 +370,8 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
       .option('clip', { type: 'boolean', default: true, describe: 'Clamp predicted x0 to [-1, 1] (--no-clip to disable)' }),
   handler: async (args) => {
     checkArgs(args);
-    // A cascade or expert-ensemble branch goes here: it returns a SampleOutcome as well.
-    const outcome = await sampleFromModel(args);
+    if ([args.model, args.pipeline, args.ensemble].filter((v) => v !== undefined).length > 1) throw new DiffusionError('give only one of --model, --pipeline and --ensemble');
+    const outcome = args.pipeline !== undefined ? await sampleFromCascade(args) : args.ensemble !== undefined ? await sampleFromEnsemble(args) : await sampleFromModel(args);
     const written = await writeOutcome(args, outcome);
     const rate = outcome.steps / Math.max(outcome.seconds, 1e-9);
     process.stdout.write(`sampled ${outcome.images.length} images in ${formatSeconds(outcome.seconds)} (${rate.toFixed(1)} steps/s)\n`);

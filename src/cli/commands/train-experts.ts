@@ -59,7 +59,7 @@ export const trainExpertsCommand: CommandModule<object, Args> = {
         recipe: a.recipe, init: a.from, config: a.config, experts: a.experts, data: a.data, steps: a.steps, batch: a.batch,
         lr: a.lr, seed: a.seed, threads: a.threads, device: a.device as 'cpu' | 'cuda' | undefined, out: a.out, signal: controller.signal,
         onStep: (k, s) => {
-          if (s.step % 50 === 0 || s.step === s.totalSteps) process.stderr.write(`expert ${k + 1}/${a.experts}: step ${s.step}/${s.totalSteps}  loss ${s.loss.toFixed(4)}\n`);
+          if (s.step % 50 === 0 || s.step === s.totalSteps) process.stderr.write(`expert ${k} (${k + 1} of ${a.experts}): step ${s.step}/${s.totalSteps}  loss ${s.loss.toFixed(4)}\n`);
         },
       });
       r.spec.experts.forEach((e, k) => {

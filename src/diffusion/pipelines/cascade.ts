@@ -75,7 +75,8 @@ export function parseCascade(obj: unknown, file = 'cascade.json'): CascadeSpec {
 
 /** The cascade file's text (stable key order; parseCascade(JSON.parse(x)) round-trips). */
 export function serializeCascade(spec: CascadeSpec): string {
-  return `${JSON.stringify({ stages: spec.stages.map((s) => ({ ...s })) }, null, 2)}\n`;
+  const ordered = spec.stages.map((s) => Object.fromEntries(STAGE_KEYS.filter((k) => s[k as keyof CascadeStage] !== undefined).map((k) => [k, s[k as keyof CascadeStage]])));
+  return `${JSON.stringify({ stages: ordered }, null, 2)}\n`;
 }
 
 /**

@@ -31,12 +31,30 @@ export function conditionalDenoiser(model: ClassDenoiser, classes: Int32Array): 
  * classes. w = 1 runs only the conditional half, w = 0 only the unconditional one.
  */
 export function guidedDenoiser(model: ClassDenoiser, classes: Int32Array, nullClass: number, w: number): Denoiser {
-  if (!Number.isFinite(w)) throw new DiffusionError(`guidance: scale must be a finite number, got ${w}`);
   const nulls = new Int32Array(classes.length).fill(nullClass);
-  if (w === 1) return conditionalDenoiser(model, classes);
-  if (w === 0) return conditionalDenoiser(model, nulls);
+  const concat = (a: Int32Array, b: Int32Array) => {
+    const c = new Int32Array(a.length + b.length);
+    c.set(a, 0);
+    c.set(b, a.length);
+    return c;
+  };
+  const inner = guidedBy(model, classes, nulls, concat, w);
   return async (x, t) => {
     checkClasses(classes, t);
+    return inner(x, t);
+  };
+}
+
+/**
+ * Guidance over any conditioning E (class ids, multi-hot labels...): `cond` and `uncond` are the
+ * batch's conditional and null conditioning, `concat` joins two of them into one batch of 2n.
+ */
+export function guidedBy<E>(model: (x: Float32Array, t: Int32Array, e: E) => Promise<Float32Array>, cond: E, uncond: E,
+  concat: (a: E, b: E) => E, w: number): Denoiser {
+  if (!Number.isFinite(w)) throw new DiffusionError(`guidance: scale must be a finite number, got ${w}`);
+  if (w === 1) return (x, t) => model(x, t, cond);
+  if (w === 0) return (x, t) => model(x, t, uncond);
+  return async (x, t) => {
     const n = t.length;
     const x2 = new Float32Array(2 * x.length);
     x2.set(x, 0);
@@ -44,17 +62,14 @@ export function guidedDenoiser(model: ClassDenoiser, classes: Int32Array, nullCl
     const t2 = new Int32Array(2 * n);
     t2.set(t, 0);
     t2.set(t, n);
-    const c2 = new Int32Array(2 * n);
-    c2.set(classes, 0);
-    c2.set(nulls, n);
-    const both = await model(x2, t2, c2);
+    const both = await model(x2, t2, concat(cond, uncond));
     if (both.length !== x2.length) {
       throw new DiffusionError(`guidance: model output has ${both.length} elements, expected ${x2.length}`);
     }
     const out = new Float32Array(x.length);
     for (let i = 0; i < x.length; i++) {
-      const cond = both[i], uncond = both[x.length + i];
-      out[i] = uncond + w * (cond - uncond); // Ho & Salimans eq. 6 with w = 1 + w'
+      const c = both[i], u = both[x.length + i];
+      out[i] = u + w * (c - u); // Ho & Salimans eq. 6 with w = 1 + w'
     }
     return out;
   };

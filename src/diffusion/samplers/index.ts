@@ -59,7 +59,7 @@ export function createSamplerFn(name: string, options: AnySamplerOptions = {}): 
 export { ddimSample, ddimSigma } from './ddim';
 export { ddpmSample, ddpmStep, ddpmPosterior } from './ddpm';
 export { dpmpp2mSample } from './dpmpp2m';
-export { guidedDenoiser, conditionalDenoiser } from './guidance';
+export { guidedDenoiser, guidedBy, conditionalDenoiser } from './guidance';
 export type { ClassDenoiser } from './guidance';
 export { toySample, toyCorrupt, toyAmountToT, toyNoise, TOY_T } from './toy';
 export type { ToyOptions, ToyNoise } from './toy';

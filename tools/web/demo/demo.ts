@@ -7,7 +7,7 @@
  * ?model=URL. Tests and tools/web/bench.ts drive the page through `window.__demo`.
  */
 import {
-  Backend, createSampler, DiffusionModel, imageToRgba, loadModel, makeGrid, ModelConfig, ModelSource,
+  Backend, backendOf, createSampler, DiffusionModel, imageToRgba, loadModel, makeGrid, ModelConfig, ModelSource,
   resolveBackend, resolveThreads, RgbaImage, toImageData,
 } from '../../../src/web';
 
@@ -76,7 +76,7 @@ function setStatus(el: HTMLElement, text: string, error = false): void {
 }
 
 function describeRuntime(): string {
-  const backend = resolveBackend(ui.backend.value as Backend);
+  const backend = (model && backendOf(model)) ?? resolveBackend(ui.backend.value as Backend);
   const threads = resolveThreads(threadsParam) ?? Math.min(4, Math.ceil((navigator.hardwareConcurrency || 1) / 2));
   const iso = crossOriginIsolated ? 'cross-origin isolated' : 'not cross-origin isolated (one thread; serve with COOP/COEP)';
   return `Backend ${backend.toUpperCase()}${backend === 'wasm' ? `, ${threads} thread${threads === 1 ? '' : 's'}` : ''}; page ${iso}.`;
@@ -135,7 +135,8 @@ function draw(images: RgbaImage[]): void {
 
 const yieldToBrowser = () => new Promise<void>((r) => setTimeout(r, 0));
 
-function readRequest(): Required<Omit<SampleRequest, 'classes' | 'guidance'>> & Pick<SampleRequest, 'classes' | 'guidance'> {
+/** The form's values; class and guidance only where the model shows those fields. */
+function readRequest() {
   const c = model!.config;
   return {
     sampler: ui.sampler.value,
@@ -145,7 +146,6 @@ function readRequest(): Required<Omit<SampleRequest, 'classes' | 'guidance'>> & 
     classes: c.conditioning.classes !== undefined && ui.cls.value !== '' ? Number(ui.cls.value) : undefined,
     guidance: ui.guidanceField.hidden ? undefined : Number(ui.guidance.value),
     show: ui.show.value as 'x0' | 'x',
-    preview: true,
   };
 }
 
