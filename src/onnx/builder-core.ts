@@ -128,7 +128,9 @@ export class BuilderCore {
   /** Marks `v` as a graph output called `name` (an Identity is added when the names differ). */
   output(v: Value, name: string = v.name): Value {
     const out = name === v.name ? v : this.node('Identity', [v], {}, 1, [name])[0];
-    const vi: ValueInfo = { name, dtype: out.dtype, shape: out.shape };
+    // Declare the shape only when inference knows it (an unknown shape is not a scalar).
+    const shape = this.known.get(name)?.shape;
+    const vi: ValueInfo = shape ? { name, dtype: out.dtype, shape: [...shape] } : { name, dtype: out.dtype };
     this.graph.outputs.push(vi);
     this.graph.valueInfo.delete(name);
     return out;

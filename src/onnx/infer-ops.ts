@@ -480,6 +480,9 @@ export const OP_RULES: Record<string, InferRule> = {
   Range: range,
   Einsum: einsum,
   Loop: loop,
+  NonZero: (ctx) => [{ dtype: 'int64', shape: need(ctx, 0).shape ? [need(ctx, 0).shape!.length, ctx.fresh()] : undefined }],
+  ScatterND: same,
+  ScatterElements: same,
   Tile: (ctx) => {
     const x = need(ctx, 0);
     const reps = ints(ctx, 1);
