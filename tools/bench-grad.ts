@@ -3,7 +3,7 @@
  * Usage: node --import tsx tools/bench-grad.ts [batch=64] [channels=64] [size=32] [runs=5]
  */
 import * as os from 'node:os';
-import { convGradOptions, grad, WeightGradient } from '../src/autodiff';
+import { convGradOptions, grad, InputGradient, WeightGradient } from '../src/autodiff';
 import { Rng } from '../src/diffusion/rng';
 import { Builder, Value } from '../src/onnx/builder';
 import { newModel } from '../src/onnx/ir';
@@ -29,16 +29,19 @@ function graphOf(pick: (b: Builder, y: Value) => Value) {
   return newModel(b.graph);
 }
 
-const gradOf = (wrt: string, variant: WeightGradient = 'slice-gemm') => (b: Builder, y: Value) => {
+const gradOf = (wrt: string, variant: WeightGradient = 'unfold-matmul', input: InputGradient = 'conv-flipped') => (b: Builder, y: Value) => {
   convGradOptions.weightGradient = variant;
+  convGradOptions.inputGradient = input;
   return grad(b, { of: y.name, wrt: [wrt], seed: b.input('dy', 'float32', [N, C, S, S]) }).get(wrt)!;
 };
 
 const cases: [string, string, ReturnType<typeof graphOf>][] = [
   ['forward', 'Conv', graphOf((_, y) => y)],
-  ['input gradient dX', 'ConvTranspose(dY, W)', graphOf(gradOf('x'))],
+  ['input gradient dX', 'conv-transpose: ConvTranspose(dY, W)', graphOf(gradOf('x', undefined, 'conv-transpose'))],
+  ['input gradient dX', 'conv-flipped: Conv(dY, flip(W^T)), pads k-1-p', graphOf(gradOf('x', undefined, 'conv-flipped'))],
   ['weight gradient dW', 'conv-transposed: Conv(X^T, dY^T), batch as channels', graphOf(gradOf('w', 'conv-transposed'))],
   ['weight gradient dW', 'slice-gemm: NHWC, 9 strided Slices each into Gemm(transA), Concat', graphOf(gradOf('w', 'slice-gemm'))],
+  ['weight gradient dW', 'unfold-matmul: one-hot depthwise Conv unfold, batched MatMul(dY, P^T), ReduceSum N', graphOf(gradOf('w', 'unfold-matmul'))],
 ];
 
 async function main() {

@@ -4,4 +4,4 @@ export { RULES, CONSTANT_INPUTS } from './rules';
 export type { GradContext, GradRule } from './rules';
 export { unbroadcast } from './helpers';
 export { convGradOptions } from './rules/conv';
-export type { WeightGradient } from './rules/conv';
+export type { InputGradient, WeightGradient } from './rules/conv';

@@ -1,5 +1,5 @@
 import { Value } from '../../src/onnx/builder';
-import { convGradOptions, WeightGradient } from '../../src/autodiff';
+import { convGradOptions, InputGradient, WeightGradient } from '../../src/autodiff';
 import { checkGradient } from './fd';
 
 describe('autodiff conv rules', () => {
@@ -10,20 +10,30 @@ describe('autodiff conv rules', () => {
     { name: 'dilation 2', x: [1, 2, 7, 7], w: [3, 2, 3, 3], o: { dilations: [2, 2], pads: [2, 2, 2, 2] } },
     { name: 'groups 2', x: [2, 4, 5, 5], w: [6, 2, 3, 3], o: { group: 2, pads: [1, 1, 1, 1] } },
     { name: 'groups 2, stride 2, 1x1 kernel', x: [2, 4, 5, 5], w: [4, 2, 1, 1], o: { group: 2, strides: [2, 2] } },
+    { name: 'no padding (valid)', x: [2, 3, 6, 5], w: [2, 3, 3, 3], o: {} },
+    { name: 'asymmetric pads', x: [2, 2, 5, 6], w: [3, 2, 3, 3], o: { pads: [0, 2, 1, 1] } },
+    { name: 'pointwise 1x1', x: [2, 3, 4, 4], w: [5, 3, 1, 1], o: {} },
   ];
-  for (const variant of ['slice-gemm', 'conv-transposed'] as WeightGradient[]) {
+  const variants: [WeightGradient, InputGradient][] = [
+    ['unfold-matmul', 'conv-flipped'], ['slice-gemm', 'conv-flipped'], ['conv-transposed', 'conv-transpose'],
+  ];
+  for (const [wg, ig] of variants) {
     for (const c of convCases) {
-      it(`Conv gradient matches finite differences with ${c.name} (${variant} weight gradient)`, async () => {
-        const saved = convGradOptions.weightGradient;
-        convGradOptions.weightGradient = variant;
+      it(`Conv gradient matches finite differences with ${c.name} (${wg} weight gradient, ${ig} input gradient)`, async () => {
+        const saved = { ...convGradOptions };
+        convGradOptions.weightGradient = wg;
+        convGradOptions.inputGradient = ig;
         try {
           await checkGradient({ inputs: { x: c.x, w: c.w, bias: [c.w[0]] }, build: (b, v) => b.conv(v.x, v.w, v.bias, c.o) });
         } finally {
-          convGradOptions.weightGradient = saved;
+          Object.assign(convGradOptions, saved);
         }
       });
     }
   }
+  it('Conv gradient (unfold-matmul, flipped-kernel input gradient) matches finite differences with a symbolic batch and stride 1', async () => {
+    await checkGradient({ inputs: { x: { shape: ['N', 2, 5, 5], dims: [3, 2, 5, 5] }, w: [3, 2, 3, 3] }, build: (b, v) => b.conv(v.x, v.w, null, { pads: [1, 1, 1, 1] }) });
+  });
   it('Conv gradient matches finite differences with a symbolic batch', async () => {
     await checkGradient({ inputs: { x: { shape: ['N', 2, 6, 6], dims: [2, 2, 6, 6] }, w: [3, 2, 3, 3] }, build: (b, v) => b.conv(v.x, v.w, null, { strides: [2, 2], pads: [1, 1, 1, 1] }) });
   });

@@ -1,4 +1,5 @@
 import { attrInt, attrInts, attrString } from '../../onnx/ir';
+import { Tensor } from '../../onnx/tensor';
 import type { Builder, Value } from '../../onnx/builder';
 import { staticShape } from '../helpers';
 import { GradContext, GradRule, gy0, unsupported } from './types';
@@ -30,17 +31,43 @@ function convAttrs(c: GradContext): ConvAttrs {
 }
 
 /** How the weight gradient of a convolution is formulated (see docs/autodiff.md for timings). */
-export type WeightGradient = 'conv-transposed' | 'slice-gemm';
-export const convGradOptions: { weightGradient: WeightGradient } = { weightGradient: 'slice-gemm' };
+export type WeightGradient = 'conv-transposed' | 'slice-gemm' | 'unfold-matmul';
+/** How a stride-1 input gradient is formulated: a Conv with the flipped kernel, or ConvTranspose. */
+export type InputGradient = 'conv-flipped' | 'conv-transpose';
+export const convGradOptions: { weightGradient: WeightGradient; inputGradient: InputGradient } = {
+  weightGradient: 'unfold-matmul',
+  inputGradient: 'conv-flipped',
+};
 
 const range = (n: number, from = 0) => [...Array(n).keys()].map((i) => i + from);
 
 /**
- * dX of Y = Conv(X, W): ConvTranspose(dY, W) with the same strides/pads/dilations/group, plus the
- * output_padding that recovers X's exact size when (in + pads - span) % stride != 0.
+ * dX of a stride-1 Conv as a Conv of dY with the kernel flipped in space and its in/out channels
+ * swapped (per group), pads d(k-1) - p: dX[j] = sum_i dY[j + p - d i] W[i]. ORT's Conv kernel runs
+ * this ~2x faster than ConvTranspose on CPU (docs/autodiff.md).
+ */
+function convInputGradFlipped(b: Builder, g: Value, w: Value, a: ConvAttrs, ws: number[]): Value {
+  const nd = a.kernel.length;
+  const sp = range(nd, 2);
+  const [O, Cg, G] = [ws[0], ws[1], a.group];
+  let wt = G === 1
+    ? b.transpose(w, [1, 0, ...sp])
+    : b.reshape(b.transpose(b.reshape(w, [G, O / G, Cg, ...a.kernel]), [0, 2, 1, ...range(nd, 3)]), [G * Cg, O / G, ...a.kernel]);
+  if (a.kernel.some((k) => k > 1)) wt = b.slice(wt, a.kernel.map(() => -1), a.kernel.map(() => -(2 ** 31)), sp, a.kernel.map(() => -1));
+  const pads = [...a.kernel.map((k, i) => a.dilations[i] * (k - 1) - a.pads[i]), ...a.kernel.map((k, i) => a.dilations[i] * (k - 1) - a.pads[i + nd])];
+  return b.op('Conv', [g, wt], { kernel_shape: a.kernel, pads, dilations: a.dilations, group: G });
+}
+
+/**
+ * dX of Y = Conv(X, W): for stride 1, a Conv with the flipped kernel (above); otherwise
+ * ConvTranspose(dY, W) with the same strides/pads/dilations/group, plus the output_padding that
+ * recovers X's exact size when (in + pads - span) % stride != 0.
  */
 function convInputGrad(c: GradContext, g: Value, w: Value, a: ConvAttrs, x: Value): Value {
   const nd = a.kernel.length;
+  const ws = staticShape(c.b, w);
+  const flippable = a.strides.every((s) => s === 1) && a.kernel.every((k, i) => a.pads[i] <= a.dilations[i] * (k - 1) && a.pads[i + nd] <= a.dilations[i] * (k - 1));
+  if (convGradOptions.inputGradient === 'conv-flipped' && flippable && ws) return convInputGradFlipped(c.b, g, w, a, ws);
   const xs = c.b.facts(x.name)?.shape;
   const outPad = a.kernel.map((k, i) => {
     if (a.strides[i] === 1) return 0;
@@ -98,12 +125,37 @@ function weightGradSliceGemm(b: Builder, x: Value, g: Value, a: ConvAttrs, xs: n
   return b.reshape(b.concat(taps, 2), [M, C, kh, kw]);
 }
 
+/**
+ * dW of a 2-D, group-1 Conv by unfolding X into patches with a depthwise Conv whose one-hot kernel
+ * copies each tap (same strides/pads/dilations as the forward, so patches align with dY), then one
+ * batched MatMul per sample, dW = sum_n dY_n [O, HW] P_n^T [HW, C k k], and a ReduceSum over N. ORT
+ * fuses the Transpose into the MatMul; no NHWC copies of the activations are made.
+ */
+function weightGradUnfold(b: Builder, x: Value, g: Value, a: ConvAttrs, xs: number[], gs: number[]): Value {
+  const [C, M] = [xs[1], gs[1]];
+  const kk = a.kernel.reduce((p, k) => p * k, 1);
+  const pointwise = kk === 1 && a.strides.every((s) => s === 1) && a.pads.every((p) => p === 0);
+  let patches = x;
+  if (!pointwise) {
+    const eye = new Float32Array(C * kk * kk);
+    for (let ch = 0; ch < C; ch++) for (let k = 0; k < kk; k++) eye[(ch * kk + k) * kk + k] = 1;
+    const kernel = b.constant(new Tensor('float32', [C * kk, 1, ...a.kernel], eye), 'float32', 'unfold_kernel');
+    patches = b.op('Conv', [x, kernel], { kernel_shape: a.kernel, strides: a.strides, pads: a.pads, dilations: a.dilations, group: C });
+  }
+  const p3 = b.reshape(patches, [xs[0], C * kk, -1]);
+  const g3 = b.reshape(g, [gs[0], M, -1]);
+  const perSample = b.matmul(g3, b.transpose(p3, [0, 2, 1]));
+  return b.reshape(b.reduceSum(perSample, [0], false), [M, C, ...a.kernel]);
+}
+
 /** dW of Y = Conv(X, W) for input X and output gradient dY (also serves ConvTranspose). */
 function convWeightGrad(c: GradContext, x: Value, g: Value, a: ConvAttrs): Value {
   const xs = staticShape(c.b, x)?.slice() ?? shapeWithBatch(c, x);
   const gs = staticShape(c.b, g)?.slice() ?? shapeWithBatch(c, g);
-  const sliceGemm = convGradOptions.weightGradient === 'slice-gemm' && a.kernel.length === 2 && a.group === 1;
-  return sliceGemm ? weightGradSliceGemm(c.b, x, g, a, xs, gs) : weightGradTransposed(c.b, x, g, a, xs, gs);
+  const twoD = a.kernel.length === 2 && a.group === 1;
+  if (twoD && convGradOptions.weightGradient === 'unfold-matmul') return weightGradUnfold(c.b, x, g, a, xs, gs);
+  if (twoD && convGradOptions.weightGradient === 'slice-gemm') return weightGradSliceGemm(c.b, x, g, a, xs, gs);
+  return weightGradTransposed(c.b, x, g, a, xs, gs);
 }
 
 /** The shape with a symbolic batch replaced by 0 ("copy" in Reshape); other dims must be static. */
