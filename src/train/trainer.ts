@@ -179,7 +179,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const [tLo, tHi] = opt.tRange ?? [config.kind === 'cold-blur' ? 1 : 0, config.kind === 'cold-blur' ? T : T - 1];
   if (!(tLo >= 0 && tHi >= tLo && tHi <= T)) throw new DiffusionError(`--t-range ${tLo}:${tHi}: expected 0 <= lo <= hi <= ${T - 1}`);
   const condDropout = opt.condDropout ?? ((setup.recipe?.conditioning as { nullClassDropout?: number } | undefined)?.nullClassDropout ?? 0);
-  const lrBase = opt.lr ?? 2e-4;
+  const lrBase = opt.lr ?? 1e-3;
   const warmup = Math.min(opt.warmup ?? 100, Math.floor(totalSteps / 10));
   const started = Date.now();
   let runMs = 0;
@@ -205,7 +205,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     feeds.step = Tensor.scalar(meta.step + 1);
     feeds.lr = Tensor.scalar(lr);
     feeds.ema_decay = Tensor.scalar(emaDecayAt(meta.step, opt.emaDecay ?? 0.999));
-    feeds.max_norm = Tensor.scalar(opt.gradClip && opt.gradClip > 0 ? opt.gradClip : 3e38);
+    feeds.max_norm = Tensor.scalar((opt.gradClip ?? 1) > 0 ? (opt.gradClip ?? 1) : 3e38);
     const t0 = performance.now();
     const res = await session.run(feeds);
     runMs += performance.now() - t0;

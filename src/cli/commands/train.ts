@@ -59,7 +59,7 @@ export function toOptions(a: Args): TrainOptions {
   positive('grad-clip', a['grad-clip'], false, true);
   positive('threads', a.threads);
   positive('save-every', a['save-every']);
-  positive('sample-every', a['sample-every']);
+  positive('sample-every', a['sample-every'], true, true);
   positive('sample-n', a['sample-n']);
   positive('log-every', a['log-every']);
   positive('overfit-batch', a['overfit-batch']);
@@ -72,7 +72,7 @@ export function toOptions(a: Args): TrainOptions {
     lrDecay: a['lr-decay'] as TrainOptions['lrDecay'], weightDecay: a['weight-decay'], emaDecay: a['ema-decay'],
     gradClip: a['grad-clip'], prediction: a.prediction as TrainOptions['prediction'], trainable: a.trainable,
     minSnrGamma: a['min-snr'], seed: a.seed, device: a.device as TrainOptions['device'], deviceId: a['device-id'],
-    threads: a.threads, out: a.out, saveEvery: a['save-every'], sampleEvery: a['sample-every'], sampleN: a['sample-n'],
+    threads: a.threads, out: a.out, saveEvery: a['save-every'], sampleEvery: a['sample-every'] ?? 250, sampleN: a['sample-n'],
     overfitBatch: a['overfit-batch'], flip: a.flip, tRange: parseRange(a['t-range']), condDropout: a['cond-dropout'],
   };
 }
@@ -124,12 +124,12 @@ export const trainCommand: CommandModule<object, Args> = {
       .option('steps', { type: 'number', describe: 'Optimisation steps (default 2000)' })
       .option('epochs', { type: 'number', describe: 'Passes over the data (instead of --steps)' })
       .option('batch', { type: 'number', describe: 'Images per step (default 64)' })
-      .option('lr', { type: 'number', describe: 'Peak learning rate (default 2e-4)' })
+      .option('lr', { type: 'number', describe: 'Peak learning rate (default 1e-3)' })
       .option('warmup', { type: 'number', describe: 'Linear warmup steps (default 100, at most 10% of the run)' })
       .option('lr-decay', { choices: ['cosine', 'constant'], describe: 'Decay after warmup (default cosine)' })
       .option('weight-decay', { type: 'number', describe: 'AdamW decoupled weight decay (default 0)' })
       .option('ema-decay', { type: 'number', describe: 'EMA decay of the weights saved in model.onnx (default 0.999)' })
-      .option('grad-clip', { type: 'number', describe: 'Global gradient-norm clip, 0 = off (default off)' })
+      .option('grad-clip', { type: 'number', describe: 'Global gradient-norm clip, 0 = off (default 1)' })
       .option('prediction', { choices: ['eps', 'x0', 'v'], describe: 'Override the recipe objective (fresh models only)' })
       .option('trainable', { type: 'string', describe: "Comma-separated globs of parameters to train; '!glob' freezes (default all)" })
       .option('min-snr', { type: 'number', describe: 'Min-SNR-gamma loss weighting (e.g. 5)' })
@@ -139,7 +139,7 @@ export const trainCommand: CommandModule<object, Args> = {
       .option('threads', { type: 'number', describe: 'Intra-op threads (default: all cores)' })
       .option('out', { type: 'string', describe: 'Checkpoint directory (default runs/train)' })
       .option('save-every', { type: 'number', describe: 'Checkpoint every N steps (always at the end and on Ctrl-C)' })
-      .option('sample-every', { type: 'number', describe: 'Write an EMA sample grid (DDIM) to OUT/samples every N steps' })
+      .option('sample-every', { type: 'number', describe: 'Write an EMA sample grid (DDIM 50) to OUT/samples every N steps, 0 = never (default 250)' })
       .option('sample-n', { type: 'number', describe: 'Images per sample grid (default 16)' })
       .option('log-every', { type: 'number', describe: 'Plain log line every N steps when not on a TTY (default 50)' })
       .option('overfit-batch', { type: 'number', describe: 'Train on one fixed batch of N images (smoke test)' })
