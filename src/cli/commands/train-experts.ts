@@ -34,7 +34,7 @@ export const trainExpertsCommand: CommandModule<object, Args> = {
       .option('data', { type: 'string', describe: 'Data spec (default fashion-mnist)' })
       .option('steps', { type: 'number', describe: 'Optimisation steps per expert (default 2000)' })
       .option('batch', { type: 'number', describe: 'Images per step (default 64)' })
-      .option('lr', { type: 'number', describe: 'Peak learning rate (default 2e-4)' })
+      .option('lr', { type: 'number', describe: 'Peak learning rate (default 1e-3)' })
       .option('seed', { type: 'number', describe: 'Seed (default 0)' })
       .option('threads', { type: 'number', describe: 'Intra-op threads (default: all cores)' })
       .option('device', { choices: ['cpu', 'cuda'], describe: 'Execution provider (default cpu)' })
