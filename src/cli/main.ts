@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import yargs from 'yargs';
+import yargs, { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { commands } from './commands';
 import { reportError } from './errors';
@@ -7,7 +7,7 @@ import { reportError } from './errors';
 /** The `onnx-diffusion` command line: one yargs command per file in ./commands. */
 export async function main(argv: string[]): Promise<void> {
   const verbose = argv.includes('--verbose');
-  let cli = yargs(argv)
+  const cli = yargs(argv)
     .scriptName('onnx-diffusion')
     .usage('$0 <command> [options]\n\nBuild, train and sample image diffusion models as ONNX graphs.')
     .option('verbose', { type: 'boolean', describe: 'Show stack traces on errors', global: true })
@@ -19,9 +19,10 @@ export async function main(argv: string[]): Promise<void> {
       if (err) throw err;
       throw new UsageError(msg);
     });
-  for (const c of commands) cli = cli.command(c);
+  let withCommands: Argv<object> = cli;
+  for (const register of commands) withCommands = register(withCommands);
   try {
-    await cli.parseAsync();
+    await withCommands.parseAsync();
   } catch (e) {
     process.exitCode = reportError(e, verbose);
   }

@@ -1,4 +1,4 @@
-import type { CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import { buildGraphCommand } from './build-graph';
 import { datasetCommand } from './dataset';
 import { doctorCommand } from './doctor';
@@ -9,6 +9,13 @@ import { sampleCommand } from './sample';
 import { trainCommand } from './train';
 import { trainExpertsCommand } from './train-experts';
 
+/** Registers one command module, keeping its own argument types. */
+function add<A>(c: CommandModule<object, A>): (y: Argv<object>) => Argv<object> {
+  return (y) => y.command(c);
+}
+
 /** Every CLI command; each lives in its own file in this folder. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [buildGraphCommand, inspectCommand, trainCommand, sampleCommand, datasetCommand, forwardCommand, doctorCommand, installCudaCommand, trainExpertsCommand];
+export const commands = [
+  add(buildGraphCommand), add(inspectCommand), add(trainCommand), add(sampleCommand), add(datasetCommand),
+  add(forwardCommand), add(doctorCommand), add(installCudaCommand), add(trainExpertsCommand),
+];
