@@ -61,11 +61,5 @@ export async function denoiseToX0(
   denoiser: Denoiser, schedule: Schedule, prediction: Prediction, x: Float32Array, n: number, t: number,
   opts: SamplerOptions,
 ): Promise<Float32Array> {
-  throwIfAborted(opts.signal);
-  const out = await denoiser(x, fillInt32(n, t));
-  if (out.length !== x.length) {
-    throw new DiffusionError(`denoiser output: expected ${x.length} elements, got ${out.length}`);
-  }
-  const x0 = predToX0(out, prediction, x, [schedule.alphasCumprod[t]]);
-  return opts.clipX0 === false ? x0 : clampUnit(x0);
+  return (await denoise(denoiser, schedule, prediction, x, n, t, opts)).x0;
 }
