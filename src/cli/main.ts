@@ -9,6 +9,7 @@ export async function main(argv: string[]): Promise<void> {
   const verbose = argv.includes('--verbose');
   const cli = yargs(argv)
     .scriptName('onnx-diffusion')
+    .parserConfiguration({ 'duplicate-arguments-array': false })
     .usage('$0 <command> [options]\n\nBuild, train and sample image diffusion models as ONNX graphs.')
     .option('verbose', { type: 'boolean', describe: 'Show stack traces on errors', global: true })
     .strict()
