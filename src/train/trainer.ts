@@ -117,13 +117,21 @@ export function setupModel(o: TrainOptions): Setup {
       throw new DiffusionError(`--prediction ${o.prediction}: the model was trained to predict ${config.diffusion.prediction}; only fresh models (--recipe) can change it`);
     }
     writeModelConfig(model.metadata, config);
-    return { model, trainModel: model, config };
+    // Our own models carry their recipe: with dropout, train through a graph that has the Dropout
+    // nodes (model.onnx has none), holding this file's weights under the same names.
+    const recipe = config.recipe as Recipe | undefined;
+    if (recipe && (recipe.unet?.dropout ?? 0) > 0) {
+      const trainModel = buildModel(recipe, { training: true });
+      trainModel.graph.initializers = new Map(model.graph.initializers);
+      return { model, trainModel, config, recipe };
+    }
+    return { model, trainModel: model, config, recipe };
   }
   const recipe0 = typeof o.recipe === 'string' ? loadRecipe(o.recipe) : o.recipe ?? loadRecipe(defaultRecipePath());
   const recipe: Recipe = o.prediction ? { ...recipe0, diffusion: { ...recipe0.diffusion, prediction: o.prediction } } : recipe0;
   const seed = o.seed ?? recipe.seed;
   const model = buildModel(recipe, { seed });
-  const dropout = (recipe.unet as { dropout?: number }).dropout ?? 0;
+  const dropout = recipe.unet.dropout ?? 0;
   const trainModel = dropout > 0 ? buildModel(recipe, { seed, training: true }) : model;
   const config = readModelConfig(model.metadata, 'recipe')!;
   return { model, trainModel, config, recipe };
@@ -182,6 +190,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const lrBase = opt.lr ?? 1e-3;
   const warmup = Math.min(opt.warmup ?? 100, Math.floor(totalSteps / 10));
   const started = Date.now();
+  const firstStep = meta.step;
   let runMs = 0;
   let stopped: TrainResult['stopped'] = 'done';
   let lastGood = { meta: { ...meta }, vec };
@@ -221,7 +230,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     meta.step++;
     meta.losses.push(loss);
     const elapsed = (Date.now() - started) / 1000;
-    opt.onStep?.({ step: meta.step, totalSteps, loss, lr, gradNorm: (res.grad_norm.data as Float32Array)[0], imagesPerSecond: (batch.size * (meta.step - (lastGood.meta.step ?? 0))) / Math.max(elapsed, 1e-9) });
+    opt.onStep?.({ step: meta.step, totalSteps, loss, lr, gradNorm: (res.grad_norm.data as Float32Array)[0], imagesPerSecond: (batch.size * (meta.step - firstStep)) / Math.max(elapsed, 1e-9) });
     const interrupted = opt.signal?.aborted === true;
     const atEnd = meta.step === totalSteps;
     if (interrupted || atEnd || (opt.saveEvery && meta.step % opt.saveEvery === 0)) {
