@@ -1,148 +1,25 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { Batch, BatchLoader } from '../data/loader';
 import { openDataset } from '../data/open';
 import { Dataset } from '../data/dataset';
-import { configFromJson, ModelConfig, readModelConfig, writeModelConfig } from '../diffusion/model-config';
+import { ModelConfig } from '../diffusion/model-config';
 import { Rng } from '../diffusion/rng';
-import { coldDegrade } from '../diffusion/samplers';
-import { toyNoise } from '../diffusion/samplers/toy';
-import { createSampler } from '../diffusion/sampler';
 import { DiffusionError } from '../errors';
-import { makeGrid, writeFileAtomic, writeLossCurve, writePng } from '../image';
-import { buildModel, loadRecipe } from '../nn';
-import type { Recipe } from '../nn';
-import { Model } from '../onnx/ir';
-import { decodeModel, encodeModel } from '../onnx/proto';
 import { Tensor } from '../onnx/tensor';
-import { DiffusionModel } from '../runtime/model';
-import { Device, NodeSession } from '../runtime/node';
-import { loadState, saveState, TrainStateMeta, TrainVectors } from './checkpoint';
-import { emaDecayAt, learningRate, LrDecay } from './lr';
-import { flattenParams, unflattenInto } from './params';
-import { buildStepGraph, cloneGraph, StepGraph } from './step-graph';
-import { conditionFromImage } from './sr';
+import { NodeSession } from '../runtime/node';
+import { loadState, TrainStateMeta, TrainVectors } from './checkpoint';
+import { makeFeeds } from './feeds';
+import { emaDecayAt, learningRate } from './lr';
+import type { TrainOptions, TrainResult } from './options';
+import { writeCheckpoint, writeSamples } from './outputs';
+import { flattenParams } from './params';
+import { setupModel } from './setup';
+import { buildStepGraph, StepGraph } from './step-graph';
 
-/** Options of `train` (the CLI flags map onto these one to one). */
-export interface TrainOptions {
-  /** Recipe file or object: train a fresh model. */
-  recipe?: string | Recipe;
-  /** A model.onnx to fine-tune (ours, or foreign with `config`). */
-  init?: string;
-  /** JSON config for a model without metadata (file path or object). */
-  config?: string | object;
-  /** Continue the run in this checkpoint directory exactly where it stopped. */
-  resume?: string;
-  /** Data spec (default 'fashion-mnist'). */
-  data?: string;
-  steps?: number;
-  epochs?: number;
-  batch?: number;
-  lr?: number;
-  warmup?: number;
-  lrDecay?: LrDecay;
-  weightDecay?: number;
-  emaDecay?: number;
-  gradClip?: number;
-  prediction?: 'eps' | 'x0' | 'v';
-  trainable?: string;
-  minSnrGamma?: number;
-  seed?: number;
-  device?: Device;
-  deviceId?: number;
-  threads?: number;
-  out?: string;
-  saveEvery?: number;
-  sampleEvery?: number;
-  sampleN?: number;
-  logEvery?: number;
-  overfitBatch?: number;
-  flip?: boolean;
-  /** Train only on timesteps in [lo, hi] (an expert of an ensemble). */
-  tRange?: [number, number];
-  /** Probability of replacing the class (or label vector) by the null one, for guidance. */
-  condDropout?: number;
-  /** Called after every step (library users; the CLI draws its progress bar from it). */
-  onStep?: (s: StepReport) => void;
-  /** Checked after every step; when aborted the run saves and returns (Ctrl-C). */
-  signal?: AbortSignal;
-}
+export type { StepReport, TrainOptions, TrainResult } from './options';
+export { setupModel } from './setup';
 
-export interface StepReport {
-  step: number;
-  totalSteps: number;
-  loss: number;
-  lr: number;
-  gradNorm: number;
-  imagesPerSecond: number;
-}
-
-export interface TrainResult {
-  out: string;
-  steps: number;
-  losses: number[];
-  /** Share of wall time spent outside session.run (data, noise, copies). */
-  hostShare: number;
-  stopped: 'done' | 'interrupted';
-}
-
-interface Setup {
-  model: Model;
-  trainModel: Model;
-  config: ModelConfig;
-  recipe?: Recipe;
-}
-
-function readJsonFile(path: string): unknown {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new DiffusionError(`${path}: cannot read JSON config (${(e as Error).message.split('\n')[0]})`);
-  }
-}
-
-/** The model to train and its config, from a recipe, an existing model.onnx, or a checkpoint. */
-export function setupModel(o: TrainOptions): Setup {
-  const sources = [o.recipe, o.init, o.resume].filter((x) => x !== undefined).length;
-  if (sources > 1) throw new DiffusionError('give only one of --recipe, --init and --resume');
-  const file = o.resume ? join(o.resume, 'model.onnx') : o.init;
-  if (file) {
-    if (!existsSync(file)) throw new DiffusionError(`${file}: no such model file`);
-    const model = decodeModel(readFileSync(file), file);
-    const given = typeof o.config === 'string' ? readJsonFile(o.config) : o.config;
-    const config = given !== undefined ? configFromJson(given, typeof o.config === 'string' ? o.config : 'config') : readModelConfig(model.metadata, file);
-    if (!config) throw new DiffusionError(`${file}: the model carries no onnx-diffusion metadata; pass --config file.json (or use --recipe)`);
-    if (o.prediction && o.prediction !== config.diffusion.prediction) {
-      throw new DiffusionError(`--prediction ${o.prediction}: the model was trained to predict ${config.diffusion.prediction}; only fresh models (--recipe) can change it`);
-    }
-    writeModelConfig(model.metadata, config);
-    // Our own models carry their recipe: with dropout, train through a graph that has the Dropout
-    // nodes (model.onnx has none), holding this file's weights under the same names.
-    const recipe = config.recipe as Recipe | undefined;
-    if (recipe && (recipe.unet?.dropout ?? 0) > 0) {
-      const trainModel = buildModel(recipe, { training: true });
-      trainModel.graph.initializers = new Map(model.graph.initializers);
-      return { model, trainModel, config, recipe };
-    }
-    return { model, trainModel: model, config, recipe };
-  }
-  const recipe0 = typeof o.recipe === 'string' ? loadRecipe(o.recipe) : o.recipe ?? loadRecipe(defaultRecipePath());
-  const recipe: Recipe = o.prediction ? { ...recipe0, diffusion: { ...recipe0.diffusion, prediction: o.prediction } } : recipe0;
-  const seed = o.seed ?? recipe.seed;
-  const model = buildModel(recipe, { seed });
-  const dropout = recipe.unet.dropout ?? 0;
-  const trainModel = dropout > 0 ? buildModel(recipe, { seed, training: true }) : model;
-  const config = readModelConfig(model.metadata, 'recipe')!;
-  return { model, trainModel, config, recipe };
-}
-
-function defaultRecipePath(): string {
-  const { packageRoot } = require('../data') as { packageRoot(): string };
-  return join(packageRoot(), 'graphs', 'unet-fashion-mnist.json');
-}
-
-/** Trains a model; see TrainOptions. Writes checkpoints to `out` and returns the loss history. */
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const setup = setupModel(o);
   const { config } = setup;
@@ -275,77 +152,3 @@ function resolveSteps(o: TrainOptions, n: number, batch: number): number {
 }
 
 /** Host side of one step: timesteps, noise, conditioning dropout, degraded inputs. */
-function makeFeeds(batch: Batch, config: ModelConfig, step: StepGraph, rng: Rng, [lo, hi]: [number, number], condDropout: number): Record<string, Tensor> {
-  const n = batch.size;
-  const { channels: c, size } = config.image;
-  const dims = [n, c, size, size];
-  const t = new BigInt64Array(n);
-  const tNum = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    tNum[i] = rng.int(lo, hi);
-    t[i] = BigInt(tNum[i]);
-  }
-  const feeds: Record<string, Tensor> = { t: new Tensor('int64', [n], t) };
-  if (step.forward === 'host') {
-    const cold = config.cold ?? { blurStd: 0.1, startMean: 0, startStd: 0.5 };
-    feeds.xt = new Tensor('float32', dims, coldDegrade(batch.x, tNum, { timesteps: config.diffusion.timesteps, blurStd: cold.blurStd, c, h: size, w: size }));
-    feeds.target = new Tensor('float32', dims, batch.x);
-  } else {
-    feeds.x0 = new Tensor('float32', dims, batch.x);
-    const noise = config.kind === 'toy' ? toyNoise(rng, batch.x.length) : rng.normalArray(batch.x.length);
-    feeds.noise = new Tensor('float32', dims, noise);
-  }
-  const cc = config.conditioning;
-  if (step.extraInputs.includes('class')) {
-    const cls = new BigInt64Array(n);
-    for (let i = 0; i < n; i++) cls[i] = BigInt(condDropout > 0 && rng.uniform() < condDropout ? cc.classes! : batch.labels![i]);
-    feeds.class = new Tensor('int64', [n], cls);
-  }
-  if (step.extraInputs.includes('labels')) {
-    const lab = Float32Array.from(batch.multiLabels!);
-    for (let i = 0; i < n; i++) if (condDropout > 0 && rng.uniform() < condDropout) lab.fill(0, i * cc.labels!, (i + 1) * cc.labels!);
-    feeds.labels = new Tensor('float32', [n, cc.labels!], lab);
-  }
-  if (step.extraInputs.includes('cond') || step.extraInputs.includes('aug')) {
-    const { cond, aug } = conditionFromImage(batch, config, rng);
-    if (step.extraInputs.includes('cond')) feeds.cond = new Tensor('float32', [n, cc.condChannels ?? c, size, size], cond);
-    if (step.extraInputs.includes('aug')) feeds.aug = new Tensor('int64', [n], BigInt64Array.from(aug, (v) => BigInt(v)));
-  }
-  return feeds;
-}
-
-/** model.onnx with the given flat weights written into its initializers. */
-export function modelWithWeights(setup: Setup, step: StepGraph, weights: Float32Array, config: ModelConfig): Model {
-  const graph = cloneGraph(setup.model.graph);
-  unflattenInto(graph, step.layout, weights);
-  const m: Model = { ...setup.model, graph, metadata: { ...setup.model.metadata } };
-  writeModelConfig(m.metadata, config);
-  return m;
-}
-
-async function writeCheckpoint(out: string, setup: Setup, step: StepGraph, config: ModelConfig, vec: TrainVectors, meta: TrainStateMeta, opt: TrainOptions, data: string): Promise<void> {
-  saveState(out, meta, vec);
-  const cfg: ModelConfig = { ...config, training: { step: meta.step, data, updated: new Date().toISOString() } };
-  if (opt.tRange) cfg.tRange = opt.tRange;
-  await writeFileAtomic(join(out, 'model.onnx'), encodeModel(modelWithWeights(setup, step, vec.ema, cfg)));
-  const { onStep: _a, signal: _b, ...plain } = opt;
-  await writeFileAtomic(join(out, 'train.json'), JSON.stringify({ options: { ...plain, recipe: setup.recipe ?? plain.recipe }, step: meta.step, totalSteps: meta.totalSteps, losses: meta.losses }, null, 1));
-  if (meta.losses.length > 1) await writeLossCurve(join(out, 'loss.png'), meta.losses, { title: `training loss (${config.diffusion.prediction} objective)` });
-}
-
-async function writeSamples(out: string, setup: Setup, step: StepGraph, config: ModelConfig, ema: Float32Array, at: number, n: number, batch: Batch, threads?: number): Promise<void> {
-  const bytes = encodeModel(modelWithWeights(setup, step, ema, config));
-  const model = await DiffusionModel.create(ort, bytes, { config, source: 'EMA model', sessionOptions: { ...(threads ? { intraOpNumThreads: threads } : {}), graphOptimizationLevel: 'all' } });
-  const cc = config.conditioning;
-  const per = (cc.condChannels ?? config.image.channels) * config.image.size ** 2;
-  let cond: Float32Array | undefined;
-  if (cc.condChannels !== undefined) {
-    const k = Math.min(n, batch.size);
-    cond = batch.cond?.slice(0, k * per) ?? conditionFromImage(batch, config, new Rng(0), 0).cond.slice(0, k * per);
-    n = k;
-  }
-  const sampler = createSampler(model, { sampler: config.kind === 'gaussian' ? 'ddim' : undefined, steps: config.kind === 'gaussian' ? 50 : undefined, seed: 0, cond, labels: cc.labels && batch.multiLabels ? Array.from(batch.multiLabels.slice(0, n * cc.labels)) : undefined });
-  const res = await sampler.sample(n);
-  await writePng(join(out, 'samples', `step-${String(at).padStart(6, '0')}.png`), makeGrid(res.rgba, { scale: Math.max(1, Math.round(64 / config.image.size)) }));
-  await model.release();
-}

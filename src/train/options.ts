@@ -1,0 +1,66 @@
+import type { LrDecay } from './lr';
+import type { Recipe } from '../nn';
+import type { Device } from '../runtime/node';
+
+/** Options of `train` (the CLI flags map onto these one to one). */
+export interface TrainOptions {
+  /** Recipe file or object: train a fresh model. */
+  recipe?: string | Recipe;
+  /** A model.onnx to fine-tune (ours, or foreign with `config`). */
+  init?: string;
+  /** JSON config for a model without metadata (file path or object). */
+  config?: string | object;
+  /** Continue the run in this checkpoint directory exactly where it stopped. */
+  resume?: string;
+  /** Data spec (default 'fashion-mnist'). */
+  data?: string;
+  steps?: number;
+  epochs?: number;
+  batch?: number;
+  lr?: number;
+  warmup?: number;
+  lrDecay?: LrDecay;
+  weightDecay?: number;
+  emaDecay?: number;
+  gradClip?: number;
+  prediction?: 'eps' | 'x0' | 'v';
+  trainable?: string;
+  minSnrGamma?: number;
+  seed?: number;
+  device?: Device;
+  deviceId?: number;
+  threads?: number;
+  out?: string;
+  saveEvery?: number;
+  sampleEvery?: number;
+  sampleN?: number;
+  logEvery?: number;
+  overfitBatch?: number;
+  flip?: boolean;
+  /** Train only on timesteps in [lo, hi] (an expert of an ensemble). */
+  tRange?: [number, number];
+  /** Probability of replacing the class (or label vector) by the null one, for guidance. */
+  condDropout?: number;
+  /** Called after every step (library users; the CLI draws its progress bar from it). */
+  onStep?: (s: StepReport) => void;
+  /** Checked after every step; when aborted the run saves and returns (Ctrl-C). */
+  signal?: AbortSignal;
+}
+
+export interface StepReport {
+  step: number;
+  totalSteps: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  imagesPerSecond: number;
+}
+
+export interface TrainResult {
+  out: string;
+  steps: number;
+  losses: number[];
+  /** Share of wall time spent outside session.run (data, noise, copies). */
+  hostShare: number;
+  stopped: 'done' | 'interrupted';
+}

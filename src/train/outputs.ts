@@ -1,0 +1,51 @@
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import type { Batch } from '../data/loader';
+import { ModelConfig, writeModelConfig } from '../diffusion/model-config';
+import { Rng } from '../diffusion/rng';
+import { createSampler } from '../diffusion/sampler';
+import { makeGrid, writeFileAtomic, writeLossCurve, writePng } from '../image';
+import { Model } from '../onnx/ir';
+import { encodeModel } from '../onnx/proto';
+import { DiffusionModel } from '../runtime/model';
+import { saveState, TrainStateMeta, TrainVectors } from './checkpoint';
+import type { TrainOptions } from './options';
+import { unflattenInto } from './params';
+import type { Setup } from './setup';
+import { conditionFromImage } from './sr';
+import { cloneGraph, StepGraph } from './step-graph';
+
+export function modelWithWeights(setup: Setup, step: StepGraph, weights: Float32Array, config: ModelConfig): Model {
+  const graph = cloneGraph(setup.model.graph);
+  unflattenInto(graph, step.layout, weights);
+  const m: Model = { ...setup.model, graph, metadata: { ...setup.model.metadata } };
+  writeModelConfig(m.metadata, config);
+  return m;
+}
+
+export async function writeCheckpoint(out: string, setup: Setup, step: StepGraph, config: ModelConfig, vec: TrainVectors, meta: TrainStateMeta, opt: TrainOptions, data: string): Promise<void> {
+  saveState(out, meta, vec);
+  const cfg: ModelConfig = { ...config, training: { step: meta.step, data, updated: new Date().toISOString() } };
+  if (opt.tRange) cfg.tRange = opt.tRange;
+  await writeFileAtomic(join(out, 'model.onnx'), encodeModel(modelWithWeights(setup, step, vec.ema, cfg)));
+  const { onStep: _a, signal: _b, ...plain } = opt;
+  await writeFileAtomic(join(out, 'train.json'), JSON.stringify({ options: { ...plain, recipe: setup.recipe ?? plain.recipe }, step: meta.step, totalSteps: meta.totalSteps, losses: meta.losses }, null, 1));
+  if (meta.losses.length > 1) await writeLossCurve(join(out, 'loss.png'), meta.losses, { title: `training loss (${config.diffusion.prediction} objective)` });
+}
+
+export async function writeSamples(out: string, setup: Setup, step: StepGraph, config: ModelConfig, ema: Float32Array, at: number, n: number, batch: Batch, threads?: number): Promise<void> {
+  const bytes = encodeModel(modelWithWeights(setup, step, ema, config));
+  const model = await DiffusionModel.create(ort, bytes, { config, source: 'EMA model', sessionOptions: { ...(threads ? { intraOpNumThreads: threads } : {}), graphOptimizationLevel: 'all' } });
+  const cc = config.conditioning;
+  const per = (cc.condChannels ?? config.image.channels) * config.image.size ** 2;
+  let cond: Float32Array | undefined;
+  if (cc.condChannels !== undefined) {
+    const k = Math.min(n, batch.size);
+    cond = batch.cond?.slice(0, k * per) ?? conditionFromImage(batch, config, new Rng(0), 0).cond.slice(0, k * per);
+    n = k;
+  }
+  const sampler = createSampler(model, { sampler: config.kind === 'gaussian' ? 'ddim' : undefined, steps: config.kind === 'gaussian' ? 50 : undefined, seed: 0, cond, labels: cc.labels && batch.multiLabels ? Array.from(batch.multiLabels.slice(0, n * cc.labels)) : undefined });
+  const res = await sampler.sample(n);
+  await writePng(join(out, 'samples', `step-${String(at).padStart(6, '0')}.png`), makeGrid(res.rgba, { scale: Math.max(1, Math.round(64 / config.image.size)) }));
+  await model.release();
+}

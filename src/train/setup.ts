@@ -1,0 +1,67 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../data/fashion-mnist';
+import { configFromJson, ModelConfig, readModelConfig, writeModelConfig } from '../diffusion/model-config';
+import { DiffusionError } from '../errors';
+import { buildModel, loadRecipe } from '../nn';
+import type { Recipe } from '../nn';
+import { Model } from '../onnx/ir';
+import { decodeModel } from '../onnx/proto';
+import type { TrainOptions } from './options';
+
+/** The model to train: model.onnx as it will be saved, the graph the step is built from, its config. */
+export interface Setup {
+  model: Model;
+  trainModel: Model;
+  config: ModelConfig;
+  recipe?: Recipe;
+}
+
+function readJsonFile(path: string): unknown {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new DiffusionError(`${path}: cannot read JSON config (${(e as Error).message.split('\n')[0]})`);
+  }
+}
+
+/** The model to train and its config, from a recipe, an existing model.onnx, or a checkpoint. */
+export function setupModel(o: TrainOptions): Setup {
+  const sources = [o.recipe, o.init, o.resume].filter((x) => x !== undefined).length;
+  if (sources > 1) throw new DiffusionError('give only one of --recipe, --init and --resume');
+  const file = o.resume ? join(o.resume, 'model.onnx') : o.init;
+  if (file) {
+    if (!existsSync(file)) throw new DiffusionError(`${file}: no such model file`);
+    const model = decodeModel(readFileSync(file), file);
+    const given = typeof o.config === 'string' ? readJsonFile(o.config) : o.config;
+    const config = given !== undefined ? configFromJson(given, typeof o.config === 'string' ? o.config : 'config') : readModelConfig(model.metadata, file);
+    if (!config) throw new DiffusionError(`${file}: the model carries no onnx-diffusion metadata; pass --config file.json (or use --recipe)`);
+    if (o.prediction && o.prediction !== config.diffusion.prediction) {
+      throw new DiffusionError(`--prediction ${o.prediction}: the model was trained to predict ${config.diffusion.prediction}; only fresh models (--recipe) can change it`);
+    }
+    writeModelConfig(model.metadata, config);
+    // Our own models carry their recipe: with dropout, train through a graph that has the Dropout
+    // nodes (model.onnx has none), holding this file's weights under the same names.
+    const recipe = config.recipe as Recipe | undefined;
+    if (recipe && (recipe.unet?.dropout ?? 0) > 0) {
+      const trainModel = buildModel(recipe, { training: true });
+      trainModel.graph.initializers = new Map(model.graph.initializers);
+      return { model, trainModel, config, recipe };
+    }
+    return { model, trainModel: model, config, recipe };
+  }
+  const recipe0 = typeof o.recipe === 'string' ? loadRecipe(o.recipe) : o.recipe ?? loadRecipe(defaultRecipePath());
+  const recipe: Recipe = o.prediction ? { ...recipe0, diffusion: { ...recipe0.diffusion, prediction: o.prediction } } : recipe0;
+  const seed = o.seed ?? recipe.seed;
+  const model = buildModel(recipe, { seed });
+  const dropout = recipe.unet.dropout ?? 0;
+  const trainModel = dropout > 0 ? buildModel(recipe, { seed, training: true }) : model;
+  const config = readModelConfig(model.metadata, 'recipe')!;
+  return { model, trainModel, config, recipe };
+}
+
+function defaultRecipePath(): string {
+  return join(packageRoot(), 'graphs', 'unet-fashion-mnist.json');
+}
+
+/** Trains a model; see TrainOptions. Writes checkpoints to `out` and returns the loss history. */
