@@ -64,3 +64,10 @@ export function knownFromTensor(t: Tensor): Known {
   return k;
 }
 
+
+/** Input i of the node, failing with the node named when inference knows nothing about it. */
+export function need(ctx: InferContext, i: number): Known {
+  const k = ctx.inputs[i];
+  if (!k) throw new DiffusionError(`${ctx.node.opType} node '${ctx.node.name}': input ${i} ('${ctx.node.inputs[i] ?? ''}') is unknown`);
+  return k;
+}
