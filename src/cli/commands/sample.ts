@@ -201,7 +201,7 @@ export async function samplerOptions(args: SampleArgs, config: ModelConfig): Pro
   };
   if (args.class !== undefined) opts.classes = parseClasses(args.class, config);
   if (args.guidance !== undefined) {
-    if (cc.classes === undefined) throw new DiffusionError('--guidance needs a class-conditional model');
+    if (cc.classes === undefined && cc.labels === undefined) throw new DiffusionError('--guidance needs a class- or label-conditional model');
     if (!(Number.isFinite(args.guidance) && args.guidance >= 0)) throw new DiffusionError(`--guidance must be a number >= 0, got ${args.guidance}`);
     opts.guidance = args.guidance;
   }
