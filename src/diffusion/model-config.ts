@@ -24,6 +24,9 @@ export interface Conditioning {
   augment?: boolean;
 }
 
+/** Cold blur defaults: elementary blur std (px) and the start distribution of flat channel means. */
+export const DEFAULT_COLD = { blurStd: 0.1, startMean: 0, startStd: 0.5 } as const;
+
 export interface ModelConfig {
   format: typeof FORMAT;
   kind: DiffusionKind;
@@ -95,8 +98,8 @@ export function validateModelConfig(obj: unknown, path: string): ModelConfig {
   if (typeof obj.parameters === 'number') config.parameters = obj.parameters;
   if (isObj(obj.training) && typeof obj.training.step === 'number') config.training = obj.training as ModelConfig['training'];
   if (isObj(obj.cold)) {
-    const num = (k: string, d: number) => (typeof (obj.cold as Record<string, unknown>)[k] === 'number' ? ((obj.cold as Record<string, number>)[k]) : d);
-    config.cold = { blurStd: num('blurStd', 1), startMean: num('startMean', 0), startStd: num('startStd', 0.5) };
+    const num = (k: keyof typeof DEFAULT_COLD) => (typeof (obj.cold as Record<string, unknown>)[k] === 'number' ? ((obj.cold as Record<string, number>)[k]) : DEFAULT_COLD[k]);
+    config.cold = { blurStd: num('blurStd'), startMean: num('startMean'), startStd: num('startStd') };
   }
   if (Array.isArray(obj.tRange) && obj.tRange.length === 2) config.tRange = [Number(obj.tRange[0]), Number(obj.tRange[1])];
   return config;

@@ -5,7 +5,7 @@
  */
 import { DiffusionError } from '../errors';
 import { imageToRgba, RgbaImage } from '../image/tensor';
-import { ModelConfig } from './model-config';
+import { DEFAULT_COLD, ModelConfig } from './model-config';
 import { Rng } from './rng';
 import { makeSchedule } from './schedules';
 import { coldSample, guidedBy, runSampler, SAMPLER_NAMES, StepInfo, toySample, TimestepSpacing, DdpmVariance } from './samplers';
@@ -116,7 +116,7 @@ export function createSampler(model: SamplerModel, options: CreateSamplerOptions
       let out: Float32Array;
       if (kind === 'toy') out = await toySample(denoiser, shape, { steps: options.steps, seed, clipX0: options.clipX0, onStep, signal: call.signal });
       else if (kind === 'cold-blur') {
-        const cold = config.cold ?? { blurStd: 1, startMean: 0, startStd: 0.5 };
+        const cold = config.cold ?? DEFAULT_COLD;
         // Start from flat images: the fully blurred limit is each channel's mean, drawn from a
         // one-component Gaussian fit of the data's channel means (Bansal et al. use a GMM).
         const rng = new Rng(seed);

@@ -1,5 +1,5 @@
 import type { Batch } from '../data/loader';
-import { ModelConfig } from '../diffusion/model-config';
+import { DEFAULT_COLD, ModelConfig } from '../diffusion/model-config';
 import { Rng } from '../diffusion/rng';
 import { coldDegrade } from '../diffusion/samplers';
 import { toyNoise } from '../diffusion/samplers/toy';
@@ -19,7 +19,7 @@ export function makeFeeds(batch: Batch, config: ModelConfig, step: StepGraph, rn
   }
   const feeds: Record<string, Tensor> = { t: new Tensor('int64', [n], t) };
   if (step.forward === 'host') {
-    const cold = config.cold ?? { blurStd: 0.1, startMean: 0, startStd: 0.5 };
+    const cold = config.cold ?? DEFAULT_COLD;
     feeds.xt = new Tensor('float32', dims, coldDegrade(batch.x, tNum, { timesteps: config.diffusion.timesteps, blurStd: cold.blurStd, c, h: size, w: size }));
     feeds.target = new Tensor('float32', dims, batch.x);
   } else {

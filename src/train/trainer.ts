@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Batch, BatchLoader } from '../data/loader';
 import { openDataset } from '../data/open';
 import { Dataset } from '../data/dataset';
-import { ModelConfig } from '../diffusion/model-config';
+import { DEFAULT_COLD, ModelConfig } from '../diffusion/model-config';
 import { Rng } from '../diffusion/rng';
 import { DiffusionError } from '../errors';
 import { Tensor } from '../onnx/tensor';
@@ -35,6 +35,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
   const dataset = await openDataset(opt.data ?? 'fashion-mnist', { channels: c, size, condChannels: config.conditioning.condChannels, seed });
   checkData(dataset, config, opt);
+  if (config.kind === 'cold-blur' && !config.cold) config.cold = coldStart(dataset);
   const totalSteps = resolveSteps(opt, dataset.length, batchSize);
 
   const step: StepGraph = buildStepGraph(setup.trainModel, config, {
@@ -142,6 +143,25 @@ function checkData(d: Dataset, config: ModelConfig, o: TrainOptions): void {
   if (o.overfitBatch !== undefined && (!Number.isInteger(o.overfitBatch) || o.overfitBatch < 1)) {
     throw new DiffusionError(`--overfit-batch must be a positive integer, got ${o.overfitBatch}`);
   }
+}
+
+/**
+ * Cold blur generation starts from flat images whose channel means are drawn from a Gaussian fit
+ * to the data's per-image channel means (Bansal et al. 2022 fit a GMM to them); stored in the
+ * model's metadata so the sampler uses the same start distribution and blur.
+ */
+function coldStart(d: Dataset): NonNullable<ModelConfig['cold']> {
+  const n = Math.min(d.length, 2000);
+  const per = d.height * d.width;
+  const img = new Float32Array(d.channels * per);
+  const means: number[] = [];
+  for (let i = 0; i < n; i++) {
+    d.image(i, img, 0);
+    for (let c = 0; c < d.channels; c++) means.push(img.subarray(c * per, (c + 1) * per).reduce((s, v) => s + v, 0) / per);
+  }
+  const mean = means.reduce((s, v) => s + v, 0) / means.length;
+  const std = Math.sqrt(means.reduce((s, v) => s + (v - mean) ** 2, 0) / means.length);
+  return { blurStd: DEFAULT_COLD.blurStd, startMean: mean, startStd: std };
 }
 
 function resolveSteps(o: TrainOptions, n: number, batch: number): number {

@@ -5,6 +5,8 @@
  * recipe and samples. The samplers' math (toy oracle, blur monotonicity) is tested in test/diffusion.
  */
 import { strict as assert } from 'node:assert';
+import { openDataset } from '../../src/data/open';
+import { DEFAULT_COLD } from '../../src/diffusion/model-config';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -50,6 +52,14 @@ describe('recipe-selected pipelines', () => {
     fell(r.losses, 'cold-blur');
     const model = await load(out);
     assert.equal(model.config.kind, 'cold-blur');
+    // The blur the network was trained on and the start distribution travel in the metadata.
+    const data = await openDataset('synthetic:64', { channels: 1, size: 8, seed: fast.seed });
+    const px = new Float32Array(64);
+    const means = Array.from({ length: data.length }, (_, i) => (data.image(i, px, 0), px.reduce((a, v) => a + v, 0) / 64));
+    const mean = means.reduce((a, v) => a + v, 0) / means.length;
+    assert.equal(model.config.cold?.blurStd, DEFAULT_COLD.blurStd);
+    assert.ok(Math.abs(model.config.cold!.startMean - mean) < 1e-5, `${model.config.cold!.startMean} vs ${mean}`);
+    assert.ok(model.config.cold!.startStd > 0);
     const res = await createSampler(model, { seed: 1 }).sample(2);
     assert.deepEqual([res.n, res.c, res.h, res.w], [2, 1, 8, 8]);
     assert.ok(res.images.every(Number.isFinite));
