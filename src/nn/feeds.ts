@@ -4,7 +4,14 @@
  */
 import type { ModelConfig } from '../diffusion/model-config';
 import { DiffusionError } from '../errors';
-import type { DType, Tensor } from '../onnx/tensor';
+import type { DType } from '../onnx/tensor';
+
+/** What the check needs of a feed: our Tensor qualifies, and so does a plain description. */
+export interface FeedInfo {
+  dtype: DType;
+  dims: readonly number[];
+  data: ArrayLike<number | bigint>;
+}
 
 interface Expected {
   dtype: DType;
@@ -33,7 +40,7 @@ const fmt = (dims: readonly (number | string)[]): string => `[${dims.join(',')}]
  * Throws a DiffusionError naming the first bad feed: missing, unexpected, wrong dtype, wrong
  * shape (all batch dims must equal x's), or a class id outside [0, classes] (classes = null class).
  */
-export function checkFeeds(config: ModelConfig, feeds: Record<string, Tensor>): void {
+export function checkFeeds(config: ModelConfig, feeds: Record<string, FeedInfo>): void {
   const expected = expectedFeeds(config);
   for (const name of Object.keys(feeds)) {
     if (!(name in expected)) throw new DiffusionError(`${name}: not an input of this model (inputs: ${Object.keys(expected).join(', ')})`);
@@ -53,7 +60,7 @@ export function checkFeeds(config: ModelConfig, feeds: Record<string, Tensor>): 
   }
   const classes = config.conditioning.classes;
   if (classes && feeds.class) {
-    const ids = feeds.class.toNumbers();
+    const ids = Array.from(feeds.class.data, Number);
     const bad = ids.find((v) => v < 0 || v > classes);
     if (bad !== undefined) throw new DiffusionError(`class: id ${bad} out of range [0, ${classes}] (${classes} is the null class)`);
   }

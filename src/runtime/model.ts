@@ -7,6 +7,7 @@ import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
 import type { Extras } from '../diffusion/sampler';
 import { configFromJson, ModelConfig, readModelConfig } from '../diffusion/model-config';
 import { DiffusionError } from '../errors';
+import { checkFeeds, FeedInfo } from '../nn/feeds';
 import { readMetadata } from '../onnx/metadata';
 
 export type { Extras };
@@ -65,45 +66,28 @@ export class DiffusionModel {
     return this.session.inputNames;
   }
 
-  /** Checks conditioning against the config; a wrong shape fails here, before ORT does. */
-  checkExtras(n: number, extras: Extras): void {
-    const { conditioning: c, image } = this.config;
-    const needs = (name: string, present: boolean, what: string) => {
-      if (this.inputNames.includes(name) && !present) throw new DiffusionError(`${this.source}: the model needs ${what} (input '${name}')`);
-    };
-    needs('class', !!extras.class, 'a class for each image (--class)');
-    needs('labels', !!extras.labels, 'a multi-hot label vector (--labels)');
-    needs('cond', !!extras.cond, 'a condition image (--cond)');
-    if (extras.class && extras.class.length !== n) throw new DiffusionError(`class: expected ${n} values, got ${extras.class.length}`);
-    if (extras.class && c.classes !== undefined) {
-      for (const k of extras.class) if (k < 0 || k > c.classes) throw new DiffusionError(`class: ${k} is outside [0, ${c.classes - 1}] (${c.classes} = null class)`);
-    }
-    if (extras.labels && extras.labels.length !== n * (c.labels ?? 0)) {
-      throw new DiffusionError(`labels: expected [${n},${c.labels ?? 0}], got ${extras.labels.length} values`);
-    }
-    if (extras.cond) {
-      const cc = c.condChannels ?? image.channels;
-      const want = n * cc * image.size * image.size;
-      if (extras.cond.length !== want) throw new DiffusionError(`cond: expected [${n},${cc},${image.size},${image.size}], got ${extras.cond.length} values`);
-    }
-  }
-
   /** One network evaluation for a batch; returns the raw output (eps, x0 or v per the config). */
   async run(x: Float32Array, t: Int32Array, extras: Extras = {}): Promise<Float32Array> {
     const n = t.length;
-    const { channels, size } = this.config.image;
-    if (x.length !== n * channels * size * size) throw new DiffusionError(`x: expected [${n},${channels},${size},${size}], got ${x.length} values`);
-    this.checkExtras(n, extras);
-    const T = this.ort.Tensor;
-    const feeds: Record<string, OrtTensor> = {
-      x: new T('float32', x, [n, channels, size, size]),
-      t: new T('int64', toInt64(t), [n]),
-    };
-    const names = this.inputNames;
-    if (extras.class && names.includes('class')) feeds.class = new T('int64', toInt64(extras.class), [n]);
-    if (extras.labels && names.includes('labels')) feeds.labels = new T('float32', extras.labels, [n, extras.labels.length / n]);
-    if (extras.cond && names.includes('cond')) feeds.cond = new T('float32', extras.cond, [n, extras.cond.length / (n * size * size), size, size]);
-    if (names.includes('aug')) feeds.aug = new T('int64', toInt64(extras.aug ?? new Int32Array(n)), [n]);
+    const size = this.config.image.size;
+    // Images are [n, C, size, size] and labels [n, L], with C and L read off the lengths; a length
+    // that does not split that way is shown flat. checkFeeds then names any mismatch before ORT.
+    const image = (a: Float32Array) => (a.length % (n * size * size) === 0 ? [n, a.length / (n * size * size), size, size] : [a.length]);
+    const info: Record<string, FeedInfo> = { x: { dtype: 'float32', dims: image(x), data: x }, t: { dtype: 'int64', dims: [n], data: t } };
+    if (extras.class) info.class = { dtype: 'int64', dims: [extras.class.length], data: extras.class };
+    if (extras.labels) info.labels = { dtype: 'float32', dims: extras.labels.length % n === 0 ? [n, extras.labels.length / n] : [extras.labels.length], data: extras.labels };
+    if (extras.cond) info.cond = { dtype: 'float32', dims: image(extras.cond), data: extras.cond };
+    if (this.config.conditioning.augment) {
+      const aug = extras.aug ?? new Int32Array(n);
+      info.aug = { dtype: 'int64', dims: [aug.length], data: aug };
+    }
+    checkFeeds(this.config, info);
+    const feeds: Record<string, OrtTensor> = {};
+    for (const [name, f] of Object.entries(info)) {
+      feeds[name] = f.dtype === 'int64'
+        ? new this.ort.Tensor('int64', toInt64(f.data as Int32Array), f.dims)
+        : new this.ort.Tensor('float32', f.data as Float32Array, f.dims);
+    }
     let res: InferenceSession.ReturnType;
     try {
       res = await this.session.run(feeds);
