@@ -1,5 +1,5 @@
 import { DiffusionError } from '../errors';
-import { attrFloat, attrInt, attrInts, attrString, Node } from './ir';
+import { attrInt, attrInts, attrString } from './ir';
 import { broadcastShapes, dimOp, InferContext, InferRule, Known, knownFromTensor, need } from './known';
 import { Dim, dtypeFromOnnx, DType, Shape } from './tensor';
 import { conv, convTranspose, gemm, matmul, pool } from './infer-linalg';
@@ -401,5 +401,3 @@ export const OP_RULES: Record<string, InferRule> = {
     return [{ dtype: x.dtype, shape: x.shape.map((d, i) => dimOp(d, reps[i], '*', (a, b) => a * b)) }];
   },
 };
-
-export { attrFloat };

@@ -3,14 +3,15 @@
  * an optional JSON config for a model exported elsewhere, bound to onnxruntime-node on CPU or CUDA.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { DiffusionError, FileFormatError } from '../errors';
 import { configFromJson } from '../diffusion/model-config';
-import { cudaExecutionProviders, cudaPreflight, explainCudaFailure } from './cuda';
+import { cudaPreflight, explainCudaFailure } from './cuda';
 import { DiffusionModel, OrtApi } from './model';
-import type { Device } from './node';
+import { sessionOptions, type Device } from './node';
+
+export { sessionOptions };
 
 export interface LoadModelOptions {
   /** Config of a model without onnx-diffusion metadata: a JSON file path or the parsed object. */
@@ -54,21 +55,6 @@ export function readConfigFile(file: string): unknown {
   } catch (e) {
     throw new FileFormatError(file, `invalid JSON: ${(e as Error).message.split('\n')[0]}`);
   }
-}
-
-/** Session options per DESIGN.md: graph optimisation ALL, intra-op threads = cores, CUDA by deviceId. */
-export function sessionOptions(opts: LoadModelOptions): ort.InferenceSession.SessionOptions {
-  const device = opts.device ?? 'cpu';
-  if (device !== 'cpu' && device !== 'cuda') throw new DiffusionError(`unknown device "${String(device)}" (expected cpu|cuda)`);
-  const threads = opts.threads ?? os.availableParallelism();
-  if (!Number.isInteger(threads) || threads < 1) throw new DiffusionError(`threads must be a positive integer, got ${threads}`);
-  return {
-    graphOptimizationLevel: 'all',
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    executionProviders: device === 'cuda' ? cudaExecutionProviders(opts.deviceId ?? 0) : ['cpu'],
-  };
 }
 
 /**

@@ -16,6 +16,21 @@ export interface SessionOptions {
   threads?: number;
 }
 
+/** Session options for every graph here: all optimisations, intra-op threads = cores, CPU or CUDA. */
+export function sessionOptions(opts: SessionOptions = {}): ort.InferenceSession.SessionOptions {
+  const device = opts.device ?? 'cpu';
+  if (device !== 'cpu' && device !== 'cuda') throw new DiffusionError(`unknown device "${String(device)}" (expected cpu|cuda)`);
+  const threads = opts.threads ?? os.availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1) throw new DiffusionError(`threads must be a positive integer, got ${threads}`);
+  return {
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    executionProviders: device === 'cuda' ? cudaExecutionProviders(opts.deviceId ?? 0) : ['cpu'],
+  };
+}
+
 /** An ONNX Runtime session over our Tensor type (onnxruntime-node). */
 export class NodeSession {
   private constructor(readonly session: ort.InferenceSession, readonly device: Device) {}
@@ -24,13 +39,7 @@ export class NodeSession {
     const bytes = model instanceof Uint8Array ? model : encodeModel(model);
     const device = options.device ?? 'cpu';
     if (device === 'cuda') cudaPreflight();
-    const so: ort.InferenceSession.SessionOptions = {
-      graphOptimizationLevel: 'all',
-      intraOpNumThreads: options.threads ?? os.availableParallelism(),
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      executionProviders: device === 'cuda' ? cudaExecutionProviders(options.deviceId ?? 0) : ['cpu'],
-    };
+    const so = sessionOptions(options);
     try {
       return new NodeSession(await ort.InferenceSession.create(bytes, so), device);
     } catch (e) {

@@ -8,6 +8,7 @@ import { makeGrid, writeFileAtomic, writeLossCurve, writePng } from '../image';
 import { Model } from '../onnx/ir';
 import { encodeModel } from '../onnx/proto';
 import { DiffusionModel } from '../runtime/model';
+import { sessionOptions } from '../runtime/node';
 import { saveState, TrainStateMeta, TrainVectors } from './checkpoint';
 import type { TrainOptions } from './options';
 import { unflattenInto } from './params';
@@ -35,7 +36,7 @@ export async function writeCheckpoint(out: string, setup: Setup, step: StepGraph
 
 export async function writeSamples(out: string, setup: Setup, step: StepGraph, config: ModelConfig, ema: Float32Array, at: number, n: number, batch: Batch, threads?: number): Promise<void> {
   const bytes = encodeModel(modelWithWeights(setup, step, ema, config));
-  const model = await DiffusionModel.create(ort, bytes, { config, source: 'EMA model', sessionOptions: { ...(threads ? { intraOpNumThreads: threads } : {}), graphOptimizationLevel: 'all' } });
+  const model = await DiffusionModel.create(ort, bytes, { config, source: 'EMA model', sessionOptions: sessionOptions({ threads }) });
   const cc = config.conditioning;
   const per = (cc.condChannels ?? config.image.channels) * config.image.size ** 2;
   let cond: Float32Array | undefined;
