@@ -82,7 +82,7 @@ async function bench(name: string, model: Model, config: ReturnType<typeof confi
   const p = await peak();
   console.log(`machine: ${availableParallelism()} cores, ${threads} ORT threads, batch ${batch}, ${runs} runs after 1 warm-up`);
   console.log(`peak: MatMul 2048^3 in ORT = ${p.toFixed(1)} GFLOP/s`);
-  const fixture = resolve(root, '../shared/fixtures/torch-unet-16px.onnx');
+  const fixture = join(root, 'test/fixtures/torch-unet-16px.onnx');
   const fx = decodeModel(readFileSync(fixture), fixture);
   const fxConfig = configFromJson(JSON.parse(readFileSync(fixture.replace(/\.onnx$/, '.json'), 'utf8')), 'fixture json');
   const unet = buildModel(loadRecipe(join(root, 'graphs/unet-fashion-mnist.json')));

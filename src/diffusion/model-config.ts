@@ -106,7 +106,7 @@ export function validateModelConfig(obj: unknown, path: string): ModelConfig {
 }
 
 /**
- * A config given beside a foreign model (e.g. ../shared/fixtures/torch-unet-16px.json): needs
+ * A config given beside a foreign model (e.g. test/fixtures/torch-unet-16px.json): needs
  * `image` and `diffusion`; other keys (about, inputs, output) are documentation and ignored.
  */
 export function configFromJson(obj: unknown, source: string): ModelConfig {

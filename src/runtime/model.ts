@@ -20,7 +20,7 @@ export interface OrtApi {
 
 
 export interface LoadOptions {
-  /** Config for a model without metadata (e.g. a PyTorch export), as in ../shared/fixtures/*.json. */
+  /** Config for a model without metadata (e.g. a PyTorch export), as in test/fixtures/*.json. */
   config?: ModelConfig | unknown;
   sessionOptions?: InferenceSession.SessionOptions;
   /** Names the model in errors (a path or URL). */

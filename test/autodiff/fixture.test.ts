@@ -4,9 +4,10 @@ import { Rng } from '../../src/diffusion/rng';
 import { Builder } from '../../src/onnx/builder';
 import { decodeModel } from '../../src/onnx/proto';
 import { Tensor } from '../../src/onnx/tensor';
+import { fixture } from '../helpers/paths';
 import { checkBuilt } from './fd';
 
-const FIXTURE = '/work/shared/fixtures/torch-unet-16px.onnx';
+const FIXTURE = fixture('torch-unet-16px.onnx');
 
 describe('autodiff over a PyTorch-exported UNet (torch-unet-16px.onnx)', () => {
   it('gradients of mean((out - target)^2) wrt every float initializer match finite differences', async function () {

@@ -13,11 +13,7 @@ export function repoRoot(): string {
   }
 }
 
-/** The shared folder next to the checkout (fixtures, design notes). */
-export function sharedDir(): string {
-  return path.resolve(repoRoot(), '..', 'shared');
-}
-
+/** A file of test/fixtures (foreign ONNX exports and their configs; see test/fixtures/README.md). */
 export function fixture(name: string): string {
-  return path.join(sharedDir(), 'fixtures', name);
+  return path.join(repoRoot(), 'test', 'fixtures', name);
 }

@@ -12,8 +12,8 @@ import { loadRecipe } from '../../src/nn';
 
 const root = resolve(__dirname, '../..');
 const tiny = join(root, 'graphs/unet-tiny.json');
-const fixture = resolve(root, '../shared/fixtures/torch-unet-16px.onnx');
-const fixtureJson = resolve(root, '../shared/fixtures/torch-unet-16px.json');
+const fixture = join(root, 'test/fixtures/torch-unet-16px.onnx');
+const fixtureJson = join(root, 'test/fixtures/torch-unet-16px.json');
 const tmp = () => mkdtempSync(join(tmpdir(), 'od-train-'));
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
 const base = { recipe: tiny, data: 'synthetic:64', batch: 8, lr: 2e-3, threads: 2, seed: 5 } as const;
