@@ -20,9 +20,9 @@ export {
 // Diffusion math
 export { schedules, makeSchedule, betaSchedule, type Schedule } from './diffusion/schedules';
 export { qSample, predToX0, predToEps, targetFor } from './diffusion/objectives';
-export { Rng, type RngState } from './diffusion/rng';
-export type { DiffusionConfig, Prediction, ScheduleKind } from './diffusion/config';
-export { readModelConfig, validateModelConfig, configFromJson, type ModelConfig, type Conditioning, type DiffusionKind } from './diffusion/model-config';
+export { Rng, type RngState } from './core/rng';
+export type { DiffusionConfig, Prediction, ScheduleKind } from './core/diffusion-config';
+export { readModelConfig, validateModelConfig, configFromJson, type ModelConfig, type Conditioning, type DiffusionKind } from './core/model-config';
 
 // Models, training
 export { buildModel, loadRecipe, validateRecipe, countParams, countFlops, type BuildModelOptions, type Recipe } from './nn';
@@ -37,9 +37,9 @@ export { decodeModel, encodeModel, Builder, Graph, newModel, Tensor, type Model,
 export { openDataset, BatchLoader, DATASET_KINDS, type Dataset, type DatasetRequest, type Batch, type LoaderOptions } from './data';
 export { makeGrid, makeStrip, upscale, encodeImage, writePng, writeImage, writeAnimation, readImage, toRgba, imageToRgba, type RgbaImage } from './image';
 
-export { DiffusionError, FileFormatError, ConfigError } from './errors';
+export { DiffusionError, FileFormatError, ConfigError } from './core/errors';
 
 // Pipelines: cascaded super-resolution and ensembles of timestep experts
 export * from './diffusion/pipelines';
-export { loadCascade, loadEnsemble, type LoadedCascade, type LoadedEnsemble } from './diffusion/pipelines/node';
-export { trainExperts, type TrainExpertsOptions, type TrainExpertsResult } from './diffusion/pipelines/train-experts';
+export { loadCascade, loadEnsemble, type LoadedCascade, type LoadedEnsemble } from './runtime/pipelines';
+export { trainExperts, type TrainExpertsOptions, type TrainExpertsResult } from './train/experts';

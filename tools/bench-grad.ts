@@ -4,7 +4,7 @@
  */
 import * as os from 'node:os';
 import { convGradOptions, grad, InputGradient, WeightGradient } from '../src/autodiff';
-import { Rng } from '../src/diffusion/rng';
+import { Rng } from '../src/core/rng';
 import { Builder, Value } from '../src/onnx/builder';
 import { newModel } from '../src/onnx/ir';
 import { Tensor } from '../src/onnx/tensor';

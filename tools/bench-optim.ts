@@ -9,7 +9,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Rng } from '../src/diffusion/rng';
+import { Rng } from '../src/core/rng';
 import { buildModel, loadRecipe } from '../src/nn';
 import { Builder, Value } from '../src/onnx/builder';
 import { newModel } from '../src/onnx/ir';

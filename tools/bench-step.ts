@@ -7,8 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import { configFromJson, readModelConfig } from '../src/diffusion/model-config';
-import { Rng } from '../src/diffusion/rng';
+import { configFromJson, readModelConfig } from '../src/core/model-config';
+import { Rng } from '../src/core/rng';
 import { buildModel, countFlops, loadRecipe } from '../src/nn';
 import { Builder } from '../src/onnx/builder';
 import { Model, newModel } from '../src/onnx/ir';

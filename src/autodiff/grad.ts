@@ -1,4 +1,4 @@
-import { DiffusionError } from '../errors';
+import { DiffusionError } from '../core/errors';
 import { Builder, Value } from '../onnx/builder';
 import type { Graph, Node } from '../onnx/ir';
 import { filledLike, FLOAT_DTYPES, zerosLike } from './helpers';

@@ -1,4 +1,4 @@
-import { DiffusionError } from '../errors';
+import { DiffusionError } from '../core/errors';
 import type { Builder, Value } from '../onnx/builder';
 import type { Node } from '../onnx/ir';
 import { DType, floatToHalf, Shape, Tensor } from '../onnx/tensor';

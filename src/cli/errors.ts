@@ -1,4 +1,4 @@
-import { DiffusionError } from '../errors';
+import { DiffusionError } from '../core/errors';
 
 /** Prints one line for an error (the stack too with --verbose) and returns the exit code. */
 export function reportError(e: unknown, verbose: boolean): number {

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DiffusionError, FileFormatError } from '../errors';
+import { DiffusionError, FileFormatError } from '../core/errors';
 import type { Dataset, DatasetRequest } from './dataset';
 import { fitImages } from './fit';
 import { MemoryDataset } from './memory';

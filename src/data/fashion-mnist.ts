@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { DiffusionError } from '../errors';
+import { DiffusionError } from '../core/errors';
 import type { Dataset, DatasetRequest } from './dataset';
 import { openIdxFiles } from './idx';
 

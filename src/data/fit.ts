@@ -5,7 +5,7 @@
  * resampling, in plain TypeScript: one sharp call per image is ~1 ms, too slow for 50k). Grey -> RGB
  * replicates; RGB -> grey takes Rec. 601 luma.
  */
-import { DiffusionError } from '../errors';
+import { DiffusionError } from '../core/errors';
 
 export interface ImageBlock {
   /** n * c * h * w bytes, CHW per image. */

@@ -6,7 +6,7 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
-import { DiffusionError, FileFormatError } from '../errors';
+import { DiffusionError, FileFormatError } from '../core/errors';
 import { readImageBytes } from '../image/read';
 import type { Dataset, DatasetRequest } from './dataset';
 import { readLabelsCsv } from './labels-csv';

@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { DiffusionError, FileFormatError } from '../errors';
+import { DiffusionError, FileFormatError } from '../core/errors';
 import type { Dataset, DatasetRequest } from './dataset';
 import { fitImages } from './fit';
 import { MemoryDataset } from './memory';

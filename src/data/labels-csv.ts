@@ -3,7 +3,7 @@
  * image with its path (relative to the folder) and a 0/1 value per label column.
  */
 import { readFileSync } from 'node:fs';
-import { FileFormatError } from '../errors';
+import { FileFormatError } from '../core/errors';
 
 export interface LabelTable {
   names: string[];

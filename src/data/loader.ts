@@ -5,8 +5,8 @@
  * draw from the same Rng. The cursor (epoch, index, Rng states) is plain JSON: a loader restored
  * from `getState()` yields exactly the batches the original would have.
  */
-import { Rng, type RngState } from '../diffusion/rng';
-import { DiffusionError } from '../errors';
+import { Rng, type RngState } from '../core/rng';
+import { DiffusionError } from '../core/errors';
 import type { Dataset } from './dataset';
 
 export interface Batch {

@@ -3,7 +3,7 @@
  *   fashion-mnist | fashion-mnist:full | synthetic[:N] | idx:DIR | idx:IMAGES[,LABELS]
  *   cifar10:DIR[:train|test|all] | folder:DIR | paired:DIR
  */
-import { DiffusionError } from '../errors';
+import { DiffusionError } from '../core/errors';
 import { openCifar10, type CifarSplit } from './cifar10';
 import type { Dataset, DatasetRequest } from './dataset';
 import { openFashionMnist } from './fashion-mnist';

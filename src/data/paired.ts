@@ -3,7 +3,7 @@
  * condition images, matched by file name without extension (a.png pairs with a.jpg).
  */
 import { basename, extname, join } from 'node:path';
-import { DiffusionError } from '../errors';
+import { DiffusionError } from '../core/errors';
 import type { Dataset, DatasetRequest } from './dataset';
 import { decodeAll, listImages } from './folder';
 import { MemoryDataset } from './memory';

@@ -3,8 +3,8 @@
  * square or triangle (the class label, 3 classes) at a random position and size with a random
  * bright intensity (a random colour when RGB) on a dark background. Fully determined by the seed.
  */
-import { Rng } from '../diffusion/rng';
-import { DiffusionError } from '../errors';
+import { Rng } from '../core/rng';
+import { DiffusionError } from '../core/errors';
 import type { Dataset, DatasetRequest } from './dataset';
 import { MemoryDataset } from './memory';
 

@@ -4,8 +4,8 @@
  * section 4 and appendix D). Arrays are NCHW batches flattened; `abar` has one entry per sample,
  * so sample b owns elements [b * per, (b + 1) * per) with per = x.length / abar.length.
  */
-import { DiffusionError } from '../errors';
-import { Prediction } from './config';
+import { DiffusionError } from '../core/errors';
+import { Prediction } from '../core/diffusion-config';
 
 export type Abar = ArrayLike<number>;
 

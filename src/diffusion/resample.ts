@@ -3,8 +3,8 @@
  * is conditioned on the low-resolution image upsampled to its own size, and trained on
  * downsampled data with Gaussian noise-conditioning augmentation. Pure; no Node imports.
  */
-import { DiffusionError } from '../errors';
-import { Rng } from './rng';
+import { DiffusionError } from '../core/errors';
+import { Rng } from '../core/rng';
 import { Schedule } from './schedules';
 
 /** Area (box) downsampling when `from` is a multiple of `to`, else nearest. */

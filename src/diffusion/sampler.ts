@@ -3,10 +3,10 @@
  * the denoiser for a batch) and options, `sample(n)` returns images as NCHW floats and RGBA.
  * Isomorphic: no Node imports; the ONNX Runtime binding lives in the model object.
  */
-import { DiffusionError } from '../errors';
+import { DiffusionError } from '../core/errors';
 import { imageToRgba, RgbaImage } from '../image/tensor';
-import { DEFAULT_COLD, ModelConfig } from './model-config';
-import { Rng } from './rng';
+import { DEFAULT_COLD, ModelConfig } from '../core/model-config';
+import { Rng } from '../core/rng';
 import { makeSchedule } from './schedules';
 import { coldSample, guidedBy, runSampler, SAMPLER_NAMES, StepInfo, toySample, TimestepSpacing, DdpmVariance } from './samplers';
 import { Denoiser } from './samplers/types';

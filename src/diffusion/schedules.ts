@@ -3,8 +3,8 @@
  * Index i of every table is timestep t = i in [0, T-1] (diffusers' convention: the paper's
  * t = 1..T shifted down by one), all in float64.
  */
-import { DiffusionError } from '../errors';
-import { DiffusionConfig, ScheduleKind, validateDiffusionConfig } from './config';
+import { DiffusionError } from '../core/errors';
+import { DiffusionConfig, ScheduleKind, validateDiffusionConfig } from '../core/diffusion-config';
 
 export interface Schedule {
   config: DiffusionConfig;

@@ -4,7 +4,7 @@
  */
 import { extname } from 'node:path';
 import sharp from 'sharp';
-import { DiffusionError } from '../errors';
+import { DiffusionError } from '../core/errors';
 import { writeFileAtomic } from './atomic';
 import type { RgbaImage } from './tensor';
 

@@ -3,7 +3,7 @@
  * centre-crop, flatten alpha onto black, and convert to grey (Rec. 601 luma) or RGB.
  */
 import sharp from 'sharp';
-import { FileFormatError } from '../errors';
+import { FileFormatError } from '../core/errors';
 import { fromByte } from './tensor';
 
 export interface ReadImageOptions {

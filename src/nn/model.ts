@@ -1,11 +1,11 @@
 /** From a recipe to a self-describing model.onnx, and what it costs (parameters, FLOPs). */
-import { ModelConfig, FORMAT, writeModelConfig } from '../diffusion/model-config';
+import { ModelConfig, FORMAT, writeModelConfig } from '../core/model-config';
 import { Builder } from '../onnx/builder';
 import { inferGraph } from '../onnx/infer';
 import { Graph, Model, newModel, Node } from '../onnx/ir';
 import { Dim } from '../onnx/tensor';
 import type { GroupNormFormulation } from './norm';
-import type { Recipe } from './recipe';
+import type { Recipe } from '../core/recipe';
 import { buildUnet } from './unet';
 
 export interface BuildModelOptions {

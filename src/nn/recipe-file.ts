@@ -1,7 +1,7 @@
 /** Reading recipes from disk (Node only; validateRecipe itself is pure). */
 import { readFileSync } from 'node:fs';
-import { FileFormatError } from '../errors';
-import { Recipe, validateRecipe } from './recipe';
+import { FileFormatError } from '../core/errors';
+import { Recipe, validateRecipe } from '../core/recipe';
 
 /** Reads and validates a recipe JSON file; errors name the file (and the key path). */
 export function loadRecipe(path: string): Recipe {

@@ -20,7 +20,7 @@ import { attentionBlock } from './attention';
 import { conv2d } from './conv';
 import { classEmbedding, labelEmbedding, timestepMlp } from './embedding';
 import { groupNorm, GroupNormFormulation } from './norm';
-import type { Recipe } from './recipe';
+import type { Recipe } from '../core/recipe';
 import { resBlock } from './resblock';
 import { downsample, modulate, upsample } from './sample';
 

@@ -1,5 +1,5 @@
-import { DiffusionError } from '../errors';
-import { Rng } from '../diffusion/rng';
+import { DiffusionError } from '../core/errors';
+import { Rng } from '../core/rng';
 import { inferGraph, inferNode, Known, knownFromTensor } from './infer';
 import { Attribute, Graph, Node, ValueInfo } from './ir';
 import { DType, Dim, numElements, Shape, Tensor } from './tensor';

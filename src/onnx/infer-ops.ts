@@ -1,4 +1,4 @@
-import { DiffusionError } from '../errors';
+import { DiffusionError } from '../core/errors';
 import { attrInt, attrInts, attrString } from './ir';
 import { broadcastShapes, dimOp, InferContext, InferRule, Known, knownFromTensor, need } from './known';
 import { Dim, dtypeFromOnnx, DType, Shape } from './tensor';

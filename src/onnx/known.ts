@@ -1,4 +1,4 @@
-import { DiffusionError } from '../errors';
+import { DiffusionError } from '../core/errors';
 import type { Node } from './ir';
 import { DType, Dim, Shape, Tensor } from './tensor';
 

@@ -2,7 +2,7 @@
  * Reads ModelProto.metadata_props (field 14) straight from the protobuf bytes, skipping the graph
  * without decoding it: cheap, and light enough for the browser bundle. No Node imports.
  */
-import { DiffusionError } from '../errors';
+import { DiffusionError } from '../core/errors';
 
 function varint(b: Uint8Array, pos: number): [number, number] {
   let result = 0;

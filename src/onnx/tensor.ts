@@ -1,4 +1,4 @@
-import { DiffusionError } from '../errors';
+import { DiffusionError } from '../core/errors';
 
 /** Element types the project reads and writes. float16 is stored as raw bits in a Uint16Array. */
 export type DType = 'float32' | 'float16' | 'float64' | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool';

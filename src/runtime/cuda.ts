@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { InferenceSession } from 'onnxruntime-node';
-import { DiffusionError } from '../errors';
+import { DiffusionError } from '../core/errors';
 import { bindingDir, findLibrary, LibraryLookup, ortNodeVersion, ortVersionIn, PROVIDER_LIBRARIES, readElfDynamic } from './providers';
 
 /**

@@ -5,8 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { DiffusionError, FileFormatError } from '../errors';
-import { configFromJson } from '../diffusion/model-config';
+import { DiffusionError, FileFormatError } from '../core/errors';
+import { configFromJson } from '../core/model-config';
 import { cudaPreflight, explainCudaFailure } from './cuda';
 import { DiffusionModel, OrtApi } from './model';
 import { sessionOptions, type Device } from './node';

@@ -5,9 +5,9 @@
  */
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
 import type { Extras } from '../diffusion/sampler';
-import { configFromJson, ModelConfig, readModelConfig } from '../diffusion/model-config';
-import { DiffusionError } from '../errors';
-import { checkFeeds, FeedInfo } from '../nn/feeds';
+import { configFromJson, ModelConfig, readModelConfig } from '../core/model-config';
+import { DiffusionError } from '../core/errors';
+import { checkFeeds, FeedInfo } from '../core/feed-check';
 import { readMetadata } from '../onnx/metadata';
 
 export type { Extras };

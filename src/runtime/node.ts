@@ -1,6 +1,6 @@
 import * as os from 'os';
 import * as ort from 'onnxruntime-node';
-import { DiffusionError } from '../errors';
+import { DiffusionError } from '../core/errors';
 import { cudaExecutionProviders, cudaPreflight, explainCudaFailure } from './cuda';
 import { encodeModel } from '../onnx/proto';
 import { Model } from '../onnx/ir';

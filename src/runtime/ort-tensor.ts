@@ -1,5 +1,5 @@
 import type { Tensor as OrtTensor } from 'onnxruntime-common';
-import { DiffusionError } from '../errors';
+import { DiffusionError } from '../core/errors';
 import { DType, Tensor } from '../onnx/tensor';
 
 /**

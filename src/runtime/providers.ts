@@ -1,7 +1,7 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { FileFormatError } from '../errors';
+import { FileFormatError } from '../core/errors';
 
 /**
  * Where onnxruntime-node's native code lives and what shared libraries need: a small ELF64 reader

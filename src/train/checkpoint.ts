@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoaderState } from '../data/loader';
-import type { RngState } from '../diffusion/rng';
-import { FileFormatError } from '../errors';
+import type { RngState } from '../core/rng';
+import { FileFormatError } from '../core/errors';
 
 /** Everything besides the four vectors that `--resume` needs to continue bit for bit. */
 export interface TrainStateMeta {

@@ -1,6 +1,6 @@
 import type { Batch } from '../data/loader';
-import { DEFAULT_COLD, ModelConfig } from '../diffusion/model-config';
-import { Rng } from '../diffusion/rng';
+import { DEFAULT_COLD, ModelConfig } from '../core/model-config';
+import { Rng } from '../core/rng';
 import { coldDegrade } from '../diffusion/samplers';
 import { toyNoise } from '../diffusion/samplers/toy';
 import { Tensor } from '../onnx/tensor';

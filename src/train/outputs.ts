@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Batch } from '../data/loader';
-import { ModelConfig, writeModelConfig } from '../diffusion/model-config';
-import { Rng } from '../diffusion/rng';
+import { ModelConfig, writeModelConfig } from '../core/model-config';
+import { Rng } from '../core/rng';
 import { createSampler } from '../diffusion/sampler';
 import { makeGrid, writeFileAtomic, writeLossCurve, writePng } from '../image';
 import { Model } from '../onnx/ir';

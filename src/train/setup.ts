@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../data/fashion-mnist';
-import { configFromJson, ModelConfig, readModelConfig, writeModelConfig } from '../diffusion/model-config';
-import { DiffusionError } from '../errors';
+import { configFromJson, ModelConfig, readModelConfig, writeModelConfig } from '../core/model-config';
+import { DiffusionError } from '../core/errors';
 import { buildModel, loadRecipe } from '../nn';
 import type { Recipe } from '../nn';
 import { Model } from '../onnx/ir';

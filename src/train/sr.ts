@@ -1,7 +1,7 @@
 import type { Batch } from '../data/loader';
-import { ModelConfig } from '../diffusion/model-config';
+import { ModelConfig } from '../core/model-config';
 import { downsample, noiseAugment, upsampleNearest } from '../diffusion/resample';
-import { Rng } from '../diffusion/rng';
+import { Rng } from '../core/rng';
 import { makeSchedule } from '../diffusion/schedules';
 
 /** Highest augmentation level drawn in training, as a share of T (Ho et al. 2022 sweep to ~0.5T). */

@@ -1,8 +1,8 @@
 import { grad } from '../autodiff/grad';
-import { ModelConfig } from '../diffusion/model-config';
+import { ModelConfig } from '../core/model-config';
 import { minSnrWeights } from '../diffusion/objectives';
 import { makeSchedule } from '../diffusion/schedules';
-import { DiffusionError } from '../errors';
+import { DiffusionError } from '../core/errors';
 import { Builder, Value } from '../onnx/builder';
 import { Graph, Model, newModel } from '../onnx/ir';
 import { sortTopologically } from '../onnx/topo';

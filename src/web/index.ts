@@ -8,14 +8,14 @@
  * copies those files beside the bundle, where ORT looks for them by default.
  */
 import type { Env, InferenceSession } from 'onnxruntime-common';
-import { DiffusionError } from '../errors';
+import { DiffusionError } from '../core/errors';
 import type { RgbaImage } from '../image/tensor';
 import { DiffusionModel, OrtApi } from '../runtime/model';
 
 export { createSampler } from '../diffusion/sampler';
 export type { CreateSamplerOptions, SampleCallOptions, SampleResult, Sampler, SamplerModel } from '../diffusion/sampler';
 export type { StepInfo } from '../diffusion/samplers/types';
-export type { ModelConfig } from '../diffusion/model-config';
+export type { ModelConfig } from '../core/model-config';
 export { makeGrid, upscale } from '../image/grid';
 export { imageToRgba, toRgba } from '../image/tensor';
 export type { RgbaImage } from '../image/tensor';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { grad } from '../../src/autodiff/grad';
-import { Rng } from '../../src/diffusion/rng';
+import { Rng } from '../../src/core/rng';
 import { Builder, Value } from '../../src/onnx/builder';
 import { newModel } from '../../src/onnx/ir';
 import { DType, Shape, Tensor } from '../../src/onnx/tensor';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { Rng } from '../../src/diffusion/rng';
+import { Rng } from '../../src/core/rng';
 import { Builder } from '../../src/onnx/builder';
 import { decodeModel } from '../../src/onnx/proto';
 import { Tensor } from '../../src/onnx/tensor';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { grad, gradGraph } from '../../src/autodiff';
-import { DiffusionError } from '../../src/errors';
+import { DiffusionError } from '../../src/core/errors';
 import { Builder } from '../../src/onnx/builder';
 import { newModel } from '../../src/onnx/ir';
 import { Tensor } from '../../src/onnx/tensor';

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { Prediction } from '../../src/diffusion/config';
+import { Prediction } from '../../src/core/diffusion-config';
 import {
   epsToX0, minSnrWeight, minSnrWeights, predToEps, predToX0, qSample, snrFromAbar, targetFor, vToEps, vToX0, x0EpsToV,
 } from '../../src/diffusion/objectives';
-import { Rng } from '../../src/diffusion/rng';
+import { Rng } from '../../src/core/rng';
 import { maxAbsDiff, randomX0 } from './oracle';
 
 describe('objectives', () => {

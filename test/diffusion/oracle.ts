@@ -1,6 +1,6 @@
 /** Test helpers: a known x0 and a denoiser that knows it. */
-import { Prediction } from '../../src/diffusion/config';
-import { Rng } from '../../src/diffusion/rng';
+import { Prediction } from '../../src/core/diffusion-config';
+import { Rng } from '../../src/core/rng';
 import { Schedule } from '../../src/diffusion/schedules';
 import { Denoiser } from '../../src/diffusion/samplers/types';
 

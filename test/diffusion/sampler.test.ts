@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { FORMAT, ModelConfig } from '../../src/diffusion/model-config';
+import { FORMAT, ModelConfig } from '../../src/core/model-config';
 import { createSampler, Extras, SamplerModel } from '../../src/diffusion/sampler';
 
 /** A fake eps-model whose output depends on x, t and the conditioning, recording every call. */

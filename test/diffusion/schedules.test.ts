@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { ScheduleKind } from '../../src/diffusion/config';
+import { ScheduleKind } from '../../src/core/diffusion-config';
 import { betaSchedule, makeSchedule, schedules } from '../../src/diffusion/schedules';
 
 const KINDS: ScheduleKind[] = ['linear', 'cosine', 'sigmoid', 'scaled-linear'];

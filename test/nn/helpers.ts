@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { readdirSync } from 'node:fs';
 import { Tensor } from '../../src/onnx/tensor';
-import type { Recipe } from '../../src/nn/recipe';
+import type { Recipe } from '../../src/core/recipe';
 
 export const GRAPHS = path.join(__dirname, '..', '..', 'graphs');
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { decodeModel, encodeModel } from '../../src/onnx/proto';
-import { readModelConfig } from '../../src/diffusion/model-config';
+import { readModelConfig } from '../../src/core/model-config';
 import { buildModel, countParams, countFlops } from '../../src/nn/model';
-import { checkFeeds } from '../../src/nn/feeds';
+import { checkFeeds } from '../../src/core/feed-check';
 import { loadRecipe } from '../../src/nn/recipe-file';
 import { NodeSession } from '../../src/runtime/node';
 import { feedsFor, recipeFiles } from './helpers';

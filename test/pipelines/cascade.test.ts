@@ -1,9 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readModelConfig } from '../../src/diffusion/model-config';
-import { checkCascadeModels, parseCascade, serializeCascade } from '../../src/diffusion/pipelines/cascade';
-import { loadCascade } from '../../src/diffusion/pipelines/node';
+import { readModelConfig } from '../../src/core/model-config';
+import { CascadeSpec, parseCascade, serializeCascade } from '../../src/core/pipeline-files';
+import { checkCascadeModels } from '../../src/diffusion/pipelines/cascade';
+import { loadCascade } from '../../src/runtime/pipelines';
 import { buildModel } from '../../src/nn';
 import { train } from '../../src/train/trainer';
 import { mean, tinyRecipe, tmp, writeModel } from './helpers';
@@ -46,7 +47,7 @@ describe('cascade pipeline', () => {
   });
 
   it('cascade files round-trip through parse and serialize', () => {
-    const spec = { stages: [{ model: 'base/model.onnx', sampler: 'ddim', steps: 50 }, { model: 'sr/model.onnx', sampler: 'dpm++2m', steps: 20, augLevel: 100, eta: 0 }] };
+    const spec: CascadeSpec = { stages: [{ model: 'base/model.onnx', sampler: 'ddim', steps: 50 }, { model: 'sr/model.onnx', sampler: 'dpm++2m', steps: 20, augLevel: 100, eta: 0 }] };
     const text = serializeCascade(spec);
     assert.deepEqual(parseCascade(JSON.parse(text)), spec);
     assert.equal(serializeCascade(parseCascade(JSON.parse(text))), text);

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { serializeCascade } from '../../src/diffusion/pipelines/cascade';
+import { serializeCascade } from '../../src/core/pipeline-files';
 import { repoRoot } from '../helpers/paths';
 import { tinyRecipe, tmp, writeModel } from './helpers';
 

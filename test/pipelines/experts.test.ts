@@ -1,10 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ModelConfig, readModelConfig } from '../../src/diffusion/model-config';
-import { checkCoverage, checkExpertModels, ensembleModel, equalRanges, expertsDenoiser, parseExperts, serializeExperts } from '../../src/diffusion/pipelines/experts';
-import { loadEnsemble } from '../../src/diffusion/pipelines/node';
-import { trainExperts } from '../../src/diffusion/pipelines/train-experts';
+import { ModelConfig, readModelConfig } from '../../src/core/model-config';
+import { parseExperts, serializeExperts } from '../../src/core/pipeline-files';
+import { checkCoverage, checkExpertModels, ensembleModel, equalRanges, expertsDenoiser } from '../../src/diffusion/pipelines/experts';
+import { loadEnsemble } from '../../src/runtime/pipelines';
+import { trainExperts } from '../../src/train/experts';
 import { createSampler, SamplerModel } from '../../src/diffusion/sampler';
 import { buildModel } from '../../src/nn';
 import { mean, tinyRecipe, tmp, writeModel } from './helpers';

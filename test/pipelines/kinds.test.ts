@@ -6,7 +6,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { openDataset } from '../../src/data/open';
-import { DEFAULT_COLD } from '../../src/diffusion/model-config';
+import { DEFAULT_COLD } from '../../src/core/model-config';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';

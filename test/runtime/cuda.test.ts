@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { DiffusionError } from '../../src/errors';
+import { DiffusionError } from '../../src/core/errors';
 import { Builder } from '../../src/onnx/builder';
 import { newModel } from '../../src/onnx/ir';
 import { cudaPreflight, cudaProblem, cudaReport, explainCudaFailure, loaderProblem } from '../../src/runtime/cuda';

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { FileFormatError } from '../../src/errors';
+import { FileFormatError } from '../../src/core/errors';
 import { bindingDir, elfSection, findLibrary, ldconfigCache, ortVersionIn, readElfDynamic, versionStrings } from '../../src/runtime/providers';
 import { fakeElf, tempDir } from './fakes';
 

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { Rng } from '../../src/diffusion/rng';
+import { Rng } from '../../src/core/rng';
 import { Builder } from '../../src/onnx/builder';
 import { newModel } from '../../src/onnx/ir';
 import { Tensor } from '../../src/onnx/tensor';

@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { join, resolve } from 'node:path';
-import { readModelConfig, ModelConfig } from '../../src/diffusion/model-config';
+import { readModelConfig, ModelConfig } from '../../src/core/model-config';
 import { minSnrWeights, qSample, targetFor } from '../../src/diffusion/objectives';
-import { Rng } from '../../src/diffusion/rng';
+import { Rng } from '../../src/core/rng';
 import { makeSchedule } from '../../src/diffusion/schedules';
 import { buildModel, loadRecipe } from '../../src/nn';
 import { Model } from '../../src/onnx/ir';

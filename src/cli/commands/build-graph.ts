@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { DiffusionError } from '../../errors';
+import { DiffusionError } from '../../core/errors';
 import { writeFileAtomic } from '../../image/atomic';
 import { countFlops, countParams } from '../../nn';
 import { encodeModel } from '../../onnx/proto';

@@ -1,8 +1,8 @@
 import * as path from 'node:path';
 import sharp from 'sharp';
 import type { CommandModule } from 'yargs';
-import { Rng } from '../../diffusion/rng';
-import { DiffusionError } from '../../errors';
+import { Rng } from '../../core/rng';
+import { DiffusionError } from '../../core/errors';
 import { imageToRgba, makeGrid, writeImage } from '../../image';
 import { Dataset, openDataset } from '../../data';
 import { IMAGE_EXTENSIONS, listImages } from '../../data/folder';

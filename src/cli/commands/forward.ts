@@ -1,15 +1,15 @@
 import * as fs from 'node:fs';
 import type { CommandModule } from 'yargs';
-import { SCHEDULE_KINDS, ScheduleKind, validateDiffusionConfig } from '../../diffusion/config';
-import { readModelConfig } from '../../diffusion/model-config';
+import { SCHEDULE_KINDS, ScheduleKind, validateDiffusionConfig } from '../../core/diffusion-config';
+import { readModelConfig } from '../../core/model-config';
 import { qSample } from '../../diffusion/objectives';
-import { Rng } from '../../diffusion/rng';
+import { Rng } from '../../core/rng';
 import { makeSchedule } from '../../diffusion/schedules';
-import { DiffusionError } from '../../errors';
+import { DiffusionError } from '../../core/errors';
 import { imageToRgba, makeStrip, RgbaImage, writeImage } from '../../image';
 import { readMetadata } from '../../onnx/metadata';
 import { readConfigFile, resolveModelPath } from '../../runtime/load';
-import { configFromJson } from '../../diffusion/model-config';
+import { configFromJson } from '../../core/model-config';
 import { openForDisplay, pickImages } from './dataset';
 import { checkExtension, intList, positiveInt } from './sample';
 

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import type { CommandModule } from 'yargs';
-import { FileFormatError } from '../../errors';
+import { FileFormatError } from '../../core/errors';
 import { decodeModel } from '../../onnx/proto';
 import type { Model, ValueInfo } from '../../onnx/ir';
 import type { DType } from '../../onnx/tensor';

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import type { CommandModule } from 'yargs';
-import { DiffusionError, FileFormatError } from '../../errors';
+import { DiffusionError, FileFormatError } from '../../core/errors';
 import { CudaReport, cudaProblem, cudaReport } from '../../runtime/cuda';
 import { bindingDir, ortNodeVersion, ortVersionIn, PROVIDER_LIBRARIES, ProviderLibrary } from '../../runtime/providers';
 

@@ -1,6 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
-import { trainExperts } from '../../diffusion/pipelines/train-experts';
-import { DiffusionError } from '../../errors';
+import { trainExperts } from '../../train/experts';
+import { DiffusionError } from '../../core/errors';
 
 interface Args {
   recipe?: string;

@@ -1,6 +1,6 @@
 import { SingleBar } from 'cli-progress';
 import type { Argv, CommandModule } from 'yargs';
-import { DiffusionError } from '../../errors';
+import { DiffusionError } from '../../core/errors';
 import { StepReport, train, TrainOptions } from '../../train/trainer';
 
 interface Args {

@@ -13,7 +13,7 @@
  * reflect padding (mirror without repeating the edge, as torch's 'reflect'), folded as often as
  * needed when the kernel is wider than the image.
  */
-import { DiffusionError } from '../../errors';
+import { DiffusionError } from '../../core/errors';
 
 export type BlurRoutine = 'incremental' | 'constant';
 

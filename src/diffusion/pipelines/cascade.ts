@@ -1,83 +1,17 @@
 /**
  * Cascaded diffusion (Ho et al. 2022): a base model samples small images, and each later stage, a
  * super-resolution model, samples at its own size conditioned on the previous stage's output
- * upsampled (nearest) and noise-augmented at `augLevel`. Pure; file loading is in ./node.ts.
+ * upsampled (nearest) and noise-augmented at `augLevel`. Pure; the file format is core/pipeline-files.ts, file loading runtime/pipelines.ts.
  */
-import { ConfigError, DiffusionError } from '../../errors';
+import { DiffusionError } from '../../core/errors';
+import type { CascadeSpec } from '../../core/pipeline-files';
 import { imageToRgba } from '../../image/tensor';
-import { ModelConfig } from '../model-config';
+import { ModelConfig } from '../../core/model-config';
 import { noiseAugment, upsampleNearest } from '../resample';
-import { Rng } from '../rng';
+import { Rng } from '../../core/rng';
 import { makeSchedule } from '../schedules';
 import { createSampler, SampleCallOptions, SampleResult, SamplerModel } from '../sampler';
-import { SAMPLER_NAMES } from '../samplers';
 import { StepInfo } from '../samplers/types';
-
-/** One stage of a cascade file; `model` is relative to the file. */
-export interface CascadeStage {
-  model: string;
-  /** 'ddpm' | 'ddim' | 'dpm++2m' (gaussian models; default ddim). */
-  sampler?: string;
-  steps?: number;
-  eta?: number;
-  /** Noise-augmentation timestep of this stage's condition (stages > 0; default 0). */
-  augLevel?: number;
-}
-
-export interface CascadeSpec {
-  stages: CascadeStage[];
-}
-
-function isObj(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function optInt(v: unknown, path: string, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new ConfigError(path, `expected an integer >= ${min}, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-const STAGE_KEYS = ['model', 'sampler', 'steps', 'eta', 'augLevel'];
-
-/** Checks a cascade file's structure (not the models); errors name the file and key. */
-export function parseCascade(obj: unknown, file = 'cascade.json'): CascadeSpec {
-  if (!isObj(obj)) throw new ConfigError(file, 'expected a JSON object {"stages": [...]}');
-  for (const k of Object.keys(obj)) if (k !== 'stages') throw new ConfigError(`${file}: ${k}`, 'unknown key (expected "stages")');
-  if (!Array.isArray(obj.stages) || obj.stages.length === 0) throw new ConfigError(`${file}: stages`, 'expected a non-empty array of stages');
-  const stages = obj.stages.map((s: unknown, i: number): CascadeStage => {
-    const at = `${file}: stages[${i}]`;
-    if (!isObj(s)) throw new ConfigError(at, 'expected an object {"model": ..., "sampler": ..., "steps": ...}');
-    for (const k of Object.keys(s)) if (!STAGE_KEYS.includes(k)) throw new ConfigError(`${at}.${k}`, `unknown key (expected ${STAGE_KEYS.join(', ')})`);
-    if (typeof s.model !== 'string' || s.model === '') throw new ConfigError(`${at}.model`, 'expected a model path (relative to the cascade file)');
-    const stage: CascadeStage = { model: s.model };
-    if (s.sampler !== undefined) {
-      if (typeof s.sampler !== 'string' || !(SAMPLER_NAMES as readonly string[]).includes(s.sampler)) {
-        throw new ConfigError(`${at}.sampler`, `expected one of ${SAMPLER_NAMES.join('|')}, got ${JSON.stringify(s.sampler)}`);
-      }
-      stage.sampler = s.sampler;
-    }
-    const steps = optInt(s.steps, `${at}.steps`, 1);
-    if (steps !== undefined) stage.steps = steps;
-    if (s.eta !== undefined) {
-      if (typeof s.eta !== 'number' || !(s.eta >= 0 && s.eta <= 1)) throw new ConfigError(`${at}.eta`, `expected a number in [0, 1], got ${JSON.stringify(s.eta)}`);
-      stage.eta = s.eta;
-    }
-    const aug = optInt(s.augLevel, `${at}.augLevel`, 0);
-    if (aug !== undefined) {
-      if (i === 0) throw new ConfigError(`${at}.augLevel`, 'the first stage has no condition to augment');
-      stage.augLevel = aug;
-    }
-    return stage;
-  });
-  return { stages };
-}
-
-/** The cascade file's text (stable key order; parseCascade(JSON.parse(x)) round-trips). */
-export function serializeCascade(spec: CascadeSpec): string {
-  const ordered = spec.stages.map((s) => Object.fromEntries(STAGE_KEYS.filter((k) => s[k as keyof CascadeStage] !== undefined).map((k) => [k, s[k as keyof CascadeStage]])));
-  return `${JSON.stringify({ stages: ordered }, null, 2)}\n`;
-}
 
 /**
  * Checks that the stages chain: stage 0 is unconditional, every later stage is a super-resolution

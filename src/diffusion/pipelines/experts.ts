@@ -1,52 +1,15 @@
 /**
  * An ensemble of expert denoisers (eDiff-I, Balaji et al. 2022): each expert is trained on its own
  * range of timesteps, and sampling asks, at every step, the expert that owns that timestep.
- * Pure; file loading is in ./node.ts.
+ * Pure; the file format is core/pipeline-files.ts, file loading runtime/pipelines.ts.
  */
-import { ConfigError, DiffusionError } from '../../errors';
-import { ModelConfig } from '../model-config';
+import { DiffusionError } from '../../core/errors';
+import type { ExpertsSpec } from '../../core/pipeline-files';
+import { ModelConfig } from '../../core/model-config';
 import { SamplerModel } from '../sampler';
 import { Denoiser } from '../samplers/types';
 
-export interface ExpertEntry {
-  /** model.onnx path, relative to the experts file. */
-  model: string;
-  /** Inclusive timestep range the expert owns. */
-  tRange: [number, number];
-}
-
-export interface ExpertsSpec {
-  experts: ExpertEntry[];
-}
-
 type Extras = Parameters<SamplerModel['run']>[2];
-
-function isObj(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Checks an experts file's structure (not coverage, which needs T); errors name the file and key. */
-export function parseExperts(obj: unknown, file = 'experts.json'): ExpertsSpec {
-  if (!isObj(obj)) throw new ConfigError(file, 'expected a JSON object {"experts": [...]}');
-  for (const k of Object.keys(obj)) if (k !== 'experts') throw new ConfigError(`${file}: ${k}`, 'unknown key (expected "experts")');
-  if (!Array.isArray(obj.experts) || obj.experts.length === 0) throw new ConfigError(`${file}: experts`, 'expected a non-empty array of experts');
-  const experts = obj.experts.map((e: unknown, i: number): ExpertEntry => {
-    const at = `${file}: experts[${i}]`;
-    if (!isObj(e)) throw new ConfigError(at, 'expected an object {"model": ..., "tRange": [lo, hi]}');
-    for (const k of Object.keys(e)) if (k !== 'model' && k !== 'tRange') throw new ConfigError(`${at}.${k}`, 'unknown key (expected model, tRange)');
-    if (typeof e.model !== 'string' || e.model === '') throw new ConfigError(`${at}.model`, 'expected a model path (relative to the experts file)');
-    const r = e.tRange;
-    if (!Array.isArray(r) || r.length !== 2 || !r.every((v) => typeof v === 'number' && Number.isInteger(v) && v >= 0) || r[0] > r[1]) {
-      throw new ConfigError(`${at}.tRange`, `expected [lo, hi] with integers 0 <= lo <= hi, got ${JSON.stringify(r)}`);
-    }
-    return { model: e.model, tRange: [r[0], r[1]] };
-  });
-  return { experts };
-}
-
-export function serializeExperts(spec: ExpertsSpec): string {
-  return `${JSON.stringify({ experts: spec.experts.map((e) => ({ model: e.model, tRange: [...e.tRange] })) }, null, 2)}\n`;
-}
 
 /** The timesteps a sampler evaluates: [1, T] for cold blur (levels), [0, T-1] otherwise. */
 export function timestepDomain(config: ModelConfig): [number, number] {

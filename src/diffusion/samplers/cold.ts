@@ -8,7 +8,7 @@
  * and uses the paper's improved sampler, Algorithm 2, by default; Algorithm 1 ('naive') is
  * x_{s-1} = D(x0_hat, s - 1). With a perfect x0 predictor both return x0 exactly.
  */
-import { DiffusionError } from '../../errors';
+import { DiffusionError } from '../../core/errors';
 import { clampUnit } from '../objectives';
 import { BlurConfig, ImageShape, blurDegrade } from '../degradations/blur';
 import { fillInt32, throwIfAborted } from './common';

@@ -1,8 +1,8 @@
 /** Plumbing the samplers share: checks, x_T, one network call turned into x0. */
-import { DiffusionError } from '../../errors';
-import { Prediction } from '../config';
+import { DiffusionError } from '../../core/errors';
+import { Prediction } from '../../core/diffusion-config';
 import { clampUnit, predToEps, predToX0, x0ToEps } from '../objectives';
-import { Rng } from '../rng';
+import { Rng } from '../../core/rng';
 import { Schedule } from '../schedules';
 import { Denoiser, SampleShape, SamplerOptions } from './types';
 

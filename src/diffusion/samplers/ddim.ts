@@ -8,9 +8,9 @@
  * Noise order: x_T (unless initialNoise is given), then one normal array per step whose sigma > 0
  * (none when eta = 0).
  */
-import { DiffusionError } from '../../errors';
-import { Prediction } from '../config';
-import { Rng } from '../rng';
+import { DiffusionError } from '../../core/errors';
+import { Prediction } from '../../core/diffusion-config';
+import { Rng } from '../../core/rng';
 import { Schedule } from '../schedules';
 import { denoise, initialSample, shapeSize } from './common';
 import { makeTimesteps } from './timesteps';

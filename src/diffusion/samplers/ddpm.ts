@@ -7,9 +7,9 @@
  * Noise order: x_T (unless initialNoise is given), then one normal array per step that adds
  * noise, i.e. every step but the last (whose target is t = -1, the clean image).
  */
-import { Prediction } from '../config';
+import { Prediction } from '../../core/diffusion-config';
 import { clampUnit, predToX0 } from '../objectives';
-import { Rng } from '../rng';
+import { Rng } from '../../core/rng';
 import { Schedule } from '../schedules';
 import { denoiseToX0, initialSample, shapeSize } from './common';
 import { makeTimesteps } from './timesteps';

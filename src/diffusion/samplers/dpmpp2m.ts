@@ -6,9 +6,9 @@
  * image), is first order too, as diffusers does (lower_order_final / final_sigmas_type "zero"),
  * and lands exactly on the model's x0 estimate. Deterministic: the Rng draws x_T only.
  */
-import { Prediction } from '../config';
+import { Prediction } from '../../core/diffusion-config';
 import { lambdaFromAbar } from '../objectives';
-import { Rng } from '../rng';
+import { Rng } from '../../core/rng';
 import { Schedule } from '../schedules';
 import { denoiseToX0, initialSample, shapeSize } from './common';
 import { makeTimesteps } from './timesteps';

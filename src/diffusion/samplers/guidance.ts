@@ -6,7 +6,7 @@
  * w = 0 unconditional, w > 1 stronger guidance. Works on any prediction type, since eps, x0 and v
  * are all affine in the model output at fixed x_t.
  */
-import { DiffusionError } from '../../errors';
+import { DiffusionError } from '../../core/errors';
 import { Denoiser } from './types';
 
 /** The network with a class input (the runtime layer converts Int32Array to int64). */

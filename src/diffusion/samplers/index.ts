@@ -2,16 +2,15 @@
  * The samplers by name. `runSampler` validates the choice and its options and dispatches;
  * `createSamplerFn` binds a name and options once for repeated use.
  */
-import { DiffusionError } from '../../errors';
-import { Prediction } from '../config';
+import { DiffusionError } from '../../core/errors';
+import { Prediction, SAMPLER_NAMES, SamplerName } from '../../core/diffusion-config';
 import { Schedule } from '../schedules';
 import { ddimSample } from './ddim';
 import { ddpmSample } from './ddpm';
 import { dpmpp2mSample } from './dpmpp2m';
 import { DdimOptions, DdpmOptions, Denoiser, DpmSolverOptions, SampleShape } from './types';
 
-export type SamplerName = 'ddpm' | 'ddim' | 'dpm++2m';
-export const SAMPLER_NAMES: readonly SamplerName[] = ['ddpm', 'ddim', 'dpm++2m'];
+export { SAMPLER_NAMES, type SamplerName } from '../../core/diffusion-config';
 
 /** The union of every sampler's options; each sampler reads the ones it knows. */
 export type AnySamplerOptions = DdpmOptions & DdimOptions & DpmSolverOptions;

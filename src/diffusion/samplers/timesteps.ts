@@ -3,7 +3,7 @@
  * `timestep_spacing` definitions (Lin et al. 2024, "Common diffusion noise schedules and sample
  * steps are flawed", table 2). Returned in sampling order (descending).
  */
-import { DiffusionError } from '../../errors';
+import { DiffusionError } from '../../core/errors';
 import { TimestepSpacing } from './types';
 
 /** numpy.round: halves go to the nearest even integer. */

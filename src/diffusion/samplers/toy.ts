@@ -14,9 +14,9 @@
  * N(0, 1) for data in [-1, 1]. Noise order: x_K (unless initialNoise is given), nothing after.
  * x0 clipping is off by default here (the course does none), on with clipX0: true.
  */
-import { DiffusionError } from '../../errors';
+import { DiffusionError } from '../../core/errors';
 import { clampUnit } from '../objectives';
-import { Rng } from '../rng';
+import { Rng } from '../../core/rng';
 import { fillInt32, initialSample, shapeSize, throwIfAborted } from './common';
 import { Denoiser, SampleShape, SamplerOptions } from './types';
 

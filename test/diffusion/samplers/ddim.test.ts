@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Prediction } from '../../../src/diffusion/config';
+import { Prediction } from '../../../src/core/diffusion-config';
 import { makeSchedule } from '../../../src/diffusion/schedules';
 import { ddimSample, ddimSigma } from '../../../src/diffusion/samplers/ddim';
 import { maxAbsDiff, oracle, randomX0 } from '../oracle';

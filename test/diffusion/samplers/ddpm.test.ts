@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { makeSchedule } from '../../../src/diffusion/schedules';
 import { ddpmSample, ddpmStep } from '../../../src/diffusion/samplers/ddpm';
-import { Rng } from '../../../src/diffusion/rng';
+import { Rng } from '../../../src/core/rng';
 import { maxAbsDiff, oracle, randomX0 } from '../oracle';
 
 describe('samplers/ddpm', () => {

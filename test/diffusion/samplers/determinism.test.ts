@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { makeSchedule } from '../../../src/diffusion/schedules';
 import { runSampler, SamplerName } from '../../../src/diffusion/samplers';
 import { Denoiser } from '../../../src/diffusion/samplers/types';
-import { DiffusionError } from '../../../src/errors';
+import { DiffusionError } from '../../../src/core/errors';
 
 // A deterministic stand-in for a network.
 const net: Denoiser = async (x, t) => x.map((v, i) => 0.5 * v + 0.01 * Math.cos(i + t[0] / 100));

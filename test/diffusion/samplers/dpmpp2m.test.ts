@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Prediction } from '../../../src/diffusion/config';
+import { Prediction } from '../../../src/core/diffusion-config';
 import { makeSchedule } from '../../../src/diffusion/schedules';
 import { ddimSample } from '../../../src/diffusion/samplers/ddim';
 import { dpmpp2mSample } from '../../../src/diffusion/samplers/dpmpp2m';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Rng } from '../../../src/diffusion/rng';
+import { Rng } from '../../../src/core/rng';
 import { TOY_T, toyAmountToT, toyCorrupt, toySample } from '../../../src/diffusion/samplers/toy';
 import { Denoiser } from '../../../src/diffusion/samplers/types';
 import { maxAbsDiff, randomX0 } from '../oracle';

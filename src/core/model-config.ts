@@ -2,14 +2,14 @@
  * The self-description every model.onnx carries in metadata_props under key `onnx-diffusion`
  * (JSON). A sampler, in Node or in a browser, needs nothing else. Pure TypeScript, no Node imports.
  */
-import { ConfigError, DiffusionError } from '../errors';
-import { DiffusionConfig, validateDiffusionConfig } from './config';
+import { ConfigError, DiffusionError } from './errors';
+import { checkDiffusionConfig, DiffusionConfig, DiffusionKind, KINDS } from './diffusion-config';
+import { Checker, isObj } from './schema';
+
+export type { DiffusionKind } from './diffusion-config';
 
 export const METADATA_KEY = 'onnx-diffusion';
 export const FORMAT = 'onnx-diffusion/1';
-
-/** gaussian: DDPM-style noise; toy: x = (1-a) x0 + a noise, x0-predicting; cold-blur: Bansal et al. 2022. */
-export type DiffusionKind = 'gaussian' | 'toy' | 'cold-blur';
 
 export interface Conditioning {
   /** Number of real classes; the model's `class` input also accepts `classes` (the null class). */
@@ -64,44 +64,30 @@ export function writeModelConfig(metadata: Record<string, string>, config: Model
   metadata[METADATA_KEY] = JSON.stringify(config);
 }
 
-function isObj(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function posInt(v: unknown, path: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new ConfigError(path, `expected a positive integer, got ${JSON.stringify(v)}`);
-  return v;
-}
-
+/** Checks model metadata (lenient: keys it does not know are dropped); errors name `path.key`. */
 export function validateModelConfig(obj: unknown, path: string): ModelConfig {
-  if (!isObj(obj)) throw new ConfigError(path, 'expected an object');
-  const kind = (obj.kind ?? 'gaussian') as DiffusionKind;
-  if (!['gaussian', 'toy', 'cold-blur'].includes(kind)) throw new ConfigError(`${path}.kind`, `expected gaussian|toy|cold-blur, got ${JSON.stringify(obj.kind)}`);
-  if (!isObj(obj.image)) throw new ConfigError(`${path}.image`, 'expected {channels, size}');
-  const image = { channels: posInt(obj.image.channels, `${path}.image.channels`), size: posInt(obj.image.size, `${path}.image.size`) };
-  const cond = isObj(obj.conditioning) ? obj.conditioning : {};
+  const c = new Checker('', path);
+  const o = c.object(obj, '');
+  const kind = o.kind === undefined ? 'gaussian' : c.oneOf(o.kind, 'kind', KINDS);
+  const img = c.object(o.image, 'image', undefined, '{channels, size}');
+  const image = { channels: c.posInt(img.channels, 'image.channels'), size: c.posInt(img.size, 'image.size') };
+  const cond = isObj(o.conditioning) ? o.conditioning : {};
   const conditioning: Conditioning = {};
-  if (cond.classes !== undefined) conditioning.classes = posInt(cond.classes, `${path}.conditioning.classes`);
-  if (cond.labels !== undefined) conditioning.labels = posInt(cond.labels, `${path}.conditioning.labels`);
-  if (cond.condChannels !== undefined) conditioning.condChannels = posInt(cond.condChannels, `${path}.conditioning.condChannels`);
-  if (cond.lowResSize !== undefined) conditioning.lowResSize = posInt(cond.lowResSize, `${path}.conditioning.lowResSize`);
+  for (const k of ['classes', 'labels', 'condChannels', 'lowResSize'] as const) {
+    if (cond[k] !== undefined) conditioning[k] = c.posInt(cond[k], `conditioning.${k}`);
+  }
   if (cond.augment !== undefined) conditioning.augment = cond.augment === true;
-  const config: ModelConfig = {
-    format: FORMAT,
-    kind,
-    image,
-    diffusion: validateDiffusionConfig(obj.diffusion ?? {}, `${path}.diffusion`),
-    conditioning,
-  };
-  if (Array.isArray(obj.classNames)) config.classNames = obj.classNames.map(String);
-  if (obj.recipe !== undefined) config.recipe = obj.recipe;
-  if (typeof obj.parameters === 'number') config.parameters = obj.parameters;
-  if (isObj(obj.training) && typeof obj.training.step === 'number') config.training = obj.training as ModelConfig['training'];
-  if (isObj(obj.cold)) {
-    const num = (k: keyof typeof DEFAULT_COLD) => (typeof (obj.cold as Record<string, unknown>)[k] === 'number' ? ((obj.cold as Record<string, number>)[k]) : DEFAULT_COLD[k]);
+  const config: ModelConfig = { format: FORMAT, kind, image, diffusion: checkDiffusionConfig(c.child('diffusion'), o.diffusion ?? {}), conditioning };
+  if (Array.isArray(o.classNames)) config.classNames = o.classNames.map(String);
+  if (o.recipe !== undefined) config.recipe = o.recipe;
+  if (typeof o.parameters === 'number') config.parameters = o.parameters;
+  if (isObj(o.training) && typeof o.training.step === 'number') config.training = o.training as ModelConfig['training'];
+  if (isObj(o.cold)) {
+    const cold = o.cold;
+    const num = (k: keyof typeof DEFAULT_COLD) => (typeof cold[k] === 'number' ? cold[k] : DEFAULT_COLD[k]);
     config.cold = { blurStd: num('blurStd'), startMean: num('startMean'), startStd: num('startStd') };
   }
-  if (Array.isArray(obj.tRange) && obj.tRange.length === 2) config.tRange = [Number(obj.tRange[0]), Number(obj.tRange[1])];
+  if (Array.isArray(o.tRange) && o.tRange.length === 2) config.tRange = [Number(o.tRange[0]), Number(o.tRange[1])];
   return config;
 }
 

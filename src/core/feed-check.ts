@@ -2,19 +2,19 @@
  * Checks model feeds against the ModelConfig before ONNX Runtime sees them, so a wrong input
  * gives `cond: expected [N,1,28,28], got [2,1,14,14]` instead of an ORT shape error. Pure.
  */
-import type { ModelConfig } from '../diffusion/model-config';
-import { DiffusionError } from '../errors';
-import type { DType } from '../onnx/tensor';
+import type { ModelConfig } from './model-config';
+import { DiffusionError } from './errors';
 
 /** What the check needs of a feed: our Tensor qualifies, and so does a plain description. */
 export interface FeedInfo {
-  dtype: DType;
+  /** An ONNX dtype name as onnx/tensor spells it ('float32', 'int64', ...). */
+  dtype: string;
   dims: readonly number[];
   data: ArrayLike<number | bigint>;
 }
 
 interface Expected {
-  dtype: DType;
+  dtype: 'float32' | 'int64';
   /** 'N' = the batch, taken from x. */
   shape: (number | 'N')[];
 }

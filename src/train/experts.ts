@@ -5,9 +5,10 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DiffusionError } from '../../errors';
-import { setupModel, train, TrainOptions, TrainResult } from '../../train/trainer';
-import { equalRanges, ExpertsSpec, serializeExperts, timestepDomain } from './experts';
+import { DiffusionError } from '../core/errors';
+import { setupModel, train, TrainOptions, TrainResult } from './trainer';
+import { ExpertsSpec, serializeExperts } from '../core/pipeline-files';
+import { equalRanges, timestepDomain } from '../diffusion/pipelines/experts';
 
 export interface TrainExpertsOptions extends Omit<TrainOptions, 'tRange' | 'resume' | 'out' | 'onStep'> {
   experts: number;

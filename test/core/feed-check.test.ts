@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { readModelConfig } from '../../src/diffusion/model-config';
-import { checkFeeds } from '../../src/nn/feeds';
+import { readModelConfig } from '../../src/core/model-config';
+import { checkFeeds } from '../../src/core/feed-check';
 import { buildModel } from '../../src/nn/model';
 import { loadRecipe } from '../../src/nn/recipe-file';
 import { Tensor } from '../../src/onnx/tensor';
 import { NodeSession } from '../../src/runtime/node';
-import { feedsFor, GRAPHS } from './helpers';
+import { feedsFor, GRAPHS } from '../nn/helpers';
 
 const load = (name: string) => loadRecipe(path.join(GRAPHS, name));
 const configOf = (name: string) => {

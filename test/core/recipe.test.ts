@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { ConfigError, FileFormatError } from '../../src/errors';
-import { validateRecipe } from '../../src/nn/recipe';
+import { ConfigError, FileFormatError } from '../../src/core/errors';
+import { validateRecipe } from '../../src/core/recipe';
 import { loadRecipe } from '../../src/nn/recipe-file';
 
 const base = () => ({

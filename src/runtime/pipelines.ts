@@ -3,11 +3,12 @@
  * (paths relative to the file), and checks the models against each other before any sampling.
  */
 import * as path from 'node:path';
-import { loadModel, LoadModelOptions, readConfigFile } from '../../runtime/load';
-import { DiffusionModel } from '../../runtime/model';
-import { SampleResult, SamplerModel } from '../sampler';
-import { CascadeSampleOptions, CascadeSpec, checkCascadeModels, parseCascade, sampleCascade } from './cascade';
-import { checkExpertModels, ensembleModel, ExpertsSpec, parseExperts } from './experts';
+import { loadModel, LoadModelOptions, readConfigFile } from './load';
+import { DiffusionModel } from './model';
+import { SampleResult, SamplerModel } from '../diffusion/sampler';
+import { CascadeSpec, ExpertsSpec, parseCascade, parseExperts } from '../core/pipeline-files';
+import { CascadeSampleOptions, checkCascadeModels, sampleCascade } from '../diffusion/pipelines/cascade';
+import { checkExpertModels, ensembleModel } from '../diffusion/pipelines/experts';
 
 async function loadAll(file: string, paths: string[], opts: LoadModelOptions): Promise<DiffusionModel[]> {
   const dir = path.dirname(file);

@@ -2,9 +2,8 @@
  * Model recipes (graphs/*.json): what buildModel builds. Pure (no Node imports); validation fails
  * with a ConfigError naming the file and key path, e.g. `graphs/x.json: unet.mults[2]: ...`.
  */
-import { DiffusionConfig, validateDiffusionConfig } from '../diffusion/config';
-import type { DiffusionKind } from '../diffusion/model-config';
-import { ConfigError } from '../errors';
+import { checkDiffusionConfig, DiffusionConfig, DiffusionKind, KINDS } from './diffusion-config';
+import { Checker, describe } from './schema';
 
 export interface UnetRecipe {
   /** Channels of the first level. */
@@ -44,65 +43,9 @@ export interface Recipe {
   seed: number;
 }
 
-type Obj = Record<string, unknown>;
-
-const describe = (v: unknown): string => (v === undefined ? 'nothing' : Array.isArray(v) ? 'an array' : JSON.stringify(v));
-
-class Checker {
-  constructor(private readonly source: string) {}
-
-  at(key: string): string {
-    return this.source ? `${this.source}: ${key}` : key;
-  }
-
-  fail(key: string, problem: string): never {
-    throw new ConfigError(this.at(key), problem);
-  }
-
-  object(v: unknown, key: string, keys: readonly string[]): Obj {
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) this.fail(key, `expected an object, got ${describe(v)}`);
-    const o = v as Obj;
-    const prefix = key ? `${key}.` : '';
-    for (const k of Object.keys(o)) if (!keys.includes(k)) this.fail(`${prefix}${k}`, `unknown key (expected one of ${keys.join(', ')})`);
-    return o;
-  }
-
-  posInt(v: unknown, key: string): number {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) this.fail(key, `expected a positive integer, got ${describe(v)}`);
-    return v;
-  }
-
-  nonNegInt(v: unknown, key: string): number {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) this.fail(key, `expected a non-negative integer, got ${describe(v)}`);
-    return v;
-  }
-
-  fraction(v: unknown, key: string): number {
-    if (typeof v !== 'number' || !(v >= 0 && v < 1)) this.fail(key, `expected a number in [0, 1), got ${describe(v)}`);
-    return v;
-  }
-
-  bool(v: unknown, key: string): boolean {
-    if (typeof v !== 'boolean') this.fail(key, `expected true or false, got ${describe(v)}`);
-    return v;
-  }
-
-  oneOf<T extends string>(v: unknown, key: string, allowed: readonly T[]): T {
-    if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) this.fail(key, `expected one of ${allowed.join('|')}, got ${describe(v)}`);
-    return v as T;
-  }
-
-  posInts(v: unknown, key: string, allowEmpty: boolean): number[] {
-    if (!Array.isArray(v)) this.fail(key, `expected an array of positive integers, got ${describe(v)}`);
-    if (!allowEmpty && v.length === 0) this.fail(key, 'expected at least one entry');
-    return v.map((e, i) => this.posInt(e, `${key}[${i}]`));
-  }
-}
-
 const TOP_KEYS = ['description', 'kind', 'image', 'unet', 'conditioning', 'diffusion', 'seed'] as const;
 const UNET_KEYS = ['base', 'mults', 'resBlocks', 'attention', 'heads', 'groups', 'dropout', 'scaleShift', 'context'] as const;
 const COND_KEYS = ['classes', 'nullClassDropout', 'labels', 'condChannels', 'lowResSize', 'augment'] as const;
-export const KINDS: readonly DiffusionKind[] = ['gaussian', 'toy', 'cold-blur'];
 
 /** Resolutions of the UNet levels: size, size/2, ... (one per entry of mults). */
 export function levelResolutions(r: Pick<Recipe, 'image' | 'unet'>): number[] {
@@ -131,7 +74,7 @@ export function validateRecipe(obj: unknown, source = ''): Recipe {
     attention: u.attention === undefined ? [] : c.posInts(u.attention, 'unet.attention', true),
     heads: u.heads === undefined ? 1 : c.posInt(u.heads, 'unet.heads'),
     groups: u.groups === undefined ? 8 : c.posInt(u.groups, 'unet.groups'),
-    dropout: u.dropout === undefined ? 0 : c.fraction(u.dropout, 'unet.dropout'),
+    dropout: u.dropout === undefined ? 0 : c.inRange(u.dropout, 'unet.dropout', '[0, 1)'),
     scaleShift: u.scaleShift === undefined ? false : c.bool(u.scaleShift, 'unet.scaleShift'),
     context: u.context === undefined ? 'none' : c.oneOf(u.context, 'unet.context', ['none', 'modulate'] as const),
   };
@@ -159,7 +102,7 @@ export function validateRecipe(obj: unknown, source = ''): Recipe {
   if (cd.classes !== undefined) conditioning.classes = c.posInt(cd.classes, 'conditioning.classes');
   if (cd.labels !== undefined) conditioning.labels = c.posInt(cd.labels, 'conditioning.labels');
   if (cd.nullClassDropout !== undefined) {
-    conditioning.nullClassDropout = c.fraction(cd.nullClassDropout, 'conditioning.nullClassDropout');
+    conditioning.nullClassDropout = c.inRange(cd.nullClassDropout, 'conditioning.nullClassDropout', '[0, 1)');
     if (!conditioning.classes && !conditioning.labels) c.fail('conditioning.nullClassDropout', 'needs conditioning.classes or conditioning.labels');
   }
   if (cd.condChannels !== undefined) conditioning.condChannels = c.posInt(cd.condChannels, 'conditioning.condChannels');
@@ -176,7 +119,7 @@ export function validateRecipe(obj: unknown, source = ''): Recipe {
     c.fail('unet.context', "'modulate' needs conditioning.classes or conditioning.labels");
   }
 
-  const diffusion = validateDiffusionConfig(o.diffusion, c.at('diffusion'));
+  const diffusion = checkDiffusionConfig(c.child('diffusion'), o.diffusion);
   if (kind !== 'gaussian' && diffusion.prediction !== 'x0') c.fail('diffusion.prediction', `kind ${kind} needs prediction x0, got ${diffusion.prediction}`);
   const seed = o.seed === undefined ? 0 : c.nonNegInt(o.seed, 'seed');
   const recipe: Recipe = { kind, image, unet, conditioning, diffusion, seed };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { validateDiffusionConfig } from '../../src/diffusion/config';
-import { ConfigError } from '../../src/errors';
+import { validateDiffusionConfig } from '../../src/core/diffusion-config';
+import { ConfigError } from '../../src/core/errors';
 
 describe('diffusion config', () => {
   it('fills the documented defaults', () => {

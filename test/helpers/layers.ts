@@ -1,0 +1,104 @@
+/**
+ * The layering check (docs/architecture.md): reads every import of src/ and reports those that
+ * point up the layer order, between same-level folders, or from browser-shared code to Node.
+ * A short scanner rather than dependency-cruiser: see README, "Built on".
+ */
+import { builtinModules } from 'node:module';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** Bottom to top; a folder may import only folders on lower rows (and itself). */
+export const LAYERS: readonly (readonly string[])[] = [
+  ['core'],
+  ['onnx'],
+  ['autodiff', 'nn', 'data', 'image'],
+  ['diffusion'],
+  ['runtime'],
+  ['train'],
+  ['web', 'cli'],
+];
+
+/** Same-level imports that are allowed, each with the reason. */
+export const SIBLING_EXCEPTIONS: Readonly<Record<string, string>> = {
+  'data -> image': 'an image-folder data set decodes its files with image/read (sharp); image never imports data',
+};
+
+/** Folders the browser bundle uses: they import no Node module (DESIGN.md, "Layout"). */
+export const BROWSER_SHARED = ['core', 'onnx', 'autodiff', 'diffusion'];
+const NODE_ONLY = new Set([...builtinModules, 'sharp', 'onnxruntime-node']);
+
+/** Files directly in src/ (the package entry) sit above every folder. */
+const ROOT = '.';
+
+function rank(folder: string): number {
+  if (folder === ROOT) return LAYERS.length;
+  const r = LAYERS.findIndex((row) => row.includes(folder));
+  if (r < 0) throw new Error(`src/${folder}/ is in no layer: add it to LAYERS in test/helpers/layers.ts and to docs/architecture.md`);
+  return r;
+}
+
+/** The module specifiers a TypeScript file imports (static, re-exports, dynamic, require), comments ignored. */
+export function importsOf(source: string): string[] {
+  const code = source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
+  const specs: string[] = [];
+  const patterns = [
+    /^\s*(?:import|export)\s[^'"`;]*?\bfrom\s*['"]([^'"]+)['"]/gm,
+    /^\s*import\s*['"]([^'"]+)['"]/gm,
+    /\b(?:import|require)\s*\(\s*['"]([^'"]+)['"]\s*\)/g,
+  ];
+  for (const re of patterns) for (const m of code.matchAll(re)) specs.push(m[1]);
+  return specs;
+}
+
+const name = (folder: string): string => (folder === ROOT ? 'the package entry (src/*.ts)' : `${folder}/`);
+
+/** The layer order as one line, for messages. */
+export const ORDER = LAYERS.map((row) => row.join(', ')).join(' < ');
+
+const folderOf = (rel: string): string => (rel.includes('/') ? rel.split('/')[0] : ROOT);
+
+/**
+ * Violations in a set of files given as {path relative to src: source text}; each names the file,
+ * the import and the rule it breaks.
+ */
+export function checkFiles(files: Readonly<Record<string, string>>): string[] {
+  const out: string[] = [];
+  for (const [rel, text] of Object.entries(files)) {
+    const from = folderOf(rel);
+    for (const spec of importsOf(text)) {
+      if (!spec.startsWith('.')) {
+        const pkg = spec.startsWith('node:') ? spec.slice(5) : spec.split('/')[0];
+        if (BROWSER_SHARED.includes(from) && (spec.startsWith('node:') || NODE_ONLY.has(pkg))) {
+          out.push(`src/${rel}: imports '${spec}', but src/${from}/ runs in the browser and may import no Node module`);
+        }
+        continue;
+      }
+      const target = path.posix.normalize(path.posix.join(path.posix.dirname(rel), spec));
+      if (target.startsWith('..')) {
+        out.push(`src/${rel}: imports '${spec}' from outside src/`);
+        continue;
+      }
+      // `../nn` is the folder's index; `../index` (a file of src/ itself) is the package entry.
+      const to = target.includes('/') ? target.split('/')[0] : `${target}.ts` in files || target === '.' ? ROOT : target;
+      if (to === from) continue;
+      const [rf, rt] = [rank(from), rank(to)];
+      if (rt > rf) out.push(`src/${rel}: imports '${spec}', but ${name(to)} is above ${name(from)}`);
+      else if (rt === rf && !(`${from} -> ${to}` in SIBLING_EXCEPTIONS)) out.push(`src/${rel}: imports '${spec}', but ${name(to)} and ${name(from)} are on the same level`);
+    }
+  }
+  return out;
+}
+
+/** Reads every .ts file under `srcDir` and checks it. */
+export function checkLayers(srcDir: string): string[] {
+  const files: Record<string, string> = {};
+  const walk = (dir: string): void => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.ts')) files[path.relative(srcDir, p).split(path.sep).join('/')] = fs.readFileSync(p, 'utf8');
+    }
+  };
+  walk(srcDir);
+  return checkFiles(files);
+}
