@@ -114,7 +114,7 @@ export function createSampler(model: SamplerModel, options: CreateSamplerOptions
       const onStep = call.onStep ? (info: StepInfo) => call.onStep!({ ...info, offset }) : undefined;
       const shape = { n: m, c, h: size, w: size };
       let out: Float32Array;
-      if (kind === 'toy') out = await toySample(denoiser, shape, { steps: options.steps, seed, clipX0: options.clipX0, onStep, signal: call.signal });
+      if (kind === 'toy') out = await toySample(denoiser, shape, { timesteps: config.diffusion.timesteps, steps: options.steps, seed, clipX0: options.clipX0, onStep, signal: call.signal });
       else if (kind === 'cold-blur') {
         const cold = config.cold ?? DEFAULT_COLD;
         // Start from flat images: the fully blurred limit is each channel's mean, drawn from a

@@ -9,9 +9,8 @@
  * x_{s-1} = D(x0_hat, s - 1). With a perfect x0 predictor both return x0 exactly.
  */
 import { DiffusionError } from '../../core/errors';
-import { clampUnit } from '../objectives';
 import { BlurConfig, ImageShape, blurDegrade } from '../degradations/blur';
-import { fillInt32, throwIfAborted } from './common';
+import { clipX0, sampleLoop } from './loop';
 import { Denoiser, StepInfo } from './types';
 
 export interface ColdConfig extends BlurConfig {
@@ -43,30 +42,30 @@ export function coldDegrade(x0: Float32Array, t: number | ArrayLike<number>, cfg
   return blurDegrade(x0, imageShape(x0.length, cfg), t, cfg);
 }
 
+/** Step from level s to s - 1, pure, given the x0 estimate at s. */
+export function coldStep(x: Float32Array, x0: Float32Array, s: number, cfg: ColdConfig, algorithm: 'improved' | 'naive' = 'improved'): Float32Array {
+  const shape = imageShape(x.length, cfg);
+  const dPrev = blurDegrade(x0, shape, s - 1, cfg);
+  // Bansal et al. Algorithm 1: x_{s-1} = D(x0_hat, s-1)
+  if (algorithm === 'naive') return dPrev;
+  // Bansal et al. Algorithm 2: x_{s-1} = x_s - D(x0_hat, s) + D(x0_hat, s-1)
+  const dS = blurDegrade(x0, shape, s, cfg);
+  const next = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) next[i] = x[i] - dS[i] + dPrev[i];
+  return next;
+}
+
 /** Restores x_T to x_0 in T steps (Bansal et al. Algorithm 2 by default). */
 export async function coldSample(denoiser: Denoiser, xT: Float32Array, cfg: ColdConfig, opts: ColdOptions = {}): Promise<Float32Array> {
   const shape = imageShape(xT.length, cfg);
   const T = cfg.timesteps;
   if (!Number.isInteger(T) || T < 1) throw new DiffusionError(`cold: timesteps must be a positive integer, got ${T}`);
-  const improved = (opts.algorithm ?? 'improved') === 'improved';
-  let x: Float32Array = Float32Array.from(xT);
-  for (let s = T, step = 0; s >= 1; s--, step++) {
-    throwIfAborted(opts.signal);
-    const out = await denoiser(x, fillInt32(shape.n, s));
-    if (out.length !== x.length) throw new DiffusionError(`cold: denoiser returned ${out.length} values, expected ${x.length}`);
-    const x0 = opts.clipX0 === false ? out : clampUnit(Float32Array.from(out));
-    const dPrev = blurDegrade(x0, shape, s - 1, cfg);
-    if (improved) {
-      // Bansal et al. Algorithm 2: x_{s-1} = x_s - D(x0_hat, s) + D(x0_hat, s-1)
-      const dS = blurDegrade(x0, shape, s, cfg);
-      const next = new Float32Array(x.length);
-      for (let i = 0; i < x.length; i++) next[i] = x[i] - dS[i] + dPrev[i];
-      x = next;
-    } else {
-      // Bansal et al. Algorithm 1: x_{s-1} = D(x0_hat, s-1)
-      x = dPrev;
-    }
-    await opts.onStep?.({ step, total: T, t: s, x, x0 });
-  }
-  return x;
+  const ts = Array.from({ length: T }, (_, i) => T - i);
+  return sampleLoop(denoiser, Float32Array.from(xT), shape.n, {
+    ts,
+    step(i, x, out) {
+      const x0 = clipX0(out, opts.clipX0 !== false);
+      return { x: coldStep(x, x0, ts[i], cfg, opts.algorithm), x0 };
+    },
+  }, opts);
 }

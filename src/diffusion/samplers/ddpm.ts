@@ -11,7 +11,8 @@ import { Prediction } from '../../core/diffusion-config';
 import { clampUnit, predToX0 } from '../objectives';
 import { Rng } from '../../core/rng';
 import { Schedule } from '../schedules';
-import { denoiseToX0, initialSample, shapeSize } from './common';
+import { initialSample } from './common';
+import { sampleLoop, shapeSize } from './loop';
 import { makeTimesteps } from './timesteps';
 import { DdpmOptions, DdpmVariance, Denoiser, SampleShape } from './types';
 
@@ -102,14 +103,14 @@ export async function ddpmSample(
   const T = schedule.timesteps;
   const ts = makeTimesteps(T, opts.steps ?? T, opts.spacing ?? 'leading');
   const rng = new Rng(opts.seed ?? 0);
-  let x: Float32Array = initialSample(rng, size, opts.initialNoise);
-  for (let i = 0; i < ts.length; i++) {
-    const t = ts[i];
-    const prev = i + 1 < ts.length ? ts[i + 1] : -1;
-    const x0 = await denoiseToX0(denoiser, schedule, prediction, x, shape.n, t, opts);
-    const noise = prev >= 0 ? rng.normalArray(size) : null;
-    x = ddpmStepFromX0(schedule, x, x0, t, prev, noise, opts.variance ?? 'posterior').prev;
-    await opts.onStep?.({ step: i, total: ts.length, t, x, x0 });
-  }
-  return x;
+  const xT = initialSample(rng, size, opts.initialNoise);
+  return sampleLoop(denoiser, xT, shape.n, {
+    ts,
+    step(i, x, out) {
+      const prev = i + 1 < ts.length ? ts[i + 1] : -1;
+      const noise = prev >= 0 ? rng.normalArray(size) : null;
+      const r = ddpmStep({ schedule, prediction, x, modelOutput: out, t: ts[i], prev, noise, variance: opts.variance, clipX0: opts.clipX0 });
+      return { x: r.prev, x0: r.x0 };
+    },
+  }, opts);
 }

@@ -1,6 +1,7 @@
 /**
- * The samplers by name. `runSampler` validates the choice and its options and dispatches;
- * `createSamplerFn` binds a name and options once for repeated use.
+ * The samplers by name. Each sampler file exports a pure `step` (its paper's update) and runs it
+ * through the one loop of loop.ts. `runSampler` validates the choice and its options and
+ * dispatches; `createSamplerFn` binds a name and options once for repeated use.
  */
 import { DiffusionError } from '../../core/errors';
 import { Prediction, SAMPLER_NAMES, SamplerName } from '../../core/diffusion-config';
@@ -55,14 +56,15 @@ export function createSamplerFn(name: string, options: AnySamplerOptions = {}): 
   return (denoiser, schedule, prediction, shape) => runSampler(name, denoiser, schedule, prediction, shape, options);
 }
 
-export { ddimSample, ddimSigma } from './ddim';
+export { ddimSample, ddimSigma, ddimStep } from './ddim';
 export { ddpmSample, ddpmStep, ddpmPosterior } from './ddpm';
-export { dpmpp2mSample } from './dpmpp2m';
+export { dpmpp2mSample, dpmpp2mStep } from './dpmpp2m';
 export { guidedDenoiser, guidedBy, conditionalDenoiser } from './guidance';
 export type { ClassDenoiser } from './guidance';
-export { toySample, toyCorrupt, toyAmountToT, toyNoise, TOY_T } from './toy';
+export { toySample, toyStep, toyCorrupt, toyAmountToT, toyNoise, TOY_T } from './toy';
 export type { ToyOptions, ToyNoise } from './toy';
-export { coldSample, coldDegrade } from './cold';
+export { coldSample, coldStep, coldDegrade } from './cold';
 export type { ColdConfig, ColdOptions } from './cold';
 export { makeTimesteps } from './timesteps';
+export { sampleLoop, type SamplerPlan } from './loop';
 export * from './types';

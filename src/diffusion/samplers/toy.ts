@@ -7,20 +7,21 @@
  * mostly noise, bigger ones as it clears; the last step (fraction 1) lands on the prediction.
  *
  * Noise amount -> network input t: the same ONNX input `t` (int64 [N]) as the real samplers, with
- *   t = round(a * (TOY_T - 1)),  TOY_T = 1000,
- * so a = 1 is t = 999 and a = 0 is t = 0. (The course's network ignores a; ours may use it.)
+ *   t = round(a * (T - 1)),  T = the model's diffusion.timesteps (TOY_T = 1000 by default),
+ * so a = 1 is t = T - 1 and a = 0 is t = 0: the inverse of training's a = t / (T - 1)
+ * (train/step-graph.ts). (The course's network ignores a; ours may use it.)
  *
  * Noise: 'uniform' is U[0, 1) as in the course (its data is MNIST in [0, 1]); 'normal' is
  * N(0, 1) for data in [-1, 1]. Noise order: x_K (unless initialNoise is given), nothing after.
  * x0 clipping is off by default here (the course does none), on with clipX0: true.
  */
 import { DiffusionError } from '../../core/errors';
-import { clampUnit } from '../objectives';
 import { Rng } from '../../core/rng';
-import { fillInt32, initialSample, shapeSize, throwIfAborted } from './common';
+import { initialSample } from './common';
+import { clipX0, sampleLoop, shapeSize } from './loop';
 import { Denoiser, SampleShape, SamplerOptions } from './types';
 
-/** The number of integer levels the noise amount is mapped to (t in [0, TOY_T - 1]). */
+/** The default number of integer levels the noise amount is mapped to (t in [0, T - 1]). */
 export const TOY_T = 1000;
 
 export type ToyNoise = 'uniform' | 'normal';
@@ -28,12 +29,15 @@ export type ToyNoise = 'uniform' | 'normal';
 export interface ToyOptions extends SamplerOptions {
   /** Default 'uniform', as in the course. */
   noise?: ToyNoise;
+  /** The model's T (diffusion.timesteps), which training's t = a (T - 1) used. Default TOY_T. */
+  timesteps?: number;
 }
 
-/** t = round(a * (TOY_T - 1)) for a noise amount a in [0, 1]. */
-export function toyAmountToT(a: number): number {
+/** t = round(a * (T - 1)) for a noise amount a in [0, 1]. */
+export function toyAmountToT(a: number, T = TOY_T): number {
   if (!(a >= 0 && a <= 1)) throw new DiffusionError(`toy: noise amount must be in [0, 1], got ${a}`);
-  return Math.round(a * (TOY_T - 1));
+  if (!Number.isInteger(T) || T < 2) throw new DiffusionError(`toy: timesteps must be an integer >= 2, got ${T}`);
+  return Math.round(a * (T - 1));
 }
 
 /** Draws toy noise of the given kind. */
@@ -59,25 +63,30 @@ export function toyCorrupt(x0: Float32Array, noise: Float32Array, amount: ArrayL
   return out;
 }
 
+/** Step i of K, pure: move x a fraction 1/(K - i) of the way to the prediction (the last step lands on it). */
+export function toyStep(x: Float32Array, x0: Float32Array, i: number, K: number): Float32Array {
+  const mix = 1 / (K - i);
+  // the last step has mix = 1 and must land on the prediction exactly
+  if (mix === 1) return Float32Array.from(x0);
+  const next = new Float32Array(x.length);
+  for (let k = 0; k < x.length; k++) next[k] = x[k] * (1 - mix) + x0[k] * mix;
+  return next;
+}
+
 /** The course's sampler: K steps, a_i = 1 - i/K, x = x (1 - 1/(K - i)) + pred / (K - i). */
 export async function toySample(denoiser: Denoiser, shape: SampleShape, opts: ToyOptions = {}): Promise<Float32Array> {
   const size = shapeSize(shape);
   const K = opts.steps ?? 5;
   if (!Number.isInteger(K) || K < 1) throw new DiffusionError(`toy: steps must be a positive integer, got ${K}`);
+  const T = opts.timesteps ?? TOY_T;
+  const ts = Array.from({ length: K }, (_, i) => toyAmountToT(1 - i / K, T));
   const rng = new Rng(opts.seed ?? 0);
-  let x: Float32Array = opts.initialNoise === undefined ? toyNoise(rng, size, opts.noise) : initialSample(rng, size, opts.initialNoise);
-  for (let i = 0; i < K; i++) {
-    throwIfAborted(opts.signal);
-    const t = toyAmountToT(1 - i / K);
-    const pred = await denoiser(x, fillInt32(shape.n, t));
-    if (pred.length !== size) throw new DiffusionError(`toy: denoiser returned ${pred.length} values, expected ${size}`);
-    const x0 = opts.clipX0 === true ? clampUnit(Float32Array.from(pred)) : pred;
-    const mix = 1 / (K - i);
-    const next = new Float32Array(size);
-    // the last step has mix = 1 and must land on the prediction exactly
-    for (let k = 0; k < size; k++) next[k] = mix === 1 ? x0[k] : x[k] * (1 - mix) + x0[k] * mix;
-    x = next;
-    await opts.onStep?.({ step: i, total: K, t, x, x0 });
-  }
-  return x;
+  const xT = opts.initialNoise === undefined ? toyNoise(rng, size, opts.noise) : initialSample(rng, size, opts.initialNoise);
+  return sampleLoop(denoiser, xT, shape.n, {
+    ts,
+    step(i, x, out) {
+      const x0 = clipX0(out, opts.clipX0 === true);
+      return { x: toyStep(x, x0, i, K), x0 };
+    },
+  }, opts);
 }

@@ -1,10 +1,35 @@
 import assert from 'node:assert/strict';
 import { Prediction } from '../../../src/core/diffusion-config';
 import { makeSchedule } from '../../../src/diffusion/schedules';
-import { ddimSample, ddimSigma } from '../../../src/diffusion/samplers/ddim';
+import { ddimSample, ddimSigma, ddimStep } from '../../../src/diffusion/samplers/ddim';
 import { maxAbsDiff, oracle, randomX0 } from '../oracle';
 
 describe('samplers/ddim', () => {
+  describe('one step against the closed form of Song et al. eq. 12 (x_t = e1, eps = e2, z = e3)', () => {
+    // With unit vectors each output element is one coefficient of
+    // x_{t-1} = sqrt(a_prev) (x_t - sqrt(1 - a_t) eps) / sqrt(a_t) + sqrt(1 - a_prev - sigma^2) eps + sigma z.
+    const [a, aPrev] = [0.5, 0.8];
+    const x = Float32Array.of(1, 0, 0), eps = Float32Array.of(0, 1, 0), z = Float32Array.of(0, 0, 1);
+    for (const eta of [0, 1]) {
+      it(`eta = ${eta}: the x_t, eps and z coefficients`, () => {
+        const sigma = eta * Math.sqrt((1 - aPrev) / (1 - a)) * Math.sqrt(1 - a / aPrev);
+        assert.ok(Math.abs(ddimSigma(a, aPrev, eta) - sigma) < 1e-15);
+        const r = ddimStep({ x, modelOutput: eps, prediction: 'eps', abar: a, abarPrev: aPrev, sigma, noise: eta > 0 ? z : null, clipX0: false });
+        const cX = Math.sqrt(aPrev / a); // sqrt(0.8 / 0.5) = 1.2649
+        const cEps = Math.sqrt(1 - aPrev - sigma * sigma) - Math.sqrt(aPrev) * Math.sqrt(1 - a) / Math.sqrt(a);
+        assert.ok(Math.abs(r.prev[0] - cX) < 1e-6, `x_t coefficient ${r.prev[0]} vs ${cX}`);
+        assert.ok(Math.abs(r.prev[1] - cEps) < 1e-6, `eps coefficient ${r.prev[1]} vs ${cEps}`);
+        assert.ok(Math.abs(r.prev[2] - sigma) < 1e-6, `z coefficient ${r.prev[2]} vs ${sigma}`);
+        // eq. 9: x0_hat = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t)
+        assert.ok(Math.abs(r.x0[0] - 1 / Math.sqrt(a)) < 1e-6 && Math.abs(r.x0[1] + Math.sqrt((1 - a) / a)) < 1e-6);
+      });
+    }
+    it('eta = 0 in numbers: x_{t-1} = (sqrt(1.6), sqrt(0.2) - sqrt(0.8), 0) = (1.264911, -0.447214, 0)', () => {
+      const r = ddimStep({ x, modelOutput: eps, prediction: 'eps', abar: a, abarPrev: aPrev, sigma: 0, noise: null, clipX0: false });
+      assert.ok(Math.abs(r.prev[0] - 1.2649111) < 1e-6 && Math.abs(r.prev[1] - -0.4472136) < 1e-6 && r.prev[2] === 0, String(r.prev));
+    });
+  });
+
   const shape = { n: 2, c: 1, h: 8, w: 8 };
   const size = 2 * 64;
   const x0 = randomX0(size);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { makeSchedule } from '../../../src/diffusion/schedules';
-import { ddpmSample, ddpmStep } from '../../../src/diffusion/samplers/ddpm';
+import { ddpmPosterior, ddpmSample, ddpmStep } from '../../../src/diffusion/samplers/ddpm';
 import { Rng } from '../../../src/core/rng';
 import { maxAbsDiff, oracle, randomX0 } from '../oracle';
 
@@ -42,6 +42,21 @@ describe('samplers/ddpm', () => {
       assert.ok(maxAbsDiff(rz.prev, expected.map((m, i) => m + Math.sqrt(cf.betaTilde) * z[i])) < 1e-6);
     });
   }
+
+  it('posterior at mid t = 500, per coefficient (x0 = e1, x_t = e2): mean coef1, coef2 and variance of eq. 7', () => {
+    const t = 500;
+    const cf = closedForm(t);
+    const p = ddpmPosterior(s, t, t - 1, 'posterior');
+    assert.ok(Math.abs(p.coef1 - cf.c1) < 1e-12, `coef1 ${p.coef1} vs ${cf.c1}`);
+    assert.ok(Math.abs(p.coef2 - cf.c2) < 1e-12, `coef2 ${p.coef2} vs ${cf.c2}`);
+    assert.ok(Math.abs(p.variance - cf.betaTilde) < 1e-12, `variance ${p.variance} vs ${cf.betaTilde}`);
+    // the step reads them off: mean = coef1 x0 + coef2 x_t, element by element
+    const r = ddpmStep({ schedule: s, prediction: 'x0', x: Float32Array.of(0, 1), modelOutput: Float32Array.of(1, 0), t, noise: null, clipX0: false });
+    assert.ok(Math.abs(r.mean[0] - cf.c1) < 1e-7 && Math.abs(r.mean[1] - cf.c2) < 1e-7, String(r.mean));
+    // sigma z with z = e1: the noise enters with sqrt(beta-tilde)
+    const rz = ddpmStep({ schedule: s, prediction: 'x0', x: Float32Array.of(0, 0), modelOutput: Float32Array.of(0, 0), t, noise: Float32Array.of(1, 0), clipX0: false });
+    assert.ok(Math.abs(rz.prev[0] - Math.sqrt(cf.betaTilde)) < 1e-7 && rz.prev[1] === 0);
+  });
 
   it('an eps-prediction step gives the same mean as the x0 one at the same x0', () => {
     const t = 300;

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { Rng } from '../../../src/core/rng';
 import { TOY_T, toyAmountToT, toyCorrupt, toySample } from '../../../src/diffusion/samplers/toy';
 import { Denoiser } from '../../../src/diffusion/samplers/types';
+import { FORMAT, ModelConfig } from '../../../src/core/model-config';
+import { createSampler } from '../../../src/diffusion/sampler';
 import { maxAbsDiff, randomX0 } from '../oracle';
 
 describe('samplers/toy', () => {
@@ -55,5 +57,20 @@ describe('samplers/toy', () => {
     const n2 = await toySample(id, shape, { steps: 2, seed: 5, noise: 'normal' });
     assert.deepEqual(n1, n2);
     assert.ok(n1.some((v) => v < 0));
+  });
+
+  it('a toy model with T = 50 is sampled at t = round(a (T - 1)) in [0, 49], the inverse of training\'s a = t / (T - 1)', async () => {
+    const config: ModelConfig = {
+      format: FORMAT, kind: 'toy', image: { channels: 1, size: 4 }, conditioning: {},
+      diffusion: { timesteps: 50, schedule: 'linear', betaStart: 1e-4, betaEnd: 0.02, prediction: 'x0' },
+    };
+    const seen: number[] = [];
+    const model = { config, run: async (x: Float32Array, t: Int32Array) => { seen.push(...t); return new Float32Array(x.length); } };
+    const K = 5;
+    await createSampler(model, { steps: K, seed: 1 }).sample(1);
+    assert.deepEqual(seen, [49, 39, 29, 20, 10]);
+    // training's forward table (train/step-graph.ts) corrupts with a = t / (T - 1): the same amount, to rounding
+    seen.forEach((t, i) => assert.ok(Math.abs(t / 49 - (1 - i / K)) <= 0.5 / 49, `step ${i}: t ${t}`));
+    assert.equal(toyAmountToT(1, 50), 49);
   });
 });
