@@ -3,7 +3,7 @@
  * Usage: node --import tsx tools/bench-grad.ts [batch=64] [channels=64] [size=32] [runs=5]
  */
 import * as os from 'node:os';
-import { convGradOptions, grad, InputGradient, WeightGradient } from '../src/autodiff';
+import { grad, InputGradient, WeightGradient } from '../src/autodiff';
 import { Rng } from '../src/core/rng';
 import { Builder, Value } from '../src/onnx/builder';
 import { newModel } from '../src/onnx/ir';
@@ -30,9 +30,8 @@ function graphOf(pick: (b: Builder, y: Value) => Value) {
 }
 
 const gradOf = (wrt: string, variant: WeightGradient = 'unfold-matmul', input: InputGradient = 'conv-flipped') => (b: Builder, y: Value) => {
-  convGradOptions.weightGradient = variant;
-  convGradOptions.inputGradient = input;
-  return grad(b, { of: y.name, wrt: [wrt], seed: b.input('dy', 'float32', [N, C, S, S]) }).get(wrt)!;
+  const conv = { weightGradient: variant, inputGradient: input };
+  return grad(b, { of: y.name, wrt: [wrt], seed: b.input('dy', 'float32', [N, C, S, S]), conv }).get(wrt)!;
 };
 
 const cases: [string, string, ReturnType<typeof graphOf>][] = [

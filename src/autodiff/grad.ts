@@ -3,6 +3,8 @@ import { Builder, Value } from '../onnx/builder';
 import type { Graph, Node } from '../onnx/ir';
 import { filledLike, FLOAT_DTYPES, zerosLike } from './helpers';
 import { CONSTANT_INPUTS, RULES } from './rules';
+import { ConvGradOptions, DEFAULT_CONV_GRAD } from './rules/conv';
+import type { GradRuleOptions } from './rules/types';
 
 export interface GradOptions {
   /** The value to differentiate: a float scalar, or any shape when `seed` is given. */
@@ -11,6 +13,8 @@ export interface GradOptions {
   wrt: string[];
   /** The gradient of `of` (defaults to ones). */
   seed?: Value;
+  /** Conv-gradient formulations (default DEFAULT_CONV_GRAD: unfold-matmul weight, flipped-kernel input). */
+  conv?: Partial<ConvGradOptions>;
 }
 
 /**
@@ -21,6 +25,7 @@ export interface GradOptions {
  */
 export function grad(b: Builder, opts: GradOptions): Map<string, Value> {
   const { of, wrt } = opts;
+  const options: GradRuleOptions = { conv: { ...DEFAULT_CONV_GRAD, ...opts.conv } };
   const nodes = b.graph.nodes.slice();
   const isFloat = (name: string) => !!name && FLOAT_DTYPES.has(b.facts(name)?.dtype ?? '');
   const differentiable = (n: Node, i: number) => isFloat(n.inputs[i]) && !CONSTANT_INPUTS[n.opType]?.includes(i);
@@ -49,7 +54,7 @@ export function grad(b: Builder, opts: GradOptions): Map<string, Value> {
     if (!rule) throw new DiffusionError(`no gradient rule for op '${node.opType}' (node '${node.name}', input '${first}' on the path to '${of}')`);
     let gx: (Value | undefined)[];
     try {
-      gx = rule({ node, b, gy, needs, x: (i) => b.value(node.inputs[i]), y: (i) => b.value(node.outputs[i]) });
+      gx = rule({ node, b, gy, needs, options, x: (i) => b.value(node.inputs[i]), y: (i) => b.value(node.outputs[i]) });
     } catch (e) {
       if (e instanceof DiffusionError) throw e;
       throw new DiffusionError(`gradient of op '${node.opType}' (node '${node.name}') failed: ${(e as Error).message}`);

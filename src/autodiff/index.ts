@@ -3,5 +3,5 @@ export type { GradOptions } from './grad';
 export { RULES, CONSTANT_INPUTS } from './rules';
 export type { GradContext, GradRule } from './rules';
 export { unbroadcast } from './helpers';
-export { convGradOptions } from './rules/conv';
-export type { InputGradient, WeightGradient } from './rules/conv';
+export { DEFAULT_CONV_GRAD } from './rules/conv';
+export type { ConvGradOptions, InputGradient, WeightGradient } from './rules/conv';

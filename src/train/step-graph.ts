@@ -1,4 +1,5 @@
 import { grad } from '../autodiff/grad';
+import type { ConvGradOptions } from '../autodiff/rules/conv';
 import { ModelConfig } from '../core/model-config';
 import { minSnrWeights } from '../diffusion/objectives';
 import { makeSchedule } from '../diffusion/schedules';
@@ -20,6 +21,8 @@ export interface StepGraphOptions {
   minSnrGamma?: number;
   /** Fixed batch size (else symbolic `N`). */
   batch?: number;
+  /** Conv-gradient formulations of the backward pass (default DEFAULT_CONV_GRAD). */
+  conv?: Partial<ConvGradOptions>;
 }
 
 export interface StepGraph {
@@ -123,7 +126,7 @@ export function buildStepGraph(model: Model, config: ModelConfig, options: StepG
   }
   // F.mse_loss: mean over all elements.
   const loss = b.op('ReduceMean', [sq], { keepdims: 0 });
-  const grads = grad(b, { of: loss.name, wrt: layout.slots.map((s) => s.name) });
+  const grads = grad(b, { of: loss.name, wrt: layout.slots.map((s) => s.name), conv: options.conv });
 
   if (optimizer === 'none') {
     b.output(loss, 'loss');

@@ -1,5 +1,5 @@
 import { Value } from '../../src/onnx/builder';
-import { convGradOptions, InputGradient, WeightGradient } from '../../src/autodiff';
+import { InputGradient, WeightGradient } from '../../src/autodiff';
 import { checkGradient } from './fd';
 
 describe('autodiff conv rules', () => {
@@ -20,14 +20,8 @@ describe('autodiff conv rules', () => {
   for (const [wg, ig] of variants) {
     for (const c of convCases) {
       it(`Conv gradient matches finite differences with ${c.name} (${wg} weight gradient, ${ig} input gradient)`, async () => {
-        const saved = { ...convGradOptions };
-        convGradOptions.weightGradient = wg;
-        convGradOptions.inputGradient = ig;
-        try {
-          await checkGradient({ inputs: { x: c.x, w: c.w, bias: [c.w[0]] }, build: (b, v) => b.conv(v.x, v.w, v.bias, c.o) });
-        } finally {
-          Object.assign(convGradOptions, saved);
-        }
+        const conv = { weightGradient: wg, inputGradient: ig };
+        await checkGradient({ inputs: { x: c.x, w: c.w, bias: [c.w[0]] }, build: (b, v) => b.conv(v.x, v.w, v.bias, c.o), conv });
       });
     }
   }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { grad } from '../../src/autodiff/grad';
+import type { ConvGradOptions } from '../../src/autodiff/rules/conv';
 import { Rng } from '../../src/core/rng';
 import { Builder, Value } from '../../src/onnx/builder';
 import { newModel } from '../../src/onnx/ir';
@@ -36,6 +37,8 @@ export interface GradCase {
   seed?: number;
   /** Maps a standard normal draw to an input value (e.g. away from kinks of Relu/Abs). */
   sample?: (z: number) => number;
+  /** Conv-gradient formulations to check (default: grad's). */
+  conv?: Partial<ConvGradOptions>;
 }
 
 export interface FdResult {
@@ -71,7 +74,7 @@ export async function checkBuilt(
   feeds: Record<string, Tensor>,
   wrt: string[],
   rng: Rng,
-  opts: { h?: number; tol?: number; alongGradient?: boolean } = {},
+  opts: { h?: number; tol?: number; alongGradient?: boolean; conv?: Partial<ConvGradOptions> } = {},
 ): Promise<FdResult> {
   const h = opts.h ?? 1e-2;
   const tol = opts.tol ?? 1e-2;
@@ -81,7 +84,7 @@ export async function checkBuilt(
   const r = b.reshape(b.sin(b.add(b.scale(index, 1.618), b.constant(0.5))), b.shapeOf(out));
   const f = b.op('ReduceSum', [b.mul(out, r)], { keepdims: 0 });
   b.output(f, 'f');
-  const grads = grad(b, { of: f.name, wrt });
+  const grads = grad(b, { of: f.name, wrt, conv: opts.conv });
   wrt.forEach((w, i) => {
     const g = b.identity(grads.get(w)!);
     b.graph.nodes[b.graph.nodes.length - 1].outputs = [`grad_${i}`];

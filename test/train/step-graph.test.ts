@@ -35,6 +35,16 @@ const feedsOf = (d: ReturnType<typeof batch>) => ({
 });
 
 describe('training-step graph', () => {
+  it('the conv-gradient formulation is an option of the build, not a global: slice-gemm adds Gemms, the default none', () => {
+    const { model, config } = tinyModel();
+    const ops = (g: ReturnType<typeof buildStepGraph>) => g.model.graph.nodes.filter((n) => n.opType === 'Gemm').length;
+    const sliceGemm = buildStepGraph(model, config, { optimizer: 'none', conv: { weightGradient: 'slice-gemm' } });
+    const byDefault = buildStepGraph(model, config, { optimizer: 'none' });
+    assert.ok(ops(sliceGemm) > ops(byDefault) + 9, `${ops(sliceGemm)} Gemm nodes vs ${ops(byDefault)}`);
+    // a later default build is unaffected by the earlier choice
+    assert.equal(ops(buildStepGraph(model, config, { optimizer: 'none' })), ops(byDefault));
+  });
+
   for (const prediction of ['eps', 'x0', 'v'] as const) {
     it(`the in-graph loss equals F.mse_loss of model.onnx on x_t formed in JavaScript (${prediction} target)`, async () => {
       const { model, config } = tinyModel(prediction);

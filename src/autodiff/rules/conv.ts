@@ -34,10 +34,15 @@ function convAttrs(c: GradContext): ConvAttrs {
 export type WeightGradient = 'conv-transposed' | 'slice-gemm' | 'unfold-matmul';
 /** How a stride-1 input gradient is formulated: a Conv with the flipped kernel, or ConvTranspose. */
 export type InputGradient = 'conv-flipped' | 'conv-transpose';
-export const convGradOptions: { weightGradient: WeightGradient; inputGradient: InputGradient } = {
+/** The conv-gradient formulations, chosen per grad() call (GradOptions.conv, StepGraphOptions.conv). */
+export interface ConvGradOptions {
+  weightGradient: WeightGradient;
+  inputGradient: InputGradient;
+}
+export const DEFAULT_CONV_GRAD: Readonly<ConvGradOptions> = Object.freeze({
   weightGradient: 'unfold-matmul',
   inputGradient: 'conv-flipped',
-};
+});
 
 const range = (n: number, from = 0) => [...Array(n).keys()].map((i) => i + from);
 
@@ -67,7 +72,7 @@ function convInputGrad(c: GradContext, g: Value, w: Value, a: ConvAttrs, x: Valu
   const nd = a.kernel.length;
   const ws = staticShape(c.b, w);
   const flippable = a.strides.every((s) => s === 1) && a.kernel.every((k, i) => a.pads[i] <= a.dilations[i] * (k - 1) && a.pads[i + nd] <= a.dilations[i] * (k - 1));
-  if (convGradOptions.inputGradient === 'conv-flipped' && flippable && ws) return convInputGradFlipped(c.b, g, w, a, ws);
+  if (c.options.conv.inputGradient === 'conv-flipped' && flippable && ws) return convInputGradFlipped(c.b, g, w, a, ws);
   const xs = c.b.facts(x.name)?.shape;
   const outPad = a.kernel.map((k, i) => {
     if (a.strides[i] === 1) return 0;
@@ -104,7 +109,8 @@ function weightGradTransposed(b: Builder, x: Value, g: Value, a: ConvAttrs, xs: 
 /**
  * dW of a 2-D, group-1 Conv in NHWC: for each kernel offset (i, j) the strided window of padded X
  * is a [N*Ho*Wo, C] matrix and dW[:, :, i, j] = dY^T X_ij (one Gemm each), the small results
- * concatenated. Fastest measured formulation on CPU (PERF-NOTES.md, docs/autodiff.md).
+ * concatenated. Faster than conv-transposed on CPU; the default, unfold-matmul, measured faster
+ * still (PERF-NOTES.md, docs/autodiff.md).
  */
 function weightGradSliceGemm(b: Builder, x: Value, g: Value, a: ConvAttrs, xs: number[], gs: number[]): Value {
   const [C, M] = [xs[1], gs[1]];
@@ -153,8 +159,8 @@ function convWeightGrad(c: GradContext, x: Value, g: Value, a: ConvAttrs): Value
   const xs = staticShape(c.b, x)?.slice() ?? shapeWithBatch(c, x);
   const gs = staticShape(c.b, g)?.slice() ?? shapeWithBatch(c, g);
   const twoD = a.kernel.length === 2 && a.group === 1;
-  if (twoD && convGradOptions.weightGradient === 'unfold-matmul') return weightGradUnfold(c.b, x, g, a, xs, gs);
-  if (twoD && convGradOptions.weightGradient === 'slice-gemm') return weightGradSliceGemm(c.b, x, g, a, xs, gs);
+  if (twoD && c.options.conv.weightGradient === 'unfold-matmul') return weightGradUnfold(c.b, x, g, a, xs, gs);
+  if (twoD && c.options.conv.weightGradient === 'slice-gemm') return weightGradSliceGemm(c.b, x, g, a, xs, gs);
   return weightGradTransposed(c.b, x, g, a, xs, gs);
 }
 

@@ -10,7 +10,7 @@ import * as reduce from './reduce';
 import * as shape from './shape';
 import * as unary from './unary';
 
-export type { GradContext, GradRule } from './types';
+export type { GradContext, GradRule, GradRuleOptions } from './types';
 
 /** Op type -> gradient rule (default ONNX domain, opset 17 semantics). */
 export const RULES: Record<string, GradRule> = {

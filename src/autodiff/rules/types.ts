@@ -2,6 +2,12 @@ import { DiffusionError } from '../../core/errors';
 import type { Builder, Value } from '../../onnx/builder';
 import type { Node } from '../../onnx/ir';
 import { zerosLike } from '../helpers';
+import type { ConvGradOptions } from './conv';
+
+/** Choices among equivalent gradient formulations, passed to every rule (no module globals). */
+export interface GradRuleOptions {
+  conv: Readonly<ConvGradOptions>;
+}
 
 /** What a gradient rule sees of one forward node. */
 export interface GradContext {
@@ -15,6 +21,7 @@ export interface GradContext {
   y(i: number): Value;
   /** Which inputs need a gradient. */
   needs: boolean[];
+  options: GradRuleOptions;
 }
 
 /** A gradient rule: output gradients -> input gradients, emitted as ONNX ops through the builder. */
