@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { readModelConfig } from '../../src/core/model-config';
-import { checkFeeds } from '../../src/core/feed-check';
+import { checkFeeds, expectedFeeds } from '../../src/core/feed-check';
 import { buildModel } from '../../src/nn/model';
 import { loadRecipe } from '../../src/nn/recipe-file';
 import { Tensor } from '../../src/onnx/tensor';
@@ -16,9 +16,11 @@ const configOf = (name: string) => {
 };
 
 describe('checkFeeds', () => {
-  it('accepts the feeds of every conditioning kind', () => {
+  it('accepts the feeds of every conditioning kind, and expects exactly the inputs the model has', () => {
     for (const name of ['unet-tiny.json', 'unet-fashion-mnist-class.json', 'unet-multilabel.json', 'unet-sr-14-28.json', 'unet-img2img.json']) {
-      checkFeeds(configOf(name), feedsFor(load(name), 2));
+      const model = buildModel(load(name));
+      assert.deepEqual(Object.keys(expectedFeeds(configOf(name))).sort(), model.graph.inputs.map((i) => i.name).sort(), name);
+      assert.doesNotThrow(() => checkFeeds(configOf(name), feedsFor(load(name), 2)), name);
     }
   });
 

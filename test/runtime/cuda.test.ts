@@ -4,6 +4,7 @@ import * as path from 'path';
 import { DiffusionError } from '../../src/core/errors';
 import { Builder } from '../../src/onnx/builder';
 import { newModel } from '../../src/onnx/ir';
+import { Tensor } from '../../src/onnx/tensor';
 import { cudaPreflight, cudaProblem, cudaReport, explainCudaFailure, loaderProblem } from '../../src/runtime/cuda';
 import { NodeSession } from '../../src/runtime/node';
 import { bindingDir, ortNodeVersion } from '../../src/runtime/providers';
@@ -57,7 +58,13 @@ describe('runtime/cuda', () => {
 
   it('the CPU session still works after a refused CUDA one', async () => {
     const s = await NodeSession.create(addModel(), { device: 'cpu' });
-    await s.release();
+    try {
+      assert.equal(s.device, 'cpu');
+      const out = await s.run({ x: Tensor.float32([2], [1.5, -2]) });
+      assert.deepEqual(out.y.toNumbers(), [3, -4]);
+    } finally {
+      await s.release();
+    }
   });
 
   it('names a CUDA library the provider links that the loader cannot find', () => {

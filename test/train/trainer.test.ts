@@ -8,7 +8,9 @@ import { decodeModel } from '../../src/onnx/proto';
 import { DiffusionModel } from '../../src/runtime/model';
 import { loadState } from '../../src/train/checkpoint';
 import { train } from '../../src/train/trainer';
-import { loadRecipe } from '../../src/nn';
+import { buildModel, loadRecipe } from '../../src/nn';
+import { readModelConfig } from '../../src/core/model-config';
+import { buildStepGraph } from '../../src/train/step-graph';
 
 const root = resolve(__dirname, '../..');
 const tiny = join(root, 'graphs/unet-tiny.json');
@@ -86,9 +88,21 @@ describe('train', () => {
     assert.ok(y.every(Number.isFinite));
   });
 
-  it('a recipe with dropout trains: the Dropout mask output carries the gradient', async () => {
+  it('a recipe with dropout trains, and the gradient goes through each Dropout mask output', async () => {
     const recipe = loadRecipe(tiny);
-    const r = await train({ ...base, recipe: { ...recipe, unet: { ...recipe.unet, dropout: 0.2 } }, steps: 20, out: tmp() });
+    const dropoutRecipe = { ...recipe, unet: { ...recipe.unet, dropout: 0.2 } };
+    // In the gradient graph of the training model (setup.ts builds it with Dropout nodes), each
+    // Dropout's mask (output 1) must be read by the backward pass
+    // (dx = dy * mask / (1 - ratio), checked numerically in test/autodiff/misc.test.ts).
+    const model = buildModel(dropoutRecipe, { training: true });
+    const nodes = buildStepGraph(model, readModelConfig(model.metadata, 'dropout')!, { optimizer: 'none' }).model.graph.nodes;
+    const drops = nodes.filter((n) => n.opType === 'Dropout');
+    assert.ok(drops.length > 0, 'no Dropout node in a dropout 0.2 recipe');
+    for (const d of drops) {
+      assert.ok(d.outputs[1], `${d.name}: no mask output`);
+      assert.ok(nodes.some((n) => n.inputs.includes(d.outputs[1])), `${d.name}: the mask is not used by the backward pass`);
+    }
+    const r = await train({ ...base, recipe: dropoutRecipe, steps: 20, out: tmp() });
     assert.ok(r.losses.every(Number.isFinite));
     assert.ok(mean(r.losses.slice(-5)) < mean(r.losses.slice(0, 5)), `loss did not fall: ${r.losses}`);
   });
