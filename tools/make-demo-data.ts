@@ -13,7 +13,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openDataset } from '../src/data/open';
 import { writePng } from '../src/image/png';
-import { imageToRgba } from '../src/image/tensor';
+import { imageToRgba } from '../src/image/pixels';
 
 const arg = (name: string, d: string) => {
   const i = process.argv.indexOf(`--${name}`);

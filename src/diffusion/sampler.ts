@@ -4,7 +4,7 @@
  * Isomorphic: no Node imports; the ONNX Runtime binding lives in the model object.
  */
 import { DiffusionError } from '../core/errors';
-import { imageToRgba, RgbaImage } from '../image/tensor';
+import { imageToRgba, RgbaImage } from '../image/pixels';
 import { DEFAULT_COLD, ModelConfig } from '../core/model-config';
 import { Rng } from '../core/rng';
 import { makeSchedule } from './schedules';

@@ -2,7 +2,7 @@
  * Tiling RGBA images into sample grids and denoising strips, with a thin border and an integer
  * nearest-neighbour upscale. Pure: no Node imports (the browser demo reuses it).
  */
-import type { RgbaImage } from './tensor';
+import type { RgbaImage } from './pixels';
 
 /** RGBA colour, 0..255 per component. */
 export type Rgba = [number, number, number, number];

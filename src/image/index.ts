@@ -5,4 +5,4 @@ export { lossCurveSvg, type LossCurveOptions } from './loss-svg';
 export { writeLossCurve } from './plot';
 export { encodeImage, writeAnimation, writeImage, writePng, type AnimationOptions } from './png';
 export { readImage, readImageBytes, type ReadImageOptions } from './read';
-export { fromByte, imageToRgba, rgbaToChw, toByte, toRgba, toUint8, type RgbaImage } from './tensor';
+export { fromByte, imageToRgba, rgbaToChw, toByte, toRgba, toUint8, type RgbaImage } from './pixels';

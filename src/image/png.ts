@@ -6,7 +6,7 @@ import { extname } from 'node:path';
 import sharp from 'sharp';
 import { DiffusionError } from '../core/errors';
 import { writeFileAtomic } from './atomic';
-import type { RgbaImage } from './tensor';
+import type { RgbaImage } from './pixels';
 
 export interface AnimationOptions {
   /** Delay per frame in milliseconds (default 100). */

@@ -4,7 +4,7 @@
  */
 import sharp from 'sharp';
 import { FileFormatError } from '../core/errors';
-import { fromByte } from './tensor';
+import { fromByte } from './pixels';
 
 export interface ReadImageOptions {
   channels: 1 | 3;

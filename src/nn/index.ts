@@ -14,4 +14,4 @@ export { silu, dropout } from './activations';
 export { sinusoidalEmbedding, timestepFrequencies, timestepMlp, classEmbedding, labelEmbedding } from './embedding';
 export { resBlock } from './resblock';
 export { attentionBlock } from './attention';
-export { downsample, upsample, modulate } from './sample';
+export { downsample, upsample, modulate } from './levels';

@@ -22,7 +22,7 @@ import { classEmbedding, labelEmbedding, timestepMlp } from './embedding';
 import { groupNorm, GroupNormFormulation } from './norm';
 import type { Recipe } from '../core/recipe';
 import { resBlock } from './resblock';
-import { downsample, modulate, upsample } from './sample';
+import { downsample, modulate, upsample } from './levels';
 
 export interface UnetOptions {
   /** Emit Dropout nodes (training graphs only; model.onnx for sampling has none). */

@@ -9,7 +9,7 @@
  */
 import type { Env, InferenceSession } from 'onnxruntime-common';
 import { DiffusionError } from '../core/errors';
-import type { RgbaImage } from '../image/tensor';
+import type { RgbaImage } from '../image/pixels';
 import { DiffusionModel, OrtApi } from '../runtime/model';
 
 export { createSampler } from '../diffusion/sampler';
@@ -17,8 +17,8 @@ export type { CreateSamplerOptions, SampleCallOptions, SampleResult, Sampler, Sa
 export type { StepInfo } from '../diffusion/samplers/types';
 export type { ModelConfig } from '../core/model-config';
 export { makeGrid, upscale } from '../image/grid';
-export { imageToRgba, toRgba } from '../image/tensor';
-export type { RgbaImage } from '../image/tensor';
+export { imageToRgba, toRgba } from '../image/pixels';
+export type { RgbaImage } from '../image/pixels';
 export { DiffusionError, DiffusionModel };
 export * from '../diffusion/pipelines';
 

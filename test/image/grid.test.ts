@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { makeGrid, makeStrip, upscale } from '../../src/image/grid';
-import { imageToRgba, toByte, toRgba, type RgbaImage } from '../../src/image/tensor';
+import { imageToRgba, toByte, toRgba, type RgbaImage } from '../../src/image/pixels';
 
 function solid(w: number, h: number, v: number): RgbaImage {
   const rgba = new Uint8Array(w * h * 4);

@@ -7,7 +7,7 @@ import { writeFileAtomic } from '../../src/image/atomic';
 import { writeLossCurve } from '../../src/image/plot';
 import { writeAnimation, writeImage, writePng } from '../../src/image/png';
 import { readImage } from '../../src/image/read';
-import type { RgbaImage } from '../../src/image/tensor';
+import type { RgbaImage } from '../../src/image/pixels';
 
 function noise(w: number, h: number, seed: number): RgbaImage {
   const rgba = new Uint8Array(w * h * 4);

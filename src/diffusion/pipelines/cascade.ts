@@ -5,7 +5,7 @@
  */
 import { DiffusionError } from '../../core/errors';
 import type { CascadeSpec } from '../../core/pipeline-files';
-import { imageToRgba } from '../../image/tensor';
+import { imageToRgba } from '../../image/pixels';
 import { ModelConfig } from '../../core/model-config';
 import { noiseAugment, upsampleNearest } from '../resample';
 import { Rng } from '../../core/rng';

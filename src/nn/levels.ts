@@ -1,4 +1,4 @@
-/** Resolution changes and context modulation between UNet levels. */
+/** Between UNet levels: resolution changes (downsample, upsample) and context modulation. */
 import type { Builder, Value } from '../onnx/builder';
 import { conv2d } from './conv';
 import { constant } from './constant';
