@@ -5,7 +5,7 @@ import { CreateSamplerOptions, createSampler } from '../../diffusion/sampler';
 import { ModelConfig } from '../../core/model-config';
 import { loadCascade, loadEnsemble } from '../../runtime/pipelines';
 import type { SamplerModel } from '../../diffusion/sampler';
-import { SAMPLER_NAMES } from '../../diffusion/samplers';
+import { samplerName } from '../../diffusion/samplers';
 import { DiffusionError } from '../../core/errors';
 import { imageToRgba, makeGrid, makeStrip, readImage, RgbaImage, writeAnimation, writeImage } from '../../image';
 import { loadModel } from '../../runtime/load';
@@ -170,9 +170,7 @@ export async function samplerOptions(args: SampleArgs, config: ModelConfig): Pro
     if (args[flag] !== undefined && !gaussian) throw new DiffusionError(`--${flag} applies to gaussian diffusion models; this one is '${kind}'`);
   }
   const sampler = args.sampler ?? (gaussian ? 'ddim' : kind);
-  if (gaussian && !(SAMPLER_NAMES as readonly string[]).includes(sampler)) {
-    throw new DiffusionError(`unknown sampler "${sampler}" (expected one of ${SAMPLER_NAMES.join('|')})`);
-  }
+  if (gaussian) samplerName(sampler);
   if (args.steps !== undefined) {
     if (kind === 'cold-blur') throw new DiffusionError(`--steps does not apply to cold-blur models (they take all ${T} steps)`);
     positiveInt('steps', args.steps);

@@ -20,10 +20,16 @@ export type SamplerFn = (
   denoiser: Denoiser, schedule: Schedule, prediction: Prediction, shape: SampleShape,
 ) => Promise<Float32Array>;
 
-function validate(name: string, schedule: Schedule, opts: AnySamplerOptions): SamplerName {
+/** `name` as a SamplerName, or a DiffusionError listing the samplers. */
+export function samplerName(name: string): SamplerName {
   if (!(SAMPLER_NAMES as readonly string[]).includes(name)) {
     throw new DiffusionError(`unknown sampler "${name}" (expected one of ${SAMPLER_NAMES.join('|')})`);
   }
+  return name as SamplerName;
+}
+
+function validate(name: string, schedule: Schedule, opts: AnySamplerOptions): SamplerName {
+  samplerName(name);
   const T = schedule.timesteps;
   if (opts.steps !== undefined && (!Number.isInteger(opts.steps) || opts.steps < 1 || opts.steps > T)) {
     throw new DiffusionError(`${name}: steps must be an integer in [1, ${T}], got ${opts.steps}`);
@@ -50,9 +56,7 @@ export async function runSampler(
 
 /** A sampler with its name and options fixed (validated against the schedule on each call). */
 export function createSamplerFn(name: string, options: AnySamplerOptions = {}): SamplerFn {
-  if (!(SAMPLER_NAMES as readonly string[]).includes(name)) {
-    throw new DiffusionError(`unknown sampler "${name}" (expected one of ${SAMPLER_NAMES.join('|')})`);
-  }
+  samplerName(name);
   return (denoiser, schedule, prediction, shape) => runSampler(name, denoiser, schedule, prediction, shape, options);
 }
 
