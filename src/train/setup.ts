@@ -29,6 +29,9 @@ function readJsonFile(path: string): unknown {
 export function setupModel(o: TrainOptions): Setup {
   const sources = [o.recipe, o.init, o.resume].filter((x) => x !== undefined).length;
   if (sources > 1) throw new DiffusionError('give only one of --recipe, --init and --resume');
+  if (o.config !== undefined && o.init === undefined) {
+    throw new DiffusionError(`--config${typeof o.config === 'string' ? ` ${o.config}` : ''}: only used with --init (a model without onnx-diffusion metadata)`);
+  }
   const file = o.resume ? join(o.resume, 'model.onnx') : o.init;
   if (file) {
     if (!existsSync(file)) throw new DiffusionError(`${file}: no such model file`);

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Batch, BatchLoader } from '../data/loader';
 import { openDataset } from '../data/open';
@@ -15,17 +15,38 @@ import type { TrainOptions, TrainResult } from './options';
 import { writeCheckpoint, writeSamples } from './outputs';
 import { flattenParams } from './params';
 import { setupModel } from './setup';
+import { RunDir } from './run-dir';
 import { buildStepGraph, StepGraph } from './step-graph';
 
 export type { StepReport, TrainOptions, TrainResult } from './options';
 export { setupModel } from './setup';
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
+  if (o.resume !== undefined && o.overwrite) throw new DiffusionError('give --resume or --overwrite, not both');
+  const out = o.resume ?? o.out ?? 'runs/train';
+  const run = RunDir.open(out, o.resume !== undefined ? 'resume' : o.overwrite ? 'overwrite' : 'fresh');
+  try {
+    return await trainIn(run, out, o);
+  } finally {
+    run.close();
+  }
+}
+
+function savedOptions(dir: string): TrainOptions {
+  const file = join(dir, 'train.json');
+  try {
+    const j = JSON.parse(readFileSync(file, 'utf8')) as { options?: TrainOptions };
+    if (typeof j.options !== 'object' || j.options === null) throw new Error('no options in it');
+    return j.options;
+  } catch (e) {
+    throw new DiffusionError(`${file}: cannot read the run's options (${(e as Error).message.split('\n')[0]})`);
+  }
+}
+
+async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<TrainResult> {
   const setup = setupModel(o);
   const { config } = setup;
-  const out = o.resume ?? o.out ?? 'runs/train';
-  mkdirSync(out, { recursive: true });
-  const saved = o.resume ? (JSON.parse(readFileSync(join(out, 'train.json'), 'utf8')) as { options: TrainOptions }).options : undefined;
+  const saved = o.resume ? savedOptions(out) : undefined;
   // A resumed run keeps its hyper-parameters; only the step budget may grow.
   const opt: TrainOptions = saved ? { ...saved, steps: o.steps ?? saved.steps, resume: out, out, onStep: o.onStep, signal: o.signal, threads: o.threads ?? saved.threads, device: o.device ?? saved.device } : o;
   const batchSize = opt.batch ?? 64;
@@ -77,8 +98,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const save = async () => {
     meta.rng = rng.getState();
     meta.loader = loader.getState();
-    await writeCheckpoint(out, setup, step, config, vec, meta, opt, dataset.name);
+    await writeCheckpoint(run.path, setup, step, config, vec, meta, opt, dataset.name);
+    run.commit();
   };
+  // A kill between the writes of a checkpoint can leave model.onnx one checkpoint behind state/.
+  if (o.resume && config.training?.step !== meta.step) await save();
 
   while (meta.step < totalSteps) {
     const batch = await loader.next();
@@ -102,7 +126,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const at = meta.step + 1;
       meta = lastGood.meta;
       vec = lastGood.vec;
-      throw new DiffusionError(`loss is ${loss} at step ${at} (learning rate ${lr.toExponential(2)} too high?); stopped, the last good checkpoint in ${out} is kept (step ${meta.step})`);
+      const kept = run.hasCheckpoint ? `the last good checkpoint in ${out} is kept (step ${meta.step})` : `no checkpoint was written yet, so ${out} is not created`;
+      throw new DiffusionError(`loss is ${loss} at step ${at} (learning rate ${lr.toExponential(2)} too high?); stopped, ${kept}`);
     }
     vec = { params: res.params_out.data as Float32Array, m: res.m_out.data as Float32Array, v: res.v_out.data as Float32Array, ema: res.ema_out.data as Float32Array };
     meta.step++;
@@ -116,7 +141,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       lastGood = { meta: JSON.parse(JSON.stringify(meta)) as TrainStateMeta, vec };
     }
     if (opt.sampleEvery && (meta.step % opt.sampleEvery === 0 || atEnd)) {
-      await writeSamples(out, setup, step, config, vec.ema, meta.step, opt.sampleN ?? 16, fixedSampleBatch, opt.threads);
+      await writeSamples(run.path, setup, step, config, vec.ema, meta.step, opt.sampleN ?? 16, fixedSampleBatch, opt.threads);
     }
     if (interrupted) {
       stopped = 'interrupted';

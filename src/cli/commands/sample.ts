@@ -10,6 +10,7 @@ import { DiffusionError } from '../../errors';
 import { imageToRgba, makeGrid, makeStrip, readImage, RgbaImage, writeAnimation, writeImage } from '../../image';
 import { loadModel } from '../../runtime/load';
 import type { Device } from '../../runtime/node';
+import { checkSeed } from '../flags';
 import { formatSeconds, startProgress } from '../progress';
 
 export interface SampleArgs {
@@ -238,7 +239,7 @@ export function checkArgs(args: SampleArgs): void {
   positiveInt('upscale', args.upscale);
   nonNegativeInt('border', args.border);
   if (args.cols !== undefined) positiveInt('cols', args.cols);
-  if (!Number.isInteger(args.seed)) throw new DiffusionError(`--seed must be an integer, got ${args.seed}`);
+  checkSeed(args.seed);
   checkDevice(args.device);
   if (args.threads !== undefined) positiveInt('threads', args.threads);
   checkExtension('out', args.out, IMAGE_EXTS);
