@@ -1,16 +1,11 @@
 /** Reading recipes from disk (Node only; validateRecipe itself is pure). */
-import { readFileSync } from 'node:fs';
+import { readTextLimited } from '../core/read-limits';
 import { FileFormatError } from '../errors';
 import { Recipe, validateRecipe } from './recipe';
 
 /** Reads and validates a recipe JSON file; errors name the file (and the key path). */
 export function loadRecipe(path: string): Recipe {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new FileFormatError(path, `cannot read recipe: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const text = readTextLimited(path, 'json', 'recipe');
   let obj: unknown;
   try {
     obj = JSON.parse(text);

@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoaderState } from '../data/loader';
 import type { RngState } from '../diffusion/rng';
 import { fileError } from '../core/fs-errors';
+import { readFileLimited, readTextLimited } from '../core/read-limits';
 import { FileFormatError } from '../errors';
 import { oldStates } from './run-dir';
 
@@ -75,7 +76,7 @@ export function loadState(dir: string): { meta: TrainStateMeta; vec: TrainVector
   if (!existsSync(metaPath)) throw new FileFormatError(dir, 'this run has no checkpoint yet (no state/state.json to resume from)');
   let meta: TrainStateMeta;
   try {
-    meta = JSON.parse(readFileSync(metaPath, 'utf8')) as TrainStateMeta;
+    meta = JSON.parse(readTextLimited(metaPath, 'json', 'training state')) as TrainStateMeta;
   } catch (e) {
     throw new FileFormatError(metaPath, `unreadable training state: ${(e as Error).message}`);
   }
@@ -84,7 +85,7 @@ export function loadState(dir: string): { meta: TrainStateMeta; vec: TrainVector
   const read = (k: string): Float32Array => {
     const p = join(sd, `${k}.f32`);
     let buf: Buffer = Buffer.alloc(0);
-    fsStep(p, 'cannot read', () => (buf = readFileSync(p)));
+    buf = readFileLimited(p, 'state', 'training state vector');
     if (buf.byteLength !== meta.total * 4) throw new FileFormatError(p, `has ${buf.byteLength} bytes, expected ${meta.total * 4}`);
     const out = new Float32Array(meta.total);
     new Uint8Array(out.buffer).set(buf);

@@ -1,5 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { readFileLimited, readTextLimited } from '../core/read-limits';
 import { packageRoot } from '../data/fashion-mnist';
 import { configFromJson, ModelConfig, readModelConfig, writeModelConfig } from '../diffusion/model-config';
 import { DiffusionError } from '../errors';
@@ -19,7 +20,7 @@ export interface Setup {
 
 function readJsonFile(path: string): unknown {
   try {
-    return JSON.parse(readFileSync(path, 'utf8'));
+    return JSON.parse(readTextLimited(path, 'json', 'JSON config'));
   } catch (e) {
     throw new DiffusionError(`${path}: cannot read JSON config (${(e as Error).message.split('\n')[0]})`);
   }
@@ -35,7 +36,7 @@ export function setupModel(o: TrainOptions): Setup {
   const file = o.resume ? join(o.resume, 'model.onnx') : o.init;
   if (file) {
     if (!existsSync(file)) throw new DiffusionError(`${file}: no such model file`);
-    const model = decodeModel(readFileSync(file), file);
+    const model = decodeModel(readFileLimited(file, 'onnx', 'model file'), file);
     const given = typeof o.config === 'string' ? readJsonFile(o.config) : o.config;
     const config = given !== undefined ? configFromJson(given, typeof o.config === 'string' ? o.config : 'config') : readModelConfig(model.metadata, file);
     if (!config) throw new DiffusionError(`${file}: the model carries no onnx-diffusion metadata; pass --config file.json (or use --recipe)`);

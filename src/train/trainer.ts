@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readTextLimited } from '../core/read-limits';
 import { join } from 'node:path';
 import { Batch, BatchLoader } from '../data/loader';
 import { openDataset } from '../data/open';
@@ -35,7 +35,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 function savedOptions(dir: string): TrainOptions {
   const file = join(dir, 'train.json');
   try {
-    const j = JSON.parse(readFileSync(file, 'utf8')) as { options?: TrainOptions };
+    const j = JSON.parse(readTextLimited(file, 'json', 'train.json')) as { options?: TrainOptions };
     if (typeof j.options !== 'object' || j.options === null) throw new Error('no options in it');
     return j.options;
   } catch (e) {
