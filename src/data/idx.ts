@@ -97,6 +97,7 @@ export async function openIdxFiles(
 ): Promise<Dataset> {
   const img = readIdx(imagesFile, IDX_IMAGES_MAGIC);
   const [n, h, w] = img.dims;
+  if (img.dims.length !== 3 || !(n > 0 && h > 0 && w > 0)) throw new FileFormatError(imagesFile, `holds ${img.dims.join('x')} images; expected N x H x W with N, H, W > 0`);
   let labels: Int32Array | undefined;
   let numClasses: number | undefined;
   if (labelsFile !== undefined) {

@@ -75,6 +75,7 @@ function posInt(v: unknown, path: string): number {
 
 export function validateModelConfig(obj: unknown, path: string): ModelConfig {
   if (!isObj(obj)) throw new ConfigError(path, 'expected an object');
+  if (obj.format !== undefined && obj.format !== FORMAT) throw new ConfigError(`${path}.format`, `${JSON.stringify(obj.format)} is not a format this version reads (expected ${FORMAT})`);
   const kind = (obj.kind ?? 'gaussian') as DiffusionKind;
   if (!['gaussian', 'toy', 'cold-blur'].includes(kind)) throw new ConfigError(`${path}.kind`, `expected gaussian|toy|cold-blur, got ${JSON.stringify(obj.kind)}`);
   if (!isObj(obj.image)) throw new ConfigError(`${path}.image`, 'expected {channels, size}');

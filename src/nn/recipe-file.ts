@@ -1,5 +1,7 @@
 /** Reading recipes from disk (Node only; validateRecipe itself is pure). */
+import { availableMemory } from '../core/memory';
 import { readTextLimited } from '../core/read-limits';
+import { checkRecipeBudget } from './recipe-budget';
 import { FileFormatError } from '../errors';
 import { Recipe, validateRecipe } from './recipe';
 
@@ -12,5 +14,7 @@ export function loadRecipe(path: string): Recipe {
   } catch (e) {
     throw new FileFormatError(path, `invalid JSON: ${(e as Error).message}`);
   }
-  return validateRecipe(obj, path);
+  const recipe = validateRecipe(obj, path);
+  checkRecipeBudget(recipe, path, { batch: 0, copies: 4, activationFactor: 1, available: availableMemory() });
+  return recipe;
 }

@@ -8,6 +8,7 @@ import type { Extras } from '../diffusion/sampler';
 import { configFromJson, ModelConfig, readModelConfig } from '../diffusion/model-config';
 import { DiffusionError } from '../errors';
 import { checkFeeds, FeedInfo } from '../nn/feeds';
+import { checkConfigInputs } from '../diffusion/config-inputs';
 import { readMetadata } from '../onnx/metadata';
 
 export type { Extras };
@@ -59,6 +60,7 @@ export class DiffusionModel {
     for (const name of ['x', 't']) {
       if (!session.inputNames.includes(name)) throw new DiffusionError(`${source}: the model has no input '${name}' (inputs: ${session.inputNames.join(', ')})`);
     }
+    checkConfigInputs(config, session.inputNames, source);
     return new DiffusionModel(session, config, ort, source);
   }
 

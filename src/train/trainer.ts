@@ -1,4 +1,5 @@
 import { readTextLimited } from '../core/read-limits';
+import { checkRecipeBudget } from '../nn/recipe-budget';
 import { join } from 'node:path';
 import { Batch, BatchLoader } from '../data/loader';
 import { openDataset } from '../data/open';
@@ -14,7 +15,7 @@ import { emaDecayAt, learningRate } from './lr';
 import type { TrainOptions, TrainResult } from './options';
 import { writeCheckpoint, writeSamples } from './outputs';
 import { flattenParams } from './params';
-import { setupModel } from './setup';
+import { setupModel, trainingBudget } from './setup';
 import { RunDir } from './run-dir';
 import { buildStepGraph, StepGraph } from './step-graph';
 
@@ -54,15 +55,27 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
   const c = config.image.channels;
   const size = config.image.size;
 
+  checkTrainingMemory(setup, opt.overfitBatch ?? batchSize, o.init ?? out);
   const dataset = await openDataset(opt.data ?? 'fashion-mnist', { channels: c, size, condChannels: config.conditioning.condChannels, seed });
   checkData(dataset, config, opt);
+  if (opt.batch !== undefined && opt.batch > dataset.length && !opt.overfitBatch) {
+    throw new DiffusionError(`--batch ${opt.batch}: larger than the data set ${dataset.name} (${dataset.length} images)`);
+  }
   if (config.kind === 'cold-blur' && !config.cold) config.cold = coldStart(dataset);
   const totalSteps = resolveSteps(opt, dataset.length, batchSize);
 
-  const step: StepGraph = buildStepGraph(setup.trainModel, config, {
-    trainable: opt.trainable, minSnrGamma: opt.minSnrGamma, adamw: { weightDecay: opt.weightDecay ?? 0 }, batch: opt.overfitBatch ?? batchSize,
-  });
-  const session = await NodeSession.create(step.model, { device: opt.device, deviceId: opt.deviceId, threads: opt.threads });
+  // Errors from building or loading the step graph name a node or value; say which model it came from.
+  const source = o.init ?? (o.resume ? join(out, 'model.onnx') : typeof o.recipe === 'string' ? o.recipe : 'recipe');
+  let step: StepGraph;
+  let session: NodeSession;
+  try {
+    step = buildStepGraph(setup.trainModel, config, {
+      trainable: opt.trainable, minSnrGamma: opt.minSnrGamma, adamw: { weightDecay: opt.weightDecay ?? 0 }, batch: opt.overfitBatch ?? batchSize,
+    });
+    session = await NodeSession.create(step.model, { device: opt.device, deviceId: opt.deviceId, threads: opt.threads });
+  } catch (e) {
+    throw namingSource(e, source, opt.device === 'cuda');
+  }
 
   const loader = new BatchLoader(dataset, { batchSize, seed, flip: opt.flip });
   if (opt.overfitBatch) loader.overfitBatch(opt.overfitBatch);
@@ -151,6 +164,25 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
   await session.release();
   const wall = Date.now() - started;
   return { out, steps: meta.step, losses: meta.losses, hostShare: wall > 0 ? Math.max(0, 1 - runMs / wall) : 0, stopped };
+}
+
+/** Refuses, before allocating, a step whose parameters, optimiser state and activations cannot fit in memory. */
+function checkTrainingMemory(setup: ReturnType<typeof setupModel>, batch: number, source: string): void {
+  const budget = trainingBudget(batch);
+  if (setup.recipe) return checkRecipeBudget(setup.recipe, 'recipe', budget);
+  let params = 0;
+  for (const t of setup.model.graph.initializers.values()) params += t.data.length;
+  if (params * 4 * budget.copies > budget.available) {
+    throw new DiffusionError(`${source}: training its ${params} parameters needs about ${((params * 4 * budget.copies) / 2 ** 30).toFixed(1)} GiB, more than the memory available`);
+  }
+}
+
+function namingSource(e: unknown, source: string, cuda: boolean): Error {
+  const msg = e instanceof Error ? e.message : String(e);
+  if (msg.includes(source) || (cuda && e instanceof DiffusionError)) return e instanceof Error ? e : new Error(msg);
+  const err = new DiffusionError(`${source}: ${msg.split('\n')[0]}`);
+  err.cause = e;
+  return err;
 }
 
 function checkData(d: Dataset, config: ModelConfig, o: TrainOptions): void {

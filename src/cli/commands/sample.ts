@@ -8,6 +8,9 @@ import type { SamplerModel } from '../../diffusion/sampler';
 import { SAMPLER_NAMES } from '../../diffusion/samplers';
 import { DiffusionError } from '../../errors';
 import { imageToRgba, makeGrid, makeStrip, readImage, RgbaImage, writeAnimation, writeImage } from '../../image';
+import { availableMemory } from '../../core/memory';
+import { checkRecipeBudget } from '../../nn/recipe-budget';
+import { type Recipe, validateRecipe } from '../../nn/recipe';
 import { loadModel } from '../../runtime/load';
 import type { Device } from '../../runtime/node';
 import { checkSeed } from '../flags';
@@ -251,11 +254,31 @@ export function checkArgs(args: SampleArgs): void {
 // ---- generators ----
 
 /** Samples from one model.onnx, recording the chosen steps of the denoising process. */
+/** Refuses --n/--batch whose images and activations cannot fit in memory, before sampling. */
+function checkSampleMemory(args: SampleArgs, config: ModelConfig): void {
+  const { channels, size } = config.image;
+  let recipe: Recipe | undefined;
+  try {
+    recipe = config.recipe === undefined ? undefined : validateRecipe(config.recipe, '');
+  } catch {
+    recipe = undefined;
+  }
+  const batch = Math.min(args.batch ?? args.n, args.n);
+  const flag = args.batch !== undefined && args.batch < args.n ? '--batch' : '--n';
+  // The results (floats, RGBA, grid) of all n images stay in memory; the network sees `batch` at once.
+  const outputs = args.n * channels * size * size * 4 * 4;
+  const available = availableMemory() - outputs;
+  if (available <= 0) throw new DiffusionError(`--n ${args.n}: ${(outputs / 2 ** 30).toFixed(1)} GiB of images, more than the memory available`);
+  if (recipe) checkRecipeBudget(recipe, 'the model\'s recipe', { batch, copies: 4, activationFactor: 2, available, batchFlag: flag });
+  else if (batch * channels * size * size * 4 * 64 > available) throw new DiffusionError(`${flag} ${batch}: too many images at once for the memory available; pass a smaller --batch`);
+}
+
 export async function sampleFromModel(args: SampleArgs, loaded?: SamplerModel & { release(): Promise<void> }): Promise<SampleOutcome> {
   if (loaded === undefined && args.model === undefined) throw new DiffusionError('give --model, --pipeline or --ensemble');
   const model = loaded ?? await loadModel(args.model!, { config: args.config, device: args.device as Device, deviceId: args['device-id'], threads: args.threads });
   try {
     const config = model.config;
+    checkSampleMemory(args, config);
     const opts = await samplerOptions(args, config);
     const total = plannedSteps(config, opts.sampler, opts.steps);
     const record = args.process !== undefined ? processSteps(args, total) : [];
