@@ -11,7 +11,13 @@ const IMPLIES: [keyof ModelConfig['conditioning'], string][] = [
 ];
 
 /** Throws naming the key when the config and the graph disagree about a conditioning input. */
-export function checkConfigInputs(config: ModelConfig, inputs: readonly string[], source: string): void {
+export function checkConfigInputs(config: ModelConfig, inputs: readonly string[], source: string, xShape?: readonly (number | string)[]): void {
+  if (xShape && xShape.length === 4) {
+    const [, c, h, w] = xShape;
+    const want = config.image;
+    if (typeof c === 'number' && c !== want.channels) throw new ConfigError(`${source}: image.channels`, `is ${want.channels} but the graph's input 'x' has ${c} channels`);
+    for (const d of [h, w]) if (typeof d === 'number' && d !== want.size) throw new ConfigError(`${source}: image.size`, `is ${want.size} but the graph's input 'x' is ${h}x${w}`);
+  }
   for (const [key, input] of IMPLIES) {
     const v = config.conditioning[key];
     const set = v !== undefined && v !== false;

@@ -60,7 +60,8 @@ export class DiffusionModel {
     for (const name of ['x', 't']) {
       if (!session.inputNames.includes(name)) throw new DiffusionError(`${source}: the model has no input '${name}' (inputs: ${session.inputNames.join(', ')})`);
     }
-    checkConfigInputs(config, session.inputNames, source);
+    const x = (session.inputMetadata ?? []).find((m) => m.name === 'x');
+    checkConfigInputs(config, session.inputNames, source, x && x.isTensor ? x.shape : undefined);
     return new DiffusionModel(session, config, ort, source);
   }
 

@@ -47,7 +47,7 @@ export function setupModel(o: TrainOptions): Setup {
     if (o.prediction && o.prediction !== config.diffusion.prediction) {
       throw new DiffusionError(`--prediction ${o.prediction}: the model was trained to predict ${config.diffusion.prediction}; only fresh models (--recipe) can change it`);
     }
-    checkConfigInputs(config, model.graph.inputs.map((i) => i.name), file);
+    checkConfigInputs(config, model.graph.inputs.map((i) => i.name), file, model.graph.inputs.find((i) => i.name === 'x')?.shape);
     writeModelConfig(model.metadata, config);
     // Our own models carry their recipe: with dropout, train through a graph that has the Dropout
     // nodes (model.onnx has none), holding this file's weights under the same names.

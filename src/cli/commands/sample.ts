@@ -255,7 +255,7 @@ export function checkArgs(args: SampleArgs): void {
 
 /** Samples from one model.onnx, recording the chosen steps of the denoising process. */
 /** Refuses --n/--batch whose images and activations cannot fit in memory, before sampling. */
-function checkSampleMemory(args: SampleArgs, config: ModelConfig): void {
+function checkSampleMemory(args: SampleArgs, config: ModelConfig, source: string): void {
   const { channels, size } = config.image;
   let recipe: Recipe | undefined;
   try {
@@ -269,7 +269,7 @@ function checkSampleMemory(args: SampleArgs, config: ModelConfig): void {
   const outputs = args.n * channels * size * size * 4 * 4;
   const available = availableMemory() - outputs;
   if (available <= 0) throw new DiffusionError(`--n ${args.n}: ${(outputs / 2 ** 30).toFixed(1)} GiB of images, more than the memory available`);
-  if (recipe) checkRecipeBudget(recipe, 'the model\'s recipe', { batch, copies: 4, activationFactor: 2, available, batchFlag: flag });
+  if (recipe) checkRecipeBudget(recipe, `${source}: the recipe in its metadata`, { batch, copies: 4, activationFactor: 2, available, batchFlag: flag });
   else if (batch * channels * size * size * 4 * 64 > available) throw new DiffusionError(`${flag} ${batch}: too many images at once for the memory available; pass a smaller --batch`);
 }
 
@@ -278,7 +278,7 @@ export async function sampleFromModel(args: SampleArgs, loaded?: SamplerModel & 
   const model = loaded ?? await loadModel(args.model!, { config: args.config, device: args.device as Device, deviceId: args['device-id'], threads: args.threads });
   try {
     const config = model.config;
-    checkSampleMemory(args, config);
+    checkSampleMemory(args, config, loaded ? 'the model' : args.model!);
     const opts = await samplerOptions(args, config);
     const total = plannedSteps(config, opts.sampler, opts.steps);
     const record = args.process !== undefined ? processSteps(args, total) : [];
