@@ -20,6 +20,7 @@ const WHY: Record<string, string> = {
 /** `path: doing (reason)` for a Node file-system error `e`. */
 export function fileError(path: string, doing: string, e: unknown): FileFormatError {
   const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new FileFormatError(path, `no such file (${doing})`);
   const why = (code && WHY[code]) ?? (code ? `${code}` : (e as Error).message.split('\n')[0]);
   return new FileFormatError(path, `${doing} (${why}${code && WHY[code] ? `, ${code}` : ''})`);
 }

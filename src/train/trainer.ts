@@ -55,7 +55,9 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
   const c = config.image.channels;
   const size = config.image.size;
 
-  checkTrainingMemory(setup, opt.overfitBatch ?? batchSize, o.init ?? out);
+  // Errors from the model's own graph or recipe name a node, value or key; say which model it is.
+  const source = o.init ?? (o.resume ? join(out, 'model.onnx') : typeof o.recipe === 'string' ? o.recipe : 'recipe');
+  checkTrainingMemory(setup, opt.overfitBatch ?? batchSize, source);
   const dataset = await openDataset(opt.data ?? 'fashion-mnist', { channels: c, size, condChannels: config.conditioning.condChannels, seed });
   checkData(dataset, config, opt);
   if (opt.batch !== undefined && opt.batch > dataset.length && !opt.overfitBatch) {
@@ -64,8 +66,6 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
   if (config.kind === 'cold-blur' && !config.cold) config.cold = coldStart(dataset);
   const totalSteps = resolveSteps(opt, dataset.length, batchSize);
 
-  // Errors from building or loading the step graph name a node or value; say which model it came from.
-  const source = o.init ?? (o.resume ? join(out, 'model.onnx') : typeof o.recipe === 'string' ? o.recipe : 'recipe');
   let step: StepGraph;
   let session: NodeSession;
   try {
@@ -131,7 +131,9 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
     feeds.ema_decay = Tensor.scalar(emaDecayAt(meta.step, opt.emaDecay ?? 0.999));
     feeds.max_norm = Tensor.scalar((opt.gradClip ?? 1) > 0 ? (opt.gradClip ?? 1) : 3e38);
     const t0 = performance.now();
-    const res = await session.run(feeds);
+    const res = await session.run(feeds).catch((e: unknown) => {
+      throw namingSource(e, source, false);
+    });
     runMs += performance.now() - t0;
     const loss = (res.loss.data as Float32Array)[0];
     if (!Number.isFinite(loss)) {
@@ -169,7 +171,7 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
 /** Refuses, before allocating, a step whose parameters, optimiser state and activations cannot fit in memory. */
 function checkTrainingMemory(setup: ReturnType<typeof setupModel>, batch: number, source: string): void {
   const budget = trainingBudget(batch);
-  if (setup.recipe) return checkRecipeBudget(setup.recipe, 'recipe', budget);
+  if (setup.recipe) return checkRecipeBudget(setup.recipe, source.endsWith('.onnx') ? `${source}: the recipe in its metadata` : source, budget);
   let params = 0;
   for (const t of setup.model.graph.initializers.values()) params += t.data.length;
   if (params * 4 * budget.copies > budget.available) {
