@@ -33,6 +33,9 @@ describe('architecture: the layering of src/ (docs/architecture.md)', () => {
       "src/diffusion/x.ts: imports 'node:fs', but src/diffusion/ runs in the browser and may import no Node module",
       "src/diffusion/x.ts: imports 'sharp', but src/diffusion/ runs in the browser and may import no Node module",
     ]);
+    assert.deepEqual(checkFiles({ 'core/node/r.ts': "import * as fs from 'node:fs';", 'onnx/x.ts': "import { r } from '../core/node/r';" }),
+      ["src/onnx/x.ts: imports '../core/node/r', but src/core/node/ uses Node APIs and src/onnx/ runs in the browser"]);
+    assert.deepEqual(checkFiles({ 'core/node/r.ts': "import * as fs from 'node:fs';", 'data/x.ts': "import { r } from '../core/node/r';" }), []);
     assert.deepEqual(checkFiles({ 'cli/x.ts': "import { train } from '../train/trainer';", 'data/y.ts': "import '../core/errors';" }), []);
   });
 

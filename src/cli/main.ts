@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 import yargs, { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { setOrtLogging } from '../runtime/node';
 import { commands } from './commands';
 import { reportError } from './errors';
+import { joinNegativeValues } from './flags';
 
 /** The `onnx-diffusion` command line: one yargs command per file in ./commands. */
 export async function main(argv: string[]): Promise<void> {
   const verbose = argv.includes('--verbose');
-  const cli = yargs(argv)
+  setOrtLogging(verbose);
+  const cli = yargs(joinNegativeValues(argv))
     .scriptName('onnx-diffusion')
     .parserConfiguration({ 'duplicate-arguments-array': false })
     .usage('$0 <command> [options]\n\nBuild, train and sample image diffusion models as ONNX graphs.')

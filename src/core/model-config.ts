@@ -4,7 +4,7 @@
  */
 import { ConfigError, DiffusionError } from './errors';
 import { checkDiffusionConfig, DiffusionConfig, DiffusionKind, KINDS } from './diffusion-config';
-import { Checker, isObj } from './schema';
+import { Checker, describe, isObj } from './schema';
 
 export type { DiffusionKind } from './diffusion-config';
 
@@ -68,6 +68,7 @@ export function writeModelConfig(metadata: Record<string, string>, config: Model
 export function validateModelConfig(obj: unknown, path: string): ModelConfig {
   const c = new Checker('', path);
   const o = c.object(obj, '');
+  if (o.format !== undefined && o.format !== FORMAT) c.fail('format', `${describe(o.format)} is not a format this version reads (expected ${FORMAT})`);
   const kind = o.kind === undefined ? 'gaussian' : c.oneOf(o.kind, 'kind', KINDS);
   const img = c.object(o.image, 'image', undefined, '{channels, size}');
   const image = { channels: c.posInt(img.channels, 'image.channels'), size: c.posInt(img.size, 'image.size') };

@@ -3,7 +3,8 @@
  * (1024 R, 1024 G, 1024 B; rows of 32), i.e. already CHW. Spec `cifar10:DIR[:train|test|all]`:
  * the training batches data_batch_1..5.bin (those present), test_batch.bin, or both.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readFileLimited, readTextLimited } from '../core/node/read-limits';
 import { join } from 'node:path';
 import { DiffusionError, FileFormatError } from '../core/errors';
 import type { Dataset, DatasetRequest } from './dataset';
@@ -21,13 +22,13 @@ export type CifarSplit = 'train' | 'test' | 'all';
 function classNames(dir: string): string[] {
   const meta = join(dir, 'batches.meta.txt');
   if (!existsSync(meta)) return CIFAR10_CLASSES;
-  const names = readFileSync(meta, 'utf8').split(/\r?\n/).map((s) => s.trim()).filter((s) => s !== '');
+  const names = readTextLimited(meta, 'text', 'CIFAR-10 class names').split(/\r?\n/).map((s) => s.trim()).filter((s) => s !== '');
   return names.length > 0 ? names : CIFAR10_CLASSES;
 }
 
 /** Parses one binary batch file into labels and CHW pixels. */
 export function readCifarBatch(file: string): { labels: Uint8Array; images: Uint8Array; n: number } {
-  const bytes = readFileSync(file);
+  const bytes = readFileLimited(file, 'cifar', 'CIFAR-10 batch');
   if (bytes.length === 0 || bytes.length % CIFAR_RECORD !== 0) {
     throw new FileFormatError(
       file,

@@ -3,9 +3,10 @@
  * uint32 per dimension) followed by unsigned bytes. Gzipped files are recognised by their magic
  * (1f 8b). Spec `idx:DIR` or `idx:IMAGES,LABELS`.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { formatBytes, readFileLimited, readLimit } from '../core/node/read-limits';
 import { DiffusionError, FileFormatError } from '../core/errors';
 import type { Dataset, DatasetRequest } from './dataset';
 import { fitImages } from './fit';
@@ -21,16 +22,13 @@ export interface IdxArray {
 
 /** Reads a file's bytes, gunzipping when it starts with 1f 8b. */
 export function readMaybeGzip(file: string): Uint8Array {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(file);
-  } catch (err) {
-    throw new FileFormatError(file, `cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
+  const bytes = readFileLimited(file, 'idx', 'IDX file');
   if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    const limit = readLimit('idx');
     try {
-      return gunzipSync(bytes);
+      return gunzipSync(bytes, { maxOutputLength: limit });
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new FileFormatError(file, `unzips to more than the ${formatBytes(limit)} limit for an IDX file`);
       throw new FileFormatError(file, `corrupt or truncated gzip data (${(err as Error).message})`);
     }
   }
@@ -99,6 +97,7 @@ export async function openIdxFiles(
 ): Promise<Dataset> {
   const img = readIdx(imagesFile, IDX_IMAGES_MAGIC);
   const [n, h, w] = img.dims;
+  if (img.dims.length !== 3 || !(n > 0 && h > 0 && w > 0)) throw new FileFormatError(imagesFile, `holds ${img.dims.join('x')} images; expected N x H x W with N, H, W > 0`);
   let labels: Int32Array | undefined;
   let numClasses: number | undefined;
   if (labelsFile !== undefined) {

@@ -2,7 +2,7 @@
  * labels.csv for multi-label conditioning: a header `file,label1,label2,...`, then one row per
  * image with its path (relative to the folder) and a 0/1 value per label column.
  */
-import { readFileSync } from 'node:fs';
+import { readTextLimited } from '../core/node/read-limits';
 import { FileFormatError } from '../core/errors';
 
 export interface LabelTable {
@@ -13,7 +13,7 @@ export interface LabelTable {
 
 /** Parses labels.csv; errors name the file and line. */
 export function readLabelsCsv(file: string): LabelTable {
-  const lines = readFileSync(file, 'utf8').split(/\r?\n/);
+  const lines = readTextLimited(file, 'text', 'labels file').split(/\r?\n/);
   const header = lines[0].split(',').map((s) => s.trim());
   if (header.length < 2 || header[0] !== 'file') {
     throw new FileFormatError(file, 'line 1: expected a header "file,label1,label2,..."');

@@ -32,6 +32,7 @@ export async function openDataset(spec: string, want: DatasetRequest): Promise<D
     case 'fashion-mnist':
       return openFashionMnist(arg, want);
     case 'synthetic': {
+      if (arg !== '' && !/^\d+$/.test(arg)) throw new DiffusionError(`${spec}: the image count must be a positive integer, got '${arg}'`);
       const n = arg === '' ? SYNTHETIC_DEFAULT_N : Number(arg);
       return openSynthetic(n, want);
     }

@@ -4,6 +4,7 @@
  */
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { fileError } from '../core/fs-errors';
 
 /** Temporary name used while `path` is being written. */
 export function tmpPathFor(path: string): string {
@@ -12,13 +13,17 @@ export function tmpPathFor(path: string): string {
 
 /** Writes `data` to `path` atomically, creating parent folders. */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  try {
+    await mkdir(dirname(path), { recursive: true });
+  } catch (err) {
+    throw fileError(dirname(path), 'cannot create the folder', err);
+  }
   const tmp = tmpPathFor(path);
   try {
     await writeFile(tmp, data);
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
-    throw err;
+    throw fileError(path, 'cannot write', err);
   }
 }

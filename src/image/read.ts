@@ -3,6 +3,7 @@
  * centre-crop, flatten alpha onto black, and convert to grey (Rec. 601 luma) or RGB.
  */
 import sharp from 'sharp';
+import { checkReadable } from '../core/node/read-limits';
 import { FileFormatError } from '../core/errors';
 import { fromByte } from './pixels';
 
@@ -21,6 +22,7 @@ export async function readImageBytes(
   const { channels, size } = opts;
   let data: Buffer;
   let got: number;
+  if (typeof file === 'string') checkReadable(file, 'image', 'image file');
   try {
     const out = await sharp(file)
       .rotate()

@@ -5,6 +5,7 @@ import { inferGraph } from '../onnx/infer';
 import { Graph, Model, newModel, Node } from '../onnx/ir';
 import { Dim } from '../onnx/tensor';
 import type { GroupNormFormulation } from './norm';
+import { checkRecipeBudget } from './recipe-budget';
 import type { Recipe } from '../core/recipe';
 import { buildUnet } from './unet';
 
@@ -18,6 +19,7 @@ export interface BuildModelOptions {
 
 /** Builds the UNet of `recipe` with seeded random weights; metadata carries the ModelConfig. */
 export function buildModel(recipe: Recipe, opts: BuildModelOptions = {}): Model {
+  checkRecipeBudget(recipe, '');
   const b = new Builder(undefined, { seed: opts.seed ?? recipe.seed });
   b.graph.name = 'unet';
   buildUnet(b, recipe, { training: opts.training, groupNorm: opts.groupNorm });

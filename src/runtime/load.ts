@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { readFileLimited } from '../core/node/read-limits';
 import { DiffusionError, FileFormatError } from '../core/errors';
 import { configFromJson } from '../core/model-config';
 import { cudaPreflight, explainCudaFailure } from './cuda';
@@ -23,14 +24,8 @@ export interface LoadModelOptions {
   threads?: number;
 }
 
-function readBytes(file: string, what: string): Buffer {
-  try {
-    return fs.readFileSync(file);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
-    throw new FileFormatError(file, `cannot read ${what}: ${why}`);
-  }
+function readBytes(file: string, what: 'model' | 'config'): Buffer {
+  return readFileLimited(file, what === 'model' ? 'onnx' : 'json', what);
 }
 
 /** A model path: a file, or a folder with model.onnx in it (a training checkpoint). */

@@ -8,6 +8,7 @@ import type { Extras } from '../diffusion/sampler';
 import { configFromJson, ModelConfig, readModelConfig } from '../core/model-config';
 import { DiffusionError } from '../core/errors';
 import { checkFeeds, FeedInfo } from '../core/feed-check';
+import { checkConfigInputs } from '../diffusion/config-inputs';
 import { readMetadata } from '../onnx/metadata';
 
 export type { Extras };
@@ -59,6 +60,8 @@ export class DiffusionModel {
     for (const name of ['x', 't']) {
       if (!session.inputNames.includes(name)) throw new DiffusionError(`${source}: the model has no input '${name}' (inputs: ${session.inputNames.join(', ')})`);
     }
+    const x = (session.inputMetadata ?? []).find((m) => m.name === 'x');
+    checkConfigInputs(config, session.inputNames, source, x && x.isTensor ? x.shape : undefined);
     return new DiffusionModel(session, config, ort, source);
   }
 

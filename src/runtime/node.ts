@@ -28,7 +28,18 @@ export function sessionOptions(opts: SessionOptions = {}): ort.InferenceSession.
     interOpNumThreads: 1,
     executionMode: 'sequential',
     executionProviders: device === 'cuda' ? cudaExecutionProviders(opts.deviceId ?? 0) : ['cpu'],
+    logSeverityLevel: SEVERITY[ort.env.logLevel ?? 'warning'],
   };
+}
+
+const SEVERITY = { verbose: 0, info: 1, warning: 2, error: 3, fatal: 4 } as const;
+
+/**
+ * ONNX Runtime's own log lines ("[E:onnxruntime:...]") repeat what our errors say, less clearly:
+ * the CLI keeps them quiet (fatal only) unless --verbose. Sessions created after this follow it.
+ */
+export function setOrtLogging(verbose: boolean): void {
+  ort.env.logLevel = verbose ? 'warning' : 'fatal';
 }
 
 /** An ONNX Runtime session over our Tensor type (onnxruntime-node). */

@@ -12,6 +12,8 @@ export interface TrainOptions {
   config?: string | object;
   /** Continue the run in this checkpoint directory exactly where it stopped. */
   resume?: string;
+  /** Replace the run already in `out` (without it, a folder that holds a run is refused). */
+  overwrite?: boolean;
   /** Data spec (default 'fashion-mnist'). */
   data?: string;
   steps?: number;

@@ -1,9 +1,14 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { readFileLimited, readTextLimited } from '../core/node/read-limits';
 import { packageRoot } from '../data/fashion-mnist';
+import { checkConfigInputs } from '../diffusion/config-inputs';
 import { configFromJson, ModelConfig, readModelConfig, writeModelConfig } from '../core/model-config';
 import { DiffusionError } from '../core/errors';
 import { buildModel, loadRecipe } from '../nn';
+import { validateRecipe } from '../core/recipe';
+import { Budget, checkRecipeBudget } from '../nn/recipe-budget';
+import { availableMemory } from '../core/node/memory';
 import type { Recipe } from '../nn';
 import { Model } from '../onnx/ir';
 import { decodeModel } from '../onnx/proto';
@@ -19,7 +24,7 @@ export interface Setup {
 
 function readJsonFile(path: string): unknown {
   try {
-    return JSON.parse(readFileSync(path, 'utf8'));
+    return JSON.parse(readTextLimited(path, 'json', 'JSON config'));
   } catch (e) {
     throw new DiffusionError(`${path}: cannot read JSON config (${(e as Error).message.split('\n')[0]})`);
   }
@@ -29,20 +34,24 @@ function readJsonFile(path: string): unknown {
 export function setupModel(o: TrainOptions): Setup {
   const sources = [o.recipe, o.init, o.resume].filter((x) => x !== undefined).length;
   if (sources > 1) throw new DiffusionError('give only one of --recipe, --init and --resume');
+  if (o.config !== undefined && o.init === undefined) {
+    throw new DiffusionError(`--config${typeof o.config === 'string' ? ` ${o.config}` : ''}: only used with --init (a model without onnx-diffusion metadata)`);
+  }
   const file = o.resume ? join(o.resume, 'model.onnx') : o.init;
   if (file) {
     if (!existsSync(file)) throw new DiffusionError(`${file}: no such model file`);
-    const model = decodeModel(readFileSync(file), file);
+    const model = decodeModel(readFileLimited(file, 'onnx', 'model file'), file);
     const given = typeof o.config === 'string' ? readJsonFile(o.config) : o.config;
     const config = given !== undefined ? configFromJson(given, typeof o.config === 'string' ? o.config : 'config') : readModelConfig(model.metadata, file);
     if (!config) throw new DiffusionError(`${file}: the model carries no onnx-diffusion metadata; pass --config file.json (or use --recipe)`);
     if (o.prediction && o.prediction !== config.diffusion.prediction) {
       throw new DiffusionError(`--prediction ${o.prediction}: the model was trained to predict ${config.diffusion.prediction}; only fresh models (--recipe) can change it`);
     }
+    checkConfigInputs(config, model.graph.inputs.map((i) => i.name), file, model.graph.inputs.find((i) => i.name === 'x')?.shape);
     writeModelConfig(model.metadata, config);
     // Our own models carry their recipe: with dropout, train through a graph that has the Dropout
     // nodes (model.onnx has none), holding this file's weights under the same names.
-    const recipe = config.recipe as Recipe | undefined;
+    const recipe = config.recipe === undefined ? undefined : validateRecipe(config.recipe, `${file}: the recipe in its metadata`);
     if (recipe && (recipe.unet?.dropout ?? 0) > 0) {
       const trainModel = buildModel(recipe, { training: true });
       trainModel.graph.initializers = new Map(model.graph.initializers);
@@ -53,11 +62,18 @@ export function setupModel(o: TrainOptions): Setup {
   const recipe0 = typeof o.recipe === 'string' ? loadRecipe(o.recipe) : o.recipe ?? loadRecipe(defaultRecipePath());
   const recipe: Recipe = o.prediction ? { ...recipe0, diffusion: { ...recipe0.diffusion, prediction: o.prediction } } : recipe0;
   const seed = o.seed ?? recipe.seed;
+  // Before building: a recipe too large to train at this batch fails here, not in an allocation.
+  checkRecipeBudget(recipe, typeof o.recipe === 'string' ? o.recipe : 'recipe', trainingBudget(o.overfitBatch ?? o.batch ?? 64));
   const model = buildModel(recipe, { seed });
   const dropout = recipe.unet.dropout ?? 0;
   const trainModel = dropout > 0 ? buildModel(recipe, { seed, training: true }) : model;
   const config = readModelConfig(model.metadata, 'recipe')!;
   return { model, trainModel, config, recipe };
+}
+
+/** Memory of one training step: params, m, v, EMA in and out, gradients and model copies (about 12 float32 per parameter), activations kept for the backward pass. */
+export function trainingBudget(batch: number): Budget {
+  return { batch, copies: 12, activationFactor: 3, available: availableMemory(), batchFlag: '--batch' };
 }
 
 function defaultRecipePath(): string {

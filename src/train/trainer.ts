@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readTextLimited } from '../core/node/read-limits';
+import { checkRecipeBudget } from '../nn/recipe-budget';
 import { join } from 'node:path';
 import { Batch, BatchLoader } from '../data/loader';
 import { openDataset } from '../data/open';
@@ -14,18 +15,39 @@ import { emaDecayAt, learningRate } from './lr';
 import type { TrainOptions, TrainResult } from './options';
 import { writeCheckpoint, writeSamples } from './outputs';
 import { flattenParams } from './params';
-import { setupModel } from './setup';
+import { setupModel, trainingBudget } from './setup';
+import { RunDir } from './run-dir';
 import { buildStepGraph, StepGraph } from './step-graph';
 
 export type { StepReport, TrainOptions, TrainResult } from './options';
 export { setupModel } from './setup';
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
+  if (o.resume !== undefined && o.overwrite) throw new DiffusionError('give --resume or --overwrite, not both');
+  const out = o.resume ?? o.out ?? 'runs/train';
+  const run = RunDir.open(out, o.resume !== undefined ? 'resume' : o.overwrite ? 'overwrite' : 'fresh');
+  try {
+    return await trainIn(run, out, o);
+  } finally {
+    run.close();
+  }
+}
+
+function savedOptions(dir: string): TrainOptions {
+  const file = join(dir, 'train.json');
+  try {
+    const j = JSON.parse(readTextLimited(file, 'json', 'train.json')) as { options?: TrainOptions };
+    if (typeof j.options !== 'object' || j.options === null) throw new Error('no options in it');
+    return j.options;
+  } catch (e) {
+    throw new DiffusionError(`${file}: cannot read the run's options (${(e as Error).message.split('\n')[0]})`);
+  }
+}
+
+async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<TrainResult> {
   const setup = setupModel(o);
   const { config } = setup;
-  const out = o.resume ?? o.out ?? 'runs/train';
-  mkdirSync(out, { recursive: true });
-  const saved = o.resume ? (JSON.parse(readFileSync(join(out, 'train.json'), 'utf8')) as { options: TrainOptions }).options : undefined;
+  const saved = o.resume ? savedOptions(out) : undefined;
   // A resumed run keeps its hyper-parameters; only the step budget may grow.
   const opt: TrainOptions = saved ? { ...saved, steps: o.steps ?? saved.steps, resume: out, out, onStep: o.onStep, signal: o.signal, threads: o.threads ?? saved.threads, device: o.device ?? saved.device } : o;
   const batchSize = opt.batch ?? 64;
@@ -33,15 +55,27 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const c = config.image.channels;
   const size = config.image.size;
 
+  // Errors from the model's own graph or recipe name a node, value or key; say which model it is.
+  const source = o.init ?? (o.resume ? join(out, 'model.onnx') : typeof o.recipe === 'string' ? o.recipe : 'recipe');
+  checkTrainingMemory(setup, opt.overfitBatch ?? batchSize, source);
   const dataset = await openDataset(opt.data ?? 'fashion-mnist', { channels: c, size, condChannels: config.conditioning.condChannels, seed });
   checkData(dataset, config, opt);
+  if (opt.batch !== undefined && opt.batch > dataset.length && !opt.overfitBatch) {
+    throw new DiffusionError(`--batch ${opt.batch}: larger than the data set ${dataset.name} (${dataset.length} images)`);
+  }
   if (config.kind === 'cold-blur' && !config.cold) config.cold = coldStart(dataset);
   const totalSteps = resolveSteps(opt, dataset.length, batchSize);
 
-  const step: StepGraph = buildStepGraph(setup.trainModel, config, {
-    trainable: opt.trainable, minSnrGamma: opt.minSnrGamma, adamw: { weightDecay: opt.weightDecay ?? 0 }, batch: opt.overfitBatch ?? batchSize,
-  });
-  const session = await NodeSession.create(step.model, { device: opt.device, deviceId: opt.deviceId, threads: opt.threads });
+  let step: StepGraph;
+  let session: NodeSession;
+  try {
+    step = buildStepGraph(setup.trainModel, config, {
+      trainable: opt.trainable, minSnrGamma: opt.minSnrGamma, adamw: { weightDecay: opt.weightDecay ?? 0 }, batch: opt.overfitBatch ?? batchSize,
+    });
+    session = await NodeSession.create(step.model, { device: opt.device, deviceId: opt.deviceId, threads: opt.threads });
+  } catch (e) {
+    throw namingSource(e, source, opt.device === 'cuda');
+  }
 
   const loader = new BatchLoader(dataset, { batchSize, seed, flip: opt.flip });
   if (opt.overfitBatch) loader.overfitBatch(opt.overfitBatch);
@@ -77,8 +111,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const save = async () => {
     meta.rng = rng.getState();
     meta.loader = loader.getState();
-    await writeCheckpoint(out, setup, step, config, vec, meta, opt, dataset.name);
+    await writeCheckpoint(run.path, setup, step, config, vec, meta, opt, dataset.name);
+    run.commit();
   };
+  // A kill between the writes of a checkpoint can leave model.onnx one checkpoint behind state/.
+  if (o.resume && config.training?.step !== meta.step) await save();
 
   while (meta.step < totalSteps) {
     const batch = await loader.next();
@@ -94,7 +131,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     feeds.ema_decay = Tensor.scalar(emaDecayAt(meta.step, opt.emaDecay ?? 0.999));
     feeds.max_norm = Tensor.scalar((opt.gradClip ?? 1) > 0 ? (opt.gradClip ?? 1) : 3e38);
     const t0 = performance.now();
-    const res = await session.run(feeds);
+    const res = await session.run(feeds).catch((e: unknown) => {
+      throw namingSource(e, source, false);
+    });
     runMs += performance.now() - t0;
     const loss = (res.loss.data as Float32Array)[0];
     if (!Number.isFinite(loss)) {
@@ -102,7 +141,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const at = meta.step + 1;
       meta = lastGood.meta;
       vec = lastGood.vec;
-      throw new DiffusionError(`loss is ${loss} at step ${at} (learning rate ${lr.toExponential(2)} too high?); stopped, the last good checkpoint in ${out} is kept (step ${meta.step})`);
+      const kept = run.hasCheckpoint ? `the last good checkpoint in ${out} is kept (step ${meta.step})` : `no checkpoint was written yet, so ${out} is not created`;
+      throw new DiffusionError(`loss is ${loss} at step ${at} (learning rate ${lr.toExponential(2)} too high?); stopped, ${kept}`);
     }
     vec = { params: res.params_out.data as Float32Array, m: res.m_out.data as Float32Array, v: res.v_out.data as Float32Array, ema: res.ema_out.data as Float32Array };
     meta.step++;
@@ -116,7 +156,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       lastGood = { meta: JSON.parse(JSON.stringify(meta)) as TrainStateMeta, vec };
     }
     if (opt.sampleEvery && (meta.step % opt.sampleEvery === 0 || atEnd)) {
-      await writeSamples(out, setup, step, config, vec.ema, meta.step, opt.sampleN ?? 16, fixedSampleBatch, opt.threads);
+      await writeSamples(run.path, setup, step, config, vec.ema, meta.step, opt.sampleN ?? 16, fixedSampleBatch, opt.threads);
     }
     if (interrupted) {
       stopped = 'interrupted';
@@ -126,6 +166,25 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   await session.release();
   const wall = Date.now() - started;
   return { out, steps: meta.step, losses: meta.losses, hostShare: wall > 0 ? Math.max(0, 1 - runMs / wall) : 0, stopped };
+}
+
+/** Refuses, before allocating, a step whose parameters, optimiser state and activations cannot fit in memory. */
+function checkTrainingMemory(setup: ReturnType<typeof setupModel>, batch: number, source: string): void {
+  const budget = trainingBudget(batch);
+  if (setup.recipe) return checkRecipeBudget(setup.recipe, source.endsWith('.onnx') ? `${source}: the recipe in its metadata` : source, budget);
+  let params = 0;
+  for (const t of setup.model.graph.initializers.values()) params += t.data.length;
+  if (params * 4 * budget.copies > budget.available) {
+    throw new DiffusionError(`${source}: training its ${params} parameters needs about ${((params * 4 * budget.copies) / 2 ** 30).toFixed(1)} GiB, more than the memory available`);
+  }
+}
+
+function namingSource(e: unknown, source: string, cuda: boolean): Error {
+  const msg = e instanceof Error ? e.message : String(e);
+  if (msg.includes(source) || (cuda && e instanceof DiffusionError)) return e instanceof Error ? e : new Error(msg);
+  const err = new DiffusionError(`${source}: ${msg.split('\n')[0]}`);
+  err.cause = e;
+  return err;
 }
 
 function checkData(d: Dataset, config: ModelConfig, o: TrainOptions): void {

@@ -95,7 +95,7 @@ describe('onnx-diffusion train (CLI)', function () {
       [['--ema-decay', '1'], /--ema-decay must be in \[0, 1\), got 1/],
       [['--t-range', '5-9'], /--t-range must look like LO:HI/],
       [['--data', 'nope:x'], /unknown data set kind 'nope'/],
-      [['--recipe', 'graphs/missing.json'], /graphs\/missing.json: cannot read recipe/],
+      [['--recipe', 'graphs/missing.json'], /graphs\/missing.json: no such file \(cannot read recipe\)/],
       [['--init', 'x.onnx'], /give only one of --recipe, --init and --resume|x.onnx: no such model file/],
       [['--prediction', 'z'], /Invalid values:[\s\S]*prediction/],
     ];

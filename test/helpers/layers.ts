@@ -25,6 +25,9 @@ export const SIBLING_EXCEPTIONS: Readonly<Record<string, string>> = {
 
 /** Folders the browser bundle uses: they import no Node module (DESIGN.md, "Layout"). */
 export const BROWSER_SHARED = ['core', 'onnx', 'autodiff', 'diffusion'];
+/** The Node side of core (bounded file reads, free memory): the one place in core that may use Node APIs. */
+export const NODE_CORE = 'core/node/';
+const browserShared = (rel: string, folder: string): boolean => BROWSER_SHARED.includes(folder) && !rel.startsWith(NODE_CORE);
 const NODE_ONLY = new Set([...builtinModules, 'sharp', 'onnxruntime-node']);
 
 /** Files directly in src/ (the package entry) sit above every folder. */
@@ -68,7 +71,7 @@ export function checkFiles(files: Readonly<Record<string, string>>): string[] {
     for (const spec of importsOf(text)) {
       if (!spec.startsWith('.')) {
         const pkg = spec.startsWith('node:') ? spec.slice(5) : spec.split('/')[0];
-        if (BROWSER_SHARED.includes(from) && (spec.startsWith('node:') || NODE_ONLY.has(pkg))) {
+        if (browserShared(rel, from) && (spec.startsWith('node:') || NODE_ONLY.has(pkg))) {
           out.push(`src/${rel}: imports '${spec}', but src/${from}/ runs in the browser and may import no Node module`);
         }
         continue;
@@ -77,6 +80,9 @@ export function checkFiles(files: Readonly<Record<string, string>>): string[] {
       if (target.startsWith('..')) {
         out.push(`src/${rel}: imports '${spec}' from outside src/`);
         continue;
+      }
+      if (`${target}/`.startsWith(NODE_CORE) && browserShared(rel, from)) {
+        out.push(`src/${rel}: imports '${spec}', but src/${NODE_CORE} uses Node APIs and src/${from}/ runs in the browser`);
       }
       // `../nn` is the folder's index; `../index` (a file of src/ itself) is the package entry.
       const to = target.includes('/') ? target.split('/')[0] : `${target}.ts` in files || target === '.' ? ROOT : target;

@@ -6,6 +6,7 @@ import { DiffusionError } from '../../core/errors';
 import { imageToRgba, makeGrid, writeImage } from '../../image';
 import { Dataset, openDataset } from '../../data';
 import { IMAGE_EXTENSIONS, listImages } from '../../data/folder';
+import { checkSeed } from '../flags';
 import { checkExtension, positiveInt } from './sample';
 
 interface DatasetArgs {
@@ -71,7 +72,7 @@ export const datasetCommand: CommandModule<object, DatasetArgs> = {
   handler: async (args) => {
     positiveInt('n', args.n);
     positiveInt('upscale', args.upscale);
-    if (!Number.isInteger(args.seed)) throw new DiffusionError(`--seed must be an integer, got ${args.seed}`);
+    checkSeed(args.seed);
     checkExtension('out', args.out, ['.png', '.webp', '.jpg', '.jpeg']);
     const ds = await openForDisplay(args.data, args.size, args.channels, args.seed);
     if (ds.length === 0) throw new DiffusionError(`${args.data}: the data set is empty`);

@@ -1,6 +1,6 @@
-import * as fs from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { SCHEDULE_KINDS, ScheduleKind, validateDiffusionConfig } from '../../core/diffusion-config';
+import { readFileLimited } from '../../core/node/read-limits';
 import { readModelConfig } from '../../core/model-config';
 import { qSample } from '../../diffusion/objectives';
 import { Rng } from '../../core/rng';
@@ -42,7 +42,7 @@ function forwardConfig(args: ForwardArgs) {
   const file = resolveModelPath(args.model);
   const config = args.config !== undefined
     ? configFromJson(readConfigFile(args.config), args.config)
-    : readModelConfig(readMetadata(fs.readFileSync(file), file), file);
+    : readModelConfig(readMetadata(readFileLimited(file, 'onnx', 'model file'), file), file);
   if (!config) throw new DiffusionError(`${file}: the model carries no onnx-diffusion metadata; pass its config (--config file.json)`);
   if (config.kind !== 'gaussian') throw new DiffusionError(`${file}: forward shows Gaussian noising; this model is '${config.kind}'`);
   return { diffusion: config.diffusion, image: config.image };

@@ -1,6 +1,5 @@
-import * as fs from 'fs';
 import type { CommandModule } from 'yargs';
-import { FileFormatError } from '../../core/errors';
+import { readFileLimited } from '../../core/node/read-limits';
 import { decodeModel } from '../../onnx/proto';
 import type { Model, ValueInfo } from '../../onnx/ir';
 import type { DType } from '../../onnx/tensor';
@@ -41,16 +40,7 @@ const BYTES: Record<DType, number> = { float32: 4, float16: 2, float64: 8, int64
 
 /** Reads and decodes FILE, turning file-system failures into one-line errors naming the file. */
 export function readModelFile(file: string): { model: Model; bytes: number } {
-  let bytes: Uint8Array;
-  try {
-    if (fs.statSync(file).isDirectory()) throw new FileFormatError(file, 'is a directory, not an ONNX model file');
-    bytes = fs.readFileSync(file);
-  } catch (e) {
-    if (e instanceof FileFormatError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
-    throw new FileFormatError(file, why);
-  }
+  const bytes = readFileLimited(file, 'onnx', 'ONNX model file');
   return { model: decodeModel(bytes, file), bytes: bytes.length };
 }
 

@@ -8,8 +8,12 @@ import type { SamplerModel } from '../../diffusion/sampler';
 import { samplerName } from '../../diffusion/samplers';
 import { DiffusionError } from '../../core/errors';
 import { imageToRgba, makeGrid, makeStrip, readImage, RgbaImage, writeAnimation, writeImage } from '../../image';
+import { availableMemory } from '../../core/node/memory';
+import { checkRecipeBudget } from '../../nn/recipe-budget';
+import { type Recipe, validateRecipe } from '../../core/recipe';
 import { loadModel } from '../../runtime/load';
 import type { Device } from '../../runtime/node';
+import { checkSeed } from '../flags';
 import { formatSeconds, startProgress } from '../progress';
 
 export interface SampleArgs {
@@ -236,7 +240,7 @@ export function checkArgs(args: SampleArgs): void {
   positiveInt('upscale', args.upscale);
   nonNegativeInt('border', args.border);
   if (args.cols !== undefined) positiveInt('cols', args.cols);
-  if (!Number.isInteger(args.seed)) throw new DiffusionError(`--seed must be an integer, got ${args.seed}`);
+  checkSeed(args.seed);
   checkDevice(args.device);
   if (args.threads !== undefined) positiveInt('threads', args.threads);
   checkExtension('out', args.out, IMAGE_EXTS);
@@ -248,11 +252,31 @@ export function checkArgs(args: SampleArgs): void {
 // ---- generators ----
 
 /** Samples from one model.onnx, recording the chosen steps of the denoising process. */
+/** Refuses --n/--batch whose images and activations cannot fit in memory, before sampling. */
+function checkSampleMemory(args: SampleArgs, config: ModelConfig, source: string): void {
+  const { channels, size } = config.image;
+  let recipe: Recipe | undefined;
+  try {
+    recipe = config.recipe === undefined ? undefined : validateRecipe(config.recipe, '');
+  } catch {
+    recipe = undefined;
+  }
+  const batch = Math.min(args.batch ?? args.n, args.n);
+  const flag = args.batch !== undefined && args.batch < args.n ? '--batch' : '--n';
+  // The results (floats, RGBA, grid) of all n images stay in memory; the network sees `batch` at once.
+  const outputs = args.n * channels * size * size * 4 * 4;
+  const available = availableMemory() - outputs;
+  if (available <= 0) throw new DiffusionError(`--n ${args.n}: ${(outputs / 2 ** 30).toFixed(1)} GiB of images, more than the memory available`);
+  if (recipe) checkRecipeBudget(recipe, `${source}: the recipe in its metadata`, { batch, copies: 4, activationFactor: 2, available, batchFlag: flag });
+  else if (batch * channels * size * size * 4 * 64 > available) throw new DiffusionError(`${flag} ${batch}: too many images at once for the memory available; pass a smaller --batch`);
+}
+
 export async function sampleFromModel(args: SampleArgs, loaded?: SamplerModel & { release(): Promise<void> }): Promise<SampleOutcome> {
   if (loaded === undefined && args.model === undefined) throw new DiffusionError('give --model, --pipeline or --ensemble');
   const model = loaded ?? await loadModel(args.model!, { config: args.config, device: args.device as Device, deviceId: args['device-id'], threads: args.threads });
   try {
     const config = model.config;
+    checkSampleMemory(args, config, loaded ? 'the model' : args.model!);
     const opts = await samplerOptions(args, config);
     const total = plannedSteps(config, opts.sampler, opts.steps);
     const record = args.process !== undefined ? processSteps(args, total) : [];

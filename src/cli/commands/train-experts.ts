@@ -1,6 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { trainExperts } from '../../train/experts';
 import { DiffusionError } from '../../core/errors';
+import { checkSeed } from '../flags';
 
 interface Args {
   recipe?: string;
@@ -15,6 +16,7 @@ interface Args {
   threads?: number;
   device?: string;
   out: string;
+  overwrite?: boolean;
 }
 
 function positive(name: string, v: number | undefined, integer = true): void {
@@ -38,13 +40,15 @@ export const trainExpertsCommand: CommandModule<object, Args> = {
       .option('seed', { type: 'number', describe: 'Seed (default 0)' })
       .option('threads', { type: 'number', describe: 'Intra-op threads (default: all cores)' })
       .option('device', { choices: ['cpu', 'cuda'], describe: 'Execution provider (default cpu)' })
-      .option('out', { type: 'string', demandOption: true, describe: 'Output folder: OUT/expert-k/ and OUT/experts.json' }),
+      .option('out', { type: 'string', demandOption: true, describe: 'Output folder: OUT/expert-k/ and OUT/experts.json' })
+      .option('overwrite', { type: 'boolean', describe: 'Replace expert runs already in OUT' }),
   handler: async (a) => {
     positive('experts', a.experts);
     positive('steps', a.steps);
     positive('batch', a.batch);
     positive('lr', a.lr, false);
     positive('threads', a.threads);
+    checkSeed(a.seed);
     if (a.recipe === undefined && a.from === undefined) throw new DiffusionError('give --recipe (fresh experts) or --from model.onnx (fine-tuned experts)');
     if (a.config !== undefined && a.from === undefined) throw new DiffusionError('--config needs --from');
     const controller = new AbortController();
@@ -57,7 +61,7 @@ export const trainExpertsCommand: CommandModule<object, Args> = {
     try {
       const r = await trainExperts({
         recipe: a.recipe, init: a.from, config: a.config, experts: a.experts, data: a.data, steps: a.steps, batch: a.batch,
-        lr: a.lr, seed: a.seed, threads: a.threads, device: a.device as 'cpu' | 'cuda' | undefined, out: a.out, signal: controller.signal,
+        lr: a.lr, seed: a.seed, threads: a.threads, device: a.device as 'cpu' | 'cuda' | undefined, out: a.out, overwrite: a.overwrite, signal: controller.signal,
         onStep: (k, s) => {
           if (s.step % 50 === 0 || s.step === s.totalSteps) process.stderr.write(`expert ${k} (${k + 1} of ${a.experts}): step ${s.step}/${s.totalSteps}  loss ${s.loss.toFixed(4)}\n`);
         },

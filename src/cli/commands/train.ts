@@ -1,6 +1,7 @@
 import { SingleBar } from 'cli-progress';
 import type { Argv, CommandModule } from 'yargs';
 import { DiffusionError } from '../../core/errors';
+import { checkSeed } from '../flags';
 import { StepReport, train, TrainOptions } from '../../train/trainer';
 
 interface Args {
@@ -8,6 +9,7 @@ interface Args {
   init?: string;
   config?: string;
   resume?: string;
+  overwrite?: boolean;
   data?: string;
   steps?: number;
   epochs?: number;
@@ -44,7 +46,7 @@ function positive(name: string, v: number | undefined, integer = true, allowZero
 
 function parseRange(s: string | undefined): [number, number] | undefined {
   if (s === undefined) return undefined;
-  const m = /^(\d+):(\d+)$/.exec(s.trim());
+  const m = /^(-?\d+):(-?\d+)$/.exec(s.trim());
   if (!m) throw new DiffusionError(`--t-range must look like LO:HI (e.g. 0:499), got '${s}'`);
   return [Number(m[1]), Number(m[2])];
 }
@@ -64,10 +66,13 @@ export function toOptions(a: Args): TrainOptions {
   positive('log-every', a['log-every']);
   positive('overfit-batch', a['overfit-batch']);
   positive('min-snr', a['min-snr'], false);
+  checkSeed(a.seed);
+  if (a.config !== undefined && a.init === undefined) throw new DiffusionError(`--config ${a.config}: only used with --init (a model without onnx-diffusion metadata); --recipe and --resume models carry their config`);
+  if (a.resume !== undefined && a.overwrite) throw new DiffusionError('give --resume or --overwrite, not both');
   if (a['ema-decay'] !== undefined && !(a['ema-decay'] >= 0 && a['ema-decay'] < 1)) throw new DiffusionError(`--ema-decay must be in [0, 1), got ${a['ema-decay']}`);
   if (a['cond-dropout'] !== undefined && !(a['cond-dropout'] >= 0 && a['cond-dropout'] < 1)) throw new DiffusionError(`--cond-dropout must be in [0, 1), got ${a['cond-dropout']}`);
   return {
-    recipe: a.recipe, init: a.init, config: a.config, resume: a.resume, data: a.data,
+    recipe: a.recipe, init: a.init, config: a.config, resume: a.resume, overwrite: a.overwrite, data: a.data,
     steps: a.steps, epochs: a.epochs, batch: a.batch, lr: a.lr, warmup: a.warmup,
     lrDecay: a['lr-decay'] as TrainOptions['lrDecay'], weightDecay: a['weight-decay'], emaDecay: a['ema-decay'],
     gradClip: a['grad-clip'], prediction: a.prediction as TrainOptions['prediction'], trainable: a.trainable,
@@ -120,6 +125,7 @@ export const trainCommand: CommandModule<object, Args> = {
       .option('init', { type: 'string', describe: 'model.onnx to fine-tune (ours, or foreign with --config)' })
       .option('config', { type: 'string', describe: 'JSON config for a model without onnx-diffusion metadata' })
       .option('resume', { type: 'string', describe: 'Checkpoint directory to continue exactly where it stopped' })
+      .option('overwrite', { type: 'boolean', describe: 'Replace the run already in --out (otherwise a folder holding a run is refused)' })
       .option('data', { type: 'string', describe: 'fashion-mnist | fashion-mnist:full | idx:PATH | cifar10:DIR | folder:DIR | paired:DIR | synthetic[:N]', default: undefined })
       .option('steps', { type: 'number', describe: 'Optimisation steps (default 2000)' })
       .option('epochs', { type: 'number', describe: 'Passes over the data (instead of --steps)' })

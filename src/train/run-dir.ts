@@ -1,0 +1,187 @@
+/**
+ * A run folder as a small transactional store: at every instant it is absent, or it holds a
+ * complete checkpoint that `--resume` loads.
+ *
+ * - A new run writes into a private sibling `DIR.tmp-<pid>` until its first checkpoint is whole,
+ *   then renames it into place (with --overwrite the old run is moved to `DIR.old-<pid>` first and
+ *   removed after).
+ * - Later checkpoints replace state/ as one folder (checkpoint.ts), then model.onnx and train.json
+ *   by atomic renames; --resume puts model.onnx back in line with state/ if a kill fell between.
+ * - One writer at a time (run-lock.ts). Leftovers of killed writers (`*.tmp-<pid>`, `*.old-<pid>`)
+ *   are cleaned when the next writer takes the lock.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileError } from '../core/fs-errors';
+import { DiffusionError } from '../core/errors';
+import { pidAlive, RunLock } from './run-lock';
+
+export type RunMode = 'fresh' | 'resume' | 'overwrite';
+
+const LEFTOVER = /\.(tmp|old|stale)-(\d+)$/;
+
+/** Whether `dir` holds a run: a state/ folder (or the old copy a kill left mid-swap) or a model.onnx. */
+export function holdsRun(dir: string): boolean {
+  return hasState(dir) || fs.existsSync(path.join(dir, 'model.onnx')) || fs.existsSync(path.join(dir, 'train.json'));
+}
+
+function hasState(dir: string): boolean {
+  return fs.existsSync(path.join(dir, 'state', 'state.json')) || oldStates(dir).length > 0;
+}
+
+/** state.old-<pid> (and the legacy state.old) folders a kill left between the two renames of a state swap. */
+export function oldStates(dir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => /^state\.old(-\d+)?$/.test(n) && fs.existsSync(path.join(dir, n, 'state.json'))).map((n) => path.join(dir, n));
+}
+
+function isDir(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function removeTree(p: string): void {
+  try {
+    fs.rmSync(p, { recursive: true, force: true });
+  } catch (e) {
+    throw fileError(p, 'cannot remove', e);
+  }
+}
+
+function rename(from: string, to: string): void {
+  try {
+    fs.renameSync(from, to);
+  } catch (e) {
+    throw fileError(to, `cannot rename ${from} to it`, e);
+  }
+}
+
+/** Leftovers of dead writers: in the parent (`DIR.tmp-<pid>`, `DIR.old-<pid>`) and inside the run. */
+function cleanLeftovers(dir: string): void {
+  const parent = path.dirname(dir);
+  const base = path.basename(dir);
+  const dead = (name: string): boolean => {
+    const m = LEFTOVER.exec(name);
+    return m !== null && Number(m[2]) !== process.pid && !pidAlive(Number(m[2]));
+  };
+  let siblings: string[] = [];
+  try {
+    siblings = fs.readdirSync(parent);
+  } catch {
+    // the parent does not exist yet: nothing to clean
+  }
+  for (const n of siblings) {
+    if (!n.startsWith(`${base}.`) || !dead(n)) continue;
+    const p = path.join(parent, n);
+    // A kill between the two renames of an --overwrite leaves DIR absent and the old run here: restore it.
+    if (n.startsWith(`${base}.old-`) && !fs.existsSync(dir)) rename(p, dir);
+    else removeTree(p);
+  }
+  if (!isDir(dir)) return;
+  if (!fs.existsSync(path.join(dir, 'state', 'state.json'))) {
+    const old = oldStates(dir)[0];
+    if (old) {
+      removeTree(path.join(dir, 'state'));
+      rename(old, path.join(dir, 'state'));
+    }
+  }
+  for (const sub of [dir, path.join(dir, 'samples')]) {
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(sub);
+    } catch {
+      continue;
+    }
+    for (const n of names) if (n === 'state.tmp' || n === 'state.old' || dead(n)) removeTree(path.join(sub, n));
+  }
+}
+
+/** The folder of one training run, held exclusively while the run lives. */
+export class RunDir {
+  private staging: string | undefined;
+  private replaced = false;
+
+  private constructor(readonly dir: string, private readonly lock: RunLock, private readonly mode: RunMode) {
+    if (mode !== 'resume') this.staging = `${dir}.tmp-${process.pid}`;
+  }
+
+  /**
+   * Locks `dir` and checks it suits `mode`: a fresh run needs an absent or empty folder, a resumed
+   * one a checkpoint, --overwrite a run folder (never an unrelated non-empty folder).
+   */
+  static open(dirIn: string, mode: RunMode): RunDir {
+    const dir = path.resolve(dirIn);
+    const lock = RunLock.acquire(dirIn);
+    try {
+      cleanLeftovers(dir);
+      const exists = fs.existsSync(dir);
+      if (exists && !isDir(dir)) throw new DiffusionError(`${dirIn}: is a file, not a run folder`);
+      const run = exists && holdsRun(dir);
+      const empty = exists && !run && fs.readdirSync(dir).length === 0;
+      if (mode === 'resume') {
+        if (!exists) throw new DiffusionError(`${dirIn}: no such run folder (a run stopped before its first checkpoint leaves none; start it again with --out)`);
+        if (!hasState(dir)) throw new DiffusionError(`${dirIn}: this run has no checkpoint yet (no state/ in it); start it with --out instead of --resume`);
+      } else if (run && mode === 'fresh') {
+        throw new DiffusionError(`${dirIn}: already holds a run; pass --resume ${dirIn} to continue it, or --overwrite to replace it`);
+      } else if (exists && !run && !empty) {
+        throw new DiffusionError(`${dirIn}: the folder is not empty and holds no run; choose another --out`);
+      }
+      const rd = new RunDir(dir, lock, mode);
+      if (rd.staging) {
+        try {
+          fs.mkdirSync(rd.staging, { recursive: true });
+        } catch (e) {
+          throw fileError(rd.staging, 'cannot create the folder', e);
+        }
+      }
+      return rd;
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
+  }
+
+  /** Where outputs go now: the private staging folder until the first checkpoint, then the run folder. */
+  get path(): string {
+    return this.staging ?? this.dir;
+  }
+
+  /** Whether a checkpoint of this run is in place in the run folder. */
+  get hasCheckpoint(): boolean {
+    return this.staging === undefined;
+  }
+
+  /** Call after a complete checkpoint was written to `path`: the first one moves the run into place. */
+  commit(): void {
+    if (!this.staging) return;
+    const old = `${this.dir}.old-${process.pid}`;
+    if (fs.existsSync(this.dir)) {
+      rename(this.dir, old);
+      this.replaced = true;
+    }
+    rename(this.staging, this.dir);
+    this.staging = undefined;
+    if (this.replaced) removeTree(old);
+  }
+
+  /** Ends the run: an uncommitted staging folder is removed, the lock released. */
+  close(): void {
+    try {
+      if (this.staging) fs.rmSync(this.staging, { recursive: true, force: true });
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  get resuming(): boolean {
+    return this.mode === 'resume';
+  }
+}
