@@ -7,7 +7,8 @@ import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
 import type { Extras } from '../diffusion/sampler';
 import { configFromJson, ModelConfig, readModelConfig } from '../core/model-config';
 import { DiffusionError } from '../core/errors';
-import { checkFeeds, FeedInfo } from '../core/feed-check';
+import { checkFeeds, expectedFeeds, FeedInfo } from '../core/feed-check';
+import { inputDims } from '../core/cond-inputs';
 import { readMetadata } from '../onnx/metadata';
 
 export type { Extras };
@@ -59,6 +60,11 @@ export class DiffusionModel {
     for (const name of ['x', 't']) {
       if (!session.inputNames.includes(name)) throw new DiffusionError(`${source}: the model has no input '${name}' (inputs: ${session.inputNames.join(', ')})`);
     }
+    const known = Object.keys(expectedFeeds(config));
+    const unknown = session.inputNames.find((name) => !known.includes(name));
+    if (unknown !== undefined) {
+      throw new DiffusionError(`${source}: input '${unknown}' is not described by the config; add it to the config's "inputs" (e.g. "${unknown}": "float32 [N,4,16]"; see docs/fine-tuning.md)`);
+    }
     return new DiffusionModel(session, config, ort, source);
   }
 
@@ -80,6 +86,11 @@ export class DiffusionModel {
     if (this.config.conditioning.augment) {
       const aug = extras.aug ?? new Int32Array(n);
       info.aug = { dtype: 'int64', dims: [aug.length], data: aug };
+    }
+    for (const input of this.config.conditioning.inputs ?? []) {
+      const data = extras.inputs?.[input.name];
+      if (data === undefined) continue;
+      info[input.name] = { dtype: input.dtype, dims: inputDims(input, n, data.length), data: input.dtype === 'int64' ? Int32Array.from(data) : data };
     }
     checkFeeds(this.config, info);
     const feeds: Record<string, OrtTensor> = {};

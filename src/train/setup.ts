@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { packageRoot } from '../data/fashion-mnist';
 import { configFromJson, ModelConfig, readModelConfig, writeModelConfig } from '../core/model-config';
 import { DiffusionError } from '../core/errors';
+import { inferKind } from '../core/cond-inputs';
+import { expectedFeeds } from '../core/feed-check';
 import { buildModel, loadRecipe } from '../nn';
 import type { Recipe } from '../nn';
 import { Model } from '../onnx/ir';
@@ -39,6 +41,7 @@ export function setupModel(o: TrainOptions): Setup {
     if (o.prediction && o.prediction !== config.diffusion.prediction) {
       throw new DiffusionError(`--prediction ${o.prediction}: the model was trained to predict ${config.diffusion.prediction}; only fresh models (--recipe) can change it`);
     }
+    describeGraphInputs(model, config, file);
     writeModelConfig(model.metadata, config);
     // Our own models carry their recipe: with dropout, train through a graph that has the Dropout
     // nodes (model.onnx has none), holding this file's weights under the same names.
@@ -58,6 +61,22 @@ export function setupModel(o: TrainOptions): Setup {
   const trainModel = dropout > 0 ? buildModel(recipe, { seed, training: true }) : model;
   const config = readModelConfig(model.metadata, 'recipe')!;
   return { model, trainModel, config, recipe };
+}
+
+/**
+ * Conditioning inputs the config does not describe are described from the graph's own input
+ * declarations (dtype, shape; meaning from the rank), so the model.onnx we write carries them.
+ */
+function describeGraphInputs(model: Model, config: ModelConfig, file: string): void {
+  const known = Object.keys(expectedFeeds(config));
+  for (const v of model.graph.inputs) {
+    if (known.includes(v.name) || model.graph.initializers.has(v.name)) continue;
+    if ((v.dtype !== 'float32' && v.dtype !== 'int64') || !v.shape || v.shape.length === 0) {
+      throw new DiffusionError(`${file}: input '${v.name}' (${v.dtype} [${v.shape?.join(',') ?? '?'}]) cannot be a conditioning input; describe it in the config`);
+    }
+    const shape = ['N', ...v.shape.slice(1)];
+    config.conditioning.inputs = [...(config.conditioning.inputs ?? []), { name: v.name, dtype: v.dtype, shape, kind: inferKind(v.dtype, shape) }];
+  }
 }
 
 function defaultRecipePath(): string {

@@ -140,6 +140,14 @@ function checkData(d: Dataset, config: ModelConfig, o: TrainOptions): void {
   if (cc.condChannels !== undefined && cc.lowResSize === undefined && !d.cond) {
     throw new DiffusionError(`${d.name}: the model needs condition images (paired:DIR data)`);
   }
+  for (const input of cc.inputs ?? []) {
+    const dims = d.tensors?.[input.name];
+    if (!dims) throw new DiffusionError(`${d.name}: the model's input '${input.name}' (${input.dtype} [${input.shape.join(',')}]) needs per-image values: use manifest:DIR data naming it (docs/fine-tuning.md)`);
+    const want = input.shape.slice(1);
+    if (dims.length !== want.length || want.some((w, k) => typeof w === 'number' && w !== dims[k])) {
+      throw new DiffusionError(`${d.name}: '${input.name}' tensors are [${dims.join(',')}], the model expects [${want.join(',')}] per image`);
+    }
+  }
   if (o.overfitBatch !== undefined && (!Number.isInteger(o.overfitBatch) || o.overfitBatch < 1)) {
     throw new DiffusionError(`--overfit-batch must be a positive integer, got ${o.overfitBatch}`);
   }
