@@ -13,6 +13,7 @@ import { makeFeeds } from './feeds';
 import { emaDecayAt, learningRate } from './lr';
 import type { TrainOptions, TrainResult } from './options';
 import { writeCheckpoint, writeSamples } from './outputs';
+import { applyLora, LORA_TRAINABLE, writeAdapterFile } from './lora';
 import { flattenParams } from './params';
 import { setupModel } from './setup';
 import { buildStepGraph, StepGraph } from './step-graph';
@@ -22,6 +23,7 @@ export { setupModel } from './setup';
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const setup = setupModel(o);
+  const lora = applyLora(setup, o);
   const { config } = setup;
   const out = o.resume ?? o.out ?? 'runs/train';
   mkdirSync(out, { recursive: true });
@@ -39,7 +41,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const totalSteps = resolveSteps(opt, dataset.length, batchSize);
 
   const step: StepGraph = buildStepGraph(setup.trainModel, config, {
-    trainable: opt.trainable, minSnrGamma: opt.minSnrGamma, adamw: { weightDecay: opt.weightDecay ?? 0 }, batch: opt.overfitBatch ?? batchSize,
+    trainable: lora ? LORA_TRAINABLE : opt.trainable, minSnrGamma: opt.minSnrGamma, adamw: { weightDecay: opt.weightDecay ?? 0 }, batch: opt.overfitBatch ?? batchSize,
   });
   const session = await NodeSession.create(step.model, { device: opt.device, deviceId: opt.deviceId, threads: opt.threads });
 
@@ -78,6 +80,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     meta.rng = rng.getState();
     meta.loader = loader.getState();
     await writeCheckpoint(out, setup, step, config, vec, meta, opt, dataset.name);
+    if (lora) await writeAdapterFile(out, lora, step.layout, vec.ema);
   };
 
   while (meta.step < totalSteps) {

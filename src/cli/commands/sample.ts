@@ -271,7 +271,7 @@ export function checkArgs(args: SampleArgs): void {
 /** Samples from one model.onnx, recording the chosen steps of the denoising process. */
 export async function sampleFromModel(args: SampleArgs, loaded?: SamplerModel & { release(): Promise<void> }): Promise<SampleOutcome> {
   if (loaded === undefined && args.model === undefined) throw new DiffusionError('give --model, --pipeline or --ensemble');
-  const model = loaded ?? await loadModel(args.model!, { config: args.config, device: args.device as Device, deviceId: args['device-id'], threads: args.threads });
+  const model = loaded ?? await loadModel(args.model!, { config: args.config, lora: args.lora, device: args.device as Device, deviceId: args['device-id'], threads: args.threads });
   try {
     const config = model.config;
     const opts = await samplerOptions(args, config);
