@@ -373,7 +373,7 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
       .option('guidance', { type: 'number', describe: 'Classifier-free guidance scale (1 = conditional only)' })
       .option('labels', { type: 'string', describe: 'Multi-hot label vector, e.g. 0,1,0,1' })
       .option('cond', { type: 'string', describe: 'Condition image for an image-conditioned model' })
-      .option('input', { type: 'string', array: true, describe: 'Conditioning input of any name: NAME=FILE.npy (one image\'s values, or n images\'), repeatable' })
+      .option('input', { type: 'string', array: true, describe: 'Conditioning input of any name: NAME=FILE.npy (one image\'s values, or n images\'); several: --input a=A.npy b=B.npy' })
       .option('lora', { type: 'string', describe: 'LoRA adapter file (.safetensors from train --lora) merged into the model before sampling' })
       .option('aug-level', { type: 'number', describe: 'Noise-augmentation timestep of the condition (cascades)' })
       .option('out', { type: 'string', default: 'samples.png', describe: 'Grid of samples (.png, .webp, .jpg)' })
