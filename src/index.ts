@@ -30,6 +30,16 @@ export { buildStepGraph, type StepGraph, type StepGraphOptions } from './train/s
 export { train, type TrainOptions, type TrainResult, type StepReport } from './train/trainer';
 export { grad, gradGraph, type GradOptions } from './autodiff/grad';
 
+// Fine-tuning: LoRA adapters, conditioning inputs of any name, tensor files
+export {
+  insertLora, mergeLora, extractLora, findLoraTargets, encodeAdapter, decodeAdapter, DEFAULT_LORA_TARGETS, LORA_TRAINABLE,
+  type LoraAdapter, type LoraOptions, type LoraSpec, type LoraTarget,
+} from './nn/lora';
+export { readAdapterFile, mergedModel } from './runtime/lora-file';
+export type { CondInput, CondKind } from './core/model-config';
+export { decodeNpy, encodeNpy, npyToFloat32, type NpyArray, type NpyDtype } from './data/npy';
+export { encodeSafetensors, decodeSafetensors } from './onnx/safetensors';
+
 // ONNX IR
 export { decodeModel, encodeModel, Builder, Graph, newModel, Tensor, type Model, type Node, type ValueInfo } from './onnx';
 

@@ -4,6 +4,7 @@
  */
 import type { ModelConfig } from './model-config';
 import { DiffusionError } from './errors';
+import { howToGive } from './cond-inputs';
 
 /** What the check needs of a feed: our Tensor qualifies, and so does a plain description. */
 export interface FeedInfo {
@@ -15,8 +16,10 @@ export interface FeedInfo {
 
 interface Expected {
   dtype: 'float32' | 'int64';
-  /** 'N' = the batch, taken from x. */
-  shape: (number | 'N')[];
+  /** 'N' = the batch, taken from x; other strings are free dims (any size). */
+  shape: (number | string)[];
+  /** How to give the input, for a missing one (conditioning inputs of any name). */
+  how?: string;
 }
 
 /** The inputs a model with this config takes, in order. */
@@ -31,6 +34,7 @@ export function expectedFeeds(config: ModelConfig): Record<string, Expected> {
   if (cond.labels) e.labels = { dtype: 'float32', shape: ['N', cond.labels] };
   if (cond.condChannels) e.cond = { dtype: 'float32', shape: ['N', cond.condChannels, s, s] };
   if (cond.augment) e.aug = { dtype: 'int64', shape: ['N'] };
+  for (const i of cond.inputs ?? []) e[i.name] = { dtype: i.dtype, shape: i.shape, how: howToGive(i.name) };
   return e;
 }
 
@@ -49,10 +53,10 @@ export function checkFeeds(config: ModelConfig, feeds: Record<string, FeedInfo>)
   let batch: number | undefined = x && x.dims.length > 0 ? x.dims[0] : undefined;
   for (const [name, e] of Object.entries(expected)) {
     const f = feeds[name];
-    if (!f) throw new DiffusionError(`${name}: missing input, expected ${e.dtype} ${fmt(e.shape)}`);
+    if (!f) throw new DiffusionError(`${name}: missing input, expected ${e.dtype} ${fmt(e.shape)}${e.how ? `; ${e.how}` : ''}`);
     if (f.dtype !== e.dtype) throw new DiffusionError(`${name}: expected ${e.dtype}, got ${f.dtype}`);
     batch ??= f.dims[0];
-    const ok = f.dims.length === e.shape.length && e.shape.every((d, i) => (d === 'N' ? f.dims[i] === batch : f.dims[i] === d));
+    const ok = f.dims.length === e.shape.length && e.shape.every((d, i) => (d === 'N' ? f.dims[i] === batch : typeof d === 'string' || f.dims[i] === d));
     if (!ok) {
       const which = name === 'x' ? '' : ` (N = ${batch} from x)`;
       throw new DiffusionError(`${name}: expected ${fmt(e.shape)}${which}, got ${fmt(f.dims)}`);

@@ -5,8 +5,10 @@
 import { ConfigError, DiffusionError } from './errors';
 import { checkDiffusionConfig, DiffusionConfig, DiffusionKind, KINDS } from './diffusion-config';
 import { Checker, describe, isObj } from './schema';
+import { checkCondInputs, CondInput } from './cond-inputs';
 
 export type { DiffusionKind } from './diffusion-config';
+export type { CondInput, CondKind } from './cond-inputs';
 
 export const METADATA_KEY = 'onnx-diffusion';
 export const FORMAT = 'onnx-diffusion/1';
@@ -22,6 +24,8 @@ export interface Conditioning {
   lowResSize?: number;
   /** Cascaded diffusion noise-conditioning augmentation: int64 input `aug` [N], a timestep. */
   augment?: boolean;
+  /** Inputs of any other name (a foreign model's `encoder_hidden_states`, `context`, ...). */
+  inputs?: CondInput[];
 }
 
 /** Cold blur defaults: elementary blur std (px) and the start distribution of flat channel means. */
@@ -45,6 +49,22 @@ export interface ModelConfig {
   cold?: { blurStd: number; startMean: number; startStd: number };
   /** Timestep range this model was trained on (ensemble experts), inclusive. */
   tRange?: [number, number];
+  /** Set when the graph forms W + (alpha/r) B A in-graph from LoRA adapters (nn/lora.ts). */
+  lora?: LoraSpec;
+}
+
+/** Where one adapter sits: the frozen weight, its key (adapter names), and W's layout. */
+export interface LoraTarget {
+  weight: string;
+  key: string;
+  /** 'out-in': W [out, in] (Gemm transB); 'in-out': W [in, out] (MatMul); 'conv': W [O, I, kh, kw]. */
+  layout: 'out-in' | 'in-out' | 'conv';
+}
+
+export interface LoraSpec {
+  rank: number;
+  alpha: number;
+  targets: LoraTarget[];
 }
 
 /** Reads the config from a model's metadata; undefined when the file carries none. */
@@ -78,6 +98,8 @@ export function validateModelConfig(obj: unknown, path: string): ModelConfig {
     if (cond[k] !== undefined) conditioning[k] = c.posInt(cond[k], `conditioning.${k}`);
   }
   if (cond.augment !== undefined) conditioning.augment = cond.augment === true;
+  const inputs = checkCondInputs(c, cond, o.inputs);
+  if (inputs) conditioning.inputs = inputs;
   const config: ModelConfig = { format: FORMAT, kind, image, diffusion: checkDiffusionConfig(c.child('diffusion'), o.diffusion ?? {}), conditioning };
   if (Array.isArray(o.classNames)) config.classNames = o.classNames.map(String);
   if (o.recipe !== undefined) config.recipe = o.recipe;
@@ -88,15 +110,30 @@ export function validateModelConfig(obj: unknown, path: string): ModelConfig {
     const num = (k: keyof typeof DEFAULT_COLD) => (typeof cold[k] === 'number' ? cold[k] : DEFAULT_COLD[k]);
     config.cold = { blurStd: num('blurStd'), startMean: num('startMean'), startStd: num('startStd') };
   }
+  if (isObj(o.lora)) config.lora = checkLoraSpec(c.child('lora'), o.lora);
   if (Array.isArray(o.tRange) && o.tRange.length === 2) config.tRange = [Number(o.tRange[0]), Number(o.tRange[1])];
   return config;
 }
 
 /**
  * A config given beside a foreign model (e.g. test/fixtures/torch-unet-16px.json): needs
- * `image` and `diffusion`; other keys (about, inputs, output) are documentation and ignored.
+ * `image` and `diffusion`; `inputs` entries other than x and t describe conditioning inputs
+ * (`"float32 [N,4,16], context tokens"`, see cond-inputs.ts); other keys are documentation.
  */
 export function configFromJson(obj: unknown, source: string): ModelConfig {
   if (!isObj(obj)) throw new ConfigError(source, 'expected a JSON object');
   return validateModelConfig({ ...obj, kind: obj.kind ?? 'gaussian' }, source);
+}
+
+const LAYOUTS: readonly LoraTarget['layout'][] = ['out-in', 'in-out', 'conv'];
+
+/** The `lora` section of metadata or of an adapter file's header. */
+export function checkLoraSpec(c: Checker, v: unknown): LoraSpec {
+  const o = c.object(v, '', ['rank', 'alpha', 'targets', 'format']);
+  const targets = c.array(o.targets, 'targets', 'a list of adapted weights').map((t, i) => {
+    const k = `targets[${i}]`;
+    const e = c.object(t, k, ['weight', 'key', 'layout']);
+    return { weight: c.string(e.weight, `${k}.weight`, 'a weight name'), key: c.string(e.key, `${k}.key`, 'an adapter key'), layout: c.oneOf(e.layout, `${k}.layout`, LAYOUTS) };
+  });
+  return { rank: c.posInt(o.rank, 'rank'), alpha: c.finite(o.alpha, 'alpha'), targets };
 }

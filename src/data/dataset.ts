@@ -24,6 +24,10 @@ export interface Dataset {
   multiLabel?(i: number, out: Float32Array, offset: number): void;
   /** Writes the condition image of i as CHW float32 in [-1, 1] at out[offset..]. */
   cond?(i: number, out: Float32Array, offset: number): void;
+  /** Per-image tensors for conditioning inputs of any name (manifest data): name -> dims of one image's. */
+  readonly tensors?: Record<string, number[]>;
+  /** Writes tensor `name` of image i (the product of tensors[name] values) at out[offset..]. */
+  tensor?(name: string, i: number, out: Float32Array, offset: number): void;
 }
 
 /** What the caller (the recipe) wants: every data set is converted to this shape on load. */

@@ -20,6 +20,8 @@ export interface Batch {
   multiLabels?: Float32Array;
   /** size * condChannels * H * W. */
   cond?: Float32Array;
+  /** Per-image tensors of conditioning inputs of any name (manifest data), batch-major. */
+  inputs?: Record<string, Float32Array>;
 }
 
 export interface LoaderState {
@@ -176,12 +178,15 @@ export class BatchLoader {
     if (ds.multiLabel && ds.labelDim !== undefined) batch.multiLabels = new Float32Array(B * ds.labelDim);
     const condPer = (ds.condChannels ?? 0) * H * W;
     if (ds.cond && condPer > 0) batch.cond = new Float32Array(B * condPer);
+    const tensors = Object.entries(ds.tensors ?? {}).map(([name, dims]) => ({ name, per: dims.reduce((p, d) => p * d, 1) }));
+    if (tensors.length > 0) batch.inputs = Object.fromEntries(tensors.map((t) => [t.name, new Float32Array(B * t.per)]));
     for (let k = 0; k < B; k++) {
       const i = idx[k];
       ds.image(i, batch.x, k * per);
       if (batch.labels && ds.label) batch.labels[k] = ds.label(i);
       if (batch.multiLabels && ds.multiLabel) ds.multiLabel(i, batch.multiLabels, k * (ds.labelDim ?? 0));
       if (batch.cond && ds.cond) ds.cond(i, batch.cond, k * condPer);
+      for (const t of tensors) ds.tensor!(t.name, i, batch.inputs![t.name], k * t.per);
       if (flips[k]) {
         flipRows(batch.x, k * per, per / W, W);
         if (batch.cond) flipRows(batch.cond, k * condPer, condPer / W, W);
@@ -191,7 +196,7 @@ export class BatchLoader {
   }
 
   private copy(b: Batch): Batch {
-    return {
+    const copy: Batch = {
       size: b.size,
       x: b.x.slice(),
       indices: b.indices.slice(),
@@ -199,6 +204,8 @@ export class BatchLoader {
       multiLabels: b.multiLabels?.slice(),
       cond: b.cond?.slice(),
     };
+    if (b.inputs) copy.inputs = Object.fromEntries(Object.entries(b.inputs).map(([k, v]) => [k, v.slice()]));
+    return copy;
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * Data set spec strings -> data sets, converted to the requested channels and size:
  *   fashion-mnist | fashion-mnist:full | synthetic[:N] | idx:DIR | idx:IMAGES[,LABELS]
- *   cifar10:DIR[:train|test|all] | folder:DIR | paired:DIR
+ *   cifar10:DIR[:train|test|all] | folder:DIR | paired:DIR | manifest:DIR (images + per-image .npy tensors)
  */
 import { DiffusionError } from '../core/errors';
 import { openCifar10, type CifarSplit } from './cifar10';
@@ -9,10 +9,11 @@ import type { Dataset, DatasetRequest } from './dataset';
 import { openFashionMnist } from './fashion-mnist';
 import { openFolder } from './folder';
 import { openIdx } from './idx';
+import { openManifest } from './manifest';
 import { openPaired } from './paired';
 import { openSynthetic, SYNTHETIC_DEFAULT_N } from './synthetic';
 
-export const DATASET_KINDS = ['fashion-mnist', 'synthetic', 'idx', 'cifar10', 'folder', 'paired'];
+export const DATASET_KINDS = ['fashion-mnist', 'synthetic', 'idx', 'cifar10', 'folder', 'paired', 'manifest'];
 
 function needArg(kind: string, arg: string): string {
   if (arg === '') throw new DiffusionError(`data set '${kind}' needs a path: ${kind}:DIR`);
@@ -47,6 +48,8 @@ export async function openDataset(spec: string, want: DatasetRequest): Promise<D
       return openFolder(needArg(kind, arg), want);
     case 'paired':
       return openPaired(needArg(kind, arg), want);
+    case 'manifest':
+      return openManifest(needArg(kind, arg), want);
     default:
       throw new DiffusionError(`unknown data set kind '${kind}' in '${spec}' (known: ${DATASET_KINDS.join(', ')})`);
   }

@@ -1,6 +1,7 @@
 /** A model's config (metadata or --config) checked against the inputs its graph actually has. */
 import type { ModelConfig } from '../core/model-config';
-import { ConfigError } from '../core/errors';
+import { ConfigError, DiffusionError } from '../core/errors';
+import { expectedFeeds } from '../core/feed-check';
 
 /** Each conditioning key and the graph input it implies (names per DESIGN.md). */
 const IMPLIES: [keyof ModelConfig['conditioning'], string][] = [
@@ -27,5 +28,10 @@ export function checkConfigInputs(config: ModelConfig, inputs: readonly string[]
     if (!set && inputs.includes(input)) {
       throw new ConfigError(`${source}: conditioning.${key}`, `is not set but the graph has an input '${input}'`);
     }
+  }
+  const known = Object.keys(expectedFeeds(config));
+  const unknown = inputs.find((name) => !known.includes(name));
+  if (unknown !== undefined) {
+    throw new DiffusionError(`${source}: input '${unknown}' is not described by the config; add it to the config's "inputs" (e.g. "${unknown}": "float32 [N,4,16]"; see docs/fine-tuning.md)`);
   }
 }

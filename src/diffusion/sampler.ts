@@ -11,12 +11,14 @@ import { makeSchedule } from './schedules';
 import { coldSample, guidedBy, runSampler, samplerName, StepInfo, toySample, TimestepSpacing, DdpmVariance } from './samplers';
 import { Denoiser } from './samplers/types';
 
-/** Per-image conditioning of one batch (the model inputs class, labels, cond, aug). */
+/** Per-image conditioning of one batch (the model inputs class, labels, cond, aug, and any other). */
 export interface Extras {
   class?: Int32Array;
   labels?: Float32Array;
   cond?: Float32Array;
   aug?: Int32Array;
+  /** Conditioning inputs of any name (config.conditioning.inputs), batch-major, n per-image blocks. */
+  inputs?: Record<string, Float32Array>;
 }
 
 /** What createSampler needs of a model: its config and one batched network call. */
@@ -35,7 +37,9 @@ function cat<A extends Int32Array | Float32Array>(a: A | undefined, b: A | undef
 
 /** Two batches' conditioning as one batch (conditional half first). */
 function concatExtras(a: Extras, b: Extras): Extras {
-  return { class: cat(a.class, b.class), labels: cat(a.labels, b.labels), cond: cat(a.cond, b.cond), aug: cat(a.aug, b.aug) };
+  const e: Extras = { class: cat(a.class, b.class), labels: cat(a.labels, b.labels), cond: cat(a.cond, b.cond), aug: cat(a.aug, b.aug) };
+  if (a.inputs && b.inputs) e.inputs = Object.fromEntries(Object.keys(a.inputs).map((k) => [k, cat(a.inputs![k], b.inputs![k])!]));
+  return e;
 }
 
 export interface CreateSamplerOptions {
@@ -52,6 +56,11 @@ export interface CreateSamplerOptions {
   labels?: number[];
   /** Condition image(s) CHW in [-1, 1] (one for all images or n of them). */
   cond?: Float32Array;
+  /**
+   * Conditioning inputs of any name (config.conditioning.inputs): for each, one image's values
+   * (used for every image) or n images' values, batch-major. Int inputs are given as numbers too.
+   */
+  inputs?: Record<string, ArrayLike<number>>;
   /** Cascade noise-augmentation level (a timestep) of the condition image. */
   augLevel?: number;
   clipX0?: boolean;
@@ -85,6 +94,14 @@ function repeatTo(src: ArrayLike<number>, per: number, n: number, what: string):
   return out;
 }
 
+/** Values per image of a conditioning input given as `length` values for n images (or for one). */
+function perImage(length: number, shape: readonly (number | string)[], n: number, name: string): number {
+  const fixed = shape.slice(1).every((d) => typeof d === 'number');
+  if (fixed) return shape.slice(1).reduce<number>((p, d) => p * (d as number), 1);
+  if (length % n === 0) return length / n;
+  throw new DiffusionError(`${name}: ${length} values do not split into ${n} images`);
+}
+
 export function createSampler(model: SamplerModel, options: CreateSamplerOptions = {}) {
   const config = model.config;
   const { channels: c, size } = config.image;
@@ -93,7 +110,13 @@ export function createSampler(model: SamplerModel, options: CreateSamplerOptions
   if (kind === 'gaussian') samplerName(sampler);
   const cc = config.conditioning;
   if (options.classes !== undefined && cc.classes === undefined) throw new DiffusionError('--class given but the model is not class-conditional');
-  if (options.guidance !== undefined && cc.classes === undefined && cc.labels === undefined) throw new DiffusionError('--guidance needs a class- or label-conditional model');
+  if (options.guidance !== undefined && cc.classes === undefined && cc.labels === undefined && !cc.inputs) {
+    throw new DiffusionError('--guidance needs a conditional model (classes, labels or conditioning inputs)');
+  }
+  const condInputs = cc.inputs ?? [];
+  for (const name of Object.keys(options.inputs ?? {})) {
+    if (!condInputs.some((i) => i.name === name)) throw new DiffusionError(`--input ${name}: not a conditioning input of this model (it has: ${condInputs.map((i) => i.name).join(', ') || 'none'})`);
+  }
   const schedule = kind === 'gaussian' ? makeSchedule(config.diffusion) : undefined;
 
   async function sample(n: number, call: SampleCallOptions = {}): Promise<SampleResult> {
@@ -132,9 +155,10 @@ export function createSampler(model: SamplerModel, options: CreateSamplerOptions
     return { n, c, h: size, w: size, images, rgba };
   }
 
-  /** The unconditional counterpart for guidance: the null class and all-zero labels. */
+  /** The unconditional counterpart for guidance: the null class, all-zero labels, each input's null value. */
   function nullExtras(e: Extras): Extras {
-    return { ...e, class: e.class?.map(() => cc.classes!), labels: e.labels?.map(() => 0) };
+    const inputs = e.inputs && Object.fromEntries(condInputs.filter((i) => e.inputs![i.name]).map((i) => [i.name, e.inputs![i.name].map(() => i.nullValue ?? 0)]));
+    return { ...e, class: e.class?.map(() => cc.classes!), labels: e.labels?.map(() => 0), inputs };
   }
 
   function extrasFor(offset: number, m: number): Extras {
@@ -155,6 +179,17 @@ export function createSampler(model: SamplerModel, options: CreateSamplerOptions
       extras.cond = all.slice(offset * perCond, (offset + m) * perCond);
     }
     if (cc.augment) extras.aug = new Int32Array(m).fill(options.augLevel ?? 0);
+    for (const i of condInputs) {
+      const given = options.inputs?.[i.name];
+      // A missing input is left out: the model's feed check names it and says how to give it.
+      if (given === undefined) continue;
+      const per = perImage(given.length, i.shape, offset + m, i.name);
+      if (given.length !== per && (given.length % per !== 0 || given.length < per * (offset + m))) {
+        throw new DiffusionError(`${i.name}: expected [${i.shape.slice(1).join(',')}] per image (${per} values, for all images or one block per image), got ${given.length} values`);
+      }
+      extras.inputs ??= {};
+      extras.inputs[i.name] = given.length === per ? repeatTo(given, per, m, i.name) : Float32Array.from(Array.prototype.slice.call(given, offset * per, (offset + m) * per));
+    }
     return extras;
   }
 

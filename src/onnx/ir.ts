@@ -60,6 +60,19 @@ export class Graph {
     );
   }
 
+  /** A copy whose nodes, lists and maps are new; tensors are shared (never mutated in place). */
+  clone(): Graph {
+    const c = new Graph();
+    c.name = this.name;
+    c.docString = this.docString;
+    c.nodes = this.nodes.map((n) => ({ ...n, inputs: [...n.inputs], outputs: [...n.outputs], attrs: { ...n.attrs } }));
+    c.inputs = this.inputs.map((v) => ({ ...v, shape: v.shape ? [...v.shape] : undefined }));
+    c.outputs = this.outputs.map((v) => ({ ...v, shape: v.shape ? [...v.shape] : undefined }));
+    c.initializers = new Map(this.initializers);
+    c.valueInfo = new Map(this.valueInfo);
+    return c;
+  }
+
   /** Map from value name to the node producing it. */
   producers(): Map<string, Node> {
     const m = new Map<string, Node>();

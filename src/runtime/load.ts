@@ -11,6 +11,9 @@ import { configFromJson } from '../core/model-config';
 import { cudaPreflight, explainCudaFailure } from './cuda';
 import { DiffusionModel, OrtApi } from './model';
 import { sessionOptions, type Device } from './node';
+import { mergedModel } from './lora-file';
+import type { LoraAdapter } from '../nn/lora';
+import { encodeModel } from '../onnx/proto';
 
 export { sessionOptions };
 
@@ -22,6 +25,8 @@ export interface LoadModelOptions {
   deviceId?: number;
   /** Intra-op threads (default: the number of cores). */
   threads?: number;
+  /** A LoRA adapter (file path or decoded) merged into the weights before the session is created. */
+  lora?: string | LoraAdapter;
 }
 
 function readBytes(file: string, what: 'model' | 'config'): Buffer {
@@ -58,7 +63,8 @@ export function readConfigFile(file: string): unknown {
  */
 export async function loadModel(pathOrBytes: string | Uint8Array, opts: LoadModelOptions = {}): Promise<DiffusionModel> {
   const source = typeof pathOrBytes === 'string' ? resolveModelPath(pathOrBytes) : 'model';
-  const bytes = typeof pathOrBytes === 'string' ? readBytes(source, 'model') : pathOrBytes;
+  let bytes = typeof pathOrBytes === 'string' ? readBytes(source, 'model') : pathOrBytes;
+  if (opts.lora !== undefined) bytes = encodeModel(mergedModel(bytes, source, opts.lora));
   const config = opts.config === undefined
     ? undefined
     : typeof opts.config === 'string'

@@ -9,6 +9,7 @@ import { configFromJson, ModelConfig, readModelConfig } from '../core/model-conf
 import { DiffusionError } from '../core/errors';
 import { checkFeeds, FeedInfo } from '../core/feed-check';
 import { checkConfigInputs } from '../diffusion/config-inputs';
+import { inputDims } from '../core/cond-inputs';
 import { readMetadata } from '../onnx/metadata';
 
 export type { Extras };
@@ -83,6 +84,11 @@ export class DiffusionModel {
     if (this.config.conditioning.augment) {
       const aug = extras.aug ?? new Int32Array(n);
       info.aug = { dtype: 'int64', dims: [aug.length], data: aug };
+    }
+    for (const input of this.config.conditioning.inputs ?? []) {
+      const data = extras.inputs?.[input.name];
+      if (data === undefined) continue;
+      info[input.name] = { dtype: input.dtype, dims: inputDims(input, n, data.length), data: input.dtype === 'int64' ? Int32Array.from(data) : data };
     }
     checkFeeds(this.config, info);
     const feeds: Record<string, OrtTensor> = {};

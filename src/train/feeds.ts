@@ -4,6 +4,7 @@ import { Rng } from '../core/rng';
 import { coldDegrade } from '../diffusion/samplers';
 import { toyNoise } from '../diffusion/samplers/toy';
 import { Tensor } from '../onnx/tensor';
+import { condInputFeeds } from './cond-feeds';
 import { conditionFromImage } from './sr';
 import type { StepGraph } from './step-graph';
 
@@ -43,6 +44,7 @@ export function makeFeeds(batch: Batch, config: ModelConfig, step: StepGraph, rn
     if (step.extraInputs.includes('cond')) feeds.cond = new Tensor('float32', [n, cc.condChannels ?? c, size, size], cond);
     if (step.extraInputs.includes('aug')) feeds.aug = new Tensor('int64', [n], BigInt64Array.from(aug, (v) => BigInt(v)));
   }
+  Object.assign(feeds, condInputFeeds(batch, config, step.extraInputs, rng, condDropout));
   return feeds;
 }
 

@@ -27,6 +27,8 @@ export interface TrainOptions {
   gradClip?: number;
   prediction?: 'eps' | 'x0' | 'v';
   trainable?: string;
+  /** Train low-rank adapters only (docs/fine-tuning.md): rank, alpha (default rank), target globs. */
+  lora?: { rank: number; alpha?: number; targets?: string };
   minSnrGamma?: number;
   seed?: number;
   device?: Device;
@@ -41,7 +43,7 @@ export interface TrainOptions {
   flip?: boolean;
   /** Train only on timesteps in [lo, hi] (an expert of an ensemble). */
   tRange?: [number, number];
-  /** Probability of replacing the class (or label vector) by the null one, for guidance. */
+  /** Probability of replacing the class, label vector or conditioning inputs by the null ones, for guidance. */
   condDropout?: number;
   /** Called after every step (library users; the CLI draws its progress bar from it). */
   onStep?: (s: StepReport) => void;

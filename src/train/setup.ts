@@ -5,6 +5,8 @@ import { packageRoot } from '../data/fashion-mnist';
 import { checkConfigInputs } from '../diffusion/config-inputs';
 import { configFromJson, ModelConfig, readModelConfig, writeModelConfig } from '../core/model-config';
 import { DiffusionError } from '../core/errors';
+import { inferKind } from '../core/cond-inputs';
+import { expectedFeeds } from '../core/feed-check';
 import { buildModel, loadRecipe } from '../nn';
 import { validateRecipe } from '../core/recipe';
 import { Budget, checkRecipeBudget } from '../nn/recipe-budget';
@@ -47,7 +49,8 @@ export function setupModel(o: TrainOptions): Setup {
     if (o.prediction && o.prediction !== config.diffusion.prediction) {
       throw new DiffusionError(`--prediction ${o.prediction}: the model was trained to predict ${config.diffusion.prediction}; only fresh models (--recipe) can change it`);
     }
-    checkConfigInputs(config, model.graph.inputs.map((i) => i.name), file, model.graph.inputs.find((i) => i.name === 'x')?.shape);
+    describeGraphInputs(model, config, file);
+    checkConfigInputs(config, model.graph.inputs.filter((i) => !model.graph.initializers.has(i.name)).map((i) => i.name), file, model.graph.inputs.find((i) => i.name === 'x')?.shape);
     writeModelConfig(model.metadata, config);
     // Our own models carry their recipe: with dropout, train through a graph that has the Dropout
     // nodes (model.onnx has none), holding this file's weights under the same names.
@@ -74,6 +77,22 @@ export function setupModel(o: TrainOptions): Setup {
 /** Memory of one training step: params, m, v, EMA in and out, gradients and model copies (about 12 float32 per parameter), activations kept for the backward pass. */
 export function trainingBudget(batch: number): Budget {
   return { batch, copies: 12, activationFactor: 3, available: availableMemory(), batchFlag: '--batch' };
+}
+
+/**
+ * Conditioning inputs the config does not describe are described from the graph's own input
+ * declarations (dtype, shape; meaning from the rank), so the model.onnx we write carries them.
+ */
+function describeGraphInputs(model: Model, config: ModelConfig, file: string): void {
+  const known = Object.keys(expectedFeeds(config));
+  for (const v of model.graph.inputs) {
+    if (known.includes(v.name) || model.graph.initializers.has(v.name)) continue;
+    if ((v.dtype !== 'float32' && v.dtype !== 'int64') || !v.shape || v.shape.length === 0) {
+      throw new DiffusionError(`${file}: input '${v.name}' (${v.dtype} [${v.shape?.join(',') ?? '?'}]) cannot be a conditioning input; describe it in the config`);
+    }
+    const shape = ['N', ...v.shape.slice(1)];
+    config.conditioning.inputs = [...(config.conditioning.inputs ?? []), { name: v.name, dtype: v.dtype, shape, kind: inferKind(v.dtype, shape) }];
+  }
 }
 
 function defaultRecipePath(): string {

@@ -14,6 +14,7 @@ import { makeFeeds } from './feeds';
 import { emaDecayAt, learningRate } from './lr';
 import type { TrainOptions, TrainResult } from './options';
 import { writeCheckpoint, writeSamples } from './outputs';
+import { applyLora, LORA_TRAINABLE, writeAdapterFile } from './lora';
 import { flattenParams } from './params';
 import { setupModel, trainingBudget } from './setup';
 import { RunDir } from './run-dir';
@@ -46,6 +47,7 @@ function savedOptions(dir: string): TrainOptions {
 
 async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<TrainResult> {
   const setup = setupModel(o);
+  const lora = applyLora(setup, o);
   const { config } = setup;
   const saved = o.resume ? savedOptions(out) : undefined;
   // A resumed run keeps its hyper-parameters; only the step budget may grow.
@@ -70,7 +72,7 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
   let session: NodeSession;
   try {
     step = buildStepGraph(setup.trainModel, config, {
-      trainable: opt.trainable, minSnrGamma: opt.minSnrGamma, adamw: { weightDecay: opt.weightDecay ?? 0 }, batch: opt.overfitBatch ?? batchSize,
+      trainable: lora ? LORA_TRAINABLE : opt.trainable, minSnrGamma: opt.minSnrGamma, adamw: { weightDecay: opt.weightDecay ?? 0 }, batch: opt.overfitBatch ?? batchSize,
     });
     session = await NodeSession.create(step.model, { device: opt.device, deviceId: opt.deviceId, threads: opt.threads });
   } catch (e) {
@@ -112,6 +114,7 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
     meta.rng = rng.getState();
     meta.loader = loader.getState();
     await writeCheckpoint(run.path, setup, step, config, vec, meta, opt, dataset.name);
+    if (lora) await writeAdapterFile(run.path, lora, step.layout, vec.ema);
     run.commit();
   };
   // A kill between the writes of a checkpoint can leave model.onnx one checkpoint behind state/.
@@ -198,6 +201,14 @@ function checkData(d: Dataset, config: ModelConfig, o: TrainOptions): void {
   }
   if (cc.condChannels !== undefined && cc.lowResSize === undefined && !d.cond) {
     throw new DiffusionError(`${d.name}: the model needs condition images (paired:DIR data)`);
+  }
+  for (const input of cc.inputs ?? []) {
+    const dims = d.tensors?.[input.name];
+    if (!dims) throw new DiffusionError(`${d.name}: the model's input '${input.name}' (${input.dtype} [${input.shape.join(',')}]) needs per-image values: use manifest:DIR data naming it (docs/fine-tuning.md)`);
+    const want = input.shape.slice(1);
+    if (dims.length !== want.length || want.some((w, k) => typeof w === 'number' && w !== dims[k])) {
+      throw new DiffusionError(`${d.name}: '${input.name}' tensors are [${dims.join(',')}], the model expects [${want.join(',')}] per image`);
+    }
   }
   if (o.overfitBatch !== undefined && (!Number.isInteger(o.overfitBatch) || o.overfitBatch < 1)) {
     throw new DiffusionError(`--overfit-batch must be a positive integer, got ${o.overfitBatch}`);

@@ -21,6 +21,10 @@ export { imageToRgba, toRgba } from '../image/pixels';
 export type { RgbaImage } from '../image/pixels';
 export { DiffusionError, DiffusionModel };
 export * from '../diffusion/pipelines';
+// LoRA in the page: merge an adapter into model bytes before loading, or insert adapters to fine-tune.
+export { insertLora, mergeLora, extractLora, findLoraTargets, encodeAdapter, decodeAdapter } from '../nn/lora';
+export type { LoraAdapter, LoraOptions, LoraSpec } from '../nn/lora';
+export { decodeModel, encodeModel } from '../onnx/proto';
 
 /** 'wasm' (default) runs on the CPU; 'webgpu' needs `navigator.gpu` with an adapter and falls back to 'wasm' without one. */
 export type Backend = 'wasm' | 'webgpu';

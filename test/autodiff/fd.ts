@@ -83,7 +83,7 @@ export async function checkBuilt(
   const index = b.cast(b.op('Range', [b.constant(0, 'int64'), n, b.constant(1, 'int64')]), 'float32');
   const r = b.reshape(b.sin(b.add(b.scale(index, 1.618), b.constant(0.5))), b.shapeOf(out));
   const f = b.op('ReduceSum', [b.mul(out, r)], { keepdims: 0 });
-  b.output(f, 'f');
+  b.output(f, 'fd/f'); // not 'f': torch-textcond-16px has an initializer named f
   const grads = grad(b, { of: f.name, wrt, conv: opts.conv });
   wrt.forEach((w, i) => {
     const g = b.identity(grads.get(w)!);
@@ -122,7 +122,7 @@ export async function checkBuilt(
         const p = feeds[w].toNumbers();
         moved[w] = Tensor.float32(feeds[w].dims, p.map((v, k) => v + sign * h * dirs[i][k]));
       });
-      return (await session.run(moved, ['f'])).f.toNumbers()[0];
+      return (await session.run(moved, ['fd/f']))['fd/f'].toNumbers()[0];
     };
     const rhs = ((await at(1)) - (await at(-1))) / (2 * h);
     const scale = Math.max(Math.abs(lhs), Math.abs(rhs), 1e-3);

@@ -5,7 +5,7 @@ describe('data/open', () => {
   it('lists the known kinds for an unknown one', async () => {
     await assert.rejects(
       openDataset('imagenet:/x', { channels: 3, size: 32 }),
-      /unknown data set kind 'imagenet' in 'imagenet:\/x' \(known: fashion-mnist, synthetic, idx, cifar10, folder, paired\)/,
+      /unknown data set kind 'imagenet' in 'imagenet:\/x' \(known: fashion-mnist, synthetic, idx, cifar10, folder, paired, manifest\)/,
     );
   });
 

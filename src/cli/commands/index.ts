@@ -2,6 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { buildGraphCommand } from './build-graph';
 import { datasetCommand } from './dataset';
 import { doctorCommand } from './doctor';
+import { exportCommand } from './export';
 import { forwardCommand } from './forward';
 import { inspectCommand } from './inspect';
 import { installCudaCommand } from './install-cuda';
@@ -18,4 +19,5 @@ function add<A>(c: CommandModule<object, A>): (y: Argv<object>) => Argv<object> 
 export const commands = [
   add(buildGraphCommand), add(inspectCommand), add(trainCommand), add(sampleCommand), add(datasetCommand),
   add(forwardCommand), add(doctorCommand), add(installCudaCommand), add(trainExpertsCommand),
+  add(exportCommand),
 ];

@@ -12,6 +12,7 @@ import { availableMemory } from '../../core/node/memory';
 import { checkRecipeBudget } from '../../nn/recipe-budget';
 import { type Recipe, validateRecipe } from '../../core/recipe';
 import { loadModel } from '../../runtime/load';
+import { decodeNpy, npyToFloat32 } from '../../data/npy';
 import type { Device } from '../../runtime/node';
 import { checkSeed } from '../flags';
 import { formatSeconds, startProgress } from '../progress';
@@ -33,6 +34,9 @@ export interface SampleArgs {
   guidance?: number;
   labels?: string;
   cond?: string;
+  /** Conditioning inputs of any name: `name=FILE.npy`, repeatable. */
+  input?: string[];
+  lora?: string;
   'aug-level'?: number;
   out: string;
   each?: string;
@@ -165,6 +169,22 @@ export async function readCondImage(file: string, config: ModelConfig): Promise<
   return resizeNearest(await readImage(file, { channels: cc, size: low }), cc, low, size);
 }
 
+/** `--input name=FILE.npy` flags -> values per conditioning input (one image's, or n images'). */
+export function readInputs(flags: string[], config: ModelConfig): Record<string, Float32Array> {
+  const names = (config.conditioning.inputs ?? []).map((i) => i.name);
+  const out: Record<string, Float32Array> = {};
+  for (const flag of flags) {
+    const eq = flag.indexOf('=');
+    if (eq < 1) throw new DiffusionError(`--input must look like NAME=FILE.npy, got '${flag}'`);
+    const name = flag.slice(0, eq);
+    const file = flag.slice(eq + 1);
+    if (!names.includes(name)) throw new DiffusionError(`--input ${name}: not a conditioning input of this model (it has: ${names.join(', ') || 'none'})`);
+    if (!fs.existsSync(file)) throw new DiffusionError(`--input ${name}=${file}: no such file`);
+    out[name] = npyToFloat32(decodeNpy(fs.readFileSync(file), file));
+  }
+  return out;
+}
+
 /** Checks every model-dependent flag and returns the sampler's options. */
 export async function samplerOptions(args: SampleArgs, config: ModelConfig): Promise<CreateSamplerOptions & { sampler: string }> {
   const { kind, conditioning: cc } = config;
@@ -203,11 +223,12 @@ export async function samplerOptions(args: SampleArgs, config: ModelConfig): Pro
   };
   if (args.class !== undefined) opts.classes = parseClasses(args.class, config);
   if (args.guidance !== undefined) {
-    if (cc.classes === undefined && cc.labels === undefined) throw new DiffusionError('--guidance needs a class- or label-conditional model');
+    if (cc.classes === undefined && cc.labels === undefined && !cc.inputs) throw new DiffusionError('--guidance needs a conditional model (classes, labels or conditioning inputs)');
     if (!(Number.isFinite(args.guidance) && args.guidance >= 0)) throw new DiffusionError(`--guidance must be a number >= 0, got ${args.guidance}`);
     opts.guidance = args.guidance;
   }
   if (args.labels !== undefined) opts.labels = parseLabels(args.labels, config, args.n);
+  if (args.input !== undefined) opts.inputs = readInputs(args.input, config);
   if (args.cond !== undefined) opts.cond = await readCondImage(args.cond, config);
   else if (cc.condChannels !== undefined) throw new DiffusionError(`the model is image-conditioned (${cc.condChannels} channels): pass --cond image.png`);
   if (args['aug-level'] !== undefined) {
@@ -273,7 +294,7 @@ function checkSampleMemory(args: SampleArgs, config: ModelConfig, source: string
 
 export async function sampleFromModel(args: SampleArgs, loaded?: SamplerModel & { release(): Promise<void> }): Promise<SampleOutcome> {
   if (loaded === undefined && args.model === undefined) throw new DiffusionError('give --model, --pipeline or --ensemble');
-  const model = loaded ?? await loadModel(args.model!, { config: args.config, device: args.device as Device, deviceId: args['device-id'], threads: args.threads });
+  const model = loaded ?? await loadModel(args.model!, { config: args.config, lora: args.lora, device: args.device as Device, deviceId: args['device-id'], threads: args.threads });
   try {
     const config = model.config;
     checkSampleMemory(args, config, loaded ? 'the model' : args.model!);
@@ -313,7 +334,7 @@ export async function sampleFromCascade(args: SampleArgs): Promise<SampleOutcome
   for (const flag of ['sampler', 'steps', 'eta', 'spacing', 'variance', 'aug-level'] as const) {
     if (args[flag] !== undefined) throw new DiffusionError(`--${flag} does not apply to --pipeline: set it per stage in ${args.pipeline}`);
   }
-  for (const flag of ['class', 'guidance', 'labels', 'cond', 'process'] as const) {
+  for (const flag of ['class', 'guidance', 'labels', 'cond', 'input', 'lora', 'process'] as const) {
     if (args[flag] !== undefined) throw new DiffusionError(`--${flag} is not supported with --pipeline`);
   }
   const cascade = await loadCascade(args.pipeline!, { device: args.device as Device, deviceId: args['device-id'], threads: args.threads });
@@ -376,6 +397,8 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
       .option('guidance', { type: 'number', describe: 'Classifier-free guidance scale (1 = conditional only)' })
       .option('labels', { type: 'string', describe: 'Multi-hot label vector, e.g. 0,1,0,1' })
       .option('cond', { type: 'string', describe: 'Condition image for an image-conditioned model' })
+      .option('input', { type: 'string', array: true, describe: 'Conditioning input of any name: NAME=FILE.npy (one image\'s values, or n images\'); several: --input a=A.npy b=B.npy' })
+      .option('lora', { type: 'string', describe: 'LoRA adapter file (.safetensors from train --lora) merged into the model before sampling' })
       .option('aug-level', { type: 'number', describe: 'Noise-augmentation timestep of the condition (cascades)' })
       .option('out', { type: 'string', default: 'samples.png', describe: 'Grid of samples (.png, .webp, .jpg)' })
       .option('each', { type: 'string', describe: 'Also write each image as DIR/000.png, ...' })

@@ -36,6 +36,9 @@ interface Args {
   flip?: boolean;
   't-range'?: string;
   'cond-dropout'?: number;
+  lora?: number;
+  'lora-alpha'?: number;
+  'lora-targets'?: string;
 }
 
 function positive(name: string, v: number | undefined, integer = true, allowZero = false): void {
@@ -71,7 +74,11 @@ export function toOptions(a: Args): TrainOptions {
   if (a.resume !== undefined && a.overwrite) throw new DiffusionError('give --resume or --overwrite, not both');
   if (a['ema-decay'] !== undefined && !(a['ema-decay'] >= 0 && a['ema-decay'] < 1)) throw new DiffusionError(`--ema-decay must be in [0, 1), got ${a['ema-decay']}`);
   if (a['cond-dropout'] !== undefined && !(a['cond-dropout'] >= 0 && a['cond-dropout'] < 1)) throw new DiffusionError(`--cond-dropout must be in [0, 1), got ${a['cond-dropout']}`);
+  positive('lora', a.lora);
+  if (a.lora === undefined && (a['lora-alpha'] !== undefined || a['lora-targets'] !== undefined)) throw new DiffusionError('--lora-alpha and --lora-targets need --lora RANK');
+  if (a['lora-alpha'] !== undefined && !(Number.isFinite(a['lora-alpha']) && a['lora-alpha'] > 0)) throw new DiffusionError(`--lora-alpha must be a positive number, got ${a['lora-alpha']}`);
   return {
+    lora: a.lora !== undefined ? { rank: a.lora, alpha: a['lora-alpha'], targets: a['lora-targets'] } : undefined,
     recipe: a.recipe, init: a.init, config: a.config, resume: a.resume, overwrite: a.overwrite, data: a.data,
     steps: a.steps, epochs: a.epochs, batch: a.batch, lr: a.lr, warmup: a.warmup,
     lrDecay: a['lr-decay'] as TrainOptions['lrDecay'], weightDecay: a['weight-decay'], emaDecay: a['ema-decay'],
@@ -151,7 +158,10 @@ export const trainCommand: CommandModule<object, Args> = {
       .option('overfit-batch', { type: 'number', describe: 'Train on one fixed batch of N images (smoke test)' })
       .option('flip', { type: 'boolean', describe: 'Random horizontal flips' })
       .option('t-range', { type: 'string', describe: 'Train only on timesteps LO:HI (an expert of an ensemble)' })
-      .option('cond-dropout', { type: 'number', describe: 'Probability of the null class/labels (default: recipe nullClassDropout)' }),
+      .option('cond-dropout', { type: 'number', describe: 'Probability of the null class/labels/inputs (default: recipe nullClassDropout)' })
+      .option('lora', { type: 'number', describe: 'Train rank-R LoRA adapters only (docs/fine-tuning.md); writes OUT/adapter.safetensors' })
+      .option('lora-alpha', { type: 'number', describe: 'LoRA scale numerator: W + (alpha/rank) B A (default: rank)' })
+      .option('lora-targets', { type: 'string', describe: 'Globs over weight or node names of MatMul/Gemm/Conv weights to adapt (default: attention projections)' }),
   handler: async (a) => {
     const options = toOptions(a);
     const p = progress(a['log-every'] ?? 50);

@@ -1,0 +1,110 @@
+/**
+ * `manifest:DIR` (or `manifest:FILE.jsonl`): images paired with per-image tensors for conditioning
+ * inputs of any name. DIR/manifest.jsonl has one JSON object per line:
+ *   {"image": "cat.png", "encoder_hidden_states": "emb/cat.npy"}          one .npy per image
+ *   {"image": "dog.png", "encoder_hidden_states": "all.npy#3"}            row 3 of a stacked .npy
+ *   {"image": "cow.png", "y": 7}  /  {"image": "cow.png", "y": [0.1, 0.2]}  inline values
+ * Paths are relative to the manifest's folder. Every line names the same keys, and each key's
+ * tensors have the same shape (a leading dim of 1 is dropped). Images are decoded like folder:DIR.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { DiffusionError, FileFormatError } from '../core/errors';
+import type { Dataset, DatasetRequest } from './dataset';
+import { decodeAll } from './folder';
+import { MemoryDataset } from './memory';
+import { decodeNpy, npyToFloat32, type NpyArray } from './npy';
+
+export const MANIFEST_FILE = 'manifest.jsonl';
+
+interface Entry {
+  image: string;
+  values: Record<string, { dims: number[]; data: Float32Array }>;
+}
+
+/** Reads one manifest value: a .npy path (optionally `#row`), a number or an array of numbers. */
+function readValue(v: unknown, at: string, dir: string, cache: Map<string, NpyArray>): { dims: number[]; data: Float32Array } {
+  if (typeof v === 'number') return { dims: [], data: Float32Array.of(v) };
+  if (Array.isArray(v) && v.every((x) => typeof x === 'number')) return { dims: [v.length], data: Float32Array.from(v as number[]) };
+  if (typeof v !== 'string') throw new DiffusionError(`${at}: expected a .npy path, a number or an array of numbers`);
+  const m = /^(.*?)(?:#(\d+))?$/.exec(v)!;
+  const file = join(dir, m[1]);
+  let arr = cache.get(file);
+  if (!arr) {
+    if (!existsSync(file)) throw new DiffusionError(`${at}: ${file}: no such file`);
+    arr = decodeNpy(readFileSync(file), file);
+    cache.set(file, arr);
+  }
+  const all = npyToFloat32(arr);
+  if (m[2] === undefined) {
+    const dims = arr.shape[0] === 1 ? arr.shape.slice(1) : arr.shape;
+    return { dims, data: all };
+  }
+  const row = Number(m[2]);
+  if (arr.shape.length === 0 || row >= arr.shape[0]) throw new DiffusionError(`${at}: ${file} has ${arr.shape[0] ?? 0} rows, no row ${row}`);
+  const dims = arr.shape.slice(1);
+  const per = dims.reduce((p, d) => p * d, 1);
+  return { dims, data: all.subarray(row * per, (row + 1) * per) };
+}
+
+/** Parses the manifest's lines; errors name the file, line and key. */
+export function readManifest(path: string): Entry[] {
+  const dir = dirname(path);
+  const cache = new Map<string, NpyArray>();
+  const entries: Entry[] = [];
+  let keys: string[] | undefined;
+  readFileSync(path, 'utf8').split('\n').forEach((line, k) => {
+    if (line.trim() === '') return;
+    const at = `${path}:${k + 1}`;
+    let obj: unknown;
+    try {
+      obj = JSON.parse(line);
+    } catch {
+      throw new FileFormatError(at, 'not a JSON object');
+    }
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new FileFormatError(at, 'not a JSON object');
+    const o = obj as Record<string, unknown>;
+    if (typeof o.image !== 'string') throw new FileFormatError(at, 'expected "image": "path/to/image.png"');
+    const names = Object.keys(o).filter((n) => n !== 'image').sort();
+    keys ??= names;
+    if (names.join(',') !== keys.join(',')) throw new FileFormatError(at, `keys ${names.join(', ') || 'none'} differ from line 1's (${keys.join(', ') || 'none'})`);
+    const values: Entry['values'] = {};
+    for (const n of names) {
+      values[n] = readValue(o[n], `${at}: ${n}`, dir, cache);
+      const first = entries[0]?.values[n];
+      if (first && first.dims.join(',') !== values[n].dims.join(',')) {
+        throw new FileFormatError(`${at}: ${n}`, `shape [${values[n].dims.join(', ')}] differs from line 1's [${first.dims.join(', ')}]`);
+      }
+    }
+    entries.push({ image: o.image, values });
+  });
+  if (entries.length === 0) throw new FileFormatError(path, 'the manifest lists no images');
+  return entries;
+}
+
+/** Opens a manifest data set: the images as folder:DIR decodes them, and their tensors. */
+export async function openManifest(spec: string, want: DatasetRequest): Promise<Dataset> {
+  const path = statSync(spec, { throwIfNoEntry: false })?.isDirectory() ? join(spec, MANIFEST_FILE) : spec;
+  if (!existsSync(path)) throw new DiffusionError(`${path}: no such manifest (manifest:DIR reads DIR/${MANIFEST_FILE})`);
+  const entries = readManifest(path);
+  const images = await decodeAll(dirname(path), entries.map((e) => e.image), want.channels, want.size);
+  const base = new MemoryDataset({ name: `manifest:${spec}`, length: entries.length, channels: want.channels, height: want.size, width: want.size, images });
+  const tensors: Record<string, number[]> = {};
+  const blocks: Record<string, Float32Array> = {};
+  for (const [name, first] of Object.entries(entries[0].values)) {
+    tensors[name] = first.dims;
+    const per = first.data.length;
+    const block = new Float32Array(entries.length * per);
+    entries.forEach((e, i) => block.set(e.values[name].data, i * per));
+    blocks[name] = block;
+  }
+  return Object.assign(base, {
+    tensors,
+    tensor(name: string, i: number, out: Float32Array, offset: number): void {
+      const block = blocks[name];
+      if (!block) throw new DiffusionError(`${base.name}: no tensor '${name}' (it has ${Object.keys(blocks).join(', ') || 'none'})`);
+      const per = block.length / entries.length;
+      out.set(block.subarray(i * per, (i + 1) * per), offset);
+    },
+  });
+}

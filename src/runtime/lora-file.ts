@@ -1,0 +1,39 @@
+/**
+ * LoRA adapters on disk, in Node: merge an adapter file into a model.onnx (`sample --lora`,
+ * `loadModel(path, {lora})`), or fold a checkpoint's in-graph adapters into its weights
+ * (`export --merge`). The merged model has the base model's inputs, outputs and nodes.
+ */
+import * as fs from 'node:fs';
+import { FileFormatError } from '../core/errors';
+import { configFromJson, writeModelConfig } from '../core/model-config';
+import { decodeAdapter, LoraAdapter, loraSpecOf, mergeLora } from '../nn/lora';
+import { Model } from '../onnx/ir';
+import { decodeModel } from '../onnx/proto';
+
+function read(file: string, what: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    throw new FileFormatError(file, `cannot read ${what}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+}
+
+/** Reads an adapter file (safetensors written by `train --lora`). */
+export function readAdapterFile(file: string): LoraAdapter {
+  return decodeAdapter(read(file, 'LoRA adapter'), file);
+}
+
+/**
+ * The model with adapters folded into its weights: `adapter` (a file or an object) merged into a
+ * base model, or, with no adapter, the model's own in-graph adapters. A JSON `config` (foreign
+ * models) is written into the merged model's metadata, so it samples without one.
+ */
+export function mergedModel(model: Model | Uint8Array, source: string, adapter?: string | LoraAdapter, config?: string | object): Model {
+  const m = model instanceof Uint8Array ? decodeModel(model, source) : model;
+  if (config !== undefined) {
+    const obj = typeof config === 'string' ? JSON.parse(read(config, 'config').toString('utf8')) as unknown : config;
+    writeModelConfig(m.metadata, configFromJson(obj, typeof config === 'string' ? config : 'config'));
+  }
+  if (adapter === undefined && !loraSpecOf(m)) throw new FileFormatError(source, 'carries no LoRA adapters; give the adapter file (--lora adapter.safetensors)');
+  return mergeLora(m, typeof adapter === 'string' ? readAdapterFile(adapter) : adapter);
+}
