@@ -28,7 +28,7 @@ const arg = (name: string, d: string): string => {
 };
 
 (async () => {
-  const epochs = Number(arg('epochs', '2'));
+  const epochs = Number(arg('epochs', '3'));
   const batch = Number(arg('batch', '128'));
   const lrBase = Number(arg('lr', '3e-3'));
   const seed = Number(arg('seed', '0'));
@@ -39,7 +39,7 @@ const arg = (name: string, d: string): string => {
 
   const blocks = arg('blocks', '');
   const o = {
-    ...FASHION_MNIST_CLASSIFIER, seed, groups: Number(arg('groups', String(FASHION_MNIST_CLASSIFIER.groups))),
+    ...FASHION_MNIST_CLASSIFIER, seed, groups: Number(arg('groups', String(FASHION_MNIST_CLASSIFIER.groups))), flatten: Number(arg('flatten', String(FASHION_MNIST_CLASSIFIER.flatten))),
     blocks: blocks ? blocks.split(',').map((p) => p.split(':').map(Number) as [number, 1 | 2]) : FASHION_MNIST_CLASSIFIER.blocks,
   };
   const train = await openDataset(dataSpec, o.image);

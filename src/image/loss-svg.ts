@@ -14,6 +14,8 @@ export interface LossCurveOptions {
   smoothing?: number;
   xLabel?: string;
   yLabel?: string;
+  /** The x value of each point (e.g. the steps an evaluation ran at); default 1, 2, 3, ... */
+  x?: number[];
 }
 
 const MARGIN = { left: 72, right: 24, top: 40, bottom: 56 };
@@ -89,7 +91,11 @@ export function lossCurveSvg(losses: number[], opts: LossCurveOptions = {}): str
   lo -= pad;
   hi += pad;
   const n = Math.max(losses.length, 2);
-  const px = (i: number): number => MARGIN.left + (pw * i) / (n - 1);
+  const xs = opts.x;
+  // With explicit x values the axis spans [0, max x]; else the 1-based index spans [1, n].
+  const xMax = xs && xs.length ? Math.max(...xs, 1) : n;
+  const xMin = xs ? 0 : 1;
+  const px = (i: number): number => MARGIN.left + (pw * ((xs ? xs[i] : i + 1) - xMin)) / (xMax - xMin);
   const py = (v: number): number => MARGIN.top + ph * (1 - (v - lo) / (hi - lo));
 
   const path = (vals: number[]): string => {
@@ -115,9 +121,9 @@ export function lossCurveSvg(losses: number[], opts: LossCurveOptions = {}): str
     parts.push(`<line x1="${MARGIN.left - 5}" x2="${MARGIN.left}" y1="${y}" y2="${y}" stroke="#333"/>`);
     parts.push(`<text x="${MARGIN.left - 8}" y="${y}" text-anchor="end" dominant-baseline="middle">${label}</text>`);
   }
-  for (const t of niceTicks(1, n, 8)) {
+  for (const t of niceTicks(xMin, xMax, 8)) {
     if (!Number.isInteger(t)) continue;
-    const x = px(t - 1).toFixed(1);
+    const x = (MARGIN.left + (pw * (t - xMin)) / (xMax - xMin)).toFixed(1);
     parts.push(`<line x1="${x}" x2="${x}" y1="${MARGIN.top + ph}" y2="${MARGIN.top + ph + 5}" stroke="#333"/>`);
     parts.push(`<text x="${x}" y="${MARGIN.top + ph + 20}" text-anchor="middle">${fmt(t)}</text>`);
   }

@@ -1,7 +1,7 @@
 /**
  * A small image classifier whose penultimate layer is the feature space of the evaluator (FD,
  * precision/recall): conv blocks (3x3 conv, GroupNorm, ReLU; stride 2 halves the size), global
- * average pooling, a ReLU feature layer, and a linear layer to the class logits.
+ * average pooling (or a 1x1 conv, flattened), a ReLU feature layer, and a linear layer to the class logits.
  *
  *   x [N, C, S, S] in [-1, 1] -> features [N, F] (>= 0), logits [N, K]
  */
@@ -20,6 +20,11 @@ export interface ClassifierOptions {
   classes: number;
   /** Output channels of each conv block, with its stride: e.g. [[32, 1], [32, 2], [64, 1]]. */
   blocks: [number, 1 | 2][];
+  /**
+   * Head: 0 = global average pooling; C > 0 = a 1x1 conv to C channels, flattened (keeps where
+   * things are: Fashion-MNIST's shirts, pullovers and coats differ mostly in layout).
+   */
+  flatten: number;
   /** Width of the penultimate (feature) layer. */
   features: number;
   /** GroupNorm groups in every block (0 = no normalisation). */
@@ -44,6 +49,7 @@ export const FASHION_MNIST_CLASSIFIER: ClassifierOptions = {
   image: { channels: 1, size: 28 },
   classes: 10,
   blocks: [[16, 1], [32, 2], [32, 1], [64, 2], [64, 1]],
+  flatten: 16,
   features: 128,
   groups: 8,
   seed: 0,
@@ -59,7 +65,7 @@ export function classifierNet(b: Builder, x: Value, o: ClassifierOptions): { fea
       return b.relu(y);
     });
   });
-  const pooled = b.reduceMean(h, [2, 3], false);
+  const pooled = o.flatten > 0 ? b.flatten(b.relu(b.scope('reduce', () => conv2d(b, h, o.flatten, { kernel: 1 })))) : b.reduceMean(h, [2, 3], false);
   const features = b.relu(b.scope('feature', () => linear(b, pooled, o.features)));
   const logits = b.scope('head', () => linear(b, features, o.classes));
   return { features, logits };

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { LoaderState } from '../data/loader';
 import type { RngState } from '../diffusion/rng';
 import { FileFormatError } from '../errors';
+import type { EvalPoint } from './eval-log';
 
 /** Everything besides the four vectors that `--resume` needs to continue bit for bit. */
 export interface TrainStateMeta {
@@ -13,6 +14,8 @@ export interface TrainStateMeta {
   /** Parameter count, to catch a state that belongs to another model. */
   total: number;
   losses: number[];
+  /** Scores of `train --eval-every` (eval-log.ts), oldest first. */
+  evals?: EvalPoint[];
 }
 
 export interface TrainVectors {

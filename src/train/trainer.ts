@@ -10,9 +10,10 @@ import { Tensor } from '../onnx/tensor';
 import { NodeSession } from '../runtime/node';
 import { loadState, TrainStateMeta, TrainVectors } from './checkpoint';
 import { makeFeeds } from './feeds';
+import { EvalPoint, TrainingEvaluator } from './eval-log';
 import { emaDecayAt, learningRate } from './lr';
 import type { TrainOptions, TrainResult } from './options';
-import { writeCheckpoint, writeSamples } from './outputs';
+import { modelWithWeights, writeCheckpoint, writeSamples } from './outputs';
 import { flattenParams } from './params';
 import { setupModel } from './setup';
 import { buildStepGraph, StepGraph } from './step-graph';
@@ -73,6 +74,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let stopped: TrainResult['stopped'] = 'done';
   let lastGood = { meta: { ...meta }, vec };
   let fixedSampleBatch: Batch | undefined;
+  const evaluator = opt.evalEvery ? new TrainingEvaluator(opt.evalN ?? 500, opt.threads) : undefined;
 
   const save = async () => {
     meta.rng = rng.getState();
@@ -111,6 +113,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     opt.onStep?.({ step: meta.step, totalSteps, loss, lr, gradNorm: (res.grad_norm.data as Float32Array)[0], imagesPerSecond: (batch.size * (meta.step - firstStep)) / Math.max(elapsed, 1e-9) });
     const interrupted = opt.signal?.aborted === true;
     const atEnd = meta.step === totalSteps;
+    if (evaluator && (meta.step % opt.evalEvery! === 0 || atEnd)) {
+      const point: EvalPoint = await evaluator.run(modelWithWeights(setup, step, vec.ema, config), config, meta.step);
+      meta.evals = [...(meta.evals ?? []), point];
+      opt.onEval?.(point);
+    }
     if (interrupted || atEnd || (opt.saveEvery && meta.step % opt.saveEvery === 0)) {
       await save();
       lastGood = { meta: JSON.parse(JSON.stringify(meta)) as TrainStateMeta, vec };
@@ -124,6 +131,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     }
   }
   await session.release();
+  await evaluator?.release();
   const wall = Date.now() - started;
   return { out, steps: meta.step, losses: meta.losses, hostShare: wall > 0 ? Math.max(0, 1 - runMs / wall) : 0, stopped };
 }

@@ -2,6 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { buildGraphCommand } from './build-graph';
 import { datasetCommand } from './dataset';
 import { doctorCommand } from './doctor';
+import { evaluateCommand } from './evaluate';
 import { forwardCommand } from './forward';
 import { inspectCommand } from './inspect';
 import { installCudaCommand } from './install-cuda';
@@ -16,6 +17,6 @@ function add<A>(c: CommandModule<object, A>): (y: Argv<object>) => Argv<object> 
 
 /** Every CLI command; each lives in its own file in this folder. */
 export const commands = [
-  add(buildGraphCommand), add(inspectCommand), add(trainCommand), add(sampleCommand), add(datasetCommand),
+  add(buildGraphCommand), add(inspectCommand), add(trainCommand), add(sampleCommand), add(evaluateCommand), add(datasetCommand),
   add(forwardCommand), add(doctorCommand), add(installCudaCommand), add(trainExpertsCommand),
 ];
