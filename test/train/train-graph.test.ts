@@ -41,18 +41,23 @@ describe('training graph for any model and loss', () => {
     assert.ok(Math.abs(got - want) < 1e-5, `loss ${got} vs ${want}`);
   });
 
-  it('the classifier\'s cross-entropy gradient passes the directional finite-difference check (without GroupNorm)', async () => {
-    const b = new Builder(undefined, { seed: 4 });
-    const x = b.input('x', 'float32', [N, 1, 8, 8]);
-    // Open: with GroupNorm in both blocks the check is off by 3-20 % (one GroupNorm block, and
-    // GroupNorm alone or after one conv, agree to 1e-3); see the branch note.
-    const { logits, features } = classifierNet(b, x, { ...TINY, groups: 0 });
-    const loss = crossEntropyLoss({ labelSmoothing: 0.1 })(b, { logits, features });
-    const d = data(3);
-    const wrt = [...b.graph.initializers.keys()];
-    // h = 1e-3, not fd.ts's 1e-2: a step of 1e-2 along a unit-variance direction moves ReLU inputs
-    // by ~0.1 and crosses kinks; at 1e-3 float32 rounding (eps |f| / h ~ 1e-4) is still far below tol.
-    await checkBuilt(b, loss, { x: d.x, labels: d.labels }, wrt, new Rng(5), { h: 1e-3, tol: 1e-2, alongGradient: true });
+  it('the classifier\'s cross-entropy gradient passes the directional finite-difference check, weight by weight', async () => {
+    // One weight tensor per check, h = 1e-4 (fd.ts uses 1e-2): GroupNorm makes ReLU inputs ~N(0, 1),
+    // so a step moves some of them across the kink, and each crossing adds O(1) to the difference
+    // quotient. Measured on this net with all weights at once: 470 % off at h = 1e-2, 20 % at 1e-3,
+    // up to 3 % at 1e-4; with tanh in place of ReLU all agree to 1e-2, so it is the kinks, not the
+    // rules. One tensor at a time moves far fewer ReLU inputs. Float32 rounding of f at this h is
+    // up to ~5e-4 absolute (measured with tanh), hence the absolute 1e-3 next to the relative 1e-2.
+    const names = [...buildClassifier(TINY).graph.initializers.keys()];
+    for (const name of names) {
+      const b = new Builder(undefined, { seed: TINY.seed });
+      const x = b.input('x', 'float32', [N, 1, 8, 8]);
+      const { logits, features } = classifierNet(b, x, TINY);
+      const loss = crossEntropyLoss({ labelSmoothing: 0.1 })(b, { logits, features });
+      const d = data(7);
+      const { lhs, rhs } = await checkBuilt(b, loss, { x: d.x, labels: d.labels }, [name], new Rng(11), { h: 1e-4, tol: Infinity, alongGradient: true });
+      assert.ok(Math.abs(lhs - rhs) <= 1e-2 * Math.max(Math.abs(lhs), Math.abs(rhs)) + 1e-3, `${name}: autodiff ${lhs} vs finite differences ${rhs}`);
+    }
   });
 
   it('AdamW steps of the training graph lower the cross-entropy of a small batch', async () => {
