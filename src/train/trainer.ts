@@ -28,7 +28,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   mkdirSync(out, { recursive: true });
   const saved = o.resume ? (JSON.parse(readFileSync(join(out, 'train.json'), 'utf8')) as { options: TrainOptions }).options : undefined;
   // A resumed run keeps its hyper-parameters; only the step budget may grow.
-  const opt: TrainOptions = saved ? { ...saved, steps: o.steps ?? saved.steps, resume: out, out, onStep: o.onStep, signal: o.signal, threads: o.threads ?? saved.threads, device: o.device ?? saved.device } : o;
+  const opt: TrainOptions = saved ? { ...saved, steps: o.steps ?? saved.steps, resume: out, out, onStep: o.onStep, onEval: o.onEval, signal: o.signal, threads: o.threads ?? saved.threads, device: o.device ?? saved.device } : o;
   const batchSize = opt.batch ?? 64;
   const seed = opt.seed ?? 0;
   const c = config.image.channels;
