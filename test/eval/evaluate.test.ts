@@ -81,6 +81,7 @@ describe('evaluate: the shipped classifier and the CLI', function () {
       [['--images', dir, '--n', '1'], /--n must be an integer >= 2/],
       [['--images', dir, '--steps', '10'], /--steps applies to --model/],
       [['--images', dir, '--k', '0'], /--k must be a positive integer/],
+      [['--images', path.join(dir, 'missing')], /no such folder/],
     ] as const) {
       const e = cli('evaluate', ...args);
       assert.equal(e.code, 1);

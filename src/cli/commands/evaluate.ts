@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { DiffusionError } from '../../errors';
 import { evaluate, Evaluation, Scores } from '../../eval/evaluate';
@@ -39,6 +40,7 @@ function checkArgs(a: EvaluateArgs): void {
   if (!Number.isInteger(a.seed)) throw new DiffusionError(`--seed must be an integer, got ${a.seed}`);
   checkDevice(a.device);
   if (a.images !== undefined) {
+    if (!fs.existsSync(a.images) || !fs.statSync(a.images).isDirectory()) throw new DiffusionError(`--images ${a.images}: no such folder`);
     for (const flag of ['sampler', 'steps', 'eta', 'guidance', 'class', 'config'] as const) {
       if (a[flag] !== undefined) throw new DiffusionError(`--${flag} applies to --model, not --images`);
     }
