@@ -16,6 +16,8 @@ export interface LossCurveOptions {
   yLabel?: string;
   /** The x value of each point (e.g. the steps an evaluation ran at); default 1, 2, 3, ... */
   x?: number[];
+  /** Draw a dot at every point (for sparse series such as periodic evaluations). */
+  markers?: boolean;
 }
 
 const MARGIN = { left: 72, right: 24, top: 40, bottom: 56 };
@@ -129,6 +131,11 @@ export function lossCurveSvg(losses: number[], opts: LossCurveOptions = {}): str
   }
   parts.push(`<path d="${path(ys)}" fill="none" stroke="#9ecae1" stroke-width="1"/>`);
   parts.push(`<path d="${path(smooth)}" fill="none" stroke="#08519c" stroke-width="2"/>`);
+  if (opts.markers) {
+    ys.forEach((v, i) => {
+      if (Number.isFinite(v)) parts.push(`<circle cx="${px(i).toFixed(1)}" cy="${py(v).toFixed(1)}" r="3.5" fill="#08519c"/>`);
+    });
+  }
   parts.push(
     `<path d="M${MARGIN.left},${MARGIN.top}V${MARGIN.top + ph}H${MARGIN.left + pw}" fill="none" stroke="#333"/>`,
   );

@@ -35,7 +35,7 @@ export async function writeCheckpoint(out: string, setup: Setup, step: StepGraph
   const evals = meta.evals ?? [];
   const fd = evals.length === 0 ? [] : [{
     values: evals.map((e) => e.fd),
-    options: { x: evals.map((e) => e.step), smoothing: 0, title: `FD of ${evals[0].n} EMA samples (test split)`, yLabel: 'FD' },
+    options: { x: evals.map((e) => e.step), smoothing: 0, markers: true, title: `FD of ${evals[0].n} EMA samples (test split)`, yLabel: 'FD' },
   }];
   if (meta.losses.length > 1) await writeLossCurve(join(out, 'loss.png'), meta.losses, { title: `training loss (${config.diffusion.prediction} objective)` }, fd);
 }
