@@ -29,6 +29,20 @@ export { buildModel, loadRecipe, validateRecipe, countParams, countFlops, type B
 export { buildStepGraph, type StepGraph, type StepGraphOptions } from './train/step-graph';
 export { train, type TrainOptions, type TrainResult, type StepReport } from './train/trainer';
 export { grad, gradGraph, type GradOptions } from './autodiff/grad';
+export {
+  buildTrainGraph, crossEntropyLoss, appendOptimizer, paramsAsInput, optimizerFeeds,
+  type TrainGraph, type TrainGraphOptions, type LossSpec, type LossBuilder, type CrossEntropyLoss,
+} from './train/train-graph';
+export { GraphTrainer, type GraphStepOptions } from './train/graph-trainer';
+export { learningRate, emaDecayAt, type LrDecay } from './train/lr';
+export { buildClassifier, classifierNet, FASHION_MNIST_CLASSIFIER, type ClassifierOptions, type ClassifierConfig } from './nn/classifier';
+
+// Evaluation: FD, confidence, class entropy, precision/recall over the classifier's features
+export { evaluate, createEvaluator, type EvaluateOptions, type Evaluation, type Evaluator, type EvaluatorOptions, type Scores } from './eval/evaluate';
+export { FeatureNet, defaultClassifierPath, type Embedding } from './eval/feature-net';
+export {
+  frechetDistance, featureStats, precisionRecall, meanConfidence, classEntropy, classAccuracy, predictedClasses, type FeatureStats,
+} from './eval/scores';
 
 // Fine-tuning: LoRA adapters, conditioning inputs of any name, tensor files
 export {

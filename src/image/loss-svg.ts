@@ -14,6 +14,10 @@ export interface LossCurveOptions {
   smoothing?: number;
   xLabel?: string;
   yLabel?: string;
+  /** The x value of each point (e.g. the steps an evaluation ran at); default 1, 2, 3, ... */
+  x?: number[];
+  /** Draw a dot at every point (for sparse series such as periodic evaluations). */
+  markers?: boolean;
 }
 
 const MARGIN = { left: 72, right: 24, top: 40, bottom: 56 };
@@ -89,7 +93,11 @@ export function lossCurveSvg(losses: number[], opts: LossCurveOptions = {}): str
   lo -= pad;
   hi += pad;
   const n = Math.max(losses.length, 2);
-  const px = (i: number): number => MARGIN.left + (pw * i) / (n - 1);
+  const xs = opts.x;
+  // With explicit x values the axis spans [0, max x]; else the 1-based index spans [1, n].
+  const xMax = xs && xs.length ? Math.max(...xs, 1) : n;
+  const xMin = xs ? 0 : 1;
+  const px = (i: number): number => MARGIN.left + (pw * ((xs ? xs[i] : i + 1) - xMin)) / (xMax - xMin);
   const py = (v: number): number => MARGIN.top + ph * (1 - (v - lo) / (hi - lo));
 
   const path = (vals: number[]): string => {
@@ -115,14 +123,19 @@ export function lossCurveSvg(losses: number[], opts: LossCurveOptions = {}): str
     parts.push(`<line x1="${MARGIN.left - 5}" x2="${MARGIN.left}" y1="${y}" y2="${y}" stroke="#333"/>`);
     parts.push(`<text x="${MARGIN.left - 8}" y="${y}" text-anchor="end" dominant-baseline="middle">${label}</text>`);
   }
-  for (const t of niceTicks(1, n, 8)) {
+  for (const t of niceTicks(xMin, xMax, 8)) {
     if (!Number.isInteger(t)) continue;
-    const x = px(t - 1).toFixed(1);
+    const x = (MARGIN.left + (pw * (t - xMin)) / (xMax - xMin)).toFixed(1);
     parts.push(`<line x1="${x}" x2="${x}" y1="${MARGIN.top + ph}" y2="${MARGIN.top + ph + 5}" stroke="#333"/>`);
     parts.push(`<text x="${x}" y="${MARGIN.top + ph + 20}" text-anchor="middle">${fmt(t)}</text>`);
   }
   parts.push(`<path d="${path(ys)}" fill="none" stroke="#9ecae1" stroke-width="1"/>`);
   parts.push(`<path d="${path(smooth)}" fill="none" stroke="#08519c" stroke-width="2"/>`);
+  if (opts.markers) {
+    ys.forEach((v, i) => {
+      if (Number.isFinite(v)) parts.push(`<circle cx="${px(i).toFixed(1)}" cy="${py(v).toFixed(1)}" r="3.5" fill="#08519c"/>`);
+    });
+  }
   parts.push(
     `<path d="M${MARGIN.left},${MARGIN.top}V${MARGIN.top + ph}H${MARGIN.left + pw}" fill="none" stroke="#333"/>`,
   );

@@ -6,6 +6,7 @@ import { fileError } from '../core/fs-errors';
 import { readFileLimited, readTextLimited } from '../core/node/read-limits';
 import { FileFormatError } from '../core/errors';
 import { oldStates } from './run-dir';
+import type { EvalPoint } from './eval-log';
 
 /** Everything besides the four vectors that `--resume` needs to continue bit for bit. */
 export interface TrainStateMeta {
@@ -16,6 +17,8 @@ export interface TrainStateMeta {
   /** Parameter count, to catch a state that belongs to another model. */
   total: number;
   losses: number[];
+  /** Scores of `train --eval-every` (eval-log.ts), oldest first. */
+  evals?: EvalPoint[];
 }
 
 export interface TrainVectors {

@@ -1,3 +1,4 @@
+import type { EvalPoint } from './eval-log';
 import type { LrDecay } from './lr';
 import type { Recipe } from '../nn';
 import type { Device } from '../runtime/node';
@@ -38,6 +39,10 @@ export interface TrainOptions {
   saveEvery?: number;
   sampleEvery?: number;
   sampleN?: number;
+  /** Score the EMA model every N steps (and at the end) with the evaluator; 0/undefined = never. */
+  evalEvery?: number;
+  /** Images sampled per evaluation (default 500). */
+  evalN?: number;
   logEvery?: number;
   overfitBatch?: number;
   flip?: boolean;
@@ -47,6 +52,8 @@ export interface TrainOptions {
   condDropout?: number;
   /** Called after every step (library users; the CLI draws its progress bar from it). */
   onStep?: (s: StepReport) => void;
+  /** Called after every evaluation (--eval-every). */
+  onEval?: (e: EvalPoint) => void;
   /** Checked after every step; when aborted the run saves and returns (Ctrl-C). */
   signal?: AbortSignal;
 }

@@ -29,9 +29,15 @@ export async function writeCheckpoint(out: string, setup: Setup, step: StepGraph
   const cfg: ModelConfig = { ...config, training: { step: meta.step, data, updated: new Date().toISOString() } };
   if (opt.tRange) cfg.tRange = opt.tRange;
   await writeFileAtomic(join(out, 'model.onnx'), encodeModel(modelWithWeights(setup, step, vec.ema, cfg)));
-  const { onStep: _a, signal: _b, ...plain } = opt;
-  await writeFileAtomic(join(out, 'train.json'), JSON.stringify({ options: { ...plain, recipe: setup.recipe ?? plain.recipe }, step: meta.step, totalSteps: meta.totalSteps, losses: meta.losses }, null, 1));
-  if (meta.losses.length > 1) await writeLossCurve(join(out, 'loss.png'), meta.losses, { title: `training loss (${config.diffusion.prediction} objective)` });
+  const { onStep: _a, signal: _b, onEval: _c, ...plain } = opt;
+  await writeFileAtomic(join(out, 'train.json'), JSON.stringify({ options: { ...plain, recipe: setup.recipe ?? plain.recipe }, step: meta.step, totalSteps: meta.totalSteps, losses: meta.losses, evals: meta.evals }, null, 1));
+  // FD (when --eval-every measured it) is drawn to the right of the loss.
+  const evals = meta.evals ?? [];
+  const fd = evals.length === 0 ? [] : [{
+    values: evals.map((e) => e.fd),
+    options: { x: evals.map((e) => e.step), smoothing: 0, markers: true, title: `FD of ${evals[0].n} EMA samples (test split)`, yLabel: 'FD' },
+  }];
+  if (meta.losses.length > 1) await writeLossCurve(join(out, 'loss.png'), meta.losses, { title: `training loss (${config.diffusion.prediction} objective)` }, fd);
 }
 
 export async function writeSamples(out: string, setup: Setup, step: StepGraph, config: ModelConfig, ema: Float32Array, at: number, n: number, batch: Batch, threads?: number): Promise<void> {

@@ -11,9 +11,10 @@ import { Tensor } from '../onnx/tensor';
 import { NodeSession } from '../runtime/node';
 import { loadState, TrainStateMeta, TrainVectors } from './checkpoint';
 import { makeFeeds } from './feeds';
+import { EvalPoint, TrainingEvaluator } from './eval-log';
 import { emaDecayAt, learningRate } from './lr';
 import type { TrainOptions, TrainResult } from './options';
-import { writeCheckpoint, writeSamples } from './outputs';
+import { modelWithWeights, writeCheckpoint, writeSamples } from './outputs';
 import { applyLora, LORA_TRAINABLE, writeAdapterFile } from './lora';
 import { flattenParams } from './params';
 import { setupModel, trainingBudget } from './setup';
@@ -51,7 +52,7 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
   const { config } = setup;
   const saved = o.resume ? savedOptions(out) : undefined;
   // A resumed run keeps its hyper-parameters; only the step budget may grow.
-  const opt: TrainOptions = saved ? { ...saved, steps: o.steps ?? saved.steps, resume: out, out, onStep: o.onStep, signal: o.signal, threads: o.threads ?? saved.threads, device: o.device ?? saved.device } : o;
+  const opt: TrainOptions = saved ? { ...saved, steps: o.steps ?? saved.steps, resume: out, out, onStep: o.onStep, onEval: o.onEval, signal: o.signal, threads: o.threads ?? saved.threads, device: o.device ?? saved.device } : o;
   const batchSize = opt.batch ?? 64;
   const seed = opt.seed ?? 0;
   const c = config.image.channels;
@@ -109,6 +110,7 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
   let stopped: TrainResult['stopped'] = 'done';
   let lastGood = { meta: { ...meta }, vec };
   let fixedSampleBatch: Batch | undefined;
+  const evaluator = opt.evalEvery ? new TrainingEvaluator(opt.evalN ?? 500, opt.threads) : undefined;
 
   const save = async () => {
     meta.rng = rng.getState();
@@ -154,6 +156,11 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
     opt.onStep?.({ step: meta.step, totalSteps, loss, lr, gradNorm: (res.grad_norm.data as Float32Array)[0], imagesPerSecond: (batch.size * (meta.step - firstStep)) / Math.max(elapsed, 1e-9) });
     const interrupted = opt.signal?.aborted === true;
     const atEnd = meta.step === totalSteps;
+    if (evaluator && (meta.step % opt.evalEvery! === 0 || atEnd)) {
+      const point: EvalPoint = await evaluator.run(modelWithWeights(setup, step, vec.ema, config), config, meta.step);
+      meta.evals = [...(meta.evals ?? []), point];
+      opt.onEval?.(point);
+    }
     if (interrupted || atEnd || (opt.saveEvery && meta.step % opt.saveEvery === 0)) {
       await save();
       lastGood = { meta: JSON.parse(JSON.stringify(meta)) as TrainStateMeta, vec };
@@ -167,6 +174,7 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
     }
   }
   await session.release();
+  await evaluator?.release();
   const wall = Date.now() - started;
   return { out, steps: meta.step, losses: meta.losses, hostShare: wall > 0 ? Math.max(0, 1 - runMs / wall) : 0, stopped };
 }

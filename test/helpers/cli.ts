@@ -1,5 +1,5 @@
 /** Running the CLI in tests: in a child process (native aborts, signals, timeouts) or in-process (fast). */
-import { spawn, SpawnOptions } from 'node:child_process';
+import { spawn, SpawnOptions, spawnSync } from 'node:child_process';
 import { main } from '../../src/cli/main';
 import { repoRoot } from './paths';
 
@@ -61,4 +61,10 @@ export async function cliInProcess(args: string[]): Promise<{ code: number; stdo
   const code = Number(process.exitCode ?? 0);
   process.exitCode = before;
   return { code, stdout, stderr };
+}
+
+/** Runs the CLI from source in the repository root, synchronously; returns exit code and both streams. */
+export function cli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: repoRoot(), encoding: 'utf8', timeout: 170_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

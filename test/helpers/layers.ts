@@ -14,6 +14,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['autodiff', 'nn', 'data', 'image'],
   ['diffusion'],
   ['runtime'],
+  ['eval'],
   ['train'],
   ['web', 'cli'],
 ];

@@ -2,6 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { buildGraphCommand } from './build-graph';
 import { datasetCommand } from './dataset';
 import { doctorCommand } from './doctor';
+import { evaluateCommand } from './evaluate';
 import { exportCommand } from './export';
 import { forwardCommand } from './forward';
 import { inspectCommand } from './inspect';
@@ -17,7 +18,7 @@ function add<A>(c: CommandModule<object, A>): (y: Argv<object>) => Argv<object> 
 
 /** Every CLI command; each lives in its own file in this folder. */
 export const commands = [
-  add(buildGraphCommand), add(inspectCommand), add(trainCommand), add(sampleCommand), add(datasetCommand),
+  add(buildGraphCommand), add(inspectCommand), add(trainCommand), add(sampleCommand), add(evaluateCommand), add(datasetCommand),
   add(forwardCommand), add(doctorCommand), add(installCudaCommand), add(trainExpertsCommand),
   add(exportCommand),
 ];

@@ -2,6 +2,7 @@ import { SingleBar } from 'cli-progress';
 import type { Argv, CommandModule } from 'yargs';
 import { DiffusionError } from '../../core/errors';
 import { checkSeed } from '../flags';
+import type { EvalPoint } from '../../train/eval-log';
 import { StepReport, train, TrainOptions } from '../../train/trainer';
 
 interface Args {
@@ -31,6 +32,8 @@ interface Args {
   'save-every'?: number;
   'sample-every'?: number;
   'sample-n'?: number;
+  'eval-every'?: number;
+  'eval-n'?: number;
   'log-every'?: number;
   'overfit-batch'?: number;
   flip?: boolean;
@@ -66,6 +69,9 @@ export function toOptions(a: Args): TrainOptions {
   positive('save-every', a['save-every']);
   positive('sample-every', a['sample-every'], true, true);
   positive('sample-n', a['sample-n']);
+  positive('eval-every', a['eval-every'], true, true);
+  positive('eval-n', a['eval-n']);
+  if (a['eval-n'] !== undefined && a['eval-n'] < 4) throw new DiffusionError(`--eval-n must be at least 4, got ${a['eval-n']}`);
   positive('log-every', a['log-every']);
   positive('overfit-batch', a['overfit-batch']);
   positive('min-snr', a['min-snr'], false);
@@ -85,6 +91,7 @@ export function toOptions(a: Args): TrainOptions {
     gradClip: a['grad-clip'], prediction: a.prediction as TrainOptions['prediction'], trainable: a.trainable,
     minSnrGamma: a['min-snr'], seed: a.seed, device: a.device as TrainOptions['device'], deviceId: a['device-id'],
     threads: a.threads, out: a.out, saveEvery: a['save-every'], sampleEvery: a['sample-every'] ?? 250, sampleN: a['sample-n'],
+    evalEvery: a['eval-every'], evalN: a['eval-n'],
     overfitBatch: a['overfit-batch'], flip: a.flip, tRange: parseRange(a['t-range']), condDropout: a['cond-dropout'],
   };
 }
@@ -154,6 +161,8 @@ export const trainCommand: CommandModule<object, Args> = {
       .option('save-every', { type: 'number', describe: 'Checkpoint every N steps (always at the end and on Ctrl-C)' })
       .option('sample-every', { type: 'number', describe: 'Write an EMA sample grid (DDIM 50) to OUT/samples every N steps, 0 = never (default 250)' })
       .option('sample-n', { type: 'number', describe: 'Images per sample grid (default 16)' })
+      .option('eval-every', { type: 'number', describe: 'Score the EMA model (FD, confidence, entropy, precision/recall; see evaluate) every N steps into train.json, 0 = never' })
+      .option('eval-n', { type: 'number', describe: 'Images sampled (DDIM 50) per --eval-every evaluation (default 500)' })
       .option('log-every', { type: 'number', describe: 'Plain log line every N steps when not on a TTY (default 50)' })
       .option('overfit-batch', { type: 'number', describe: 'Train on one fixed batch of N images (smoke test)' })
       .option('flip', { type: 'boolean', describe: 'Random horizontal flips' })
@@ -173,7 +182,8 @@ export const trainCommand: CommandModule<object, Args> = {
     };
     process.on('SIGINT', onSigint);
     try {
-      const r = await train({ ...options, onStep: p.onStep, signal: controller.signal });
+      const onEval = (e: EvalPoint) => process.stderr.write(`\neval at step ${e.step}: FD ${e.fd.toFixed(3)}${e.floorFd !== undefined ? ` (floor ${e.floorFd.toFixed(3)})` : ''}, confidence ${e.confidence.toFixed(3)}, entropy ${e.entropy.toFixed(2)} bits, precision ${e.precision.toFixed(3)}, recall ${e.recall.toFixed(3)}\n`);
+      const r = await train({ ...options, onStep: p.onStep, onEval, signal: controller.signal });
       p.stop();
       const last = r.losses.slice(-Math.min(50, r.losses.length));
       const mean = last.reduce((s, x) => s + x, 0) / Math.max(1, last.length);

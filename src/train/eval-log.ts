@@ -1,0 +1,63 @@
+/**
+ * `train --eval-every N --eval-n M`: every N steps the EMA model samples M images (DDIM 50 for
+ * gaussian models, as the sample grids) and the evaluator scores them; the points go to
+ * train.json (`evals`) and FD is plotted beside the loss curve.
+ */
+import * as ort from 'onnxruntime-node';
+import type { ModelConfig } from '../core/model-config';
+import { createSampler } from '../diffusion/sampler';
+import { createEvaluator, Evaluator, requestedClasses } from '../eval/evaluate';
+import { Model } from '../onnx/ir';
+import { encodeModel } from '../onnx/proto';
+import { DiffusionModel } from '../runtime/model';
+import { sessionOptions } from '../runtime/node';
+import { openDataset } from '../data/open';
+
+/** The scores of one evaluation during training. */
+export interface EvalPoint {
+  step: number;
+  n: number;
+  fd: number;
+  confidence: number;
+  entropy: number;
+  precision: number;
+  recall: number;
+  accuracy?: number;
+  /** FD of M real training images (the floor at this N), when the training split is installed. */
+  floorFd?: number;
+}
+
+export class TrainingEvaluator {
+  private evaluator?: Evaluator;
+  private floorFd?: number | null;
+
+  constructor(readonly n: number, private readonly threads?: number) {}
+
+  async run(model: Model, config: ModelConfig, step: number): Promise<EvalPoint> {
+    this.evaluator ??= await createEvaluator({ threads: this.threads });
+    const ev = this.evaluator;
+    if (this.floorFd === undefined) {
+      try {
+        this.floorFd = (await ev.scoreDataset(await openDataset('fashion-mnist:full', ev.net.config.image), this.n)).fd;
+      } catch {
+        this.floorFd = null;
+      }
+    }
+    const dm = await DiffusionModel.create(ort, encodeModel(model), { config, source: 'EMA model', sessionOptions: sessionOptions({ threads: this.threads }) });
+    try {
+      const gaussian = config.kind === 'gaussian';
+      const res = await createSampler(dm, { sampler: gaussian ? 'ddim' : undefined, steps: gaussian ? 50 : undefined, seed: 0 }).sample(this.n);
+      const k = config.conditioning.classes;
+      const requested = k !== undefined && k === ev.net.config.classes ? requestedClasses(this.n, k) : undefined;
+      const s = await ev.score(res.images, this.n, { source: `step ${step}`, channels: res.c, size: res.h, requested });
+      const { source: _s, ...scores } = s;
+      return { step, ...scores, ...(this.floorFd !== null ? { floorFd: this.floorFd } : {}) };
+    } finally {
+      await dm.release();
+    }
+  }
+
+  async release(): Promise<void> {
+    await this.evaluator?.release();
+  }
+}
