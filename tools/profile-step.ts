@@ -68,13 +68,13 @@ const shapes = (s?: Record<string, number[]>[]) => (s ?? []).map((o) => `[${Obje
   const threads = Number(arg('threads', String(availableParallelism())));
   const top = Number(arg('top', '20'));
   const stepOpts: StepGraphOptions = { batch };
-  if (argv.includes('--no-optimize')) (stepOpts as { optimize?: boolean }).optimize = false;
+  if (argv.includes('--no-optimize')) stepOpts.optimize = false;
   const wg = arg('weight-gradient', '');
   if (wg) convGradOptions.weightGradient = wg as WeightGradient;
   const { model, config } = loadModel(which);
   const step = buildStepGraph(model, config, stepOpts);
   const dir = mkdtempSync(join(tmpdir(), 'profile-step-'));
-  const so: ort.InferenceSession.SessionOptions = { ...sessionOptions({ threads }), enableProfiling: true, profileFilePrefix: join(dir, 'step') };
+  const so: ort.InferenceSession.SessionOptions = { ...sessionOptions({ threads, memoryPattern: false }), enableProfiling: true, profileFilePrefix: join(dir, 'step') };
   const saveOpt = arg('save-optimized', '');
   if (saveOpt) so.optimizedModelFilePath = resolve(saveOpt);
   const session = await ort.InferenceSession.create(encodeModel(step.model), so);

@@ -7,6 +7,7 @@ import { Builder, Value } from '../onnx/builder';
 import { Graph, Model, newModel } from '../onnx/ir';
 import { sortTopologically } from '../onnx/topo';
 import { Tensor } from '../onnx/tensor';
+import { optimizeStepGraph } from './optimize';
 import { adamw, AdamWConfig, clipByGlobalNorm, DEFAULT_ADAMW, ema, globalNorm } from './optim';
 import { ParamLayout, trainableLayout } from './params';
 
@@ -20,6 +21,8 @@ export interface StepGraphOptions {
   minSnrGamma?: number;
   /** Fixed batch size (else symbolic `N`). */
   batch?: number;
+  /** Run the step-graph optimiser (src/train/optimize) over the result (default true). */
+  optimize?: boolean;
 }
 
 export interface StepGraph {
@@ -131,7 +134,7 @@ export function buildStepGraph(model: Model, config: ModelConfig, options: StepG
   if (optimizer === 'none') {
     b.output(loss, 'loss');
     for (const s of layout.slots) b.output(grads.get(s.name)!, `grad/${s.name}`);
-    return { model: finish(model, graph), layout, extraInputs, forward };
+    return { model: finish(model, graph, options.optimize ?? true), layout, extraInputs, forward };
   }
 
   const m = b.input('m', 'float32', [layout.total]);
@@ -156,11 +159,12 @@ export function buildStepGraph(model: Model, config: ModelConfig, options: StepG
   b.output(emaOut, 'ema_out');
   b.output(loss, 'loss');
   b.output(norm, 'grad_norm');
-  return { model: finish(model, graph), layout, extraInputs, forward };
+  return { model: finish(model, graph, options.optimize ?? true), layout, extraInputs, forward };
 }
 
-function finish(model: Model, graph: Graph): Model {
+function finish(model: Model, graph: Graph, optimize: boolean): Model {
   sortTopologically(graph);
+  if (optimize) optimizeStepGraph(graph);
   const m = newModel(graph, { ...model.metadata });
   m.opsetImports = model.opsetImports.some((o) => o.domain === '' && o.version >= 17) ? [...model.opsetImports] : m.opsetImports;
   return m;

@@ -41,7 +41,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const step: StepGraph = buildStepGraph(setup.trainModel, config, {
     trainable: opt.trainable, minSnrGamma: opt.minSnrGamma, adamw: { weightDecay: opt.weightDecay ?? 0 }, batch: opt.overfitBatch ?? batchSize,
   });
-  const session = await NodeSession.create(step.model, { device: opt.device, deviceId: opt.deviceId, threads: opt.threads });
+  const session = await NodeSession.create(step.model, { device: opt.device, deviceId: opt.deviceId, threads: opt.threads, memoryPattern: false });
 
   const loader = new BatchLoader(dataset, { batchSize, seed, flip: opt.flip });
   if (opt.overfitBatch) loader.overfitBatch(opt.overfitBatch);

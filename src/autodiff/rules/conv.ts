@@ -182,7 +182,7 @@ function weightGradShift(b: Builder, x: Value, g: Value, a: ConvAttrs, xs: numbe
 type WeightGradFn = (b: Builder, x: Value, g: Value, a: ConvAttrs, xs: number[], gs: number[]) => Value;
 
 /** Samples per chunk of the batched weight gradients (0 = the whole batch at once). */
-export const WEIGHT_GRAD_CHUNK = { samples: 4 };
+export const WEIGHT_GRAD_CHUNK = { samples: 0 };
 
 /**
  * A batched weight gradient over chunks of the batch: X and dY are Split along N, each chunk's

@@ -1,16 +1,19 @@
 import { attrFloat, attrInt } from '../../onnx/ir';
 import type { Builder, Value } from '../../onnx/builder';
-import { axisOf, rankOf, scalar, unbroadcast } from '../helpers';
+import { axisOf, constFloats, rankOf, scalar, unbroadcast } from '../helpers';
 import { GradRule, gy0, unsupported } from './types';
 
 /** Normalisations and softmax. */
 
-/** xhat = (x - mean) / sqrt(var + eps) over `axes`, and 1 / sqrt(var + eps). */
-function standardize(b: Builder, x: Value, axes: number[], eps: number): { xhat: Value; invStd: Value } {
+/**
+ * 1 / sqrt(var + eps) over `axes`, var = ReduceSumSquare(x - mean) / n (no full-size square is
+ * written; ReduceMean of the square when the count n is not static), and xhat = (x - mean) invStd unless the caller already has it (`xhat`).
+ */
+function standardize(b: Builder, x: Value, axes: number[], eps: number, n: number | undefined, xhat?: Value): { xhat: Value; invStd: Value } {
   const centered = b.sub(x, b.reduceMean(x, axes));
-  const variance = b.reduceMean(b.mul(centered, centered), axes);
+  const variance = n ? b.scale(b.op('ReduceSumSquare', [centered], { axes, keepdims: 1 }), 1 / n) : b.reduceMean(b.mul(centered, centered), axes);
   const invStd = b.reciprocal(b.sqrt(b.add(variance, scalar(b, eps, x))));
-  return { xhat: b.mul(centered, invStd), invStd };
+  return { xhat: xhat ?? b.mul(centered, invStd), invStd };
 }
 
 /**
@@ -28,12 +31,17 @@ export const InstanceNormalization: GradRule = (c) => {
   const x = c.x(0);
   const rank = rankOf(b, x, node);
   const spatial = [...Array(rank - 2).keys()].map((i) => i + 2);
-  const { xhat, invStd } = standardize(b, x, spatial, attrFloat(node, 'epsilon', 1e-5));
+  // GroupNorm as exported (InstanceNormalization with constant ones/zeros): y is xhat itself and
+  // dy needs no scaling, which saves three full-size passes.
+  const identityAffine = !needs[1] && !needs[2] && allEqual(constFloats(b, node.inputs[1]), 1) && allEqual(constFloats(b, node.inputs[2]), 0);
+  const xs = b.facts(x.name)?.shape;
+  const n = xs?.slice(2).every((d) => typeof d === 'number') ? (xs.slice(2) as number[]).reduce((p, d) => p * d, 1) : undefined;
+  const { xhat, invStd } = standardize(b, x, spatial, attrFloat(node, 'epsilon', 1e-5), n, identityAffine ? c.y(0) : undefined);
   const g = gy0(c);
   const perChannel = (v: Value) => b.reduceSum(v, [0, ...spatial], false);
-  const scale = b.unsqueeze(c.x(1), spatial.map((_, i) => i + 1));
+  const scaled = identityAffine ? g : b.mul(g, b.unsqueeze(c.x(1), spatial.map((_, i) => i + 1)));
   return [
-    needs[0] ? standardizeBackward(b, b.mul(g, scale), xhat, invStd, spatial) : undefined,
+    needs[0] ? standardizeBackward(b, scaled, xhat, invStd, spatial) : undefined,
     needs[1] ? perChannel(b.mul(g, xhat)) : undefined,
     needs[2] ? perChannel(g) : undefined,
   ];
@@ -47,7 +55,10 @@ export const LayerNormalization: GradRule = (c) => {
   const rank = rankOf(b, x, node);
   const axis = axisOf(attrInt(node, 'axis', -1), rank);
   const axes = [...Array(rank - axis).keys()].map((i) => i + axis);
-  const { xhat, invStd } = standardize(b, x, axes, attrFloat(node, 'epsilon', 1e-5));
+  const xs = b.facts(x.name)?.shape;
+  const tail = xs?.slice(axis);
+  const n = tail?.every((d) => typeof d === 'number') ? (tail as number[]).reduce((p, d) => p * d, 1) : undefined;
+  const { xhat, invStd } = standardize(b, x, axes, attrFloat(node, 'epsilon', 1e-5), n);
   const g = gy0(c);
   return [
     needs[0] ? standardizeBackward(b, b.mul(g, c.x(1)), xhat, invStd, axes) : undefined,
@@ -55,6 +66,8 @@ export const LayerNormalization: GradRule = (c) => {
     needs[2] ? unbroadcast(b, g, c.x(2)) : undefined,
   ];
 };
+
+const allEqual = (v: number[] | undefined, k: number) => !!v && v.length > 0 && v.every((e) => e === k);
 
 // Softmax: dx = y * (dy - sum(dy * y)) along the axis.
 export const Softmax: GradRule = (c) => {
