@@ -1,5 +1,6 @@
 import { Value } from '../../src/onnx/builder';
 import { convGradOptions, InputGradient, WeightGradient } from '../../src/autodiff';
+import { WEIGHT_GRAD_CHUNK } from '../../src/autodiff/rules/conv';
 import { checkGradient } from './fd';
 
 describe('autodiff conv rules', () => {
@@ -46,6 +47,19 @@ describe('autodiff conv rules', () => {
       Object.assign(convGradOptions, saved);
     }
   });
+  for (const wg of ['unfold-matmul', 'shift-matmul'] as const) {
+    it(`Conv gradient (${wg} over batch chunks of 2, the last one short) matches finite differences with pads 1`, async () => {
+      const saved = { ...convGradOptions };
+      convGradOptions.weightGradient = wg;
+      WEIGHT_GRAD_CHUNK.samples = 2;
+      try {
+        await checkGradient({ inputs: { x: [5, 2, 5, 4], w: [3, 2, 3, 3] }, build: (b, v) => b.conv(v.x, v.w, null, { pads: [1, 1, 1, 1] }) });
+      } finally {
+        Object.assign(convGradOptions, saved);
+        WEIGHT_GRAD_CHUNK.samples = 0;
+      }
+    });
+  }
   it('ConvTranspose input gradient matches finite differences with stride 2 and output_padding 1', async () => {
     await checkGradient({
       inputs: { x: [2, 4, 3, 3], w: [4, 3, 3, 3], bias: [3] },
