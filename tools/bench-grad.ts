@@ -40,6 +40,7 @@ const cases: [string, string, ReturnType<typeof graphOf>][] = [
   ['input gradient dX', 'conv-flipped: Conv(dY, flip(W^T)), pads k-1-p', graphOf(gradOf('x', undefined, 'conv-flipped'))],
   ['weight gradient dW', 'conv-transposed: Conv(X^T, dY^T), batch as channels', graphOf(gradOf('w', 'conv-transposed'))],
   ['weight gradient dW', 'slice-gemm: NHWC, 9 strided Slices each into Gemm(transA), Concat', graphOf(gradOf('w', 'slice-gemm'))],
+  ['weight gradient dW', 'shift-matmul: padded X flattened, 9 contiguous Slices + Concat, batched MatMul(dY padded, P^T), ReduceSum N', graphOf(gradOf('w', 'shift-matmul'))],
   ['weight gradient dW', 'unfold-matmul: one-hot depthwise Conv unfold, batched MatMul(dY, P^T), ReduceSum N', graphOf(gradOf('w', 'unfold-matmul'))],
 ];
 

@@ -57,7 +57,7 @@ async function bench(name: string, model: Model, config: ReturnType<typeof confi
   const step = buildStepGraph(model, config, { batch });
   const params = flattenParams(model.graph, step.layout);
   const zeros = new Float32Array(params.length);
-  const s = await NodeSession.create(step.model, { threads });
+  const s = await NodeSession.create(step.model, { threads, memoryPattern: false });
   const feeds: Record<string, Tensor> = {
     params: Tensor.float32([params.length], params), m: Tensor.float32([params.length], zeros), v: Tensor.float32([params.length], zeros),
     ema: Tensor.float32([params.length], params), step: Tensor.scalar(1), lr: Tensor.scalar(1e-4), ema_decay: Tensor.scalar(0.999),

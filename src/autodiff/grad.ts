@@ -24,6 +24,11 @@ export interface GradOptions {
  * CONSTANT_INPUTS (shapes, indices, conditions, scales...) are treated as constants.
  */
 export function grad(b: Builder, opts: GradOptions): Map<string, Value> {
+  // Backward nodes are named grad/... (grad.<OpType>/... inside a rule), so a profile splits forward from backward exactly.
+  return b.scope('grad', () => backward(b, opts));
+}
+
+function backward(b: Builder, opts: GradOptions): Map<string, Value> {
   const { of, wrt } = opts;
   const options: GradRuleOptions = { conv: { ...DEFAULT_CONV_GRAD, ...opts.conv } };
   const nodes = b.graph.nodes.slice();
@@ -54,7 +59,8 @@ export function grad(b: Builder, opts: GradOptions): Map<string, Value> {
     if (!rule) throw new DiffusionError(`no gradient rule for op '${node.opType}' (node '${node.name}', input '${first}' on the path to '${of}')`);
     let gx: (Value | undefined)[];
     try {
-      gx = rule({ node, b, gy, needs, options, x: (i) => b.value(node.inputs[i]), y: (i) => b.value(node.outputs[i]) });
+      // Named grad.<OpType>/..., so a profile can tell which forward op each backward node serves.
+      gx = b.scope(node.opType, () => rule({ node, b, gy, needs, options, x: (i) => b.value(node.inputs[i]), y: (i) => b.value(node.outputs[i]) }));
     } catch (e) {
       if (e instanceof DiffusionError) throw e;
       throw new DiffusionError(`gradient of op '${node.opType}' (node '${node.name}') failed: ${(e as Error).message}`);

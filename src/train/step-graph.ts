@@ -8,6 +8,7 @@ import { Builder, Value } from '../onnx/builder';
 import { Graph, Model, newModel } from '../onnx/ir';
 import { sortTopologically } from '../onnx/topo';
 import { Tensor } from '../onnx/tensor';
+import { optimizeStepGraph } from './optimize';
 import { adamw, AdamWConfig, clipByGlobalNorm, DEFAULT_ADAMW, ema, globalNorm } from './optim';
 import { ParamLayout, trainableLayout } from './params';
 
@@ -23,6 +24,8 @@ export interface StepGraphOptions {
   batch?: number;
   /** Conv-gradient formulations of the backward pass (default DEFAULT_CONV_GRAD). */
   conv?: Partial<ConvGradOptions>;
+  /** Run the step-graph optimiser (src/train/optimize) over the result (default true). */
+  optimize?: boolean;
 }
 
 export interface StepGraph {
@@ -83,10 +86,13 @@ export function buildStepGraph(model: Model, config: ModelConfig, options: StepG
     flat = b.input('params', 'float32', [layout.total]);
     // Each weight is a slice of the flat vector reshaped to its dims, under its original name, so
     // the denoiser's nodes read it unchanged.
-    for (const s of layout.slots) {
-      const piece = b.slice(flat, [s.offset], [s.offset + s.size], [0]);
-      b.node('Reshape', [piece, b.ints(s.dims, 'dims')], {}, 1, [s.name]);
-    }
+    const f = flat;
+    b.scope('params', () => {
+      for (const s of layout.slots) {
+        const piece = b.slice(f, [s.offset], [s.offset + s.size], [0]);
+        b.node('Reshape', [piece, b.ints(s.dims, 'dims')], {}, 1, [s.name]);
+      }
+    });
   }
 
   const forward = config.kind === 'cold-blur' ? 'host' : 'tables';
@@ -131,7 +137,7 @@ export function buildStepGraph(model: Model, config: ModelConfig, options: StepG
   if (optimizer === 'none') {
     b.output(loss, 'loss');
     for (const s of layout.slots) b.output(grads.get(s.name)!, `grad/${s.name}`);
-    return { model: finish(model, graph), layout, extraInputs, forward };
+    return { model: finish(model, graph, options.optimize ?? true), layout, extraInputs, forward };
   }
 
   const m = b.input('m', 'float32', [layout.total]);
@@ -141,22 +147,27 @@ export function buildStepGraph(model: Model, config: ModelConfig, options: StepG
   const lr = b.input('lr', 'float32', []);
   const decay = b.input('ema_decay', 'float32', []);
   const maxNorm = b.input('max_norm', 'float32', []);
-  const flatGrads = layout.slots.map((s) => b.reshape(grads.get(s.name)!, [s.size]));
-  const g = b.concat(flatGrads, 0);
-  const norm = globalNorm(b, [g]);
-  const [gc] = clipByGlobalNorm(b, [g], norm, maxNorm);
-  const upd = adamw(b, flat!, gc, m, v, lr, step, { ...DEFAULT_ADAMW, ...options.adamw });
+  // Optimizer nodes are named optim/<op> (the profiler splits on it).
+  const { upd, norm, emaOut } = b.scope('optim', () => {
+    const flatGrads = layout.slots.map((s) => b.reshape(grads.get(s.name)!, [s.size]));
+    const g = b.concat(flatGrads, 0);
+    const norm = globalNorm(b, [g]);
+    const [gc] = clipByGlobalNorm(b, [g], norm, maxNorm);
+    const upd = adamw(b, flat!, gc, m, v, lr, step, { ...DEFAULT_ADAMW, ...options.adamw });
+    return { upd, norm, emaOut: ema(b, e, upd.p, decay) };
+  });
   b.output(upd.p, 'params_out');
   b.output(upd.m, 'm_out');
   b.output(upd.v, 'v_out');
-  b.output(ema(b, e, upd.p, decay), 'ema_out');
+  b.output(emaOut, 'ema_out');
   b.output(loss, 'loss');
   b.output(norm, 'grad_norm');
-  return { model: finish(model, graph), layout, extraInputs, forward };
+  return { model: finish(model, graph, options.optimize ?? true), layout, extraInputs, forward };
 }
 
-function finish(model: Model, graph: Graph): Model {
+function finish(model: Model, graph: Graph, optimize: boolean): Model {
   sortTopologically(graph);
+  if (optimize) optimizeStepGraph(graph);
   const m = newModel(graph, { ...model.metadata });
   m.opsetImports = model.opsetImports.some((o) => o.domain === '' && o.version >= 17) ? [...model.opsetImports] : m.opsetImports;
   return m;

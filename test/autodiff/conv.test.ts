@@ -15,7 +15,7 @@ describe('autodiff conv rules', () => {
     { name: 'pointwise 1x1', x: [2, 3, 4, 4], w: [5, 3, 1, 1], o: {} },
   ];
   const variants: [WeightGradient, InputGradient][] = [
-    ['unfold-matmul', 'conv-flipped'], ['slice-gemm', 'conv-flipped'], ['conv-transposed', 'conv-transpose'],
+    ['shift-matmul', 'conv-flipped'], ['unfold-matmul', 'conv-flipped'], ['slice-gemm', 'conv-flipped'], ['conv-transposed', 'conv-transpose'],
   ];
   for (const [wg, ig] of variants) {
     for (const c of convCases) {
@@ -31,6 +31,22 @@ describe('autodiff conv rules', () => {
   it('Conv gradient matches finite differences with a symbolic batch', async () => {
     await checkGradient({ inputs: { x: { shape: ['N', 2, 6, 6], dims: [2, 2, 6, 6] }, w: [3, 2, 3, 3] }, build: (b, v) => b.conv(v.x, v.w, null, { strides: [2, 2], pads: [1, 1, 1, 1] }) });
   });
+  it('ConvTranspose gradient (shift-matmul weight gradient) matches finite differences with dilation 2 and asymmetric pads', async () => {
+    await checkGradient({
+      inputs: { x: [2, 3, 4, 5], w: [3, 2, 3, 3] },
+      build: (b, v): Value => b.convTranspose(v.x, v.w, null, { dilations: [2, 1], pads: [1, 0, 2, 1] }),
+      conv: { weightGradient: 'shift-matmul' },
+    });
+  });
+  for (const wg of ['unfold-matmul', 'shift-matmul'] as const) {
+    it(`Conv gradient (${wg} over batch chunks of 2, the last one short) matches finite differences with pads 1`, async () => {
+      await checkGradient({
+        inputs: { x: [5, 2, 5, 4], w: [3, 2, 3, 3] },
+        build: (b, v) => b.conv(v.x, v.w, null, { pads: [1, 1, 1, 1] }),
+        conv: { weightGradient: wg, weightGradChunk: 2 },
+      });
+    });
+  }
   it('ConvTranspose input gradient matches finite differences with stride 2 and output_padding 1', async () => {
     await checkGradient({
       inputs: { x: [2, 4, 3, 3], w: [4, 3, 3, 3], bias: [3] },

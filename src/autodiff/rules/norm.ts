@@ -1,16 +1,20 @@
 import { attrFloat, attrInt } from '../../onnx/ir';
 import type { Builder, Value } from '../../onnx/builder';
-import { axisOf, rankOf, scalar, unbroadcast } from '../helpers';
+import { axisOf, constFloats, rankOf, scalar, unbroadcast } from '../helpers';
 import { GradRule, gy0, unsupported } from './types';
 
 /** Normalisations and softmax. */
 
-/** xhat = (x - mean) / sqrt(var + eps) over `axes`, and 1 / sqrt(var + eps). */
-function standardize(b: Builder, x: Value, axes: number[], eps: number): { xhat: Value; invStd: Value } {
+/**
+ * 1 / sqrt(var + eps) over `axes`, and xhat = (x - mean) invStd unless the caller already has it
+ * (`xhat`). The variance is ReduceMean of the written square: ORT's ReduceSumSquare, which would
+ * skip that write, is 3x slower than Mul + ReduceMean on [64, 8, 12288] (docs/autodiff.md).
+ */
+function standardize(b: Builder, x: Value, axes: number[], eps: number, xhat?: Value): { xhat: Value; invStd: Value } {
   const centered = b.sub(x, b.reduceMean(x, axes));
   const variance = b.reduceMean(b.mul(centered, centered), axes);
   const invStd = b.reciprocal(b.sqrt(b.add(variance, scalar(b, eps, x))));
-  return { xhat: b.mul(centered, invStd), invStd };
+  return { xhat: xhat ?? b.mul(centered, invStd), invStd };
 }
 
 /**
@@ -28,12 +32,15 @@ export const InstanceNormalization: GradRule = (c) => {
   const x = c.x(0);
   const rank = rankOf(b, x, node);
   const spatial = [...Array(rank - 2).keys()].map((i) => i + 2);
-  const { xhat, invStd } = standardize(b, x, spatial, attrFloat(node, 'epsilon', 1e-5));
+  // GroupNorm as exported (InstanceNormalization with constant ones/zeros): y is xhat itself and
+  // dy needs no scaling, which saves two full-size passes.
+  const identityAffine = !needs[1] && !needs[2] && allEqual(constFloats(b, node.inputs[1]), 1) && allEqual(constFloats(b, node.inputs[2]), 0);
+  const { xhat, invStd } = standardize(b, x, spatial, attrFloat(node, 'epsilon', 1e-5), identityAffine ? c.y(0) : undefined);
   const g = gy0(c);
   const perChannel = (v: Value) => b.reduceSum(v, [0, ...spatial], false);
-  const scale = b.unsqueeze(c.x(1), spatial.map((_, i) => i + 1));
+  const scaled = identityAffine ? g : b.mul(g, b.unsqueeze(c.x(1), spatial.map((_, i) => i + 1)));
   return [
-    needs[0] ? standardizeBackward(b, b.mul(g, scale), xhat, invStd, spatial) : undefined,
+    needs[0] ? standardizeBackward(b, scaled, xhat, invStd, spatial) : undefined,
     needs[1] ? perChannel(b.mul(g, xhat)) : undefined,
     needs[2] ? perChannel(g) : undefined,
   ];
@@ -55,6 +62,8 @@ export const LayerNormalization: GradRule = (c) => {
     needs[2] ? unbroadcast(b, g, c.x(2)) : undefined,
   ];
 };
+
+const allEqual = (v: number[] | undefined, k: number) => !!v && v.length > 0 && v.every((e) => e === k);
 
 // Softmax: dx = y * (dy - sum(dy * y)) along the axis.
 export const Softmax: GradRule = (c) => {
