@@ -6,7 +6,7 @@
 import * as ort from 'onnxruntime-node';
 import type { ModelConfig } from '../core/model-config';
 import { createSampler } from '../diffusion/sampler';
-import { createEvaluator, Evaluator, requestedClasses } from '../eval/evaluate';
+import { createEvaluator, Evaluator, requestedClasses, type Scores } from '../eval/evaluate';
 import { Model } from '../onnx/ir';
 import { encodeModel } from '../onnx/proto';
 import { DiffusionModel } from '../runtime/model';
@@ -14,15 +14,8 @@ import { sessionOptions } from '../runtime/node';
 import { openDataset } from '../data/open';
 
 /** The scores of one evaluation during training. */
-export interface EvalPoint {
+export interface EvalPoint extends Omit<Scores, 'source'> {
   step: number;
-  n: number;
-  fd: number;
-  confidence: number;
-  entropy: number;
-  precision: number;
-  recall: number;
-  accuracy?: number;
   /** FD of M real training images (the floor at this N), when the training split is installed. */
   floorFd?: number;
 }

@@ -7,7 +7,6 @@ import { Model } from '../onnx/ir';
 import { Tensor } from '../onnx/tensor';
 import { NodeSession, SessionOptions } from '../runtime/node';
 import { flattenParams, unflattenInto } from './params';
-import { cloneGraph } from './step-graph';
 import { optimizerFeeds, TrainGraph } from './train-graph';
 
 export interface GraphStepOptions {
@@ -51,7 +50,7 @@ export class GraphTrainer {
 
   /** `model` with the current raw (`params`) or averaged (`ema`) weights written in. */
   modelWith(model: Model, which: 'params' | 'ema' = 'ema'): Model {
-    const graph = cloneGraph(model.graph);
+    const graph = model.graph.clone();
     unflattenInto(graph, this.graph.layout, this.vec[which]);
     return { ...model, graph, metadata: { ...model.metadata } };
   }

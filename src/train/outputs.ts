@@ -14,10 +14,10 @@ import type { TrainOptions } from './options';
 import { unflattenInto } from './params';
 import type { Setup } from './setup';
 import { conditionFromImage } from './sr';
-import { cloneGraph, StepGraph } from './step-graph';
+import type { StepGraph } from './step-graph';
 
 export function modelWithWeights(setup: Setup, step: StepGraph, weights: Float32Array, config: ModelConfig): Model {
-  const graph = cloneGraph(setup.model.graph);
+  const graph = setup.model.graph.clone();
   unflattenInto(graph, step.layout, weights);
   const m: Model = { ...setup.model, graph, metadata: { ...setup.model.metadata } };
   writeModelConfig(m.metadata, config);

@@ -57,7 +57,7 @@ function forwardTables(config: ModelConfig): { a: Float32Array; s: Float32Array 
  * weights stay initializers, outputs `loss` and `grad/<name>`.
  */
 export function buildStepGraph(model: Model, config: ModelConfig, options: StepGraphOptions = {}): StepGraph {
-  const graph = cloneGraph(model.graph);
+  const graph = model.graph.clone();
   graph.name = 'train_step';
   const layout = trainableLayout(graph, options.trainable);
   const optimizer = options.optimizer ?? 'adamw';
@@ -173,15 +173,3 @@ function finish(model: Model, graph: Graph, optimize: boolean): Model {
   return m;
 }
 
-/** A deep-enough copy: nodes and maps are new, tensors are shared (never mutated). */
-export function cloneGraph(g: Graph): Graph {
-  const c = new Graph();
-  c.name = g.name;
-  c.docString = g.docString;
-  c.nodes = g.nodes.map((n) => ({ ...n, inputs: [...n.inputs], outputs: [...n.outputs], attrs: { ...n.attrs } }));
-  c.inputs = g.inputs.map((v) => ({ ...v, shape: v.shape ? [...v.shape] : undefined }));
-  c.outputs = g.outputs.map((v) => ({ ...v, shape: v.shape ? [...v.shape] : undefined }));
-  c.initializers = new Map(g.initializers);
-  c.valueInfo = new Map(g.valueInfo);
-  return c;
-}

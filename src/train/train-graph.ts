@@ -18,7 +18,6 @@ import { sortTopologically } from '../onnx/topo';
 import { Tensor } from '../onnx/tensor';
 import { adamw, AdamWConfig, clipByGlobalNorm, DEFAULT_ADAMW, ema, globalNorm } from './optim';
 import { ParamLayout, trainableLayout } from './params';
-import { cloneGraph } from './step-graph';
 
 /**
  * Builds the scalar loss from the model's outputs (by name). It may declare graph inputs of its
@@ -122,7 +121,7 @@ export function appendOptimizer(b: Builder, flat: Value, layout: ParamLayout, gr
 
 /** Builds the training step (or gradient graph) of `model` under `loss`; see the file comment. */
 export function buildTrainGraph(model: Model, loss: LossSpec, options: TrainGraphOptions = {}): TrainGraph {
-  const graph = cloneGraph(model.graph);
+  const graph = model.graph.clone();
   graph.name = 'train_step';
   const layout = trainableLayout(graph, options.trainable);
   const optimizer = options.optimizer ?? 'adamw';
