@@ -3,7 +3,8 @@
  * that a loaded, shared machine affects them alike (round-robin: one run of each per round).
  *   node --import tsx tools/compare-step.ts [--model unet|fixture] [--batch 64] [--runs 7]
  *        [--variants '[{"label":"default"},{"label":"x","conv":{"weightGradient":"unfold-smaller"}}]']
- * Each variant is StepGraphOptions (conv, optimize) plus a label. Prints min / median step ms, the
+ * Each variant is StepGraphOptions (conv, optimize) plus a label, and optionally env: environment
+ * variables set while its graph is built (for experiment switches in the rules). Prints min / median step ms, the
  * ratio of medians to the first variant, the forward, the loss of each variant (they must agree),
  * and `uptime`-style load before and after.
  */
@@ -29,7 +30,7 @@ const batch = Number(arg('batch', '64'));
 const runs = Number(arg('runs', '7'));
 const threads = Number(arg('threads', String(availableParallelism())));
 const which = arg('model', 'unet');
-const variants: (StepGraphOptions & { label: string })[] = JSON.parse(arg('variants', '[{"label":"default"}]'));
+const variants: (StepGraphOptions & { label: string; env?: Record<string, string> })[] = JSON.parse(arg('variants', '[{"label":"default"}]'));
 const root = resolve(__dirname, '..');
 
 function load(): { model: Model; config: ReturnType<typeof configFromJson> } {
@@ -54,6 +55,7 @@ const load1 = () => loadavg().map((l) => l.toFixed(2)).join(', ');
   const fwd = await NodeSession.create(model, { threads });
   const sessions = [];
   for (const v of variants) {
+    for (const [k, val] of Object.entries(v.env ?? {})) process.env[k] = val;
     const step = buildStepGraph(model, config, { batch, ...v });
     const params = flattenParams(model.graph, step.layout);
     const zeros = new Float32Array(params.length);
@@ -64,6 +66,7 @@ const load1 = () => loadavg().map((l) => l.toFixed(2)).join(', ');
       max_norm: Tensor.scalar(1), x0: x, noise, t,
     };
     const out = await s.run(feeds); // warm-up
+    for (const k of Object.keys(v.env ?? {})) delete process.env[k];
     sessions.push({ v, s, feeds, nodes: step.model.graph.nodes.length, loss: Object.entries(out).find(([k]) => k === 'loss')?.[1].data[0], ms: [] as number[] });
   }
   await fwd.run({ x, t });

@@ -45,7 +45,7 @@ export interface ConvGradOptions {
   weightGradChunk: number;
 }
 export const DEFAULT_CONV_GRAD: Readonly<ConvGradOptions> = Object.freeze({
-  weightGradient: 'unfold-matmul',
+  weightGradient: 'unfold-smaller',
   inputGradient: 'conv-flipped',
   weightGradChunk: 0,
 });
@@ -64,7 +64,14 @@ function convInputGradFlipped(b: Builder, g: Value, w: Value, a: ConvAttrs, ws: 
   let wt = G === 1
     ? b.transpose(w, [1, 0, ...sp])
     : b.reshape(b.transpose(b.reshape(w, [G, O / G, Cg, ...a.kernel]), [0, 2, 1, ...range(nd, 3)]), [G * Cg, O / G, ...a.kernel]);
-  if (a.kernel.some((k) => k > 1)) wt = b.slice(wt, a.kernel.map(() => -1), a.kernel.map(() => -(2 ** 31)), sp, a.kernel.map(() => -1));
+  if (a.kernel.some((k) => k > 1)) {
+    // The spatial flip as a MatMul of [*, k k] by the reversal permutation (exact: one product by 1,
+    // the rest by 0): ORT's Slice with negative steps took ~0.9 ms per small weight in the step.
+    const kk = a.kernel.reduce((p, k) => p * k, 1);
+    const rev = new Float32Array(kk * kk);
+    for (let i = 0; i < kk; i++) rev[i * kk + (kk - 1 - i)] = 1;
+    wt = b.reshape(b.matmul(b.reshape(wt, [-1, kk]), b.constant(new Tensor('float32', [kk, kk], rev), 'float32', 'flip')), [G * Cg, O / G, ...a.kernel]);
+  }
   const pads = [...a.kernel.map((k, i) => a.dilations[i] * (k - 1) - a.pads[i]), ...a.kernel.map((k, i) => a.dilations[i] * (k - 1) - a.pads[i + nd])];
   return b.op('Conv', [g, wt], { kernel_shape: a.kernel, pads, dilations: a.dilations, group: G });
 }
@@ -260,7 +267,11 @@ function shapeWithBatch(c: GradContext, v: Value): number[] {
   return [0, ...(s!.slice(1) as number[])];
 }
 
-const biasGrad = (b: Builder, g: Value, rank: number): Value => b.reduceSum(g, [0, ...range(rank - 2, 2)], false);
+/**
+ * The bias gradient: sum of dY over N and space, as a contiguous reduction over [N, M, space] per
+ * channel followed by one over N (ORT runs these two ~2x faster than one ReduceSum over axes 0, 2, 3).
+ */
+const biasGrad = (b: Builder, g: Value): Value => b.reduceSum(b.reduceSum(b.reshape(g, [0, 0, -1]), [2], false), [0], false);
 
 export const Conv: GradRule = (c) => {
   const a = convAttrs(c);
@@ -268,7 +279,7 @@ export const Conv: GradRule = (c) => {
   return [
     c.needs[0] ? convInputGrad(c, g, c.x(1), a, c.x(0)) : undefined,
     c.needs[1] ? convWeightGrad(c, c.x(0), g, a) : undefined,
-    c.needs[2] ? biasGrad(c.b, g, a.kernel.length + 2) : undefined,
+    c.needs[2] ? biasGrad(c.b, g) : undefined,
   ];
 };
 
@@ -284,7 +295,7 @@ export const ConvTranspose: GradRule = (c) => {
   return [
     c.needs[0] ? c.b.op('Conv', [g, c.x(1)], { kernel_shape: a.kernel, strides: a.strides, pads: a.pads, dilations: a.dilations, group: a.group }) : undefined,
     c.needs[1] ? convWeightGrad(c, g, c.x(0), a) : undefined,
-    c.needs[2] ? biasGrad(c.b, g, a.kernel.length + 2) : undefined,
+    c.needs[2] ? biasGrad(c.b, g) : undefined,
   ];
 };
 
