@@ -13,7 +13,7 @@ export interface GradOptions {
   wrt: string[];
   /** The gradient of `of` (defaults to ones). */
   seed?: Value;
-  /** Conv-gradient formulations (default DEFAULT_CONV_GRAD: unfold-matmul weight, flipped-kernel input). */
+  /** Conv-gradient formulations (default DEFAULT_CONV_GRAD: unfold-smaller weight, flipped-kernel input). */
   conv?: Partial<ConvGradOptions>;
 }
 

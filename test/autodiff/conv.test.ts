@@ -13,9 +13,14 @@ describe('autodiff conv rules', () => {
     { name: 'no padding (valid)', x: [2, 3, 6, 5], w: [2, 3, 3, 3], o: {} },
     { name: 'asymmetric pads', x: [2, 2, 5, 6], w: [3, 2, 3, 3], o: { pads: [0, 2, 1, 1] } },
     { name: 'pointwise 1x1', x: [2, 3, 4, 4], w: [5, 3, 1, 1], o: {} },
+    { name: 'fewer outputs than inputs, pads 1', x: [2, 5, 6, 6], w: [2, 5, 3, 3], o: { pads: [1, 1, 1, 1] } },
+    { name: 'fewer outputs than inputs, asymmetric pads, 3x2 kernel', x: [2, 4, 5, 6], w: [3, 4, 3, 2], o: { pads: [0, 1, 2, 0] } },
+    { name: 'fewer outputs than inputs, dilation 2', x: [1, 4, 7, 7], w: [2, 4, 3, 3], o: { dilations: [2, 2], pads: [2, 1, 1, 2] } },
+    { name: 'fewer outputs than inputs, valid', x: [2, 4, 6, 5], w: [2, 4, 3, 3], o: {} },
+    { name: 'fewer outputs than inputs, stride 2', x: [2, 4, 7, 6], w: [2, 4, 3, 3], o: { strides: [2, 2], pads: [1, 1, 1, 1] } },
   ];
   const variants: [WeightGradient, InputGradient][] = [
-    ['shift-matmul', 'conv-flipped'], ['unfold-matmul', 'conv-flipped'], ['slice-gemm', 'conv-flipped'], ['conv-transposed', 'conv-transpose'],
+    ['shift-matmul', 'conv-flipped'], ['unfold-matmul', 'conv-flipped'], ['unfold-smaller', 'conv-flipped'], ['slice-gemm', 'conv-flipped'], ['conv-transposed', 'conv-transpose'],
   ];
   for (const [wg, ig] of variants) {
     for (const c of convCases) {
@@ -38,10 +43,10 @@ describe('autodiff conv rules', () => {
       conv: { weightGradient: 'shift-matmul' },
     });
   });
-  for (const wg of ['unfold-matmul', 'shift-matmul'] as const) {
+  for (const wg of ['unfold-matmul', 'shift-matmul', 'unfold-smaller'] as const) {
     it(`Conv gradient (${wg} over batch chunks of 2, the last one short) matches finite differences with pads 1`, async () => {
       await checkGradient({
-        inputs: { x: [5, 2, 5, 4], w: [3, 2, 3, 3] },
+        inputs: { x: [5, 4, 5, 4], w: [3, 4, 3, 3] },
         build: (b, v) => b.conv(v.x, v.w, null, { pads: [1, 1, 1, 1] }),
         conv: { weightGradient: wg, weightGradChunk: 2 },
       });
@@ -51,6 +56,20 @@ describe('autodiff conv rules', () => {
     await checkGradient({
       inputs: { x: [2, 4, 3, 3], w: [4, 3, 3, 3], bias: [3] },
       build: (b, v) => b.convTranspose(v.x, v.w, v.bias, { strides: [2, 2], pads: [1, 1, 1, 1], outputPadding: [1, 1] }),
+    });
+  });
+  it('Conv gradient (unfold-smaller, fewer outputs than inputs) matches finite differences with a symbolic batch', async () => {
+    await checkGradient({
+      inputs: { x: { shape: ['N', 4, 5, 5], dims: [3, 4, 5, 5] }, w: [2, 4, 3, 3] },
+      build: (b, v) => b.conv(v.x, v.w, null, { pads: [1, 1, 1, 1] }),
+      conv: { weightGradient: 'unfold-smaller' },
+    });
+  });
+  it('ConvTranspose gradient (unfold-smaller weight gradient) matches finite differences with more inputs than outputs', async () => {
+    await checkGradient({
+      inputs: { x: [2, 2, 4, 5], w: [2, 4, 3, 3] },
+      build: (b, v): Value => b.convTranspose(v.x, v.w, null, { pads: [1, 0, 1, 1] }),
+      conv: { weightGradient: 'unfold-smaller' },
     });
   });
   it('ConvTranspose gradient matches finite differences with groups 2 and stride 1', async () => {

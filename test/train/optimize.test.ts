@@ -137,5 +137,15 @@ describe('step-graph optimiser passes', () => {
         assert.ok(maxAbsDiff(got[k], ref[k]) <= 1e-6 * scale, `${k}: ${maxAbsDiff(got[k], ref[k])}`);
       }
     });
+
+    it('the default conv gradients (unfold-smaller) give the gradients of unfold-matmul within 1e-6 of their scale', async () => {
+      const gradFeeds = { x0: feeds.x0, noise: feeds.noise, t: feeds.t };
+      const ref = await run(buildStepGraph(model, config, { batch: B, optimizer: 'none', conv: { weightGradient: 'unfold-matmul' } }).model, gradFeeds);
+      const got = await run(buildStepGraph(model, config, { batch: B, optimizer: 'none' }).model, gradFeeds);
+      for (const k of Object.keys(ref)) {
+        const scale = ref[k].reduce((m, v) => Math.max(m, Math.abs(v)), 1);
+        assert.ok(maxAbsDiff(got[k], ref[k]) <= 1e-6 * scale, `${k}: ${maxAbsDiff(got[k], ref[k])}`);
+      }
+    });
   });
 });
