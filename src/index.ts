@@ -30,10 +30,11 @@ export { buildStepGraph, type StepGraph, type StepGraphOptions } from './train/s
 export { train, type TrainOptions, type TrainResult, type StepReport } from './train/trainer';
 export { grad, gradGraph, type GradOptions } from './autodiff/grad';
 export {
-  buildTrainGraph, crossEntropyLoss, appendOptimizer, paramsAsInput, optimizerFeeds,
+  buildTrainGraph, crossEntropyLoss, paramsAsInput, optimizerFeeds,
   type TrainGraph, type TrainGraphOptions, type LossSpec, type LossBuilder, type CrossEntropyLoss,
 } from './train/train-graph';
 export { GraphTrainer, type GraphStepOptions } from './train/graph-trainer';
+export { appendOptimizer } from './train/optim';
 export { learningRate, emaDecayAt, type LrDecay } from './train/lr';
 export { buildClassifier, classifierNet, FASHION_MNIST_CLASSIFIER, type ClassifierOptions, type ClassifierConfig } from './nn/classifier';
 

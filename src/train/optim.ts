@@ -1,4 +1,5 @@
 import { Builder, Value } from '../onnx/builder';
+import type { ParamLayout } from './params';
 
 /** AdamW hyper-parameters baked into the step graph; lr and the step count are graph inputs. */
 export interface AdamWConfig {
@@ -52,4 +53,33 @@ export function adamw(b: Builder, p: Value, g: Value, m: Value, v: Value, lr: Va
 export function ema(b: Builder, e: Value, p: Value, decay: Value): Value {
   // d e + (1 - d) p = p + d (e - p): one fewer full-size multiply.
   return b.add(p, b.mul(decay, b.sub(e, p)));
+}
+
+/**
+ * Appends the optimizer to a graph holding `loss` and the gradients of the flat `params`:
+ * inputs m, v, ema, step, lr, ema_decay, max_norm; outputs params_out, m_out, v_out, ema_out,
+ * loss, grad_norm. Global-norm clipping, then AdamW, then the EMA of the new weights. Its nodes are
+ * named optim/<op> (the step profiler splits on it).
+ */
+export function appendOptimizer(b: Builder, flat: Value, layout: ParamLayout, grads: Map<string, Value>, loss: Value, config: AdamWConfig): void {
+  const m = b.input('m', 'float32', [layout.total]);
+  const v = b.input('v', 'float32', [layout.total]);
+  const e = b.input('ema', 'float32', [layout.total]);
+  const step = b.input('step', 'float32', []);
+  const lr = b.input('lr', 'float32', []);
+  const decay = b.input('ema_decay', 'float32', []);
+  const maxNorm = b.input('max_norm', 'float32', []);
+  const { upd, norm, emaOut } = b.scope('optim', () => {
+    const g = b.concat(layout.slots.map((s) => b.reshape(grads.get(s.name)!, [s.size])), 0);
+    const norm = globalNorm(b, [g]);
+    const [gc] = clipByGlobalNorm(b, [g], norm, maxNorm);
+    const upd = adamw(b, flat, gc, m, v, lr, step, config);
+    return { upd, norm, emaOut: ema(b, e, upd.p, decay) };
+  });
+  b.output(upd.p, 'params_out');
+  b.output(upd.m, 'm_out');
+  b.output(upd.v, 'v_out');
+  b.output(emaOut, 'ema_out');
+  b.output(loss, 'loss');
+  b.output(norm, 'grad_norm');
 }

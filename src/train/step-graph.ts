@@ -9,7 +9,7 @@ import { Graph, Model, newModel } from '../onnx/ir';
 import { sortTopologically } from '../onnx/topo';
 import { Tensor } from '../onnx/tensor';
 import { optimizeStepGraph } from './optimize';
-import { adamw, AdamWConfig, clipByGlobalNorm, DEFAULT_ADAMW, ema, globalNorm } from './optim';
+import { AdamWConfig, appendOptimizer, DEFAULT_ADAMW } from './optim';
 import { ParamLayout, trainableLayout } from './params';
 
 export interface StepGraphOptions {
@@ -140,28 +140,7 @@ export function buildStepGraph(model: Model, config: ModelConfig, options: StepG
     return { model: finish(model, graph, options.optimize ?? true), layout, extraInputs, forward };
   }
 
-  const m = b.input('m', 'float32', [layout.total]);
-  const v = b.input('v', 'float32', [layout.total]);
-  const e = b.input('ema', 'float32', [layout.total]);
-  const step = b.input('step', 'float32', []);
-  const lr = b.input('lr', 'float32', []);
-  const decay = b.input('ema_decay', 'float32', []);
-  const maxNorm = b.input('max_norm', 'float32', []);
-  // Optimizer nodes are named optim/<op> (the profiler splits on it).
-  const { upd, norm, emaOut } = b.scope('optim', () => {
-    const flatGrads = layout.slots.map((s) => b.reshape(grads.get(s.name)!, [s.size]));
-    const g = b.concat(flatGrads, 0);
-    const norm = globalNorm(b, [g]);
-    const [gc] = clipByGlobalNorm(b, [g], norm, maxNorm);
-    const upd = adamw(b, flat!, gc, m, v, lr, step, { ...DEFAULT_ADAMW, ...options.adamw });
-    return { upd, norm, emaOut: ema(b, e, upd.p, decay) };
-  });
-  b.output(upd.p, 'params_out');
-  b.output(upd.m, 'm_out');
-  b.output(upd.v, 'v_out');
-  b.output(emaOut, 'ema_out');
-  b.output(loss, 'loss');
-  b.output(norm, 'grad_norm');
+  appendOptimizer(b, flat!, layout, grads, loss, { ...DEFAULT_ADAMW, ...options.adamw });
   return { model: finish(model, graph, options.optimize ?? true), layout, extraInputs, forward };
 }
 

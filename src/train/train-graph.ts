@@ -16,7 +16,7 @@ import { Builder, Value } from '../onnx/builder';
 import { Graph, Model, newModel } from '../onnx/ir';
 import { sortTopologically } from '../onnx/topo';
 import { Tensor } from '../onnx/tensor';
-import { adamw, AdamWConfig, clipByGlobalNorm, DEFAULT_ADAMW, ema, globalNorm } from './optim';
+import { AdamWConfig, appendOptimizer, DEFAULT_ADAMW } from './optim';
 import { ParamLayout, trainableLayout } from './params';
 
 /**
@@ -92,31 +92,6 @@ export function paramsAsInput(b: Builder, layout: ParamLayout): Value {
     b.node('Reshape', [piece, b.ints(s.dims, 'dims')], {}, 1, [s.name]);
   }
   return flat;
-}
-
-/**
- * Appends the optimizer to a graph holding `loss` and the gradients of the flat `params`:
- * inputs m, v, ema, step, lr, ema_decay, max_norm; outputs params_out, m_out, v_out, ema_out,
- * loss, grad_norm. Global-norm clipping, then AdamW, then the EMA of the new weights.
- */
-export function appendOptimizer(b: Builder, flat: Value, layout: ParamLayout, grads: Map<string, Value>, loss: Value, config: AdamWConfig): void {
-  const m = b.input('m', 'float32', [layout.total]);
-  const v = b.input('v', 'float32', [layout.total]);
-  const e = b.input('ema', 'float32', [layout.total]);
-  const step = b.input('step', 'float32', []);
-  const lr = b.input('lr', 'float32', []);
-  const decay = b.input('ema_decay', 'float32', []);
-  const maxNorm = b.input('max_norm', 'float32', []);
-  const g = b.concat(layout.slots.map((s) => b.reshape(grads.get(s.name)!, [s.size])), 0);
-  const norm = globalNorm(b, [g]);
-  const [gc] = clipByGlobalNorm(b, [g], norm, maxNorm);
-  const upd = adamw(b, flat, gc, m, v, lr, step, config);
-  b.output(upd.p, 'params_out');
-  b.output(upd.m, 'm_out');
-  b.output(upd.v, 'v_out');
-  b.output(ema(b, e, upd.p, decay), 'ema_out');
-  b.output(loss, 'loss');
-  b.output(norm, 'grad_norm');
 }
 
 /** Builds the training step (or gradient graph) of `model` under `loss`; see the file comment. */
