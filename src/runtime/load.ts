@@ -4,13 +4,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { readFileLimited } from '../core/node/read-limits';
 import { DiffusionError, FileFormatError } from '../core/errors';
 import { configFromJson } from '../core/model-config';
 import { cudaPreflight, explainCudaFailure } from './cuda';
 import { DiffusionModel, OrtApi } from './model';
 import { sessionOptions, type Device } from './node';
+import { ortNode } from './ort-node';
 import { mergedModel } from './lora-file';
 import type { LoraAdapter } from '../nn/lora';
 import { encodeModel } from '../onnx/proto';
@@ -71,11 +71,11 @@ export async function loadModel(pathOrBytes: string | Uint8Array, opts: LoadMode
       ? configFromJson(readConfigFile(opts.config), opts.config)
       : configFromJson(opts.config, 'config');
   const options = sessionOptions(opts);
-  if (opts.device !== 'cuda') return DiffusionModel.create(ort as unknown as OrtApi, bytes, { config, source, sessionOptions: options });
+  if (opts.device !== 'cuda') return DiffusionModel.create(ortNode() as unknown as OrtApi, bytes, { config, source, sessionOptions: options });
   // Name the missing library or driver before ORT fails with a generic message.
   cudaPreflight();
   try {
-    return await DiffusionModel.create(ort as unknown as OrtApi, bytes, { config, source, sessionOptions: options });
+    return await DiffusionModel.create(ortNode() as unknown as OrtApi, bytes, { config, source, sessionOptions: options });
   } catch (e) {
     const why = explainCudaFailure((e as Error).message);
     throw why ? new DiffusionError(`${source}: ${why}`) : e;
