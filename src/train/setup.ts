@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readFileLimited, readTextLimited } from '../core/node/read-limits';
-import { packageRoot } from '../data/fashion-mnist';
+import { packageRoot } from '../core/node/package-files';
 import { checkConfigInputs } from '../diffusion/config-inputs';
 import { configFromJson, ModelConfig, readModelConfig, writeModelConfig } from '../core/model-config';
 import { DiffusionError } from '../core/errors';

@@ -383,7 +383,7 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
   describe: 'Sample images from a model.onnx and write a grid (optionally each image and the denoising process)',
   builder: (y) =>
     y
-      .option('model', { type: 'string', describe: 'model.onnx (or a checkpoint folder holding one)' })
+      .option('model', { type: 'string', describe: 'model.onnx, a checkpoint folder holding one, or a shipped model name' })
       .option('pipeline', { type: 'string', describe: 'Cascade file: base model then super-resolution stages (docs/pipelines.md)' })
       .option('ensemble', { type: 'string', describe: 'Experts file: one model per timestep range (docs/pipelines.md)' })
       .option('config', { type: 'string', describe: 'JSON config for a model without onnx-diffusion metadata' })
