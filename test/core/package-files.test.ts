@@ -30,7 +30,8 @@ describe('package files: shipped recipes and models by name, from any working di
     assert.equal(resolveRecipePath('unet-tiny'), 'unet-tiny');
     fs.rmSync(path.join(tmp, 'unet-tiny'));
     assert.throws(() => resolveRecipePath('unet-nope'), /^FileFormatError: unet-nope: no such file, nor a shipped recipe of that name \(.*unet-tiny.*\)$/);
-    assert.throws(() => resolveRecipePath('../x/unet-tiny.json'), /no such file/);
+    assert.equal(resolveRecipePath('../x/unet-tiny.json'), '../x/unet-tiny.json');
+    assert.throws(() => loadRecipe('../x/unet-tiny.json'), /no such file \(cannot read recipe\)/);
   });
 
   it('a model name resolves to models/<name>/model.onnx of the package; other strings stay as given', () => {

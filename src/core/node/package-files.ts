@@ -44,7 +44,9 @@ export function resolveRecipePath(arg: string, root?: string): string {
   const name = arg.replace(/^\.?[\\/]?graphs[\\/]/, '').replace(/\.json$/, '');
   const shipped = join(root, 'graphs', `${name}.json`);
   if (NAME.test(name) && existsSync(shipped)) return shipped;
-  throw new FileFormatError(arg, `no such file, nor a shipped recipe of that name (${shippedRecipes(root).join(', ')})`);
+  // A bare name that is neither: say which names exist. A path is left to the reader's error.
+  if (NAME.test(arg)) throw new FileFormatError(arg, `no such file, nor a shipped recipe of that name (${shippedRecipes(root).join(', ')})`);
+  return arg;
 }
 
 /** A model argument as a path: an existing path as given, else a shipped model's models/<name>/model.onnx. */
