@@ -59,7 +59,12 @@ function importOrt(backend: Backend): Promise<OrtWeb> {
   let ort = runtimes.get(backend);
   if (!ort) {
     // Two literal imports, so the bundler splits each ORT build into its own chunk.
-    ort = (backend === 'webgpu' ? import('onnxruntime-web/webgpu') : import('onnxruntime-web/wasm')) as Promise<unknown> as Promise<OrtWeb>;
+    ort = ((backend === 'webgpu' ? import('onnxruntime-web/webgpu') : import('onnxruntime-web/wasm')) as Promise<unknown> as Promise<OrtWeb>)
+      .catch((e: Error) => {
+        runtimes.delete(backend);
+        // onnxruntime-web is an optional peer dependency: Node apps do not install its 140 MB.
+        throw new DiffusionError(`onnxruntime-web could not be loaded (${e.message.split('\n')[0]}); install it beside onnx-diffusion: npm install onnxruntime-web@1.29.0`);
+      });
     runtimes.set(backend, ort);
   }
   return ort;

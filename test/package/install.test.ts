@@ -101,6 +101,12 @@ describe('package: npm pack, then install into a fresh app from the registry cac
     assert.ok(fs.existsSync(path.join(app, 'esm.png')));
   });
 
+  it('a Node app gets no onnxruntime-web (an optional peer); the web entry then names the package to install', () => {
+    assert.ok(!fs.existsSync(path.join(app, 'node_modules', 'onnxruntime-web')));
+    fs.writeFileSync(path.join(app, 'web.cjs'), "require('onnx-diffusion/web').loadModel(new Uint8Array(8)).catch((e) => console.log(e.message));");
+    assert.match(run(process.execPath, ['web.cjs'], app), /^onnxruntime-web could not be loaded \(.*\); install it beside onnx-diffusion: npm install onnxruntime-web@1\.29\.0$/m);
+  });
+
   it('the CLI finds a shipped recipe by name from the app folder', () => {
     const bin = path.join(app, 'node_modules', '.bin', 'onnx-diffusion');
     run(bin, ['build-graph', '--recipe', 'unet-tiny', '--out', 'tiny'], app);
