@@ -8,11 +8,14 @@ export function flagOf(option: string): string {
   return FLAGS[option] ?? `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
-/** A library message in the CLI's terms: option names become the flags that set them. */
+/**
+ * A library message in the CLI's terms: option names become the flags that set them (an
+ * OptionError's leading option, "the `x` option", and any other `x` in backticks).
+ */
 export function inFlagTerms(err: Error): string {
   let msg = err.message;
   if (err instanceof OptionError && msg.startsWith(err.option)) msg = flagOf(err.option) + msg.slice(err.option.length);
-  return msg.replace(/the `(\w+)` option/g, (_, o: string) => flagOf(o));
+  return msg.replace(/the `(\w+)` option/g, (_, o: string) => flagOf(o)).replace(/`(\w+)`/g, (_, o: string) => flagOf(o));
 }
 
 /** Prints one line for an error (the stack too with --verbose) and returns the exit code. */

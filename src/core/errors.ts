@@ -11,7 +11,7 @@ export class DiffusionError extends Error {
 
 /**
  * A bad library option, named as the API names it (`classes given but ...`); the CLI shows the
- * flag that set it instead (cli/errors.ts). Other messages name an option as "the `config` option".
+ * flag that set it instead (cli/errors.ts). Other messages write option names in backticks (`init`).
  */
 export class OptionError extends DiffusionError {
   constructor(readonly option: string, problem: string) {

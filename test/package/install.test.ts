@@ -107,6 +107,28 @@ describe('package: npm pack, then install into a fresh app from the registry cac
     assert.match(run(process.execPath, ['web.cjs'], app), /^onnxruntime-web could not be loaded \(.*\); install it beside onnx-diffusion: npm install onnxruntime-web@1\.29\.0$/m);
   });
 
+  it('a bundler takes the ES-module web build and tree-shakes it: the app chunk stays under 40 kB', async () => {
+    fs.writeFileSync(path.join(app, 'web-app.mjs'), [
+      "import { loadModel, createSampler, toImageData } from 'onnx-diffusion/web';",
+      "const model = await loadModel('model.onnx');",
+      'const { rgba } = await createSampler(model, { steps: 25, seed: 1 }).sample(4);',
+      'document.body.append(String(toImageData(rgba[0]).width));',
+    ].join('\n'));
+    const esbuild = await import('esbuild');
+    const r = await esbuild.build({
+      entryPoints: [path.join(app, 'web-app.mjs')], absWorkingDir: app, bundle: true, format: 'esm', splitting: true, platform: 'browser',
+      minify: true, write: false, outdir: path.join(app, 'web-dist'), external: ['onnxruntime-web', 'onnxruntime-web/*'], metafile: true, logLevel: 'silent',
+    });
+    const inputs = Object.keys(r.metafile.inputs);
+    assert.ok(inputs.some((f) => f.endsWith('onnx-diffusion/dist/esm/web/index.js')), inputs.join('\n'));
+    // Whole files a page does not use are dropped: the protobuf writer and LoRA (encodeModel, insertLora).
+    const used = Object.keys(r.metafile.outputs[Object.keys(r.metafile.outputs).find((o) => o.endsWith('web-app.js'))!].inputs);
+    assert.deepEqual(used.filter((f) => /onnx-proto|protobufjs|nn\/lora\.js/.test(f)), []);
+    const chunk = r.outputFiles.find((f) => f.path.endsWith('web-app.js'))!;
+    console.log(`      web app chunk: ${chunk.contents.length} bytes (minified, onnxruntime-web external)`);
+    assert.ok(chunk.contents.length < 40_000, `${chunk.contents.length} bytes`);
+  });
+
   it('the CLI finds a shipped recipe by name from the app folder', () => {
     const bin = path.join(app, 'node_modules', '.bin', 'onnx-diffusion');
     run(bin, ['build-graph', '--recipe', 'unet-tiny', '--out', 'tiny'], app);
