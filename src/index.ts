@@ -4,8 +4,11 @@
  * (src/web) exports the same sampler API over onnxruntime-web.
  */
 
-// Loading and sampling
-export { loadModel, resolveModelPath, type LoadModelOptions } from './runtime/load';
+// One-call sampling, loading and sampling
+export { pipeline, type NodeGenerateOptions, type NodeGenerator } from './runtime/generate';
+export { generator, type GenerateOptions, type Generator } from './diffusion/generate';
+export { loadModel, resolveModelPath, type LoadModelOptions, type NodeModelSource } from './runtime/load';
+export { packageRoot, shippedModels, shippedRecipes } from './core/node/package-files';
 export { DiffusionModel, type Extras, type LoadOptions, type OrtApi } from './runtime/model';
 export type { Device } from './runtime/node';
 export {
@@ -14,7 +17,7 @@ export {
 export {
   runSampler, createSamplerFn, SAMPLER_NAMES, ddpmSample, ddimSample, dpmpp2mSample, toySample, coldSample, guidedDenoiser,
   makeTimesteps, type SamplerName, type SamplerFn, type AnySamplerOptions, type Denoiser, type SampleShape, type StepInfo,
-  type TimestepSpacing, type DdpmVariance,
+  type TimestepSpacing, type DdpmVariance, type ImageInit,
 } from './diffusion/samplers';
 
 // Diffusion math

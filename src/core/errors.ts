@@ -9,6 +9,17 @@ export class DiffusionError extends Error {
   }
 }
 
+/**
+ * A bad library option, named as the API names it (`classes given but ...`); the CLI shows the
+ * flag that set it instead (cli/errors.ts). Other messages write option names in backticks (`init`).
+ */
+export class OptionError extends DiffusionError {
+  constructor(readonly option: string, problem: string) {
+    super(`${option} ${problem}`);
+    this.name = 'OptionError';
+  }
+}
+
 /** A file that cannot be read or decoded (names the file). */
 export class FileFormatError extends DiffusionError {
   constructor(file: string, problem: string) {

@@ -4,31 +4,19 @@
  * `fashion-mnist:full` opens the 60,000-image training split installed by the Debian package
  * dataset-fashion-mnist under /usr/share/datasets/fashion-mnist.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { DiffusionError } from '../core/errors';
 import type { Dataset, DatasetRequest } from './dataset';
 import { openIdxFiles } from './idx';
+import { packageRoot } from '../core/node/package-files';
+
+export { packageRoot };
 
 export const FASHION_MNIST_CLASSES = [
   'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
 ];
 export const SYSTEM_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
-
-/** The package root: the nearest folder above `from` whose package.json is named onnx-diffusion. */
-export function packageRoot(from: string = __dirname): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg)) {
-      try {
-        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'onnx-diffusion') return dir;
-      } catch {
-        // An unreadable package.json belongs to someone else: keep walking up.
-      }
-    }
-    if (dirname(dir) === dir) throw new DiffusionError(`${from}: no onnx-diffusion package.json above this folder`);
-  }
-}
 
 /** The folder holding the embedded test split. */
 export function embeddedFashionMnistDir(): string {

@@ -3,12 +3,12 @@
  * the denoiser for a batch) and options, `sample(n)` returns images as NCHW floats and RGBA.
  * Isomorphic: no Node imports; the ONNX Runtime binding lives in the model object.
  */
-import { DiffusionError } from '../core/errors';
+import { DiffusionError, OptionError } from '../core/errors';
 import { imageToRgba, RgbaImage } from '../image/pixels';
 import { DEFAULT_COLD, ModelConfig } from '../core/model-config';
 import { Rng } from '../core/rng';
 import { makeSchedule } from './schedules';
-import { coldSample, guidedBy, runSampler, samplerName, StepInfo, toySample, TimestepSpacing, DdpmVariance } from './samplers';
+import { coldSample, guidedBy, runSampler, samplerName, StepInfo, toySample, TimestepSpacing, DdpmVariance, type SamplerName } from './samplers';
 import { Denoiser } from './samplers/types';
 
 /** Per-image conditioning of one batch (the model inputs class, labels, cond, aug, and any other). */
@@ -43,8 +43,8 @@ function concatExtras(a: Extras, b: Extras): Extras {
 }
 
 export interface CreateSamplerOptions {
-  /** 'ddpm' | 'ddim' | 'dpm++2m' (gaussian models); toy and cold-blur models use their own. */
-  sampler?: string;
+  /** Gaussian models: 'ddim' (default), 'ddpm' or 'dpm++2m'. Toy and cold-blur models use their own. */
+  sampler?: SamplerName;
   steps?: number;
   eta?: number;
   seed?: number;
@@ -68,6 +68,19 @@ export interface CreateSamplerOptions {
   variance?: DdpmVariance;
   /** Images per network call (default: all n). */
   batch?: number;
+  /**
+   * The starting noise x_T, NCHW for all n images of a `sample(n)` call (default: drawn from the
+   * seed). Gaussian models only.
+   */
+  latents?: Float32Array;
+  /**
+   * Image-to-image (SDEdit, Meng et al. 2022): start from `image` (CHW in [-1, 1], one for all
+   * images or n of them) noised to timestep round(strength T), and denoise from there. Strength 0
+   * returns the image, 1 is a plain sample. Gaussian models only.
+   */
+  image?: Float32Array;
+  /** In [0, 1], with `image` (default 0.8). */
+  strength?: number;
 }
 
 export interface SampleResult {
@@ -106,24 +119,29 @@ export function createSampler(model: SamplerModel, options: CreateSamplerOptions
   const config = model.config;
   const { channels: c, size } = config.image;
   const kind = config.kind;
-  const sampler = options.sampler ?? (kind === 'gaussian' ? 'ddim' : kind);
-  if (kind === 'gaussian') samplerName(sampler);
+  const sampler = samplerName(options.sampler ?? 'ddim');
   const cc = config.conditioning;
-  if (options.classes !== undefined && cc.classes === undefined) throw new DiffusionError('--class given but the model is not class-conditional');
+  if (options.classes !== undefined && cc.classes === undefined) throw new OptionError('classes', 'given but the model is not class-conditional');
   if (options.guidance !== undefined && cc.classes === undefined && cc.labels === undefined && !cc.inputs) {
-    throw new DiffusionError('--guidance needs a conditional model (classes, labels or conditioning inputs)');
+    throw new OptionError('guidance', 'needs a conditional model (classes, labels or conditioning inputs)');
   }
   const condInputs = cc.inputs ?? [];
   for (const name of Object.keys(options.inputs ?? {})) {
-    if (!condInputs.some((i) => i.name === name)) throw new DiffusionError(`--input ${name}: not a conditioning input of this model (it has: ${condInputs.map((i) => i.name).join(', ') || 'none'})`);
+    if (!condInputs.some((i) => i.name === name)) throw new OptionError('inputs', `${name}: not a conditioning input of this model (it has: ${condInputs.map((i) => i.name).join(', ') || 'none'})`);
   }
   const schedule = kind === 'gaussian' ? makeSchedule(config.diffusion) : undefined;
+  if (kind !== 'gaussian' && (options.latents || options.image)) throw new OptionError(options.latents ? 'latents' : 'image', `applies to gaussian models; this one is ${kind}`);
+  if (options.strength !== undefined && !options.image) throw new OptionError('strength', 'needs an image to start from');
 
   async function sample(n: number, call: SampleCallOptions = {}): Promise<SampleResult> {
     if (!Number.isInteger(n) || n < 1) throw new DiffusionError(`number of images must be a positive integer, got ${n}`);
     const per = c * size * size;
     const images = new Float32Array(n * per);
     const batch = Math.max(1, Math.min(options.batch ?? n, n));
+    if (options.latents && options.latents.length !== n * per) {
+      throw new DiffusionError(`latents: expected ${n * per} values (${n} x ${c} x ${size} x ${size}), got ${options.latents.length}`);
+    }
+    const initImages = options.image && repeatTo(options.image, per, n, 'image');
     for (let offset = 0, chunk = 0; offset < n; offset += batch, chunk++) {
       const m = Math.min(batch, n - offset);
       const extras = extrasFor(offset, m);
@@ -145,8 +163,11 @@ export function createSampler(model: SamplerModel, options: CreateSamplerOptions
         for (let i = 0; i < m * c; i++) xT.fill(cold.startMean + cold.startStd * rng.normal(), i * size * size, (i + 1) * size * size);
         out = await coldSample(denoiser, xT, { timesteps: config.diffusion.timesteps, blurStd: cold.blurStd, c, h: size, w: size }, { clipX0: options.clipX0, onStep, signal: call.signal });
       } else {
+        const initialNoise = options.latents?.slice(offset * per, (offset + m) * per);
+        const init = initImages && { image: initImages.slice(offset * per, (offset + m) * per), strength: options.strength ?? 0.8 };
         out = await runSampler(sampler, denoiser, schedule!, config.diffusion.prediction, shape, {
           steps: options.steps, eta: options.eta, seed, clipX0: options.clipX0, spacing: options.spacing, variance: options.variance, onStep, signal: call.signal,
+          initialNoise, init,
         });
       }
       images.set(out, offset * per);
@@ -173,7 +194,7 @@ export function createSampler(model: SamplerModel, options: CreateSamplerOptions
       extras.labels = all.slice(offset * cc.labels, (offset + m) * cc.labels);
     }
     if (cc.condChannels !== undefined) {
-      if (!options.cond) throw new DiffusionError('the model needs a condition image (--cond)');
+      if (!options.cond) throw new OptionError('cond', 'missing: the model needs a condition image');
       const perCond = cc.condChannels * size * size;
       const all = repeatTo(options.cond, perCond, offset + m, 'cond');
       extras.cond = all.slice(offset * perCond, (offset + m) * perCond);

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Dataset } from '../data/dataset';
 import { fitImages } from '../data/fit';
-import { packageRoot } from '../data/fashion-mnist';
+import { packageRoot } from '../core/node/package-files';
 import { DiffusionError, FileFormatError } from '../core/errors';
 import { fromByte, toUint8 } from '../image/pixels';
 import { CLASSIFIER_FORMAT, CLASSIFIER_KEY, ClassifierConfig } from '../nn/classifier';

@@ -1,5 +1,5 @@
 /** Loss curves as PNG files: the SVG from loss-svg.ts rasterised by sharp, written atomically. */
-import sharp from 'sharp';
+import { sharp } from './sharp';
 import { writeFileAtomic } from './atomic';
 import { lossCurveSvg, type LossCurveOptions } from './loss-svg';
 
@@ -20,6 +20,6 @@ export async function writeLossCurve(path: string, losses: number[], opts: LossC
     ? panels[0]
     : `<svg xmlns="http://www.w3.org/2000/svg" width="${width * panels.length}" height="${height}">` +
       panels.map((p, i) => p.replace('<svg ', `<svg x="${i * width}" `)).join('') + '</svg>';
-  const png = await sharp(Buffer.from(svg)).flatten({ background: '#ffffff' }).png().toBuffer();
+  const png = await sharp()(Buffer.from(svg)).flatten({ background: '#ffffff' }).png().toBuffer();
   await writeFileAtomic(path, png);
 }

@@ -3,7 +3,8 @@
  * animated GIF or WebP from frames. Every write is atomic (see atomic.ts).
  */
 import { extname } from 'node:path';
-import sharp from 'sharp';
+import { sharp } from './sharp';
+import type { Sharp } from 'sharp';
 import { DiffusionError } from '../core/errors';
 import { writeFileAtomic } from './atomic';
 import type { RgbaImage } from './pixels';
@@ -17,11 +18,11 @@ export interface AnimationOptions {
   holdLastMs?: number;
 }
 
-function raw(img: RgbaImage): sharp.Sharp {
+function raw(img: RgbaImage): Sharp {
   if (img.rgba.length !== img.width * img.height * 4) {
     throw new RangeError(`RGBA buffer of ${img.rgba.length} bytes does not match ${img.width}x${img.height}`);
   }
-  return sharp(img.rgba, { raw: { width: img.width, height: img.height, channels: 4 } });
+  return sharp()(img.rgba, { raw: { width: img.width, height: img.height, channels: 4 } });
 }
 
 /** Encodes an image as PNG, WebP (lossless) or JPEG (quality 92) chosen by the file extension. */
@@ -70,7 +71,7 @@ export async function writeAnimation(path: string, frames: RgbaImage[], opts: An
   const delayMs = opts.delayMs ?? 100;
   // One delay per frame: given a single number, sharp's GIF writer applies it to the first only.
   const delay = frames.map((_, i) => delayMs + (i === frames.length - 1 ? (opts.holdLastMs ?? 0) : 0));
-  const img = sharp(stacked, {
+  const img = sharp()(stacked, {
     raw: { width, height: height * frames.length, channels: 4, pageHeight: height },
   });
   const anim = { loop: opts.loop ?? 0, delay };

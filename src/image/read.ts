@@ -2,7 +2,7 @@
  * Reading image files as tensors: decode with sharp, resize to cover a size x size square,
  * centre-crop, flatten alpha onto black, and convert to grey (Rec. 601 luma) or RGB.
  */
-import sharp from 'sharp';
+import { sharp } from './sharp';
 import { checkReadable } from '../core/node/read-limits';
 import { FileFormatError } from '../core/errors';
 import { fromByte } from './pixels';
@@ -24,7 +24,7 @@ export async function readImageBytes(
   let got: number;
   if (typeof file === 'string') checkReadable(file, 'image', 'image file');
   try {
-    const out = await sharp(file)
+    const out = await sharp()(file)
       .rotate()
       .flatten({ background: '#000000' })
       .resize(size, size, { fit: 'cover', position: 'centre' })

@@ -18,7 +18,7 @@
  * `__metadata__.onnx_diffusion_lora` = JSON {format, rank, alpha, targets: [{weight, key, layout}]}.
  * Pure; no Node imports (runs in the browser entry too).
  */
-import { ConfigError, DiffusionError } from '../core/errors';
+import { ConfigError, DiffusionError, OptionError } from '../core/errors';
 import { checkLoraSpec, LoraSpec, LoraTarget, readModelConfig, writeModelConfig } from '../core/model-config';
 import { Rng } from '../core/rng';
 import { Checker } from '../core/schema';
@@ -153,7 +153,7 @@ function adapterDims(c: LoraTarget, dims: number[], rank: number): { a: number[]
  * with A and B as initializers (or the given adapter's values) and `lora` in its metadata.
  */
 export function insertLora(model: Model, options: LoraOptions | LoraAdapter): Model {
-  if (loraSpecOf(model)) throw new DiffusionError('the model already carries LoRA adapters (merge them first with export --merge)');
+  if (loraSpecOf(model)) throw new DiffusionError('the model already carries LoRA adapters (merge them first: mergeLora, or export --merge)');
   const graph = model.graph.clone();
   let spec: LoraSpec;
   let values: Map<string, Tensor> | undefined;
@@ -162,13 +162,13 @@ export function insertLora(model: Model, options: LoraOptions | LoraAdapter): Mo
     values = options.tensors;
   } else {
     const { rank, targets } = options;
-    if (!Number.isInteger(rank) || rank < 1) throw new DiffusionError(`--lora rank must be a positive integer, got ${rank}`);
+    if (!Number.isInteger(rank) || rank < 1) throw new OptionError('rank', `must be a positive integer, got ${rank}`);
     const alpha = options.alpha ?? rank;
-    if (!Number.isFinite(alpha)) throw new DiffusionError(`--lora-alpha must be a finite number, got ${alpha}`);
+    if (!Number.isFinite(alpha)) throw new OptionError('alpha', `must be a finite number, got ${alpha}`);
     const found = findLoraTargets(graph, targets);
     if (found.length === 0) {
       const all = loraCandidates(graph).map((c) => `${c.weight} (${c.node})`);
-      throw new DiffusionError(`--lora-targets '${targets ?? DEFAULT_LORA_TARGETS}' matches no MatMul, Gemm or Conv weight; candidates: ${all.slice(0, 12).join(', ')}${all.length > 12 ? ', ...' : ''}`);
+      throw new OptionError('targets', `'${targets ?? DEFAULT_LORA_TARGETS}' matches no MatMul, Gemm or Conv weight; candidates: ${all.slice(0, 12).join(', ')}${all.length > 12 ? ', ...' : ''}`);
     }
     spec = { rank, alpha, targets: found.map(({ weight, key, layout }) => ({ weight, key, layout })) };
     const rng = new Rng(options.seed ?? 0);
@@ -242,7 +242,7 @@ export function extractLora(model: Model): { base: Model; adapter: LoraAdapter }
  */
 export function mergeLora(model: Model, adapter?: LoraAdapter): Model {
   if (!adapter) ({ base: model, adapter } = extractLora(model));
-  else if (loraSpecOf(model)) throw new DiffusionError('the model already carries LoRA adapters; merge those first (export --merge) or use its base model');
+  else if (loraSpecOf(model)) throw new DiffusionError('the model already carries LoRA adapters; merge those first (mergeLora, or export --merge) or use its base model');
   const { spec, tensors } = adapter;
   const graph = model.graph.clone();
   const s = spec.alpha / spec.rank;

@@ -1,6 +1,6 @@
 export * from './tensor';
 export * from './ir';
-export { decodeModel, encodeModel, tensorFromProto, tensorToProto, checkGraph } from './proto';
+export { decodeModel, encodeModel, checkGraph } from './proto';
 export { inferGraph, inferNode } from './infer';
 export type { Known } from './infer';
 export { Builder } from './builder';

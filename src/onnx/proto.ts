@@ -21,7 +21,10 @@ const utf8enc = new TextEncoder();
 
 // ---------------------------------------------------------------- tensors
 
-/** TensorProto -> Tensor, from every form other tools write: raw_data, typed fields, scalars, empty. */
+/**
+ * TensorProto -> Tensor, from every form other tools write: raw_data, typed fields, scalars, empty.
+ * @internal (onnx-proto's types stay out of the published .d.ts)
+ */
 export function tensorFromProto(p: onnx.ITensorProto): Tensor {
   const name = p.name ?? '';
   if (p.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
@@ -56,7 +59,7 @@ export function tensorFromProto(p: onnx.ITensorProto): Tensor {
   return new Tensor(dtype, dims, out);
 }
 
-/** Tensor -> TensorProto with little-endian raw_data. */
+/** Tensor -> TensorProto with little-endian raw_data. @internal */
 export function tensorToProto(t: Tensor, name = ''): onnx.ITensorProto {
   const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
   return { name, dataType: ONNX_DTYPE[t.dtype], dims: t.dims, rawData: new Uint8Array(bytes) };
@@ -146,6 +149,7 @@ function attrToProto(name: string, a: Attribute): onnx.IAttributeProto {
 
 // ---------------------------------------------------------------- graphs
 
+/** @internal */
 export function graphFromProto(g: onnx.IGraphProto): Graph {
   const graph = new Graph();
   graph.name = g.name ?? 'graph';
@@ -179,6 +183,7 @@ export function graphFromProto(g: onnx.IGraphProto): Graph {
   return graph;
 }
 
+/** @internal */
 export function graphToProto(g: Graph): onnx.IGraphProto {
   return {
     name: g.name,

@@ -4,13 +4,15 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as ort from 'onnxruntime-node';
+import { fileURLToPath } from 'node:url';
+import { resolveModelName } from '../core/node/package-files';
 import { readFileLimited } from '../core/node/read-limits';
 import { DiffusionError, FileFormatError } from '../core/errors';
 import { configFromJson } from '../core/model-config';
 import { cudaPreflight, explainCudaFailure } from './cuda';
 import { DiffusionModel, OrtApi } from './model';
 import { sessionOptions, type Device } from './node';
+import { ortNode } from './ort-node';
 import { mergedModel } from './lora-file';
 import type { LoraAdapter } from '../nn/lora';
 import { encodeModel } from '../onnx/proto';
@@ -33,8 +35,12 @@ function readBytes(file: string, what: 'model' | 'config'): Buffer {
   return readFileLimited(file, what === 'model' ? 'onnx' : 'json', what);
 }
 
-/** A model path: a file, or a folder with model.onnx in it (a training checkpoint). */
+/**
+ * A model path: a file, a folder with model.onnx in it (a training checkpoint), or the name of a
+ * model shipped in the package's models/ folder.
+ */
 export function resolveModelPath(file: string): string {
+  file = resolveModelName(file);
   let stat: fs.Stats;
   try {
     stat = fs.statSync(file);
@@ -57,13 +63,33 @@ export function readConfigFile(file: string): unknown {
   }
 }
 
+/** What Node's loadModel reads: a path or shipped model name, an http(s)/file URL, or the bytes. */
+export type NodeModelSource = string | URL | Uint8Array | ArrayBuffer;
+
+/** The model bytes and a name for messages. */
+export async function readModelSource(src: NodeModelSource): Promise<{ bytes: Uint8Array; source: string }> {
+  if (src instanceof Uint8Array) return { bytes: src, source: 'model' };
+  if (src instanceof ArrayBuffer) return { bytes: new Uint8Array(src), source: 'model' };
+  const url = src instanceof URL ? src : /^(https?|file):\/\//.test(src) ? new URL(src) : undefined;
+  if (url === undefined) {
+    const source = resolveModelPath(src as string);
+    return { bytes: readBytes(source, 'model'), source };
+  }
+  if (url.protocol === 'file:') return readModelSource(fileURLToPath(url));
+  const res = await fetch(url);
+  if (!res.ok) throw new FileFormatError(url.href, `HTTP ${res.status} ${res.statusText}`);
+  return { bytes: new Uint8Array(await res.arrayBuffer()), source: url.href };
+}
+
 /**
- * Loads a denoiser for sampling. The config comes from the file's metadata unless `config` is
- * given (required for a foreign model such as a torch.onnx.export).
+ * Loads a denoiser for sampling from a path, a shipped model name, a URL or the file's bytes. The
+ * config comes from the file's metadata unless `config` is given (required for a foreign model
+ * such as a torch.onnx.export).
  */
-export async function loadModel(pathOrBytes: string | Uint8Array, opts: LoadModelOptions = {}): Promise<DiffusionModel> {
-  const source = typeof pathOrBytes === 'string' ? resolveModelPath(pathOrBytes) : 'model';
-  let bytes = typeof pathOrBytes === 'string' ? readBytes(source, 'model') : pathOrBytes;
+export async function loadModel(src: NodeModelSource, opts: LoadModelOptions = {}): Promise<DiffusionModel> {
+  const read = await readModelSource(src);
+  const source = read.source;
+  let bytes = read.bytes;
   if (opts.lora !== undefined) bytes = encodeModel(mergedModel(bytes, source, opts.lora));
   const config = opts.config === undefined
     ? undefined
@@ -71,11 +97,11 @@ export async function loadModel(pathOrBytes: string | Uint8Array, opts: LoadMode
       ? configFromJson(readConfigFile(opts.config), opts.config)
       : configFromJson(opts.config, 'config');
   const options = sessionOptions(opts);
-  if (opts.device !== 'cuda') return DiffusionModel.create(ort as unknown as OrtApi, bytes, { config, source, sessionOptions: options });
+  if (opts.device !== 'cuda') return DiffusionModel.create(ortNode() as unknown as OrtApi, bytes, { config, source, sessionOptions: options });
   // Name the missing library or driver before ORT fails with a generic message.
   cudaPreflight();
   try {
-    return await DiffusionModel.create(ort as unknown as OrtApi, bytes, { config, source, sessionOptions: options });
+    return await DiffusionModel.create(ortNode() as unknown as OrtApi, bytes, { config, source, sessionOptions: options });
   } catch (e) {
     const why = explainCudaFailure((e as Error).message);
     throw why ? new DiffusionError(`${source}: ${why}`) : e;

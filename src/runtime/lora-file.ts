@@ -34,6 +34,6 @@ export function mergedModel(model: Model | Uint8Array, source: string, adapter?:
     const obj = typeof config === 'string' ? JSON.parse(read(config, 'config').toString('utf8')) as unknown : config;
     writeModelConfig(m.metadata, configFromJson(obj, typeof config === 'string' ? config : 'config'));
   }
-  if (adapter === undefined && !loraSpecOf(m)) throw new FileFormatError(source, 'carries no LoRA adapters; give the adapter file (--lora adapter.safetensors)');
+  if (adapter === undefined && !loraSpecOf(m)) throw new FileFormatError(source, 'carries no LoRA adapters; give the adapter file (the `lora` option: adapter.safetensors)');
   return mergeLora(m, typeof adapter === 'string' ? readAdapterFile(adapter) : adapter);
 }

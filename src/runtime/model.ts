@@ -50,7 +50,7 @@ export class DiffusionModel {
       ? (isModelConfig(given) ? given : configFromJson(given, `${source} config`))
       : readModelConfig(readMetadata(bytes, source), source);
     if (!config) {
-      throw new DiffusionError(`${source}: the model carries no onnx-diffusion metadata; pass its config (--config file.json)`);
+      throw new DiffusionError(`${source}: the model carries no onnx-diffusion metadata; pass its config (the \`config\` option: a JSON file)`);
     }
     let session: InferenceSession;
     try {

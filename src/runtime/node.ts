@@ -1,5 +1,6 @@
 import * as os from 'os';
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
+import { ortNode } from './ort-node';
 import { DiffusionError } from '../core/errors';
 import { cudaExecutionProviders, cudaPreflight, explainCudaFailure } from './cuda';
 import { encodeModel } from '../onnx/proto';
@@ -35,7 +36,7 @@ export function sessionOptions(opts: SessionOptions = {}): ort.InferenceSession.
     executionMode: 'sequential',
     enableMemPattern: opts.memoryPattern ?? true,
     executionProviders: device === 'cuda' ? cudaExecutionProviders(opts.deviceId ?? 0) : ['cpu'],
-    logSeverityLevel: SEVERITY[ort.env.logLevel ?? 'warning'],
+    logSeverityLevel: SEVERITY[ortNode().env.logLevel ?? 'warning'],
   };
 }
 
@@ -46,7 +47,7 @@ const SEVERITY = { verbose: 0, info: 1, warning: 2, error: 3, fatal: 4 } as cons
  * the CLI keeps them quiet (fatal only) unless --verbose. Sessions created after this follow it.
  */
 export function setOrtLogging(verbose: boolean): void {
-  ort.env.logLevel = verbose ? 'warning' : 'fatal';
+  ortNode().env.logLevel = verbose ? 'warning' : 'fatal';
 }
 
 /** An ONNX Runtime session over our Tensor type (onnxruntime-node). */
@@ -59,7 +60,7 @@ export class NodeSession {
     if (device === 'cuda') cudaPreflight();
     const so = sessionOptions(options);
     try {
-      return new NodeSession(await ort.InferenceSession.create(bytes, so), device);
+      return new NodeSession(await ortNode().InferenceSession.create(bytes, so), device);
     } catch (e) {
       const cudaWhy = device === 'cuda' ? explainCudaFailure((e as Error).message) : null;
       if (cudaWhy) throw new DiffusionError(cudaWhy);
@@ -77,7 +78,7 @@ export class NodeSession {
 
   async run(feeds: Record<string, Tensor>, outputs?: string[]): Promise<Record<string, Tensor>> {
     const f: Record<string, ort.Tensor> = {};
-    for (const [k, v] of Object.entries(feeds)) f[k] = toOrt(ort, v) as ort.Tensor;
+    for (const [k, v] of Object.entries(feeds)) f[k] = toOrt(ortNode(), v) as ort.Tensor;
     let res: ort.InferenceSession.ReturnType;
     try {
       res = outputs ? await this.session.run(f, outputs) : await this.session.run(f);

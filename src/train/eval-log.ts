@@ -3,7 +3,7 @@
  * gaussian models, as the sample grids) and the evaluator scores them; the points go to
  * train.json (`evals`) and FD is plotted beside the loss curve.
  */
-import * as ort from 'onnxruntime-node';
+import { ortNode } from '../runtime/ort-node';
 import type { ModelConfig } from '../core/model-config';
 import { createSampler } from '../diffusion/sampler';
 import { createEvaluator, Evaluator, requestedClasses, type Scores } from '../eval/evaluate';
@@ -36,7 +36,7 @@ export class TrainingEvaluator {
         this.floorFd = null;
       }
     }
-    const dm = await DiffusionModel.create(ort, encodeModel(model), { config, source: 'EMA model', sessionOptions: sessionOptions({ threads: this.threads }) });
+    const dm = await DiffusionModel.create(ortNode(), encodeModel(model), { config, source: 'EMA model', sessionOptions: sessionOptions({ threads: this.threads }) });
     try {
       const gaussian = config.kind === 'gaussian';
       const res = await createSampler(dm, { sampler: gaussian ? 'ddim' : undefined, steps: gaussian ? 50 : undefined, seed: 0 }).sample(this.n);

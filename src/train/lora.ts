@@ -22,10 +22,10 @@ export const ADAPTER_FILE = 'adapter.safetensors';
  * model); returns the spec, or undefined for full or partial fine-tuning.
  */
 export function applyLora(setup: Setup, o: TrainOptions): LoraSpec | undefined {
-  if (o.lora && o.trainable) throw new DiffusionError('give --lora or --trainable, not both (with --lora only the adapters train)');
+  if (o.lora && o.trainable) throw new DiffusionError('give `lora` or `trainable`, not both (with `lora` only the adapters train)');
   const existing = setup.config.lora;
   if (existing) {
-    if (o.lora && !o.resume) throw new DiffusionError('the model already carries LoRA adapters: drop --lora to train them further, or merge them first (export --merge)');
+    if (o.lora && !o.resume) throw new DiffusionError('the model already carries LoRA adapters: drop `lora` to train them further, or merge them first (mergeLora; export --merge)');
     return existing;
   }
   if (!o.lora) return undefined;

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
+import { ortNode } from '../runtime/ort-node';
 import type { Batch } from '../data/loader';
 import { ModelConfig, writeModelConfig } from '../core/model-config';
 import { Rng } from '../core/rng';
@@ -42,7 +42,7 @@ export async function writeCheckpoint(out: string, setup: Setup, step: StepGraph
 
 export async function writeSamples(out: string, setup: Setup, step: StepGraph, config: ModelConfig, ema: Float32Array, at: number, n: number, batch: Batch, threads?: number): Promise<void> {
   const bytes = encodeModel(modelWithWeights(setup, step, ema, config));
-  const model = await DiffusionModel.create(ort, bytes, { config, source: 'EMA model', sessionOptions: sessionOptions({ threads }) });
+  const model = await DiffusionModel.create(ortNode(), bytes, { config, source: 'EMA model', sessionOptions: sessionOptions({ threads }) });
   const cc = config.conditioning;
   const per = (cc.condChannels ?? config.image.channels) * config.image.size ** 2;
   let cond: Float32Array | undefined;

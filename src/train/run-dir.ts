@@ -127,12 +127,12 @@ export class RunDir {
       const run = exists && holdsRun(dir);
       const empty = exists && !run && fs.readdirSync(dir).length === 0;
       if (mode === 'resume') {
-        if (!exists) throw new DiffusionError(`${dirIn}: no such run folder (a run stopped before its first checkpoint leaves none; start it again with --out)`);
-        if (!hasState(dir)) throw new DiffusionError(`${dirIn}: this run has no checkpoint yet (no state/ in it); start it with --out instead of --resume`);
+        if (!exists) throw new DiffusionError(`${dirIn}: no such run folder (a run stopped before its first checkpoint leaves none; start it again with \`out\`)`);
+        if (!hasState(dir)) throw new DiffusionError(`${dirIn}: this run has no checkpoint yet (no state/ in it); start it with \`out\` instead of \`resume\``);
       } else if (run && mode === 'fresh') {
-        throw new DiffusionError(`${dirIn}: already holds a run; pass --resume ${dirIn} to continue it, or --overwrite to replace it`);
+        throw new DiffusionError(`${dirIn}: already holds a run; pass \`resume\` ${dirIn} to continue it, or \`overwrite\` to replace it`);
       } else if (exists && !run && !empty) {
-        throw new DiffusionError(`${dirIn}: the folder is not empty and holds no run; choose another --out`);
+        throw new DiffusionError(`${dirIn}: the folder is not empty and holds no run; choose another \`out\``);
       }
       const rd = new RunDir(dir, lock, mode);
       if (rd.staging) {

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readFileLimited, readTextLimited } from '../core/node/read-limits';
-import { packageRoot } from '../data/fashion-mnist';
+import { packageRoot } from '../core/node/package-files';
 import { checkConfigInputs } from '../diffusion/config-inputs';
 import { configFromJson, ModelConfig, readModelConfig, writeModelConfig } from '../core/model-config';
-import { DiffusionError } from '../core/errors';
+import { DiffusionError, OptionError } from '../core/errors';
 import { inferKind } from '../core/cond-inputs';
 import { expectedFeeds } from '../core/feed-check';
 import { buildModel, loadRecipe } from '../nn';
@@ -35,9 +35,9 @@ function readJsonFile(path: string): unknown {
 /** The model to train and its config, from a recipe, an existing model.onnx, or a checkpoint. */
 export function setupModel(o: TrainOptions): Setup {
   const sources = [o.recipe, o.init, o.resume].filter((x) => x !== undefined).length;
-  if (sources > 1) throw new DiffusionError('give only one of --recipe, --init and --resume');
+  if (sources > 1) throw new DiffusionError('give only one of `recipe`, `init` and `resume`');
   if (o.config !== undefined && o.init === undefined) {
-    throw new DiffusionError(`--config${typeof o.config === 'string' ? ` ${o.config}` : ''}: only used with --init (a model without onnx-diffusion metadata)`);
+    throw new OptionError('config', `${typeof o.config === 'string' ? `${o.config}` : 'object'}: only used with \`init\` (a model without onnx-diffusion metadata)`);
   }
   const file = o.resume ? join(o.resume, 'model.onnx') : o.init;
   if (file) {
@@ -45,9 +45,9 @@ export function setupModel(o: TrainOptions): Setup {
     const model = decodeModel(readFileLimited(file, 'onnx', 'model file'), file);
     const given = typeof o.config === 'string' ? readJsonFile(o.config) : o.config;
     const config = given !== undefined ? configFromJson(given, typeof o.config === 'string' ? o.config : 'config') : readModelConfig(model.metadata, file);
-    if (!config) throw new DiffusionError(`${file}: the model carries no onnx-diffusion metadata; pass --config file.json (or use --recipe)`);
+    if (!config) throw new DiffusionError(`${file}: the model carries no onnx-diffusion metadata; pass \`config\` (a JSON file) or use \`recipe\``);
     if (o.prediction && o.prediction !== config.diffusion.prediction) {
-      throw new DiffusionError(`--prediction ${o.prediction}: the model was trained to predict ${config.diffusion.prediction}; only fresh models (--recipe) can change it`);
+      throw new OptionError('prediction', `${o.prediction}: the model was trained to predict ${config.diffusion.prediction}; only fresh models (\`recipe\`) can change it`);
     }
     describeGraphInputs(model, config, file);
     checkConfigInputs(config, model.graph.inputs.filter((i) => !model.graph.initializers.has(i.name)).map((i) => i.name), file, model.graph.inputs.find((i) => i.name === 'x')?.shape);

@@ -6,7 +6,7 @@ import { openDataset } from '../data/open';
 import { Dataset } from '../data/dataset';
 import { DEFAULT_COLD, ModelConfig } from '../core/model-config';
 import { Rng } from '../core/rng';
-import { DiffusionError } from '../core/errors';
+import { DiffusionError, OptionError } from '../core/errors';
 import { Tensor } from '../onnx/tensor';
 import { NodeSession } from '../runtime/node';
 import { loadState, TrainStateMeta, TrainVectors } from './checkpoint';
@@ -25,7 +25,7 @@ export type { StepReport, TrainOptions, TrainResult } from './options';
 export { setupModel } from './setup';
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
-  if (o.resume !== undefined && o.overwrite) throw new DiffusionError('give --resume or --overwrite, not both');
+  if (o.resume !== undefined && o.overwrite) throw new DiffusionError('give `resume` or `overwrite`, not both');
   const out = o.resume ?? o.out ?? 'runs/train';
   const run = RunDir.open(out, o.resume !== undefined ? 'resume' : o.overwrite ? 'overwrite' : 'fresh');
   try {
@@ -64,7 +64,7 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
   const dataset = await openDataset(opt.data ?? 'fashion-mnist', { channels: c, size, condChannels: config.conditioning.condChannels, seed });
   checkData(dataset, config, opt);
   if (opt.batch !== undefined && opt.batch > dataset.length && !opt.overfitBatch) {
-    throw new DiffusionError(`--batch ${opt.batch}: larger than the data set ${dataset.name} (${dataset.length} images)`);
+    throw new OptionError('batch', `${opt.batch}: larger than the data set ${dataset.name} (${dataset.length} images)`);
   }
   if (config.kind === 'cold-blur' && !config.cold) config.cold = coldStart(dataset);
   const totalSteps = resolveSteps(opt, dataset.length, batchSize);
@@ -100,7 +100,7 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
 
   const T = config.diffusion.timesteps;
   const [tLo, tHi] = opt.tRange ?? [config.kind === 'cold-blur' ? 1 : 0, config.kind === 'cold-blur' ? T : T - 1];
-  if (!(tLo >= 0 && tHi >= tLo && tHi <= T)) throw new DiffusionError(`--t-range ${tLo}:${tHi}: expected 0 <= lo <= hi <= ${T - 1}`);
+  if (!(tLo >= 0 && tHi >= tLo && tHi <= T)) throw new OptionError('tRange', `${tLo}:${tHi}: expected 0 <= lo <= hi <= ${T - 1}`);
   const condDropout = opt.condDropout ?? ((setup.recipe?.conditioning as { nullClassDropout?: number } | undefined)?.nullClassDropout ?? 0);
   const lrBase = opt.lr ?? 1e-3;
   const warmup = Math.min(opt.warmup ?? 100, Math.floor(totalSteps / 10));
@@ -219,7 +219,7 @@ function checkData(d: Dataset, config: ModelConfig, o: TrainOptions): void {
     }
   }
   if (o.overfitBatch !== undefined && (!Number.isInteger(o.overfitBatch) || o.overfitBatch < 1)) {
-    throw new DiffusionError(`--overfit-batch must be a positive integer, got ${o.overfitBatch}`);
+    throw new OptionError('overfitBatch', `must be a positive integer, got ${o.overfitBatch}`);
   }
 }
 
@@ -243,9 +243,9 @@ function coldStart(d: Dataset): NonNullable<ModelConfig['cold']> {
 }
 
 function resolveSteps(o: TrainOptions, n: number, batch: number): number {
-  if (o.steps !== undefined && o.epochs !== undefined) throw new DiffusionError('give --steps or --epochs, not both');
+  if (o.steps !== undefined && o.epochs !== undefined) throw new DiffusionError('give `steps` or `epochs`, not both');
   const steps = o.steps ?? (o.epochs !== undefined ? Math.ceil((o.epochs * n) / batch) : 2000);
-  if (!Number.isInteger(steps) || steps < 1) throw new DiffusionError(`--steps must be a positive integer, got ${steps}`);
+  if (!Number.isInteger(steps) || steps < 1) throw new OptionError('steps', `must be a positive integer, got ${steps}`);
   return steps;
 }
 

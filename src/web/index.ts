@@ -11,8 +11,10 @@ import type { Env, InferenceSession } from 'onnxruntime-common';
 import { DiffusionError } from '../core/errors';
 import type { RgbaImage } from '../image/pixels';
 import { DiffusionModel, OrtApi } from '../runtime/model';
+import { generator, type Generator } from '../diffusion/generate';
 
 export { createSampler } from '../diffusion/sampler';
+export { generator, type GenerateOptions, type Generator } from '../diffusion/generate';
 export type { CreateSamplerOptions, SampleCallOptions, SampleResult, Sampler, SamplerModel } from '../diffusion/sampler';
 export type { StepInfo } from '../diffusion/samplers/types';
 export type { ModelConfig } from '../core/model-config';
@@ -57,7 +59,12 @@ function importOrt(backend: Backend): Promise<OrtWeb> {
   let ort = runtimes.get(backend);
   if (!ort) {
     // Two literal imports, so the bundler splits each ORT build into its own chunk.
-    ort = (backend === 'webgpu' ? import('onnxruntime-web/webgpu') : import('onnxruntime-web/wasm')) as Promise<unknown> as Promise<OrtWeb>;
+    ort = ((backend === 'webgpu' ? import('onnxruntime-web/webgpu') : import('onnxruntime-web/wasm')) as Promise<unknown> as Promise<OrtWeb>)
+      .catch((e: Error) => {
+        runtimes.delete(backend);
+        // onnxruntime-web is an optional peer dependency: Node apps do not install its 140 MB.
+        throw new DiffusionError(`onnxruntime-web could not be loaded (${e.message.split('\n')[0]}); install it beside onnx-diffusion: npm install onnxruntime-web@1.29.0`);
+      });
     runtimes.set(backend, ort);
   }
   return ort;
@@ -138,6 +145,16 @@ export async function loadModel(source: ModelSource, options: WebLoadOptions = {
   const model = await DiffusionModel.create(ort, bytes, { config: options.config, sessionOptions, source: name });
   backends.set(model, backend);
   return model;
+}
+
+/**
+ * Loads a model (unless given one) and returns `gen(options)`, which samples `n` images per call:
+ * `const gen = await pipeline('model.onnx'); const { rgba } = await gen({ n: 4, steps: 20 })`.
+ */
+export async function pipeline(source: ModelSource | DiffusionModel, options: WebLoadOptions = {}): Promise<Generator<DiffusionModel>> {
+  if (source instanceof DiffusionModel) return generator(source, async () => {});
+  const model = await loadModel(source, options);
+  return generator(model, () => model.release());
 }
 
 /** An RGBA image (e.g. one of `SampleResult.rgba`) as an ImageData for `ctx.putImageData`. */

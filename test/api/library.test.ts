@@ -51,7 +51,7 @@ describe('library API (package root)', function () {
 
   it('loadModel errors are one line naming the problem', async () => {
     await assert.rejects(loadModel(path.join(tmp, 'missing.onnx')), /missing\.onnx: no such file$/);
-    await assert.rejects(loadModel(fixture('torch-unet-16px.onnx')), /pass its config \(--config file\.json\)/);
+    await assert.rejects(loadModel(fixture('torch-unet-16px.onnx')), /pass its config \(the `config` option: a JSON file\)$/);
     const bad = path.join(tmp, 'bad.json');
     fs.writeFileSync(bad, '{"image": ');
     await assert.rejects(loadModel(fixture('torch-unet-16px.onnx'), { config: bad }), /bad\.json: invalid JSON/);

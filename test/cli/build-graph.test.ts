@@ -55,7 +55,7 @@ describe('onnx-diffusion build-graph', function () {
   it('fails with one line for a model without metadata and no --config, and without --recipe/--from', () => {
     const a = cli('build-graph', '--from', fixture('torch-unet-16px.onnx'), '--out', join(tmp, 'x'));
     assert.equal(a.code, 1);
-    assert.match(a.stderr, /torch-unet-16px.onnx: the model carries no onnx-diffusion metadata; pass --config file.json/);
+    assert.match(a.stderr, /torch-unet-16px.onnx: the model carries no onnx-diffusion metadata; pass --config \(a JSON file\) or use --recipe/);
     const b = cli('build-graph', '--out', join(tmp, 'y'));
     assert.match(b.stderr, /give --recipe FILE or --from model.onnx/);
   });

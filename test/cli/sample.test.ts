@@ -151,7 +151,7 @@ describe('onnx-diffusion sample', function () {
     assert.match(missing.stderr.trim(), /^error: .*nope\.onnx: no such file$/);
     const noConfig = cli('sample', '--model', FIXTURE, '--out', out('never.png'));
     assert.equal(noConfig.code, 1);
-    assert.match(noConfig.stderr.trim(), /carries no onnx-diffusion metadata; pass its config \(--config file\.json\)$/m);
+    assert.match(noConfig.stderr.trim(), /carries no onnx-diffusion metadata; pass its config \(--config: a JSON file\)$/m);
     const broken = out('broken.json');
     fs.writeFileSync(broken, '{"image": {"channels": 1,');
     const badJson = cli('sample', '--model', FIXTURE, '--config', broken, '--out', out('never.png'));

@@ -47,7 +47,7 @@ describe('createSampler conditioning', () => {
   });
 
   it('rejects guidance and classes for an unconditional model', () => {
-    assert.throws(() => createSampler(fakeModel({}), { guidance: 2 }), /--guidance needs a conditional model \(classes, labels or conditioning inputs\)/);
-    assert.throws(() => createSampler(fakeModel({}), { classes: 1 }), /--class given but the model is not class-conditional/);
+    assert.throws(() => createSampler(fakeModel({}), { guidance: 2 }), /^OptionError: guidance needs a conditional model \(classes, labels or conditioning inputs\)/);
+    assert.throws(() => createSampler(fakeModel({}), { classes: 1 }), /^OptionError: classes given but the model is not class-conditional$/);
   });
 });

@@ -29,7 +29,7 @@ describe('ensemble of experts', () => {
     assert.deepEqual(equalRanges([0, 9], 3), [[0, 3], [4, 6], [7, 9]]);
     assert.deepEqual(equalRanges([1, 50], 1), [[1, 50]]);
     checkCoverage({ experts: equalRanges([0, 99], 3).map((tRange, k) => ({ model: `e${k}`, tRange })) }, [0, 99]);
-    assert.throws(() => equalRanges([0, 9], 11), /--experts must be an integer in \[1, 10\], got 11/);
+    assert.throws(() => equalRanges([0, 9], 11), /^OptionError: experts must be an integer in \[1, 10\], got 11/);
   });
 
   it('dispatches each timestep to its owner, splitting a batch with mixed timesteps and its extras', async () => {

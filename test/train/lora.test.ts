@@ -55,7 +55,7 @@ describe('LoRA adapters', function () {
   it('finds the attention projections of both fixtures by default (MatMul in one, 1x1 Conv in the other)', () => {
     assert.deepEqual(findLoraTargets(load(TEXT.onnx).graph).map((c) => c.key), ['x2.q', 'x2.k', 'x2.v', 'x2.o', 'x4.q', 'x4.k', 'x4.v', 'x4.o']);
     assert.deepEqual(findLoraTargets(load(UNET.onnx).graph).map((c) => `${c.key}:${c.layout}`), ['mida.qkv:conv', 'mida.o:conv']);
-    assert.throws(() => insertLora(load(UNET.onnx), { rank: 2, targets: 'nothing*' }), /--lora-targets 'nothing\*' matches no MatMul, Gemm or Conv weight; candidates: temb\.0\.weight/);
+    assert.throws(() => insertLora(load(UNET.onnx), { rank: 2, targets: 'nothing*' }), /^OptionError: targets 'nothing\*' matches no MatMul, Gemm or Conv weight; candidates: temb\.0\.weight/);
   });
 
   it('at initialisation (B = 0) the step graph\'s loss equals the base model\'s loss, bit for bit', async () => {

@@ -71,7 +71,7 @@ describe('run folders: lock, refusal, leftovers', function () {
     const dir = join(tmp, 'run');
     mkdirSync(join(dir, 'state'), { recursive: true });
     writeFileSync(join(dir, 'state', 'state.json'), '{}');
-    assert.throws(() => RunDir.open(dir, 'fresh'), /already holds a run; pass --resume .* or --overwrite/);
+    assert.throws(() => RunDir.open(dir, 'fresh'), /already holds a run; pass `resume` .* or `overwrite`/);
     const r = RunDir.open(dir, 'overwrite');
     assert.ok(existsSync(join(dir, 'state', 'state.json')));
     writeFileSync(join(r.path, 'new'), '1');

@@ -27,7 +27,7 @@ export const buildGraphCommand: CommandModule<object, Args> = {
   describe: 'Write DIR/model.onnx from a recipe (seeded random weights) and optionally its training-step graph',
   builder: (y: Argv<object>) =>
     y
-      .option('recipe', { type: 'string', describe: 'Recipe JSON (graphs/*.json)' })
+      .option('recipe', { type: 'string', describe: 'Recipe JSON file, or a shipped recipe by name (unet-tiny, unet-fashion-mnist, ...)' })
       .option('from', { type: 'string', describe: 'Build the step graph for an existing model.onnx instead' })
       .option('config', { type: 'string', describe: 'JSON config for a --from model without onnx-diffusion metadata' })
       .option('out', { type: 'string', demandOption: true, describe: 'Output directory' })

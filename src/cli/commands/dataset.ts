@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import sharp from 'sharp';
+import { sharp } from '../../image/sharp';
 import type { CommandModule } from 'yargs';
 import { Rng } from '../../core/rng';
 import { DiffusionError } from '../../core/errors';
@@ -32,7 +32,7 @@ export async function nativeShape(spec: string): Promise<{ channels: number; siz
       if (kind === 'folder') throw new DiffusionError(`${dir}: no images found (looked for ${IMAGE_EXTENSIONS.join(' ')})`);
       return { channels: 3, size: 64 };
     }
-    const meta = await sharp(path.join(dir, kind === 'paired' ? 'target' : '', files[0])).metadata();
+    const meta = await sharp()(path.join(dir, kind === 'paired' ? 'target' : '', files[0])).metadata();
     return { channels: (meta.channels ?? 3) <= 2 ? 1 : 3, size: Math.min(meta.width ?? 64, meta.height ?? 64) };
   }
   return { channels: 1, size: 28 };

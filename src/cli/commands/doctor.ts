@@ -1,6 +1,6 @@
 import * as os from 'os';
 import * as path from 'path';
-import * as ort from 'onnxruntime-node';
+import { ortNode } from '../../runtime/ort-node';
 import type { CommandModule } from 'yargs';
 import { Builder } from '../../onnx/builder';
 import { newModel } from '../../onnx/ir';
@@ -71,7 +71,7 @@ export async function doctor(): Promise<DoctorReport> {
   } catch {
     // reported as unknown
   }
-  const backends = (ort as unknown as { listSupportedBackends?: () => { name: string; bundled: boolean }[] }).listSupportedBackends?.() ?? [];
+  const backends = (ortNode() as unknown as { listSupportedBackends?: () => { name: string; bundled: boolean }[] }).listSupportedBackends?.() ?? [];
   const cpus = os.cpus();
   return {
     versions: {
@@ -109,7 +109,7 @@ export function formatDoctor(r: DoctorReport): string {
     const version = p.ortVersion === undefined ? '' : p.ortVersion ? `, ONNX Runtime ${p.ortVersion}` : ', no version string';
     lines.push(`  ${p.name.padEnd(36)} ${p.present ? `${p.path} (${size(p.bytes ?? 0)}${version})` : `missing in ${r.cuda.bindingDir}`}`);
   }
-  const from = r.cuda.librariesFrom === 'provider' ? "the provider's DT_NEEDED" : 'GPU.md: the provider is not installed';
+  const from = r.cuda.librariesFrom === 'provider' ? "the provider's DT_NEEDED" : 'a built-in list: the provider is not installed';
   lines.push(`CUDA libraries, as the dynamic loader would find them (list from ${from}):`);
   for (const l of r.cuda.libraries) {
     const note = l.kind === 'driver' ? ' (NVIDIA driver)' : l.kind === 'dlopen' ? ' (loaded by this name at run time)' : '';

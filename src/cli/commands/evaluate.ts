@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 import { DiffusionError } from '../../core/errors';
 import { evaluate, Evaluation, Scores } from '../../eval/evaluate';
 import { loadModel } from '../../runtime/load';
-import { checkDevice, positiveInt, SampleArgs, samplerOptions } from './sample';
+import { checkDevice, positiveInt, SampleArgs, samplerConfig, samplerOptions } from './sample';
 
 interface EvaluateArgs {
   model?: string;
@@ -104,7 +104,7 @@ export const evaluateCommand: CommandModule<object, EvaluateArgs> = {
         const n = a.n ?? 1000;
         const sampleArgs = { ...a, n } as unknown as SampleArgs;
         const sampling = await samplerOptions(sampleArgs, model.config);
-        result = await evaluate({ ...common, model, n, sampling });
+        result = await evaluate({ ...common, model, n, sampling: samplerConfig(sampling) });
         result.scores.source = `${a.model} (${model.config.kind === 'gaussian' ? `${sampling.sampler} ${sampling.steps ?? 'default steps'}` : model.config.kind})`;
       } finally {
         await model.release();

@@ -5,7 +5,7 @@ import { CreateSamplerOptions, createSampler } from '../../diffusion/sampler';
 import { ModelConfig } from '../../core/model-config';
 import { loadCascade, loadEnsemble } from '../../runtime/pipelines';
 import type { SamplerModel } from '../../diffusion/sampler';
-import { samplerName } from '../../diffusion/samplers';
+import { samplerName, SAMPLER_NAMES, type SamplerName } from '../../diffusion/samplers';
 import { DiffusionError } from '../../core/errors';
 import { imageToRgba, makeGrid, makeStrip, readImage, RgbaImage, writeAnimation, writeImage } from '../../image';
 import { availableMemory } from '../../core/node/memory';
@@ -109,6 +109,12 @@ export function evenSteps(total: number, k: number): number[] {
 
 // ---- from flags to sampler options, checked against the model's config ----
 
+/** createSampler's options from the checked flags (toy and cold-blur models choose their own sampler). */
+export function samplerConfig(flags: SamplerFlags): CreateSamplerOptions {
+  const { sampler, ...rest } = flags;
+  return (SAMPLER_NAMES as readonly string[]).includes(sampler) ? { ...rest, sampler: sampler as SamplerName } : rest;
+}
+
 const IMAGE_EXTS = ['.png', '.webp', '.jpg', '.jpeg'] as const;
 const PROCESS_EXTS = ['.png', '.gif', '.webp'] as const;
 /** Default columns of a process strip, and the most frames an animation gets by default. */
@@ -185,8 +191,11 @@ export function readInputs(flags: string[], config: ModelConfig): Record<string,
   return out;
 }
 
+/** The sampler options from flags; `sampler` is also 'toy' or 'cold-blur' there (the model's own). */
+export type SamplerFlags = Omit<CreateSamplerOptions, 'sampler'> & { sampler: string };
+
 /** Checks every model-dependent flag and returns the sampler's options. */
-export async function samplerOptions(args: SampleArgs, config: ModelConfig): Promise<CreateSamplerOptions & { sampler: string }> {
+export async function samplerOptions(args: SampleArgs, config: ModelConfig): Promise<SamplerFlags> {
   const { kind, conditioning: cc } = config;
   const T = config.diffusion.timesteps;
   const gaussian = kind === 'gaussian';
@@ -211,7 +220,7 @@ export async function samplerOptions(args: SampleArgs, config: ModelConfig): Pro
   if (args.spacing !== undefined && !['leading', 'trailing', 'linspace'].includes(args.spacing)) {
     throw new DiffusionError(`--spacing must be leading, trailing or linspace, got "${args.spacing}"`);
   }
-  const opts: CreateSamplerOptions & { sampler: string } = {
+  const opts: SamplerFlags = {
     sampler,
     steps: args.steps,
     eta: args.eta,
@@ -303,7 +312,7 @@ export async function sampleFromModel(args: SampleArgs, loaded?: SamplerModel & 
     const record = args.process !== undefined ? processSteps(args, total) : [];
     const frames = record.map((step) => ({ step, images: new Array<RgbaImage>(args.n) }));
     const column = new Map(record.map((s, i) => [s, i]));
-    const sampler = createSampler(model, opts);
+    const sampler = createSampler(model, samplerConfig(opts));
     const batches = Math.ceil(args.n / Math.min(args.batch ?? args.n, args.n));
     const progress = startProgress(total * batches);
     const { c, size } = { c: config.image.channels, size: config.image.size };
@@ -383,7 +392,7 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
   describe: 'Sample images from a model.onnx and write a grid (optionally each image and the denoising process)',
   builder: (y) =>
     y
-      .option('model', { type: 'string', describe: 'model.onnx (or a checkpoint folder holding one)' })
+      .option('model', { type: 'string', describe: 'model.onnx, a checkpoint folder holding one, or a shipped model name' })
       .option('pipeline', { type: 'string', describe: 'Cascade file: base model then super-resolution stages (docs/pipelines.md)' })
       .option('ensemble', { type: 'string', describe: 'Experts file: one model per timestep range (docs/pipelines.md)' })
       .option('config', { type: 'string', describe: 'JSON config for a model without onnx-diffusion metadata' })

@@ -135,7 +135,7 @@ export const trainCommand: CommandModule<object, Args> = {
   describe: 'Train a diffusion model (fresh from a recipe, fine-tuned from a model.onnx, or resumed)',
   builder: (y: Argv<object>) =>
     y
-      .option('recipe', { type: 'string', describe: 'Recipe JSON (graphs/*.json) for a fresh model (default graphs/unet-fashion-mnist.json)' })
+      .option('recipe', { type: 'string', describe: 'Recipe JSON file or shipped recipe name (unet-tiny, ...) for a fresh model (default unet-fashion-mnist)' })
       .option('init', { type: 'string', describe: 'model.onnx to fine-tune (ours, or foreign with --config)' })
       .option('config', { type: 'string', describe: 'JSON config for a model without onnx-diffusion metadata' })
       .option('resume', { type: 'string', describe: 'Checkpoint directory to continue exactly where it stopped' })

@@ -3,7 +3,7 @@
  * range of timesteps, and sampling asks, at every step, the expert that owns that timestep.
  * Pure; the file format is core/pipeline-files.ts, file loading runtime/pipelines.ts.
  */
-import { DiffusionError } from '../../core/errors';
+import { DiffusionError, OptionError } from '../../core/errors';
 import type { ExpertsSpec } from '../../core/pipeline-files';
 import { ModelConfig } from '../../core/model-config';
 import { SamplerModel } from '../sampler';
@@ -20,7 +20,7 @@ export function timestepDomain(config: ModelConfig): [number, number] {
 /** Splits [lo, hi] into n contiguous ranges of (nearly) equal length, the first ones longer. */
 export function equalRanges([lo, hi]: [number, number], n: number): [number, number][] {
   const len = hi - lo + 1;
-  if (!Number.isInteger(n) || n < 1 || n > len) throw new DiffusionError(`--experts must be an integer in [1, ${len}], got ${n}`);
+  if (!Number.isInteger(n) || n < 1 || n > len) throw new OptionError('experts', `must be an integer in [1, ${len}], got ${n}`);
   const out: [number, number][] = [];
   let start = lo;
   for (let k = 0; k < n; k++) {

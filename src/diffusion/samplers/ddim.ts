@@ -12,7 +12,7 @@ import { DiffusionError } from '../../core/errors';
 import { Prediction } from '../../core/diffusion-config';
 import { Rng } from '../../core/rng';
 import { Schedule } from '../schedules';
-import { denoised, initialSample } from './common';
+import { denoised, startingPoint } from './common';
 import { sampleLoop, shapeSize } from './loop';
 import { makeTimesteps } from './timesteps';
 import { DdimOptions, Denoiser, SampleShape } from './types';
@@ -58,9 +58,8 @@ export async function ddimSample(
   const eta = opts.eta ?? 0;
   if (!(eta >= 0 && eta <= 1)) throw new DiffusionError(`ddim: eta must be in [0, 1], got ${eta}`);
   const size = shapeSize(shape);
-  const ts = makeTimesteps(schedule.timesteps, opts.steps ?? 50, opts.spacing ?? 'leading');
   const rng = new Rng(opts.seed ?? 0);
-  const xT = initialSample(rng, size, opts.initialNoise);
+  const { ts, x: xT } = startingPoint(makeTimesteps(schedule.timesteps, opts.steps ?? 50, opts.spacing ?? 'leading'), schedule, rng, size, opts);
   return sampleLoop(denoiser, xT, shape.n, {
     ts,
     step(i, x, out) {

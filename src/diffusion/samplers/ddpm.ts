@@ -11,7 +11,7 @@ import { Prediction } from '../../core/diffusion-config';
 import { clampUnit, predToX0 } from '../objectives';
 import { Rng } from '../../core/rng';
 import { Schedule } from '../schedules';
-import { initialSample } from './common';
+import { startingPoint } from './common';
 import { sampleLoop, shapeSize } from './loop';
 import { makeTimesteps } from './timesteps';
 import { DdpmOptions, DdpmVariance, Denoiser, SampleShape } from './types';
@@ -101,9 +101,8 @@ export async function ddpmSample(
 ): Promise<Float32Array> {
   const size = shapeSize(shape);
   const T = schedule.timesteps;
-  const ts = makeTimesteps(T, opts.steps ?? T, opts.spacing ?? 'leading');
   const rng = new Rng(opts.seed ?? 0);
-  const xT = initialSample(rng, size, opts.initialNoise);
+  const { ts, x: xT } = startingPoint(makeTimesteps(T, opts.steps ?? T, opts.spacing ?? 'leading'), schedule, rng, size, opts);
   return sampleLoop(denoiser, xT, shape.n, {
     ts,
     step(i, x, out) {

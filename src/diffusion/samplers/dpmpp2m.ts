@@ -10,7 +10,7 @@ import { Prediction } from '../../core/diffusion-config';
 import { Rng } from '../../core/rng';
 import { lambdaFromAbar } from '../objectives';
 import { Schedule } from '../schedules';
-import { denoised, initialSample } from './common';
+import { denoised, startingPoint } from './common';
 import { sampleLoop, shapeSize } from './loop';
 import { makeTimesteps } from './timesteps';
 import { Denoiser, DpmSolverOptions, SampleShape } from './types';
@@ -56,9 +56,8 @@ export async function dpmpp2mSample(
   denoiser: Denoiser, schedule: Schedule, prediction: Prediction, shape: SampleShape, opts: DpmSolverOptions = {},
 ): Promise<Float32Array> {
   const size = shapeSize(shape);
-  const ts = makeTimesteps(schedule.timesteps, opts.steps ?? 20, opts.spacing ?? 'trailing');
   const rng = new Rng(opts.seed ?? 0);
-  const xT = initialSample(rng, size, opts.initialNoise);
+  const { ts, x: xT } = startingPoint(makeTimesteps(schedule.timesteps, opts.steps ?? 20, opts.spacing ?? 'trailing'), schedule, rng, size, opts);
   let history: DpmStepArgs['history'] = null;
   return sampleLoop(denoiser, xT, shape.n, {
     ts,

@@ -44,7 +44,7 @@ function validate(name: string, schedule: Schedule, opts: AnySamplerOptions): Sa
 
 /** Samples `shape.n` images with the named sampler; returns x_0 as NCHW flattened. */
 export async function runSampler(
-  name: string, denoiser: Denoiser, schedule: Schedule, prediction: Prediction, shape: SampleShape,
+  name: SamplerName, denoiser: Denoiser, schedule: Schedule, prediction: Prediction, shape: SampleShape,
   options: AnySamplerOptions = {},
 ): Promise<Float32Array> {
   switch (validate(name, schedule, options)) {
@@ -55,7 +55,7 @@ export async function runSampler(
 }
 
 /** A sampler with its name and options fixed (validated against the schedule on each call). */
-export function createSamplerFn(name: string, options: AnySamplerOptions = {}): SamplerFn {
+export function createSamplerFn(name: SamplerName, options: AnySamplerOptions = {}): SamplerFn {
   samplerName(name);
   return (denoiser, schedule, prediction, shape) => runSampler(name, denoiser, schedule, prediction, shape, options);
 }

@@ -24,8 +24,9 @@ export function shapeSize(shape: SampleShape): number {
   return shape.n * shape.c * shape.h * shape.w;
 }
 
+/** Cancellation as the platform reports it (fetch, streams): a DOMException named 'AbortError'. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new DiffusionError('sampling cancelled');
+  if (signal?.aborted) throw new DOMException('sampling cancelled', 'AbortError');
 }
 
 /** x0 as the sampler uses it: clamped to [-1, 1] (a copy) when `clip`, else the estimate itself. */

@@ -39,10 +39,24 @@ export interface SamplerOptions {
   /** Clamp the predicted x0 to [-1, 1] before using it (default true). */
   clipX0?: boolean;
   onStep?: (info: StepInfo) => void | Promise<void>;
-  /** Checked before every network call; when aborted, throws DiffusionError('sampling cancelled'). */
+  /** Checked before every network call; when aborted, rejects with a DOMException named 'AbortError'. */
   signal?: AbortSignal;
   /** x_T to start from instead of drawing it (then no normals are drawn for it). */
   initialNoise?: Float32Array;
+  /** Image-to-image (SDEdit): start from this image, forward-noised, instead of pure noise. */
+  init?: ImageInit;
+}
+
+/**
+ * SDEdit (Meng et al. 2022): the input image noised by q(x_t | x_0) to t_start = round(strength T),
+ * then denoised by the sampler's own steps below t_start. Strength 0 returns the image; strength
+ * 1 starts from pure noise, exactly as a plain sample.
+ */
+export interface ImageInit {
+  /** n images NCHW in [-1, 1], the shape being sampled. */
+  image: Float32Array;
+  /** In [0, 1]: how much of the diffusion is run (the share of the T timesteps). */
+  strength: number;
 }
 
 export type TimestepSpacing = 'leading' | 'trailing' | 'linspace';

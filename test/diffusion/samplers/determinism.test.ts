@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { makeSchedule } from '../../../src/diffusion/schedules';
 import { runSampler, SamplerName } from '../../../src/diffusion/samplers';
 import { Denoiser } from '../../../src/diffusion/samplers/types';
-import { DiffusionError } from '../../../src/core/errors';
 
 // A deterministic stand-in for a network.
 const net: Denoiser = async (x, t) => x.map((v, i) => 0.5 * v + 0.01 * Math.cos(i + t[0] / 100));
@@ -36,18 +35,18 @@ describe('samplers: reproducibility and validation', () => {
     assert.deepEqual(x, copy);
   });
 
-  it('reports each step and stops with a DiffusionError when aborted', async () => {
+  it('reports each step and stops with an AbortError (DOMException) when aborted', async () => {
     const ctrl = new AbortController();
     const seen: number[] = [];
     await assert.rejects(runSampler('ddim', net, schedule, 'eps', shape, {
       steps: 10, signal: ctrl.signal,
       onStep: ({ step, total }) => { seen.push(step); assert.equal(total, 10); if (step === 2) ctrl.abort(); },
-    }), (e: unknown) => e instanceof DiffusionError && e.message === 'sampling cancelled');
+    }), (e: unknown) => e instanceof DOMException && e.name === 'AbortError' && e.message === 'sampling cancelled');
     assert.deepEqual(seen, [0, 1, 2]);
   });
 
   it('rejects an unknown sampler, steps > T, and eta out of range in one line', async () => {
-    await assert.rejects(runSampler('euler', net, schedule, 'eps', shape), /^DiffusionError: unknown sampler "euler" \(expected one of ddpm\|ddim\|dpm\+\+2m\)$/);
+    await assert.rejects(runSampler('euler' as SamplerName, net, schedule, 'eps', shape), /^DiffusionError: unknown sampler "euler" \(expected one of ddpm\|ddim\|dpm\+\+2m\)$/);
     await assert.rejects(runSampler('ddim', net, schedule, 'eps', shape, { steps: 1001 }), /ddim: steps must be an integer in \[1, 1000\], got 1001/);
     await assert.rejects(runSampler('ddim', net, schedule, 'eps', shape, { eta: 1.5 }), /ddim: eta must be in \[0, 1\], got 1.5/);
     await assert.rejects(runSampler('dpm++2m', net, schedule, 'eps', shape, { eta: 0.5 }), /dpm\+\+2m: eta applies to ddim only/);

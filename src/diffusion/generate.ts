@@ -1,0 +1,52 @@
+/**
+ * The one-call pipeline over a loaded model, as diffusers and transformers.js users expect it:
+ * `const gen = generator(model); const { images } = await gen({ n: 16, seed: 1, steps: 25 })`.
+ * Each call is a fresh createSampler + sample, so every option may change between calls.
+ */
+import { DiffusionError } from '../core/errors';
+import { rgbaToChw, type RgbaImage } from '../image/pixels';
+import { createSampler, type CreateSamplerOptions, type SampleCallOptions, type SampleResult, type SamplerModel } from './sampler';
+
+/** One pipeline call: createSampler's options, sample()'s callbacks, the count and the start image. */
+export interface GenerateOptions extends Omit<CreateSamplerOptions, 'image'>, SampleCallOptions {
+  /** Number of images (default 1). */
+  n?: number;
+  /**
+   * Image-to-image (SDEdit, with `strength`): float CHW in [-1, 1] (one image for all, or n), or
+   * RGBA images of the model's size (one, or n).
+   */
+  image?: Float32Array | RgbaImage | RgbaImage[];
+}
+
+/** A model bound for one-call sampling; `release()` frees the model's session. */
+export interface Generator<M extends SamplerModel = SamplerModel> {
+  (options?: GenerateOptions): Promise<SampleResult>;
+  readonly model: M;
+  release(): Promise<void>;
+}
+
+/** The start image(s) as the float CHW the sampler takes. */
+function startImage(image: GenerateOptions['image'], model: SamplerModel): Float32Array | undefined {
+  if (image === undefined || image instanceof Float32Array) return image;
+  const { channels, size } = model.config.image;
+  const list = Array.isArray(image) ? image : [image];
+  if (channels !== 1 && channels !== 3) throw new DiffusionError(`image: RGBA input needs a 1- or 3-channel model, this one has ${channels}; pass float CHW`);
+  const per = channels * size * size;
+  const out = new Float32Array(list.length * per);
+  list.forEach((img, i) => {
+    if (img.width !== size || img.height !== size) throw new DiffusionError(`image: expected ${size}x${size} (the model's size), got ${img.width}x${img.height}`);
+    out.set(rgbaToChw(img, channels), i * per);
+  });
+  return out;
+}
+
+/** Binds `model` for one-call sampling; `release` is what frees it (default: model.release if any). */
+export function generator<M extends SamplerModel>(model: M, release: () => Promise<void> = async () => {
+  await (model as { release?: () => Promise<void> }).release?.();
+}): Generator<M> {
+  const gen = async (options: GenerateOptions = {}): Promise<SampleResult> => {
+    const { n = 1, image, onStep, signal, ...rest } = options;
+    return createSampler(model, { ...rest, image: startImage(image, model) }).sample(n, { onStep, signal });
+  };
+  return Object.assign(gen, { model, release });
+}

@@ -1,0 +1,40 @@
+/**
+ * `pipeline(nameOrPathOrModel)` in Node: loadModel (a path, a shipped model name, a URL or bytes)
+ * bound for one-call sampling; a start image may also be an image file, read at the model's size.
+ */
+import { DiffusionError } from '../core/errors';
+import { generator, type GenerateOptions } from '../diffusion/generate';
+import type { SampleResult } from '../diffusion/sampler';
+import { readImage } from '../image/read';
+import { loadModel, type LoadModelOptions, type NodeModelSource } from './load';
+import { DiffusionModel } from './model';
+
+/** Node's pipeline call: `image` may also be the path of an image file (resized to the model). */
+export interface NodeGenerateOptions extends Omit<GenerateOptions, 'image'> {
+  image?: GenerateOptions['image'] | string;
+}
+
+/** A loaded model bound for one-call sampling. */
+export interface NodeGenerator {
+  (options?: NodeGenerateOptions): Promise<SampleResult>;
+  readonly model: DiffusionModel;
+  /** Frees the session pipeline() loaded (a model passed in is left to its owner). */
+  release(): Promise<void>;
+}
+
+/**
+ * Loads a model (unless given one) and returns `gen(options)`, which samples `n` images per call.
+ * `gen.release()` frees the session (a model passed in is left to its owner).
+ */
+export async function pipeline(model: NodeModelSource | DiffusionModel, options: LoadModelOptions = {}): Promise<NodeGenerator> {
+  const owned = !(model instanceof DiffusionModel);
+  const m = model instanceof DiffusionModel ? model : await loadModel(model, options);
+  const gen = generator(m, owned ? () => m.release() : async () => {});
+  const { channels, size } = m.config.image;
+  const call = async (o: NodeGenerateOptions = {}) => {
+    if (typeof o.image !== 'string') return gen(o as GenerateOptions);
+    if (channels !== 1 && channels !== 3) throw new DiffusionError(`image: an image file needs a 1- or 3-channel model, this one has ${channels}`);
+    return gen({ ...o, image: await readImage(o.image, { channels, size }) });
+  };
+  return Object.assign(call, { model: m, release: gen.release });
+}

@@ -1,0 +1,151 @@
+import * as assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { repoRoot } from '../helpers/paths';
+
+/** The environment of a user's shell: no npm_* variables from the `npm test` that runs this. */
+function userEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) && k !== 'INIT_CWD' && k !== 'NODE_OPTIONS'));
+  return { ...env, ...extra };
+}
+
+function run(cmd: string, args: string[], cwd: string, env = userEnv()): string {
+  const r = spawnSync(cmd, args, { cwd, env, encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.status, 0, `${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  return r.stdout + r.stderr;
+}
+
+const CJS = `
+const t0 = process.hrtime.bigint();
+const od = require('onnx-diffusion');
+const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+const eager = Object.keys(require.cache).filter((k) => /node_modules[\\\\/](sharp|onnxruntime-node)[\\\\/]/.test(k));
+(async () => {
+  const gen = await od.pipeline(od.encodeModel(od.buildModel(od.loadRecipe('unet-tiny'))), { threads: 1 });
+  const { rgba } = await gen({ n: 4, seed: 1, steps: 3 });
+  await od.writePng('cjs.png', od.makeGrid(rgba));
+  await gen.release();
+  console.log(JSON.stringify({ n: rgba.length, eager, ms }));
+})();
+`;
+
+const ESM = `
+import { pipeline, buildModel, loadRecipe, encodeModel, writePng, makeGrid } from 'onnx-diffusion';
+const gen = await pipeline(encodeModel(buildModel(loadRecipe('unet-tiny'))), { threads: 1 });
+const { rgba } = await gen({ n: 2, seed: 1, steps: 3, sampler: 'dpm++2m' });
+await writePng('esm.png', makeGrid(rgba));
+await gen.release();
+console.log('esm', rgba.length);
+`;
+
+// Type-checked only (tsc --noEmit, strict, no skipLibCheck): the README's five lines plus the typed options.
+const TS = `
+import { pipeline, type SamplerName, type Device } from 'onnx-diffusion';
+import { pipeline as webPipeline, type Backend } from 'onnx-diffusion/web';
+
+async function main(): Promise<void> {
+  const device: Device = 'cpu';
+  const sampler: SamplerName = 'dpm++2m';
+  const gen = await pipeline('runs/fmnist/model.onnx', { device });
+  const ctrl = new AbortController();
+  const { images, rgba } = await gen({ n: 16, seed: 1, steps: 25, sampler, guidance: 1, signal: ctrl.signal, onStep: ({ step, total }) => console.log(step, total) });
+  console.log(images.length, rgba[0].width);
+  await gen({ image: 'start.png', strength: 0.6, latents: new Float32Array(0) });
+  // @ts-expect-error: a sampler name typo does not type-check
+  await gen({ sampler: 'ddim2' });
+  const backend: Backend = 'wasm';
+  const web = await webPipeline(new Uint8Array(0), { backend });
+  await web({ n: 1 });
+}
+void main;
+`;
+
+describe('package: npm pack, then install into a fresh app from the registry cache and use it', function () {
+  this.timeout(240_000);
+  let tmp: string;
+  let app: string;
+  let files: string[];
+  before(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'od-pack-'));
+    const out = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', tmp], { cwd: repoRoot(), env: userEnv(), encoding: 'utf8' })) as { filename: string; files: { path: string }[] }[];
+    files = out[0].files.map((f) => f.path);
+    app = path.join(tmp, 'app');
+    fs.mkdirSync(app);
+    fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
+    // The README's install line: onnxruntime-node's CUDA download skipped, so no host but the registry is needed.
+    run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', path.join(tmp, out[0].filename)], app, userEnv({ ONNXRUNTIME_NODE_INSTALL: 'skip' }));
+  });
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('the tarball holds dist, graphs, models and docs, and no source maps or src/', () => {
+    assert.ok(files.includes('dist/index.js') && files.includes('dist/web/index.d.ts'));
+    assert.ok(files.includes('graphs/unet-tiny.json') && files.includes('models/fashion-mnist-classifier/model.onnx'));
+    assert.ok(files.includes('docs/cuda.md') && files.includes('README.md'));
+    assert.deepEqual(files.filter((f) => f.endsWith('.map') || f.startsWith('src/')), []);
+    assert.ok(!fs.existsSync(path.join(app, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', 'linux', 'x64', 'libonnxruntime_providers_cuda.so')));
+  });
+
+  it('a CommonJS script samples with pipeline() and writes a PNG; require() loads neither sharp nor onnxruntime-node', () => {
+    fs.writeFileSync(path.join(app, 'sample.cjs'), CJS);
+    const out = JSON.parse(run(process.execPath, ['sample.cjs'], app).trim().split('\n').pop()!) as { n: number; eager: string[] };
+    assert.equal(out.n, 4);
+    assert.deepEqual(out.eager, []);
+    assert.ok(fs.statSync(path.join(app, 'cjs.png')).size > 100);
+  });
+
+  it('an ES module imports the package by name and samples', () => {
+    fs.writeFileSync(path.join(app, 'sample.mjs'), ESM);
+    assert.match(run(process.execPath, ['sample.mjs'], app), /esm 2/);
+    assert.ok(fs.existsSync(path.join(app, 'esm.png')));
+  });
+
+  it('a Node app gets no onnxruntime-web (an optional peer); the web entry then names the package to install', () => {
+    assert.ok(!fs.existsSync(path.join(app, 'node_modules', 'onnxruntime-web')));
+    fs.writeFileSync(path.join(app, 'web.cjs'), "require('onnx-diffusion/web').loadModel(new Uint8Array(8)).catch((e) => console.log(e.message));");
+    assert.match(run(process.execPath, ['web.cjs'], app), /^onnxruntime-web could not be loaded \(.*\); install it beside onnx-diffusion: npm install onnxruntime-web@1\.29\.0$/m);
+  });
+
+  it('a bundler takes the ES-module web build and tree-shakes it: the app chunk stays under 40 kB', async () => {
+    fs.writeFileSync(path.join(app, 'web-app.mjs'), [
+      "import { loadModel, createSampler, toImageData } from 'onnx-diffusion/web';",
+      "const model = await loadModel('model.onnx');",
+      'const { rgba } = await createSampler(model, { steps: 25, seed: 1 }).sample(4);',
+      'document.body.append(String(toImageData(rgba[0]).width));',
+    ].join('\n'));
+    const esbuild = await import('esbuild');
+    const r = await esbuild.build({
+      entryPoints: [path.join(app, 'web-app.mjs')], absWorkingDir: app, bundle: true, format: 'esm', splitting: true, platform: 'browser',
+      minify: true, write: false, outdir: path.join(app, 'web-dist'), external: ['onnxruntime-web', 'onnxruntime-web/*'], metafile: true, logLevel: 'silent',
+    });
+    const inputs = Object.keys(r.metafile.inputs);
+    assert.ok(inputs.some((f) => f.endsWith('onnx-diffusion/dist/esm/web/index.js')), inputs.join('\n'));
+    // Whole files a page does not use are dropped: the protobuf writer and LoRA (encodeModel, insertLora).
+    const used = Object.keys(r.metafile.outputs[Object.keys(r.metafile.outputs).find((o) => o.endsWith('web-app.js'))!].inputs);
+    assert.deepEqual(used.filter((f) => /onnx-proto|protobufjs|nn\/lora\.js/.test(f)), []);
+    const chunk = r.outputFiles.find((f) => f.path.endsWith('web-app.js'))!;
+    console.log(`      web app chunk: ${chunk.contents.length} bytes (minified, onnxruntime-web external)`);
+    assert.ok(chunk.contents.length < 40_000, `${chunk.contents.length} bytes`);
+  });
+
+  it('the CLI finds a shipped recipe by name from the app folder', () => {
+    const bin = path.join(app, 'node_modules', '.bin', 'onnx-diffusion');
+    run(bin, ['build-graph', '--recipe', 'unet-tiny', '--out', 'tiny'], app);
+    assert.ok(fs.statSync(path.join(app, 'tiny', 'model.onnx')).size > 1000);
+  });
+
+  it('TypeScript checks an app (strict, no skipLibCheck) against the published .d.ts', () => {
+    fs.writeFileSync(path.join(app, 'sample.ts'), TS);
+    fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: {
+        strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', lib: ['es2022', 'dom'], noEmit: true,
+        types: ['node'], typeRoots: [path.join(repoRoot(), 'node_modules', '@types')],
+      },
+      files: ['sample.ts'],
+    }));
+    const tsc = path.join(repoRoot(), 'node_modules', 'typescript', 'bin', 'tsc');
+    const r = spawnSync(process.execPath, [tsc, '-p', '.'], { cwd: app, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+});
