@@ -15,7 +15,8 @@ export {
   createSampler, type CreateSamplerOptions, type SampleCallOptions, type SampleResult, type Sampler, type SamplerModel,
 } from './diffusion/sampler';
 export {
-  runSampler, createSamplerFn, SAMPLER_NAMES, ddpmSample, ddimSample, dpmpp2mSample, toySample, coldSample, guidedDenoiser,
+  runSampler, createSamplerFn, SAMPLER_NAMES, ddpmSample, ddimSample, dpmpp2mSample, eulerSample, heunSample, karrasSigmas,
+  toySample, coldSample, guidedDenoiser,
   makeTimesteps, type SamplerName, type SamplerFn, type AnySamplerOptions, type Denoiser, type SampleShape, type StepInfo,
   type TimestepSpacing, type DdpmVariance, type ImageInit,
 } from './diffusion/samplers';

@@ -78,6 +78,12 @@ describe('onnx-diffusion sample', function () {
     assert.equal((await size(out('p.webp')))[2], 5);
   });
 
+  it('heun records one frame per network call: 2n - 1 for n steps', async () => {
+    const r = cli('sample', '--model', tiny, '--n', '2', '--sampler', 'heun', '--steps', '3', '--out', out('gh.png'), '--process', out('heun.webp'));
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await size(out('heun.webp')))[2], 5);
+  });
+
   it('the same seed gives identical bytes, another seed different ones', () => {
     const run = (seed: string, name: string) => {
       const r = cli('sample', '--model', tiny, '--n', '4', '--steps', '5', '--seed', seed, '--out', out(name));
@@ -91,8 +97,8 @@ describe('onnx-diffusion sample', function () {
     assert.ok(!a.equals(c), 'different seed, different bytes');
   });
 
-  it('batched sampling gives the same grid size, with ddpm and dpm++2m', async () => {
-    for (const sampler of ['ddpm', 'dpm++2m']) {
+  it('batched sampling gives the same grid size, with ddpm, dpm++2m, euler and heun', async () => {
+    for (const sampler of ['ddpm', 'dpm++2m', 'euler', 'heun']) {
       const r = cli('sample', '--model', tiny, '--n', '5', '--batch', '2', '--sampler', sampler, '--steps', '4', '--out', out(`${sampler}.png`));
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(await size(out(`${sampler}.png`)), [...gridSize(5, 16, 1, 2), 1]);
@@ -123,10 +129,11 @@ describe('onnx-diffusion sample', function () {
   });
 
   const bad: [string, string[], RegExp][] = [
-    ['unknown sampler', ['--sampler', 'euler'], /^error: unknown sampler "euler" \(expected one of ddpm\|ddim\|dpm\+\+2m\)$/],
+    ['unknown sampler', ['--sampler', 'lms'], /^error: unknown sampler "lms" \(expected one of ddpm\|ddim\|dpm\+\+2m\|euler\|heun\)$/],
     ['steps above T', ['--steps', '1001'], /^error: --steps 1001 exceeds the model's 1000 timesteps$/],
     ['eta outside [0, 1]', ['--eta', '1.5'], /^error: --eta must be in \[0, 1\], got 1\.5$/],
     ['eta with ddpm', ['--sampler', 'ddpm', '--eta', '0.5'], /^error: --eta applies to the ddim sampler only \(not ddpm\)$/],
+    ['spacing with euler', ['--sampler', 'euler', '--spacing', 'trailing'], /^error: --spacing does not apply to euler \(it steps on the Karras sigma grid\)$/],
     ['n < 1', ['--n', '0'], /^error: --n must be a positive integer, got 0$/],
     ['fractional upscale', ['--upscale', '1.5'], /^error: --upscale must be a positive integer, got 1\.5$/],
     ['--class on an unconditional model', ['--class', '1'], /^error: --class given but the model is not class-conditional$/],

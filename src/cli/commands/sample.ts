@@ -5,7 +5,7 @@ import { CreateSamplerOptions, createSampler } from '../../diffusion/sampler';
 import { ModelConfig } from '../../core/model-config';
 import { loadCascade, loadEnsemble } from '../../runtime/pipelines';
 import type { SamplerModel } from '../../diffusion/sampler';
-import { samplerName, SAMPLER_NAMES, type SamplerName } from '../../diffusion/samplers';
+import { KARRAS_SAMPLERS, samplerName, SAMPLER_NAMES, type SamplerName } from '../../diffusion/samplers';
 import { DiffusionError } from '../../core/errors';
 import { imageToRgba, makeGrid, makeStrip, readImage, RgbaImage, writeAnimation, writeImage } from '../../image';
 import { availableMemory } from '../../core/node/memory';
@@ -121,11 +121,13 @@ const PROCESS_EXTS = ['.png', '.gif', '.webp'] as const;
 const STRIP_STEPS = 8;
 const ANIMATION_FRAMES = 40;
 
-/** The number of denoising steps a run will take, as the samplers default them. */
+/** The number of loop steps (network calls, onStep reports) a run will take, as the samplers default them. */
 export function plannedSteps(config: ModelConfig, sampler: string, steps: number | undefined): number {
   if (config.kind === 'cold-blur') return config.diffusion.timesteps;
   if (config.kind === 'toy') return steps ?? 5;
-  return steps ?? ({ ddpm: config.diffusion.timesteps, ddim: 50, 'dpm++2m': 20 } as Record<string, number>)[sampler];
+  const n = steps ?? ({ ddpm: config.diffusion.timesteps, ddim: 50, 'dpm++2m': 20, euler: 30, heun: 15 } as Record<string, number>)[sampler];
+  // heun: a predictor and a corrector call per step, the last step (to sigma = 0) predictor only
+  return sampler === 'heun' ? 2 * n - 1 : n;
 }
 
 function parseClasses(spec: string, config: ModelConfig): number[] {
@@ -219,6 +221,9 @@ export async function samplerOptions(args: SampleArgs, config: ModelConfig): Pro
   }
   if (args.spacing !== undefined && !['leading', 'trailing', 'linspace'].includes(args.spacing)) {
     throw new DiffusionError(`--spacing must be leading, trailing or linspace, got "${args.spacing}"`);
+  }
+  if (args.spacing !== undefined && KARRAS_SAMPLERS.includes(sampler)) {
+    throw new DiffusionError(`--spacing does not apply to ${sampler} (it steps on the Karras sigma grid)`);
   }
   const opts: SamplerFlags = {
     sampler,
@@ -396,8 +401,8 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
       .option('pipeline', { type: 'string', describe: 'Cascade file: base model then super-resolution stages (docs/pipelines.md)' })
       .option('ensemble', { type: 'string', describe: 'Experts file: one model per timestep range (docs/pipelines.md)' })
       .option('config', { type: 'string', describe: 'JSON config for a model without onnx-diffusion metadata' })
-      .option('sampler', { type: 'string', describe: 'ddpm | ddim | dpm++2m (gaussian models; default ddim)' })
-      .option('steps', { type: 'number', describe: 'Denoising steps (default: ddpm T, ddim 50, dpm++2m 20)' })
+      .option('sampler', { type: 'string', describe: 'ddpm | ddim | dpm++2m | euler | heun (gaussian models; default ddim)' })
+      .option('steps', { type: 'number', describe: 'Denoising steps (default: ddpm T, ddim 50, dpm++2m 20, euler 30, heun 15)' })
       .option('eta', { type: 'number', describe: 'DDIM noise in [0, 1] (default 0)' })
       .option('n', { type: 'number', default: 16, describe: 'Number of images' })
       .option('batch', { type: 'number', describe: 'Images per network call (default: all)' })

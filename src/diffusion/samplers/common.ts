@@ -1,4 +1,4 @@
-/** What the Gaussian samplers (ddpm, ddim, dpm++2m) share: x_T, and a network output turned into (x0, eps). */
+/** What the Gaussian samplers (ddpm, ddim, dpm++2m, euler, heun) share: x_T, and a network output turned into (x0, eps). */
 import { DiffusionError } from '../../core/errors';
 import { Prediction } from '../../core/diffusion-config';
 import { Rng } from '../../core/rng';

@@ -9,9 +9,14 @@ import { Schedule } from '../schedules';
 import { ddimSample } from './ddim';
 import { ddpmSample } from './ddpm';
 import { dpmpp2mSample } from './dpmpp2m';
+import { eulerSample } from './euler';
+import { heunSample } from './heun';
 import { DdimOptions, DdpmOptions, Denoiser, DpmSolverOptions, SampleShape } from './types';
 
 export { SAMPLER_NAMES, type SamplerName } from '../../core/diffusion-config';
+
+/** The samplers that step on the Karras et al. 2022 sigma grid instead of a timestep spacing. */
+export const KARRAS_SAMPLERS: readonly string[] = ['euler', 'heun'] satisfies SamplerName[];
 
 /** The union of every sampler's options; each sampler reads the ones it knows. */
 export type AnySamplerOptions = DdpmOptions & DdimOptions & DpmSolverOptions;
@@ -34,6 +39,9 @@ function validate(name: string, schedule: Schedule, opts: AnySamplerOptions): Sa
   if (opts.steps !== undefined && (!Number.isInteger(opts.steps) || opts.steps < 1 || opts.steps > T)) {
     throw new DiffusionError(`${name}: steps must be an integer in [1, ${T}], got ${opts.steps}`);
   }
+  if (opts.spacing !== undefined && KARRAS_SAMPLERS.includes(name)) {
+    throw new DiffusionError(`${name}: spacing does not apply (it steps on the Karras sigma grid)`);
+  }
   if (opts.eta !== undefined && (name !== 'ddim' || !(opts.eta >= 0 && opts.eta <= 1))) {
     throw new DiffusionError(name === 'ddim'
       ? `ddim: eta must be in [0, 1], got ${opts.eta}`
@@ -51,6 +59,8 @@ export async function runSampler(
     case 'ddpm': return ddpmSample(denoiser, schedule, prediction, shape, options);
     case 'ddim': return ddimSample(denoiser, schedule, prediction, shape, options);
     case 'dpm++2m': return dpmpp2mSample(denoiser, schedule, prediction, shape, options);
+    case 'euler': return eulerSample(denoiser, schedule, prediction, shape, options);
+    case 'heun': return heunSample(denoiser, schedule, prediction, shape, options);
   }
 }
 
@@ -63,6 +73,9 @@ export function createSamplerFn(name: SamplerName, options: AnySamplerOptions = 
 export { ddimSample, ddimSigma, ddimStep } from './ddim';
 export { ddpmSample, ddpmStep, ddpmPosterior } from './ddpm';
 export { dpmpp2mSample, dpmpp2mStep } from './dpmpp2m';
+export { eulerSample, eulerStep } from './euler';
+export { heunSample, heunStep } from './heun';
+export { karrasSigmas, karrasGrid, sigmaToTimestep, scheduleSigmas, KARRAS_RHO } from './karras';
 export { guidedDenoiser, guidedBy, conditionalDenoiser } from './guidance';
 export type { ClassDenoiser } from './guidance';
 export { toySample, toyStep, toyCorrupt, toyAmountToT, toyNoise, TOY_T } from './toy';

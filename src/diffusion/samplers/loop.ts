@@ -1,6 +1,7 @@
 /**
- * The one sampling loop. Every sampler (ddpm, ddim, dpm++2m, toy, cold) is a list of timesteps and
- * a pure `step`; this loop walks them: check for cancellation, call the network on the whole batch
+ * The one sampling loop. Every sampler (ddpm, ddim, dpm++2m, euler, heun, toy, cold) is a list of
+ * timesteps, one per network call, and a pure `step`; this loop walks them (heun's n steps are
+ * 2n - 1 calls, so 2n - 1 loop steps): check for cancellation, call the network on the whole batch
  * at t, check its output, take the step, report it. Guidance wraps the denoiser before it gets
  * here (guidance.ts), so every sampler gets it the same way.
  */

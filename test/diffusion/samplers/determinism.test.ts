@@ -13,7 +13,9 @@ function bytes(a: Float32Array): Buffer {
 describe('samplers: reproducibility and validation', () => {
   const schedule = makeSchedule({});
   const shape = { n: 2, c: 3, h: 5, w: 5 };
-  const cases: [SamplerName, object][] = [['ddpm', { steps: 30 }], ['ddim', { steps: 10, eta: 1 }], ['dpm++2m', { steps: 10 }]];
+  const cases: [SamplerName, object][] = [
+    ['ddpm', { steps: 30 }], ['ddim', { steps: 10, eta: 1 }], ['dpm++2m', { steps: 10 }], ['euler', { steps: 10 }], ['heun', { steps: 6 }],
+  ];
 
   for (const [name, extra] of cases) {
     it(`${name}: same seed gives identical bytes, another seed different ones`, async () => {
@@ -46,10 +48,12 @@ describe('samplers: reproducibility and validation', () => {
   });
 
   it('rejects an unknown sampler, steps > T, and eta out of range in one line', async () => {
-    await assert.rejects(runSampler('euler' as SamplerName, net, schedule, 'eps', shape), /^DiffusionError: unknown sampler "euler" \(expected one of ddpm\|ddim\|dpm\+\+2m\)$/);
+    await assert.rejects(runSampler('lms' as SamplerName, net, schedule, 'eps', shape), /^DiffusionError: unknown sampler "lms" \(expected one of ddpm\|ddim\|dpm\+\+2m\|euler\|heun\)$/);
     await assert.rejects(runSampler('ddim', net, schedule, 'eps', shape, { steps: 1001 }), /ddim: steps must be an integer in \[1, 1000\], got 1001/);
     await assert.rejects(runSampler('ddim', net, schedule, 'eps', shape, { eta: 1.5 }), /ddim: eta must be in \[0, 1\], got 1.5/);
     await assert.rejects(runSampler('dpm++2m', net, schedule, 'eps', shape, { eta: 0.5 }), /dpm\+\+2m: eta applies to ddim only/);
+    await assert.rejects(runSampler('heun', net, schedule, 'eps', shape, { spacing: 'trailing' }),
+      /^DiffusionError: heun: spacing does not apply \(it steps on the Karras sigma grid\)$/);
     await assert.rejects(runSampler('ddim', net, schedule, 'eps', { n: 0, c: 1, h: 2, w: 2 }), /sample shape: n must be a positive integer/);
     const bad: Denoiser = async () => new Float32Array(3);
     await assert.rejects(runSampler('ddim', bad, schedule, 'eps', shape, { steps: 2 }), /denoiser output: expected 150 elements, got 3/);
