@@ -17,6 +17,7 @@ import { Tensor } from '../src/onnx/tensor';
 import { NodeSession } from '../src/runtime/node';
 import { flattenParams } from '../src/train/params';
 import { buildStepGraph } from '../src/train/step-graph';
+import { optimizerFeeds } from '../src/train/train-graph';
 
 const arg = (name: string, d: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -59,9 +60,8 @@ async function bench(name: string, model: Model, config: ReturnType<typeof confi
   const zeros = new Float32Array(params.length);
   const s = await NodeSession.create(step.model, { threads, memoryPattern: false });
   const feeds: Record<string, Tensor> = {
-    params: Tensor.float32([params.length], params), m: Tensor.float32([params.length], zeros), v: Tensor.float32([params.length], zeros),
-    ema: Tensor.float32([params.length], params), step: Tensor.scalar(1), lr: Tensor.scalar(1e-4), ema_decay: Tensor.scalar(0.999),
-    max_norm: Tensor.scalar(1), x0: x, noise: Tensor.float32(x.dims, rng.normalArray(x.size)), t,
+    ...optimizerFeeds({ params, m: zeros, v: zeros, ema: params }, { step: 1, lr: 1e-4, emaDecay: 0.999, maxNorm: 1 }),
+    x0: x, noise: Tensor.float32(x.dims, rng.normalArray(x.size)), t,
   };
   const stepMs = await time(() => s.run(feeds));
   const fwdFlops = countFlops(model, batch);

@@ -20,6 +20,7 @@ import { Tensor } from '../src/onnx/tensor';
 import { NodeSession } from '../src/runtime/node';
 import { flattenParams } from '../src/train/params';
 import { buildStepGraph, StepGraphOptions } from '../src/train/step-graph';
+import { optimizerFeeds } from '../src/train/train-graph';
 
 const argv = process.argv.slice(2);
 const arg = (name: string, d: string) => {
@@ -61,9 +62,7 @@ const load1 = () => loadavg().map((l) => l.toFixed(2)).join(', ');
     const zeros = new Float32Array(params.length);
     const s = await NodeSession.create(step.model, { threads, memoryPattern: false });
     const feeds: Record<string, Tensor> = {
-      params: Tensor.float32([params.length], params), m: Tensor.float32([params.length], zeros), v: Tensor.float32([params.length], zeros),
-      ema: Tensor.float32([params.length], params), step: Tensor.scalar(1), lr: Tensor.scalar(1e-4), ema_decay: Tensor.scalar(0.999),
-      max_norm: Tensor.scalar(1), x0: x, noise, t,
+      ...optimizerFeeds({ params, m: zeros, v: zeros, ema: params }, { step: 1, lr: 1e-4, emaDecay: 0.999, maxNorm: 1 }), x0: x, noise, t,
     };
     const out = await s.run(feeds); // warm-up
     for (const k of Object.keys(v.env ?? {})) delete process.env[k];
