@@ -9,6 +9,7 @@ import { configFromJson, writeModelConfig } from '../core/model-config';
 import { decodeAdapter, LoraAdapter, loraSpecOf, mergeLora } from '../nn/lora';
 import { Model } from '../onnx/ir';
 import { decodeModel } from '../onnx/proto';
+import { fullPrecisionWeights } from '../onnx/fp16';
 
 function read(file: string, what: string): Buffer {
   try {
@@ -29,7 +30,7 @@ export function readAdapterFile(file: string): LoraAdapter {
  * models) is written into the merged model's metadata, so it samples without one.
  */
 export function mergedModel(model: Model | Uint8Array, source: string, adapter?: string | LoraAdapter, config?: string | object): Model {
-  const m = model instanceof Uint8Array ? decodeModel(model, source) : model;
+  const m = fullPrecisionWeights(model instanceof Uint8Array ? decodeModel(model, source) : model);
   if (config !== undefined) {
     const obj = typeof config === 'string' ? JSON.parse(read(config, 'config').toString('utf8')) as unknown : config;
     writeModelConfig(m.metadata, configFromJson(obj, typeof config === 'string' ? config : 'config'));

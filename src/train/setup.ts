@@ -14,6 +14,7 @@ import { availableMemory } from '../core/node/memory';
 import type { Recipe } from '../nn';
 import { Model } from '../onnx/ir';
 import { decodeModel } from '../onnx/proto';
+import { fullPrecisionWeights } from '../onnx/fp16';
 import type { TrainOptions } from './options';
 
 /** The model to train: model.onnx as it will be saved, the graph the step is built from, its config. */
@@ -42,7 +43,8 @@ export function setupModel(o: TrainOptions): Setup {
   const file = o.resume ? join(o.resume, 'model.onnx') : o.init;
   if (file) {
     if (!existsSync(file)) throw new DiffusionError(`${file}: no such model file`);
-    const model = decodeModel(readFileLimited(file, 'onnx', 'model file'), file);
+    // A half-stored file (export --fp16) trains in float32: its weights become initializers again.
+    const model = fullPrecisionWeights(decodeModel(readFileLimited(file, 'onnx', 'model file'), file));
     const given = typeof o.config === 'string' ? readJsonFile(o.config) : o.config;
     const config = given !== undefined ? configFromJson(given, typeof o.config === 'string' ? o.config : 'config') : readModelConfig(model.metadata, file);
     if (!config) throw new DiffusionError(`${file}: the model carries no onnx-diffusion metadata; pass \`config\` (a JSON file) or use \`recipe\``);

@@ -28,10 +28,15 @@ export function shippedRecipes(root: string = packageRoot()): string[] {
   return readdirSync(join(root, 'graphs')).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
 }
 
-/** The model names shipped in models/ (folders holding a model.onnx). */
+/** The model names shipped in models/ (folders holding a model.onnx; `<name>.fp16` where a model.fp16.onnx is beside it). */
 export function shippedModels(): string[] {
   const dir = join(packageRoot(), 'models');
-  return readdirSync(dir).filter((d) => existsSync(join(dir, d, 'model.onnx'))).sort();
+  const names: string[] = [];
+  for (const d of readdirSync(dir)) {
+    if (existsSync(join(dir, d, 'model.onnx'))) names.push(d);
+    if (existsSync(join(dir, d, 'model.fp16.onnx'))) names.push(`${d}.fp16`);
+  }
+  return names.sort();
 }
 
 /**
@@ -49,10 +54,16 @@ export function resolveRecipePath(arg: string, root?: string): string {
   return arg;
 }
 
-/** A model argument as a path: an existing path as given, else a shipped model's models/<name>/model.onnx. */
+/**
+ * A model argument as a path: an existing path as given, else a shipped model's
+ * models/<name>/model.onnx, or with the suffix `.fp16` (`fashion-mnist.fp16`) its half-stored
+ * copy models/<name>/model.fp16.onnx.
+ */
 export function resolveModelName(arg: string, root?: string): string {
   if (existsSync(arg) || !NAME.test(arg)) return arg;
   root ??= packageRoot();
-  const shipped = join(root, 'models', arg, 'model.onnx');
+  const half = arg.endsWith('.fp16');
+  const name = half ? arg.slice(0, -5) : arg;
+  const shipped = join(root, 'models', name, half ? 'model.fp16.onnx' : 'model.onnx');
   return existsSync(shipped) ? shipped : arg;
 }
