@@ -18,6 +18,16 @@ export const FASHION_MNIST_CLASSES = [
 ];
 export const SYSTEM_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 
+/**
+ * The data a `train` run uses when none is named: the 60,000-image training split where Debian's
+ * dataset-fashion-mnist is installed (what the README's default run was measured on), else the
+ * embedded 10,000-image test split.
+ */
+export function defaultTrainData(): 'fashion-mnist:full' | 'fashion-mnist' {
+  const dir = SYSTEM_FASHION_MNIST_DIR;
+  return existsSync(join(dir, 'train-images-idx3-ubyte.gz')) && existsSync(join(dir, 'train-labels-idx1-ubyte.gz')) ? 'fashion-mnist:full' : 'fashion-mnist';
+}
+
 /** The folder holding the embedded test split. */
 export function embeddedFashionMnistDir(): string {
   return join(packageRoot(), 'models', 'fashion-mnist');

@@ -15,7 +15,7 @@ export interface TrainOptions {
   resume?: string;
   /** Replace the run already in `out` (without it, a folder that holds a run is refused). */
   overwrite?: boolean;
-  /** Data spec (default 'fashion-mnist'). */
+  /** Data spec (default 'fashion-mnist:full' where Debian's dataset-fashion-mnist is installed, else 'fashion-mnist'). */
   data?: string;
   steps?: number;
   epochs?: number;

@@ -3,6 +3,7 @@ import { checkRecipeBudget } from '../nn/recipe-budget';
 import { join } from 'node:path';
 import { Batch, BatchLoader } from '../data/loader';
 import { openDataset } from '../data/open';
+import { defaultTrainData } from '../data/fashion-mnist';
 import { Dataset } from '../data/dataset';
 import { DEFAULT_COLD, ModelConfig } from '../core/model-config';
 import { Rng } from '../core/rng';
@@ -52,7 +53,7 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
   const { config } = setup;
   const saved = o.resume ? savedOptions(out) : undefined;
   // A resumed run keeps its hyper-parameters; only the step budget may grow.
-  const opt: TrainOptions = saved ? { ...saved, steps: o.steps ?? saved.steps, resume: out, out, onStep: o.onStep, onEval: o.onEval, signal: o.signal, threads: o.threads ?? saved.threads, device: o.device ?? saved.device } : o;
+  const opt: TrainOptions = saved ? { ...saved, steps: o.steps ?? saved.steps, resume: out, out, onStep: o.onStep, onEval: o.onEval, signal: o.signal, threads: o.threads ?? saved.threads, device: o.device ?? saved.device } : { ...o, data: o.data ?? defaultTrainData() };
   const batchSize = opt.batch ?? 64;
   const seed = opt.seed ?? 0;
   const c = config.image.channels;
@@ -61,7 +62,7 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
   // Errors from the model's own graph or recipe name a node, value or key; say which model it is.
   const source = o.init ?? (o.resume ? join(out, 'model.onnx') : typeof o.recipe === 'string' ? o.recipe : 'recipe');
   checkTrainingMemory(setup, opt.overfitBatch ?? batchSize, source);
-  const dataset = await openDataset(opt.data ?? 'fashion-mnist', { channels: c, size, condChannels: config.conditioning.condChannels, seed });
+  const dataset = await openDataset(opt.data ?? defaultTrainData(), { channels: c, size, condChannels: config.conditioning.condChannels, seed });
   checkData(dataset, config, opt);
   if (opt.batch !== undefined && opt.batch > dataset.length && !opt.overfitBatch) {
     throw new OptionError('batch', `${opt.batch}: larger than the data set ${dataset.name} (${dataset.length} images)`);

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { loadState } from '../../src/train/checkpoint';
+import { readModelConfig } from '../../src/core/model-config';
+import { decodeModel } from '../../src/onnx/proto';
 import { writeSolid } from '../data/helpers';
 import { repoRoot } from '../helpers/paths';
 
@@ -71,6 +73,17 @@ describe('onnx-diffusion train (CLI)', function () {
     assert.equal(r.code, 0, r.stderr);
     const s = cli('sample', '--model', out, '--cond', join(tmp, 'paired/cond/a.png'), '--n', '2', '--steps', '3', '--out', join(tmp, 'p.png'));
     assert.equal(s.code, 0, s.stderr);
+  });
+
+  it('with no --data trains on the full training split where Debian\'s dataset-fashion-mnist is installed, else on the embedded split', () => {
+    const out = join(tmp, 'default-data');
+    const r = cli('train', '--recipe', tiny, '--steps', '1', '--batch', '2', '--threads', '2', '--sample-every', '0', '--out', out);
+    assert.equal(r.code, 0, r.stderr);
+    const system = existsSync('/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz') && existsSync('/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz');
+    const json = JSON.parse(readFileSync(join(out, 'train.json'), 'utf8')) as { options: { data?: string } };
+    assert.equal(json.options.data, system ? 'fashion-mnist:full' : 'fashion-mnist');
+    const meta = readModelConfig(decodeModel(readFileSync(join(out, 'model.onnx')), 'model.onnx').metadata, 'model.onnx');
+    assert.equal(meta?.training?.data, system ? 'fashion-mnist:full' : 'fashion-mnist');
   });
 
   it('--sample-every writes EMA sample grids during training', () => {

@@ -140,7 +140,7 @@ export const trainCommand: CommandModule<object, Args> = {
       .option('config', { type: 'string', describe: 'JSON config for a model without onnx-diffusion metadata' })
       .option('resume', { type: 'string', describe: 'Checkpoint directory to continue exactly where it stopped' })
       .option('overwrite', { type: 'boolean', describe: 'Replace the run already in --out (otherwise a folder holding a run is refused)' })
-      .option('data', { type: 'string', describe: 'fashion-mnist | fashion-mnist:full | idx:PATH | cifar10:DIR | folder:DIR | paired:DIR | synthetic[:N]', default: undefined })
+      .option('data', { type: 'string', describe: 'fashion-mnist | fashion-mnist:full | idx:PATH | cifar10:DIR | folder:DIR | paired:DIR | manifest:DIR | synthetic[:N] (default fashion-mnist:full where Debian\'s dataset-fashion-mnist is installed, else the embedded fashion-mnist)', default: undefined })
       .option('steps', { type: 'number', describe: 'Optimisation steps (default 2000)' })
       .option('epochs', { type: 'number', describe: 'Passes over the data (instead of --steps)' })
       .option('batch', { type: 'number', describe: 'Images per step (default 64)' })
