@@ -31,20 +31,30 @@ const eager = Object.keys(require.cache).filter((k) => /node_modules[\\\\/](shar
 })();
 `;
 
+// Asserts it got the ES-module build (dist/index.mjs, not a CommonJS file through Node's interop)
+// and that errors from either build pass the other's instanceof (the builds share dist/core/errors.js).
 const ESM = `
-import { pipeline, buildModel, loadRecipe, encodeModel, writePng, makeGrid } from 'onnx-diffusion';
+import { createRequire } from 'node:module';
+import { pipeline, buildModel, loadRecipe, encodeModel, writePng, makeGrid, loadModel, DiffusionError } from 'onnx-diffusion';
+const require = createRequire(import.meta.url);
+const entry = import.meta.resolve('onnx-diffusion');
+const cjsLoaded = Object.keys(require.cache).some((k) => /onnx-diffusion[\\\\/]dist[\\\\/]index\\.js$/.test(k));
 const gen = await pipeline(encodeModel(buildModel(loadRecipe('unet-tiny'))), { threads: 1 });
 const { rgba } = await gen({ n: 2, seed: 1, steps: 3, sampler: 'dpm++2m' });
 await writePng('esm.png', makeGrid(rgba));
 await gen.release();
-console.log('esm', rgba.length);
+const err = await loadModel('missing.onnx').catch((e) => e);
+const cjs = require('onnx-diffusion');
+console.log(JSON.stringify({
+  n: rgba.length, entry, cjsLoaded, esmError: err instanceof DiffusionError, crossBuild: err instanceof cjs.DiffusionError,
+  sameClass: cjs.DiffusionError === DiffusionError,
+}));
 `;
 
-// Type-checked only (tsc --noEmit, strict, no skipLibCheck): the README's five lines plus the typed options.
-const TS = `
-import { pipeline, type SamplerName, type Device } from 'onnx-diffusion';
-import { pipeline as webPipeline, type Backend } from 'onnx-diffusion/web';
-
+// Type-checked only (tsc --noEmit, strict, no skipLibCheck): the README's five lines plus the typed
+// options, once from an ES module (.mts: `import`, the .d.mts types) and once from CommonJS (.cts:
+// `require`, the .d.ts types).
+const TS_BODY = `
 async function main(): Promise<void> {
   const device: Device = 'cpu';
   const sampler: SamplerName = 'dpm++2m';
@@ -61,6 +71,23 @@ async function main(): Promise<void> {
 }
 void main;
 `;
+const MTS = `
+import { pipeline, type SamplerName, type Device } from 'onnx-diffusion';
+import { pipeline as webPipeline, type Backend } from 'onnx-diffusion/web';
+// @ts-expect-error: the ES-module build has no default export (so these are its types, not the CommonJS build's)
+import od from 'onnx-diffusion';
+void od;
+${TS_BODY}`;
+// A CommonJS file cannot require() ES-module types (TS1479), so this also shows \`require\` resolves to the .d.ts.
+const CTS = `
+import od = require('onnx-diffusion');
+import webEntry = require('onnx-diffusion/web');
+const { pipeline } = od;
+const webPipeline = webEntry.pipeline;
+type SamplerName = od.SamplerName;
+type Device = od.Device;
+type Backend = webEntry.Backend;
+${TS_BODY}`;
 
 describe('package: npm pack, then install into a fresh app from the registry cache and use it', function () {
   this.timeout(240_000);
@@ -95,9 +122,11 @@ describe('package: npm pack, then install into a fresh app from the registry cac
     assert.ok(fs.statSync(path.join(app, 'cjs.png')).size > 100);
   });
 
-  it('an ES module imports the package by name and samples', () => {
+  it('an ES module gets the ES-module build (dist/index.mjs) and samples; its errors are the CommonJS build\'s classes', () => {
     fs.writeFileSync(path.join(app, 'sample.mjs'), ESM);
-    assert.match(run(process.execPath, ['sample.mjs'], app), /esm 2/);
+    const out = JSON.parse(run(process.execPath, ['sample.mjs'], app).trim().split('\n').pop()!) as Record<string, unknown>;
+    assert.match(String(out.entry), /\/node_modules\/onnx-diffusion\/dist\/index\.mjs$/);
+    assert.deepEqual(out, { n: 2, entry: out.entry, cjsLoaded: false, esmError: true, crossBuild: true, sameClass: true });
     assert.ok(fs.existsSync(path.join(app, 'esm.png')));
   });
 
@@ -135,17 +164,21 @@ describe('package: npm pack, then install into a fresh app from the registry cac
     assert.ok(fs.statSync(path.join(app, 'tiny', 'model.onnx')).size > 1000);
   });
 
-  it('TypeScript checks an app (strict, no skipLibCheck) against the published .d.ts', () => {
-    fs.writeFileSync(path.join(app, 'sample.ts'), TS);
-    fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: {
-        strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', lib: ['es2022', 'dom'], noEmit: true,
-        types: ['node'], typeRoots: [path.join(repoRoot(), 'node_modules', '@types')],
-      },
-      files: ['sample.ts'],
-    }));
-    const tsc = path.join(repoRoot(), 'node_modules', 'typescript', 'bin', 'tsc');
-    const r = spawnSync(process.execPath, [tsc, '-p', '.'], { cwd: app, encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stdout + r.stderr);
-  });
+  for (const [resolution, module] of [['nodenext', 'nodenext'], ['node16', 'node16'], ['bundler', 'preserve']]) {
+    it(`TypeScript (moduleResolution ${resolution}, strict, no skipLibCheck) checks an import and a require consumer against the published types`, () => {
+      fs.writeFileSync(path.join(app, 'sample.mts'), MTS);
+      fs.writeFileSync(path.join(app, 'sample.cts'), CTS);
+      const config = `tsconfig.${resolution}.json`;
+      fs.writeFileSync(path.join(app, config), JSON.stringify({
+        compilerOptions: {
+          strict: true, module, moduleResolution: resolution, target: 'es2022', lib: ['es2022', 'dom'], noEmit: true,
+          types: ['node'], typeRoots: [path.join(repoRoot(), 'node_modules', '@types')],
+        },
+        files: ['sample.mts', 'sample.cts'],
+      }));
+      const tsc = path.join(repoRoot(), 'node_modules', 'typescript', 'bin', 'tsc');
+      const r = spawnSync(process.execPath, [tsc, '-p', config], { cwd: app, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+    });
+  }
 });
