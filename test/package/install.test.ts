@@ -108,10 +108,22 @@ describe('package: npm pack, then install into a fresh app from the registry cac
 
   it('the tarball holds dist, graphs, models and docs, and no source maps or src/', () => {
     assert.ok(files.includes('dist/index.js') && files.includes('dist/web/index.d.ts'));
+    assert.ok(files.includes('dist/index.mjs') && files.includes('dist/index.d.mts'));
     assert.ok(files.includes('graphs/unet-tiny.json') && files.includes('models/fashion-mnist-classifier/model.onnx'));
     assert.ok(files.includes('docs/cuda.md') && files.includes('README.md'));
     assert.deepEqual(files.filter((f) => f.endsWith('.map') || f.startsWith('src/')), []);
     assert.ok(!fs.existsSync(path.join(app, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', 'linux', 'x64', 'libonnxruntime_providers_cuda.so')));
+  });
+
+  it('every .md file the shipped code names outside comments (messages, --help) is in the tarball', () => {
+    const dist = path.join(app, 'node_modules', 'onnx-diffusion');
+    const named = new Set<string>();
+    for (const f of files.filter((f) => /^dist\/.*\.m?js$/.test(f))) {
+      const code = fs.readFileSync(path.join(dist, f), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+      for (const m of code.matchAll(/[\w./-]*\.md\b/g)) named.add(m[0]);
+    }
+    assert.ok(named.has('cuda.md'), [...named].join(', '));
+    assert.deepEqual([...named].filter((md) => !files.includes(md) && !files.includes(`docs/${md}`)), []);
   });
 
   it('a CommonJS script samples with pipeline() and writes a PNG; require() loads neither sharp nor onnxruntime-node', () => {
