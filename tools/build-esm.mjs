@@ -1,5 +1,6 @@
 // The ES-module builds, after `tsc` has written the CommonJS one (dist/**/*.js, whose .d.ts type
-// every build). A .mjs script (no tsx): it runs in `npm run build` and `prepare`.
+// every build). A .mjs script (no tsx): it runs in `npm run build` and `prepare`, into dist/, or
+// into the folder given as its argument (beside a CommonJS build tsc wrote there).
 //
 // 1. dist/index.mjs, the Node root entry for `import` (package.json exports["."].import): src/index.ts
 //    bundled into one ES module, dependencies left as imports. Node-specific pieces:
@@ -16,12 +17,12 @@
 //    included. One bundled file would keep it: onnx-proto is not marked side-effect free.
 import * as esbuild from 'esbuild';
 import { rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const src = join(root, 'src');
-const dist = join(root, 'dist');
+const dist = process.argv[2] ? resolve(process.argv[2]) : join(root, 'dist');
 
 /** Resolves src/core/errors.ts to the CommonJS build's copy beside dist/index.mjs. */
 const sharedErrors = {

@@ -31,8 +31,9 @@ const eager = Object.keys(require.cache).filter((k) => /node_modules[\\\\/](shar
 })();
 `;
 
-// Asserts it got the ES-module build (dist/index.mjs, not a CommonJS file through Node's interop)
-// and that errors from either build pass the other's instanceof (the builds share dist/core/errors.js).
+// Asserts it got the ES-module build (dist/index.mjs, not a CommonJS file through Node's interop),
+// that errors from either build pass the other's instanceof (the builds share dist/core/errors.js),
+// and that a model one build loaded samples through the other's pipeline().
 const ESM = `
 import { createRequire } from 'node:module';
 import { pipeline, buildModel, loadRecipe, encodeModel, writePng, makeGrid, loadModel, DiffusionError } from 'onnx-diffusion';
@@ -45,7 +46,12 @@ await writePng('esm.png', makeGrid(rgba));
 await gen.release();
 const err = await loadModel('missing.onnx').catch((e) => e);
 const cjs = require('onnx-diffusion');
+// a model loaded by the CommonJS build samples through the ES build's pipeline (left open: its owner releases it)
+const cjsModel = await cjs.loadModel(encodeModel(buildModel(loadRecipe('unet-tiny'))), { threads: 1 });
+const cross = (await (await pipeline(cjsModel))({ n: 1, seed: 1, steps: 2 })).n;
+await cjsModel.release();
 console.log(JSON.stringify({
+  cross,
   n: rgba.length, entry, cjsLoaded, esmError: err instanceof DiffusionError, crossBuild: err instanceof cjs.DiffusionError,
   sameClass: cjs.DiffusionError === DiffusionError,
 }));
@@ -138,7 +144,7 @@ describe('package: npm pack, then install into a fresh app from the registry cac
     fs.writeFileSync(path.join(app, 'sample.mjs'), ESM);
     const out = JSON.parse(run(process.execPath, ['sample.mjs'], app).trim().split('\n').pop()!) as Record<string, unknown>;
     assert.match(String(out.entry), /\/node_modules\/onnx-diffusion\/dist\/index\.mjs$/);
-    assert.deepEqual(out, { n: 2, entry: out.entry, cjsLoaded: false, esmError: true, crossBuild: true, sameClass: true });
+    assert.deepEqual(out, { cross: 1, n: 2, entry: out.entry, cjsLoaded: false, esmError: true, crossBuild: true, sameClass: true });
     assert.ok(fs.existsSync(path.join(app, 'esm.png')));
   });
 
