@@ -1,27 +1,73 @@
-// The ES-module build for bundlers, after `tsc` has written the CommonJS one: every src/ file as
-// an ES module under dist/esm/ (imports kept as written), so a bundler drops whole files a page does
-// not use (package.json: "sideEffects": false) -- the browser entry's unused ONNX protobuf
-// code (onnx-proto, ~100 kB) included. One bundled file would keep it: onnx-proto is not marked
-// side-effect free, so its import would stay. package.json exports dist/esm/web/index.js under
-// the "module" condition, which bundlers (esbuild, webpack 5, Vite, Rollup) match and Node does
-// not: Node keeps the CommonJS build (onnx-proto has no named ES exports), and the CommonJS
-// build's .d.ts types both. A .mjs script (no tsx): it runs in `npm run build` and `prepare`.
+// The ES-module builds, after `tsc` has written the CommonJS one (dist/**/*.js, whose .d.ts type
+// every build). A .mjs script (no tsx): it runs in `npm run build` and `prepare`, into dist/, or
+// into the folder given as its argument (beside a CommonJS build tsc wrote there).
+//
+// 1. dist/index.mjs, the Node root entry for `import` (package.json exports["."].import): src/index.ts
+//    bundled into one ES module, dependencies left as imports. Node-specific pieces:
+//    - onnxruntime-node and sharp are loaded lazily with require() (runtime/ort-node.ts, image/sharp.ts),
+//      and package-files.ts finds the package from __dirname: the banner defines both from import.meta.url.
+//    - onnx-proto is CommonJS only; src/onnx/onnx-proto.ts default-imports it, which Node's ESM loader allows.
+//    - The dual-package hazard: an app (or two of its dependencies) may load both builds. The error
+//      classes are the ones user code tests with instanceof, so dist/index.mjs does not carry its own:
+//      it imports the CommonJS dist/core/errors.js, and `e instanceof DiffusionError` holds whichever
+//      build threw. Other classes (DiffusionModel, Tensor, Graph) are per build.
+// 2. dist/esm/**, for bundlers (exports["./web"].module): every file the browser entry reaches as
+//    an ES module, imports kept as written, so a bundler drops whole files a page does not use
+//    (package.json: "sideEffects": false) -- the unused ONNX protobuf code (onnx-proto, ~100 kB)
+//    included. One bundled file would keep it: onnx-proto is not marked side-effect free.
 import * as esbuild from 'esbuild';
-import { rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const src = join(root, 'src');
-// The files the browser entry reaches (the Node-only ones are CommonJS-only by design).
+const dist = process.argv[2] ? resolve(process.argv[2]) : join(root, 'dist');
+
+/** Resolves src/core/errors.ts to the CommonJS build's copy beside dist/index.mjs. */
+const sharedErrors = {
+  name: 'shared-errors',
+  setup(build) {
+    build.onResolve({ filter: /\/errors$/ }, (args) => {
+      if (join(args.resolveDir, args.path) !== join(src, 'core', 'errors')) return undefined;
+      return { path: './core/errors.js', external: true };
+    });
+  },
+};
+
+await esbuild.build({
+  entryPoints: [join(src, 'index.ts')],
+  outfile: join(dist, 'index.mjs'),
+  bundle: true,
+  packages: 'external',
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  plugins: [sharedErrors],
+  banner: {
+    js: [
+      "import { createRequire as __odCreateRequire } from 'node:module';",
+      "import { fileURLToPath as __odFileURLToPath } from 'node:url';",
+      'const require = __odCreateRequire(import.meta.url);',
+      'const __filename = __odFileURLToPath(import.meta.url);',
+      "const __dirname = __odFileURLToPath(new URL('.', import.meta.url));",
+    ].join('\n'),
+  },
+  logLevel: 'warning',
+});
+// The ES entry's types are the CommonJS entry's: one set of declarations, in an ES-format file
+// (.d.mts) so TypeScript under node16/nodenext/bundler resolution sees `import` get an ES module.
+writeFileSync(join(dist, 'index.d.mts'), "export * from './index.js';\n");
+
+// The files the browser entry reaches (the Node-only ones are in the bundle above).
 const graph = await esbuild.build({
   entryPoints: [join(src, 'web', 'index.ts')], bundle: true, write: false, metafile: true, packages: 'external', format: 'esm', logLevel: 'silent',
 });
 const files = Object.keys(graph.metafile.inputs).map((f) => join(root, f));
-rmSync(join(root, 'dist', 'esm'), { recursive: true, force: true });
+rmSync(join(dist, 'esm'), { recursive: true, force: true });
 await esbuild.build({
   entryPoints: files,
-  outdir: join(root, 'dist', 'esm'),
+  outdir: join(dist, 'esm'),
   outbase: src,
   bundle: false,
   format: 'esm',

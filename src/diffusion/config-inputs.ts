@@ -3,7 +3,7 @@ import type { ModelConfig } from '../core/model-config';
 import { ConfigError, DiffusionError } from '../core/errors';
 import { expectedFeeds } from '../core/feed-check';
 
-/** Each conditioning key and the graph input it implies (names per DESIGN.md). */
+/** Each conditioning key and the graph input it implies (names per docs/nn.md). */
 const IMPLIES: [keyof ModelConfig['conditioning'], string][] = [
   ['classes', 'class'],
   ['labels', 'labels'],
@@ -32,6 +32,6 @@ export function checkConfigInputs(config: ModelConfig, inputs: readonly string[]
   const known = Object.keys(expectedFeeds(config));
   const unknown = inputs.find((name) => !known.includes(name));
   if (unknown !== undefined) {
-    throw new DiffusionError(`${source}: input '${unknown}' is not described by the config; add it to the config's "inputs" (e.g. "${unknown}": "float32 [N,4,16]"; see docs/fine-tuning.md)`);
+    throw new DiffusionError(`${source}: input '${unknown}' is not described by the config; add it to the config's "inputs" (e.g. "${unknown}": "float32 [N,4,16]"; see docs/fine-tuning.md in the onnx-diffusion package)`);
   }
 }

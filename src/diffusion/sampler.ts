@@ -70,13 +70,15 @@ export interface CreateSamplerOptions {
   batch?: number;
   /**
    * The starting noise x_T, NCHW for all n images of a `sample(n)` call (default: drawn from the
-   * seed). Gaussian models only.
+   * seed). Gaussian and toy models (a cold-blur model starts from flat images).
    */
   latents?: Float32Array;
   /**
    * Image-to-image (SDEdit, Meng et al. 2022): start from `image` (CHW in [-1, 1], one for all
-   * images or n of them) noised to timestep round(strength T), and denoise from there. Strength 0
-   * returns the image, 1 is a plain sample. Gaussian models only.
+   * images or n of them) corrupted by the model's own forward process at `strength`, and denoise
+   * from there. Gaussian: q(x_t | x_0) at t = round(strength T). Toy: the mix (1 - a) x0 + a z at
+   * the first of the sampler's amounts at or below strength. Cold-blur: the blur D(x0, s) at level
+   * s = round(strength T). Strength 0 returns the image, 1 is a plain sample, on every kind.
    */
   image?: Float32Array;
   /** In [0, 1], with `image` (default 0.8). */
@@ -130,7 +132,9 @@ export function createSampler(model: SamplerModel, options: CreateSamplerOptions
     if (!condInputs.some((i) => i.name === name)) throw new OptionError('inputs', `${name}: not a conditioning input of this model (it has: ${condInputs.map((i) => i.name).join(', ') || 'none'})`);
   }
   const schedule = kind === 'gaussian' ? makeSchedule(config.diffusion) : undefined;
-  if (kind !== 'gaussian' && (options.latents || options.image)) throw new OptionError(options.latents ? 'latents' : 'image', `applies to gaussian models; this one is ${kind}`);
+  if (kind === 'cold-blur' && options.latents) {
+    throw new OptionError('latents', 'applies to gaussian and toy models; a cold-blur model starts from flat images (give `image` and `strength` to start from your own)');
+  }
   if (options.strength !== undefined && !options.image) throw new OptionError('strength', 'needs an image to start from');
 
   async function sample(n: number, call: SampleCallOptions = {}): Promise<SampleResult> {
@@ -142,6 +146,7 @@ export function createSampler(model: SamplerModel, options: CreateSamplerOptions
       throw new DiffusionError(`latents: expected ${n * per} values (${n} x ${c} x ${size} x ${size}), got ${options.latents.length}`);
     }
     const initImages = options.image && repeatTo(options.image, per, n, 'image');
+    const strength = options.strength ?? 0.8;
     for (let offset = 0, chunk = 0; offset < n; offset += batch, chunk++) {
       const m = Math.min(batch, n - offset);
       const extras = extrasFor(offset, m);
@@ -152,8 +157,14 @@ export function createSampler(model: SamplerModel, options: CreateSamplerOptions
       }
       const onStep = call.onStep ? (info: StepInfo) => call.onStep!({ ...info, offset }) : undefined;
       const shape = { n: m, c, h: size, w: size };
+      const initialNoise = options.latents?.slice(offset * per, (offset + m) * per);
+      const init = initImages && { image: initImages.slice(offset * per, (offset + m) * per), strength };
       let out: Float32Array;
-      if (kind === 'toy') out = await toySample(denoiser, shape, { timesteps: config.diffusion.timesteps, steps: options.steps, seed, clipX0: options.clipX0, onStep, signal: call.signal });
+      if (kind === 'toy') {
+        out = await toySample(denoiser, shape, {
+          timesteps: config.diffusion.timesteps, steps: options.steps, seed, clipX0: options.clipX0, onStep, signal: call.signal, initialNoise, init,
+        });
+      }
       else if (kind === 'cold-blur') {
         const cold = config.cold ?? DEFAULT_COLD;
         // Start from flat images: the fully blurred limit is each channel's mean, drawn from a
@@ -161,10 +172,9 @@ export function createSampler(model: SamplerModel, options: CreateSamplerOptions
         const rng = new Rng(seed);
         const xT = new Float32Array(m * per);
         for (let i = 0; i < m * c; i++) xT.fill(cold.startMean + cold.startStd * rng.normal(), i * size * size, (i + 1) * size * size);
-        out = await coldSample(denoiser, xT, { timesteps: config.diffusion.timesteps, blurStd: cold.blurStd, c, h: size, w: size }, { clipX0: options.clipX0, onStep, signal: call.signal });
+        const cfg = { timesteps: config.diffusion.timesteps, blurStd: cold.blurStd, c, h: size, w: size };
+        out = await coldSample(denoiser, xT, cfg, { clipX0: options.clipX0, onStep, signal: call.signal, init });
       } else {
-        const initialNoise = options.latents?.slice(offset * per, (offset + m) * per);
-        const init = initImages && { image: initImages.slice(offset * per, (offset + m) * per), strength: options.strength ?? 0.8 };
         out = await runSampler(sampler, denoiser, schedule!, config.diffusion.prediction, shape, {
           steps: options.steps, eta: options.eta, seed, clipX0: options.clipX0, spacing: options.spacing, variance: options.variance, onStep, signal: call.signal,
           initialNoise, init,

@@ -1,4 +1,4 @@
-import { onnx } from 'onnx-proto';
+import { onnx } from './onnx-proto';
 import { DiffusionError } from '../core/errors';
 import { Attribute, Graph, Model, Node, ValueInfo } from './ir';
 import { allocate, BYTES_PER_ELEMENT, dtypeFromOnnx, numElements, ONNX_DTYPE, Shape, Tensor } from './tensor';

@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { InferenceSession } from 'onnxruntime-node';
 import { DiffusionError } from '../core/errors';
+import { shippedDoc } from '../core/node/package-files';
 import { bindingDir, findLibrary, LibraryLookup, ortNodeVersion, ortVersionIn, PROVIDER_LIBRARIES, readElfDynamic } from './providers';
 
 /**
@@ -16,7 +17,7 @@ import { bindingDir, findLibrary, LibraryLookup, ortNodeVersion, ortVersionIn, P
  * binding: every output comes back to the host after each run.
  */
 
-/** What ORT 1.29.0's CUDA 13 provider links (GPU.md), used when the installed provider cannot be read. */
+/** What ORT 1.29.0's CUDA 13 provider links (docs/cuda.md), used when the installed provider cannot be read. */
 export const CUDA_LINKED_FALLBACK = ['libcublasLt.so.13', 'libcublas.so.13', 'libcurand.so.10', 'libcudart.so.13', 'libcuda.so.1'];
 /** Loaded with dlopen at run time under these unversioned names (versioned files need a symlink). */
 export const CUDA_RUNTIME_LOADED = ['libcudnn.so', 'libnvrtc.so'];
@@ -44,7 +45,7 @@ export interface CudaReport {
   /** The onnxruntime-node version the provider libraries must come from. */
   expectedVersion: string;
   providers: ProviderFileStatus[];
-  /** 'provider': the installed provider's DT_NEEDED entries; 'fallback': GPU.md's list. */
+  /** 'provider': the installed provider's DT_NEEDED entries; 'fallback': docs/cuda.md's list. */
   librariesFrom: 'provider' | 'fallback';
   libraries: CudaLibraryStatus[];
 }
@@ -87,7 +88,7 @@ export function cudaReport(options: CudaCheckOptions = {}): CudaReport {
       runpath = dyn.runpath;
       librariesFrom = 'provider';
     } catch {
-      // not a readable ELF file: cudaProblem reports the provider itself; list what GPU.md says it links
+      // not a readable ELF file: cudaProblem reports the provider itself; list what docs/cuda.md says it links
     }
   }
   const look = { env: options.env, runpath, origin: dir };
@@ -98,7 +99,7 @@ export function cudaReport(options: CudaCheckOptions = {}): CudaReport {
   return { bindingDir: dir, expectedVersion, providers, librariesFrom, libraries };
 }
 
-const INSTALL_HINT = (version: string) => `run 'onnx-diffusion install-cuda --from <ORT ${version} GPU archive>' (see docs/cuda.md)`;
+const INSTALL_HINT = (version: string) => `run 'onnx-diffusion install-cuda --from <ORT ${version} GPU archive>' (see ${shippedDoc('cuda.md')})`;
 
 /** The first thing that stops CUDA from working, as one line; null when nothing is missing. */
 export function cudaProblem(report: CudaReport): string | null {

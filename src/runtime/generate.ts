@@ -27,8 +27,10 @@ export interface NodeGenerator {
  * `gen.release()` frees the session (a model passed in is left to its owner).
  */
 export async function pipeline(model: NodeModelSource | DiffusionModel, options: LoadModelOptions = {}): Promise<NodeGenerator> {
-  const owned = !(model instanceof DiffusionModel);
-  const m = model instanceof DiffusionModel ? model : await loadModel(model, options);
+  // A source is a path, URL or bytes; anything else is a loaded model, also one that the other
+  // build (require vs import) loaded, which `instanceof DiffusionModel` would not recognise.
+  const owned = typeof model === 'string' || model instanceof URL || model instanceof Uint8Array || model instanceof ArrayBuffer;
+  const m = owned ? await loadModel(model, options) : model;
   const gen = generator(m, owned ? () => m.release() : async () => {});
   const { channels, size } = m.config.image;
   const call = async (o: NodeGenerateOptions = {}) => {

@@ -45,6 +45,10 @@ export class DiffusionModel {
 
   static async create(ort: OrtApi, bytes: Uint8Array, options: LoadOptions = {}): Promise<DiffusionModel> {
     const source = options.source ?? 'model';
+    // A pipeline file handed to pipeline()/loadModel() would otherwise fail as "not a valid ONNX model".
+    if (bytes[0] === 0x7b) {
+      throw new DiffusionError(`${source}: a JSON file, not an ONNX model; pipeline() and loadModel() take one model (a cascade or experts file loads with loadCascade or loadEnsemble)`);
+    }
     const given = options.config;
     const config = given !== undefined
       ? (isModelConfig(given) ? given : configFromJson(given, `${source} config`))

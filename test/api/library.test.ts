@@ -68,6 +68,8 @@ describe('library API (package root)', function () {
     const tsc = spawnSync(process.execPath, [path.join(repoRoot(), 'node_modules', 'typescript', 'bin', 'tsc'), '-p', '.', '--outDir', path.join(pkg, 'dist')], { cwd: repoRoot(), encoding: 'utf8' });
     assert.ok(fs.existsSync(path.join(pkg, 'dist', 'index.js')), tsc.stdout + tsc.stderr);
     assert.ok(fs.existsSync(path.join(pkg, 'dist', 'index.d.ts')));
+    const esm = spawnSync(process.execPath, [path.join(repoRoot(), 'tools', 'build-esm.mjs'), path.join(pkg, 'dist')], { cwd: repoRoot(), encoding: 'utf8' });
+    assert.ok(fs.existsSync(path.join(pkg, 'dist', 'index.mjs')), esm.stdout + esm.stderr);
     const script = path.join(tmp, 'consumer.mjs');
     fs.writeFileSync(script, [
       "import { buildModel, loadRecipe, encodeModel, loadModel, createSampler } from 'onnx-diffusion';",
@@ -76,10 +78,10 @@ describe('library API (package root)', function () {
       "const root = path.dirname(createRequire(import.meta.url).resolve('onnx-diffusion/package.json'));",
       "const model = await loadModel(encodeModel(buildModel(loadRecipe(path.join(root, 'graphs', 'unet-tiny.json')))));",
       'const { rgba } = await createSampler(model, { steps: 2, seed: 0 }).sample(2);',
-      "console.log(`ok ${rgba.length} ${rgba[0].rgba.length}`);",
+      "console.log(`ok ${rgba.length} ${rgba[0].rgba.length} ${path.basename(import.meta.resolve('onnx-diffusion'))}`);",
     ].join('\n'));
     const r = spawnSync(process.execPath, [script], { cwd: tmp, encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.stdout.trim(), 'ok 2 1024');
+    assert.equal(r.stdout.trim(), 'ok 2 1024 index.mjs');
   });
 });

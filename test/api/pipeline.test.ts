@@ -64,6 +64,28 @@ describe('pipeline(): one-call sampling in Node, with latents, SDEdit and cancel
     await model.release();
   });
 
+  for (const recipe of ['unet-toy', 'unet-cold-blur']) {
+    it(`SDEdit on a ${recipe.slice(5)} model: strength 0 returns the input, strength 1 is the plain sample`, async () => {
+      // The shipped recipe at a quarter of the width: the ONNX model is real, only smaller.
+      const r = loadRecipe(recipe);
+      const gen = await pipeline(encodeModel(buildModel({ ...r, unet: { ...r.unet, base: 8, attention: [] } })), { threads: 1 });
+      const image = Float32Array.from({ length: 28 * 28 }, (_, i) => Math.sin(i / 5) * 0.9);
+      assert.deepEqual((await gen({ n: 1, seed: 2, steps: 4, image, strength: 0 })).images, image);
+      const plain = await gen({ n: 1, seed: 2, steps: 4 });
+      assert.deepEqual((await gen({ n: 1, seed: 2, steps: 4, image, strength: 1 })).images, plain.images);
+      const half = await gen({ n: 1, seed: 2, steps: 4, image, strength: 0.5 });
+      assert.notDeepEqual(half.images, plain.images);
+      await gen.release();
+    });
+  }
+
+  it('a cascade or experts file handed to pipeline() is named as such', async () => {
+    const file = path.join(tmp, 'cascade.json');
+    fs.writeFileSync(file, JSON.stringify({ stages: [{ model: 'base.onnx' }] }));
+    await assert.rejects(pipeline(file), new RegExp(`^DiffusionError: ${file.replace(/[.\\/]/g, '\\$&')}: a JSON file, not an ONNX model; `
+      + 'pipeline\\(\\) and loadModel\\(\\) take one model \\(a cascade or experts file loads with loadCascade or loadEnsemble\\)$'));
+  });
+
   it('cancelling rejects with a DOMException named AbortError; library errors name options, not flags', async () => {
     const gen = await pipeline(bytes, { threads: 1 });
     const ctrl = new AbortController();

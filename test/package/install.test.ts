@@ -31,20 +31,36 @@ const eager = Object.keys(require.cache).filter((k) => /node_modules[\\\\/](shar
 })();
 `;
 
+// Asserts it got the ES-module build (dist/index.mjs, not a CommonJS file through Node's interop),
+// that errors from either build pass the other's instanceof (the builds share dist/core/errors.js),
+// and that a model one build loaded samples through the other's pipeline().
 const ESM = `
-import { pipeline, buildModel, loadRecipe, encodeModel, writePng, makeGrid } from 'onnx-diffusion';
+import { createRequire } from 'node:module';
+import { pipeline, buildModel, loadRecipe, encodeModel, writePng, makeGrid, loadModel, DiffusionError } from 'onnx-diffusion';
+const require = createRequire(import.meta.url);
+const entry = import.meta.resolve('onnx-diffusion');
+const cjsLoaded = Object.keys(require.cache).some((k) => /onnx-diffusion[\\\\/]dist[\\\\/]index\\.js$/.test(k));
 const gen = await pipeline(encodeModel(buildModel(loadRecipe('unet-tiny'))), { threads: 1 });
 const { rgba } = await gen({ n: 2, seed: 1, steps: 3, sampler: 'dpm++2m' });
 await writePng('esm.png', makeGrid(rgba));
 await gen.release();
-console.log('esm', rgba.length);
+const err = await loadModel('missing.onnx').catch((e) => e);
+const cjs = require('onnx-diffusion');
+// a model loaded by the CommonJS build samples through the ES build's pipeline (left open: its owner releases it)
+const cjsModel = await cjs.loadModel(encodeModel(buildModel(loadRecipe('unet-tiny'))), { threads: 1 });
+const cross = (await (await pipeline(cjsModel))({ n: 1, seed: 1, steps: 2 })).n;
+await cjsModel.release();
+console.log(JSON.stringify({
+  cross,
+  n: rgba.length, entry, cjsLoaded, esmError: err instanceof DiffusionError, crossBuild: err instanceof cjs.DiffusionError,
+  sameClass: cjs.DiffusionError === DiffusionError,
+}));
 `;
 
-// Type-checked only (tsc --noEmit, strict, no skipLibCheck): the README's five lines plus the typed options.
-const TS = `
-import { pipeline, type SamplerName, type Device } from 'onnx-diffusion';
-import { pipeline as webPipeline, type Backend } from 'onnx-diffusion/web';
-
+// Type-checked only (tsc --noEmit, strict, no skipLibCheck): the README's five lines plus the typed
+// options, once from an ES module (.mts: `import`, the .d.mts types) and once from CommonJS (.cts:
+// `require`, the .d.ts types).
+const TS_BODY = `
 async function main(): Promise<void> {
   const device: Device = 'cpu';
   const sampler: SamplerName = 'dpm++2m';
@@ -61,6 +77,23 @@ async function main(): Promise<void> {
 }
 void main;
 `;
+const MTS = `
+import { pipeline, type SamplerName, type Device } from 'onnx-diffusion';
+import { pipeline as webPipeline, type Backend } from 'onnx-diffusion/web';
+// @ts-expect-error: the ES-module build has no default export (so these are its types, not the CommonJS build's)
+import od from 'onnx-diffusion';
+void od;
+${TS_BODY}`;
+// A CommonJS file cannot require() ES-module types (TS1479), so this also shows \`require\` resolves to the .d.ts.
+const CTS = `
+import od = require('onnx-diffusion');
+import webEntry = require('onnx-diffusion/web');
+const { pipeline } = od;
+const webPipeline = webEntry.pipeline;
+type SamplerName = od.SamplerName;
+type Device = od.Device;
+type Backend = webEntry.Backend;
+${TS_BODY}`;
 
 describe('package: npm pack, then install into a fresh app from the registry cache and use it', function () {
   this.timeout(240_000);
@@ -81,10 +114,22 @@ describe('package: npm pack, then install into a fresh app from the registry cac
 
   it('the tarball holds dist, graphs, models and docs, and no source maps or src/', () => {
     assert.ok(files.includes('dist/index.js') && files.includes('dist/web/index.d.ts'));
+    assert.ok(files.includes('dist/index.mjs') && files.includes('dist/index.d.mts'));
     assert.ok(files.includes('graphs/unet-tiny.json') && files.includes('models/fashion-mnist-classifier/model.onnx'));
     assert.ok(files.includes('docs/cuda.md') && files.includes('README.md'));
     assert.deepEqual(files.filter((f) => f.endsWith('.map') || f.startsWith('src/')), []);
     assert.ok(!fs.existsSync(path.join(app, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', 'linux', 'x64', 'libonnxruntime_providers_cuda.so')));
+  });
+
+  it('every .md file the shipped code names outside comments (messages, --help) is in the tarball', () => {
+    const dist = path.join(app, 'node_modules', 'onnx-diffusion');
+    const named = new Set<string>();
+    for (const f of files.filter((f) => /^dist\/.*\.m?js$/.test(f))) {
+      const code = fs.readFileSync(path.join(dist, f), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+      for (const m of code.matchAll(/[\w./-]*\.md\b/g)) named.add(m[0]);
+    }
+    assert.ok(named.has('cuda.md'), [...named].join(', '));
+    assert.deepEqual([...named].filter((md) => !files.includes(md) && !files.includes(`docs/${md}`)), []);
   });
 
   it('a CommonJS script samples with pipeline() and writes a PNG; require() loads neither sharp nor onnxruntime-node', () => {
@@ -95,9 +140,11 @@ describe('package: npm pack, then install into a fresh app from the registry cac
     assert.ok(fs.statSync(path.join(app, 'cjs.png')).size > 100);
   });
 
-  it('an ES module imports the package by name and samples', () => {
+  it('an ES module gets the ES-module build (dist/index.mjs) and samples; its errors are the CommonJS build\'s classes', () => {
     fs.writeFileSync(path.join(app, 'sample.mjs'), ESM);
-    assert.match(run(process.execPath, ['sample.mjs'], app), /esm 2/);
+    const out = JSON.parse(run(process.execPath, ['sample.mjs'], app).trim().split('\n').pop()!) as Record<string, unknown>;
+    assert.match(String(out.entry), /\/node_modules\/onnx-diffusion\/dist\/index\.mjs$/);
+    assert.deepEqual(out, { cross: 1, n: 2, entry: out.entry, cjsLoaded: false, esmError: true, crossBuild: true, sameClass: true });
     assert.ok(fs.existsSync(path.join(app, 'esm.png')));
   });
 
@@ -135,17 +182,21 @@ describe('package: npm pack, then install into a fresh app from the registry cac
     assert.ok(fs.statSync(path.join(app, 'tiny', 'model.onnx')).size > 1000);
   });
 
-  it('TypeScript checks an app (strict, no skipLibCheck) against the published .d.ts', () => {
-    fs.writeFileSync(path.join(app, 'sample.ts'), TS);
-    fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: {
-        strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', lib: ['es2022', 'dom'], noEmit: true,
-        types: ['node'], typeRoots: [path.join(repoRoot(), 'node_modules', '@types')],
-      },
-      files: ['sample.ts'],
-    }));
-    const tsc = path.join(repoRoot(), 'node_modules', 'typescript', 'bin', 'tsc');
-    const r = spawnSync(process.execPath, [tsc, '-p', '.'], { cwd: app, encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stdout + r.stderr);
-  });
+  for (const [resolution, module] of [['nodenext', 'nodenext'], ['node16', 'node16'], ['bundler', 'preserve']]) {
+    it(`TypeScript (moduleResolution ${resolution}, strict, no skipLibCheck) checks an import and a require consumer against the published types`, () => {
+      fs.writeFileSync(path.join(app, 'sample.mts'), MTS);
+      fs.writeFileSync(path.join(app, 'sample.cts'), CTS);
+      const config = `tsconfig.${resolution}.json`;
+      fs.writeFileSync(path.join(app, config), JSON.stringify({
+        compilerOptions: {
+          strict: true, module, moduleResolution: resolution, target: 'es2022', lib: ['es2022', 'dom'], noEmit: true,
+          types: ['node'], typeRoots: [path.join(repoRoot(), 'node_modules', '@types')],
+        },
+        files: ['sample.mts', 'sample.cts'],
+      }));
+      const tsc = path.join(repoRoot(), 'node_modules', 'typescript', 'bin', 'tsc');
+      const r = spawnSync(process.execPath, [tsc, '-p', config], { cwd: app, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+    });
+  }
 });

@@ -8,6 +8,7 @@ import { Tensor } from '../../src/onnx/tensor';
 import { cudaPreflight, cudaProblem, cudaReport, explainCudaFailure, loaderProblem } from '../../src/runtime/cuda';
 import { NodeSession } from '../../src/runtime/node';
 import { bindingDir, ortNodeVersion } from '../../src/runtime/providers';
+import { packageRoot } from '../../src/core/node/package-files';
 import { cli, fakeProviders, tempDir } from './fakes';
 
 const MISSING = 'libonnxdiffusion-test-cublas.so.13';
@@ -39,7 +40,7 @@ describe('runtime/cuda', () => {
       NodeSession.create(addModel(), { device: 'cuda' }),
       (e: unknown) => {
         assert.ok(e instanceof DiffusionError);
-        assert.match(e.message, /^CUDA requested but libonnxruntime_providers_cuda\.so is missing in \S+napi-v6\/linux\/x64: run 'onnx-diffusion install-cuda --from <ORT 1\.29\.0 GPU archive>' \(see docs\/cuda\.md\)$/);
+        assert.match(e.message, /^CUDA requested but libonnxruntime_providers_cuda\.so is missing in \S+napi-v6\/linux\/x64: run 'onnx-diffusion install-cuda --from <ORT 1\.29\.0 GPU archive>' \(see \S+\/docs\/cuda\.md\)$/);
         return true;
       },
     );
@@ -52,7 +53,7 @@ describe('runtime/cuda', () => {
     assert.equal(built.rc, 0, built.stderr);
     const r = cli('sample', '--model', path.join(out, 'model.onnx'), '-n', '1', '--steps', '2', '--device', 'cuda', '--out', path.join(out, 's.png'));
     assert.equal(r.rc, 1);
-    assert.match(r.stderr, /^error: CUDA requested but libonnxruntime_providers_cuda\.so is missing in \S+: run 'onnx-diffusion install-cuda --from <ORT 1\.29\.0 GPU archive>' \(see docs\/cuda\.md\)\n$/);
+    assert.match(r.stderr, /^error: CUDA requested but libonnxruntime_providers_cuda\.so is missing in \S+: run 'onnx-diffusion install-cuda --from <ORT 1\.29\.0 GPU archive>' \(see \S+\/docs\/cuda\.md\)\n$/);
     assert.ok(!fs.existsSync(path.join(out, 's.png')));
   });
 
@@ -92,7 +93,7 @@ describe('runtime/cuda', () => {
   it('refuses a provider built for another ONNX Runtime version', () => {
     const d = install('1.22.0', []);
     assert.throws(() => cudaPreflight({ bindingDir: d, env: {} }), {
-      message: `CUDA requested but libonnxruntime_providers_cuda.so is built for ONNX Runtime 1.22.0, and onnxruntime-node is ${v}: run 'onnx-diffusion install-cuda --from <ORT ${v} GPU archive>' (see docs/cuda.md)`,
+      message: `CUDA requested but libonnxruntime_providers_cuda.so is built for ONNX Runtime 1.22.0, and onnxruntime-node is ${v}: run 'onnx-diffusion install-cuda --from <ORT ${v} GPU archive>' (see ${path.join(packageRoot(), 'docs', 'cuda.md')})`,
     });
   });
 

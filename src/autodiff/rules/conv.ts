@@ -123,7 +123,7 @@ function weightGradTransposed(b: Builder, x: Value, g: Value, a: ConvAttrs, xs: 
  * dW of a 2-D, group-1 Conv in NHWC: for each kernel offset (i, j) the strided window of padded X
  * is a [N*Ho*Wo, C] matrix and dW[:, :, i, j] = dY^T X_ij (one Gemm each), the small results
  * concatenated. Faster than conv-transposed on CPU; the default, unfold-matmul, measured faster
- * still (PERF-NOTES.md, docs/autodiff.md).
+ * still (docs/autodiff.md).
  */
 function weightGradSliceGemm(b: Builder, x: Value, g: Value, a: ConvAttrs, xs: number[], gs: number[]): Value {
   const [C, M] = [xs[1], gs[1]];

@@ -3,6 +3,7 @@ import * as path from 'path';
 import * as zlib from 'zlib';
 import type { CommandModule } from 'yargs';
 import { DiffusionError, FileFormatError } from '../../core/errors';
+import { shippedDoc } from '../../core/node/package-files';
 import { CudaReport, cudaProblem, cudaReport } from '../../runtime/cuda';
 import { bindingDir, ortNodeVersion, ortVersionIn, PROVIDER_LIBRARIES, ProviderLibrary } from '../../runtime/providers';
 
@@ -280,7 +281,7 @@ export const installCudaCommand: CommandModule<object, InstallArgs> = {
           `'npm pack com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9' and pass the .tgz. ONNX Runtime's own ` +
           `onnxruntime-linux-x64-gpu-<version>.tgz release archive or Microsoft.ML.OnnxRuntime.Gpu.Linux .nupkg work too, ` +
           'if built for the CUDA version you have. CUDA libraries (cudart, cublas, cublasLt, curand, cuDNN 9, NVRTC) are ' +
-          'not installed by this command: see docs/cuda.md.',
+          `not installed by this command: see ${shippedDoc('cuda.md')}.`,
       ),
   handler: async (args) => {
     process.stdout.write(`${formatInstall(await installCudaProviders(args.from, { dest: args.dest, force: args.force }))}\n`);

@@ -9,6 +9,7 @@ import { KARRAS_SAMPLERS, samplerName, SAMPLER_NAMES, type SamplerName } from '.
 import { DiffusionError } from '../../core/errors';
 import { imageToRgba, makeGrid, makeStrip, readImage, RgbaImage, writeAnimation, writeImage } from '../../image';
 import { availableMemory } from '../../core/node/memory';
+import { shippedDoc } from '../../core/node/package-files';
 import { checkRecipeBudget } from '../../nn/recipe-budget';
 import { type Recipe, validateRecipe } from '../../core/recipe';
 import { loadModel } from '../../runtime/load';
@@ -398,8 +399,8 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
   builder: (y) =>
     y
       .option('model', { type: 'string', describe: 'model.onnx, a checkpoint folder holding one, or a shipped model name' })
-      .option('pipeline', { type: 'string', describe: 'Cascade file: base model then super-resolution stages (docs/pipelines.md)' })
-      .option('ensemble', { type: 'string', describe: 'Experts file: one model per timestep range (docs/pipelines.md)' })
+      .option('pipeline', { type: 'string', describe: `Cascade file: base model then super-resolution stages (${shippedDoc('pipelines.md')})` })
+      .option('ensemble', { type: 'string', describe: `Experts file: one model per timestep range (${shippedDoc('pipelines.md')})` })
       .option('config', { type: 'string', describe: 'JSON config for a model without onnx-diffusion metadata' })
       .option('sampler', { type: 'string', describe: 'ddpm | ddim | dpm++2m | euler | heun (gaussian models; default ddim)' })
       .option('steps', { type: 'number', describe: 'Denoising steps (default: ddpm T, ddim 50, dpm++2m 20, euler 30, heun 15)' })

@@ -1,6 +1,7 @@
 import { SingleBar } from 'cli-progress';
 import type { Argv, CommandModule } from 'yargs';
 import { DiffusionError } from '../../core/errors';
+import { shippedDoc } from '../../core/node/package-files';
 import { checkSeed } from '../flags';
 import type { EvalPoint } from '../../train/eval-log';
 import { StepReport, train, TrainOptions } from '../../train/trainer';
@@ -168,7 +169,7 @@ export const trainCommand: CommandModule<object, Args> = {
       .option('flip', { type: 'boolean', describe: 'Random horizontal flips' })
       .option('t-range', { type: 'string', describe: 'Train only on timesteps LO:HI (an expert of an ensemble)' })
       .option('cond-dropout', { type: 'number', describe: 'Probability of the null class/labels/inputs (default: recipe nullClassDropout)' })
-      .option('lora', { type: 'number', describe: 'Train rank-R LoRA adapters only (docs/fine-tuning.md); writes OUT/adapter.safetensors' })
+      .option('lora', { type: 'number', describe: `Train rank-R LoRA adapters only (${shippedDoc('fine-tuning.md')}); writes OUT/adapter.safetensors` })
       .option('lora-alpha', { type: 'number', describe: 'LoRA scale numerator: W + (alpha/rank) B A (default: rank)' })
       .option('lora-targets', { type: 'string', describe: 'Globs over weight or node names of MatMul/Gemm/Conv weights to adapt (default: attention projections)' }),
   handler: async (a) => {

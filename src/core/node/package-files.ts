@@ -28,6 +28,18 @@ export function shippedRecipes(root: string = packageRoot()): string[] {
   return readdirSync(join(root, 'graphs')).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
 }
 
+/**
+ * A file of the package's docs/ as a path the user can open: messages name it this way, since a
+ * bare `docs/cuda.md` reads as a folder of the user's own app.
+ */
+export function shippedDoc(name: string): string {
+  try {
+    return join(packageRoot(), 'docs', name);
+  } catch {
+    return `onnx-diffusion/docs/${name}`;
+  }
+}
+
 /** The model names shipped in models/ (folders holding a model.onnx; `<name>.fp16` where a model.fp16.onnx is beside it). */
 export function shippedModels(): string[] {
   const dir = join(packageRoot(), 'models');

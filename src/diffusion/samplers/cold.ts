@@ -7,11 +7,17 @@
  * Sampling is deterministic (no Rng): it starts from a given x_T (e.g. a fully blurred image)
  * and uses the paper's improved sampler, Algorithm 2, by default; Algorithm 1 ('naive') is
  * x_{s-1} = D(x0_hat, s - 1). With a perfect x0 predictor both return x0 exactly.
+ *
+ * SDEdit (`init`) in cold terms: start at level s = round(strength T) from D(image, s), the image
+ * degraded as far as training degraded it, and restore levels s..1. Strength 0 is the image (no
+ * network call). Strength 1 starts from x_T, as a plain sample does: D(image, T) would still carry
+ * the image's channel means, which the plain sample draws instead.
  */
 import { DiffusionError } from '../../core/errors';
 import { BlurConfig, ImageShape, blurDegrade } from '../degradations/blur';
 import { clipX0, sampleLoop } from './loop';
-import { Denoiser, StepInfo } from './types';
+import { checkInit } from './common';
+import { Denoiser, ImageInit, StepInfo } from './types';
 
 export interface ColdConfig extends BlurConfig {
   /** Image channels, height and width; the batch size follows from the array length. */
@@ -27,6 +33,8 @@ export interface ColdOptions {
   clipX0?: boolean;
   onStep?: (info: StepInfo) => void | Promise<void>;
   signal?: AbortSignal;
+  /** Image-to-image: restore `image` from level round(strength T) instead of x_T. */
+  init?: ImageInit;
 }
 
 function imageShape(len: number, cfg: ColdConfig): ImageShape {
@@ -55,13 +63,21 @@ export function coldStep(x: Float32Array, x0: Float32Array, s: number, cfg: Cold
   return next;
 }
 
-/** Restores x_T to x_0 in T steps (Bansal et al. Algorithm 2 by default). */
+/** Restores x_T to x_0 in T steps (Bansal et al. Algorithm 2 by default), or `init.image` from its level. */
 export async function coldSample(denoiser: Denoiser, xT: Float32Array, cfg: ColdConfig, opts: ColdOptions = {}): Promise<Float32Array> {
   const shape = imageShape(xT.length, cfg);
   const T = cfg.timesteps;
   if (!Number.isInteger(T) || T < 1) throw new DiffusionError(`cold: timesteps must be a positive integer, got ${T}`);
-  const ts = Array.from({ length: T }, (_, i) => T - i);
-  return sampleLoop(denoiser, Float32Array.from(xT), shape.n, {
+  let from = T;
+  let x: Float32Array = Float32Array.from(xT);
+  if (opts.init) {
+    checkInit(opts.init, xT.length);
+    from = Math.round(opts.init.strength * T);
+    if (from === 0) x = Float32Array.from(opts.init.image);
+    else if (from < T) x = coldDegrade(opts.init.image, from, cfg);
+  }
+  const ts = Array.from({ length: from }, (_, i) => from - i);
+  return sampleLoop(denoiser, x, shape.n, {
     ts,
     step(i, x, out) {
       const x0 = clipX0(out, opts.clipX0 !== false);

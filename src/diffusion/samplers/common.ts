@@ -3,7 +3,7 @@ import { DiffusionError } from '../../core/errors';
 import { Prediction } from '../../core/diffusion-config';
 import { Rng } from '../../core/rng';
 import { Schedule } from '../schedules';
-import { SamplerOptions } from './types';
+import { ImageInit, SamplerOptions } from './types';
 import { clampUnit, predToEps, predToX0, x0ToEps } from '../objectives';
 
 export { shapeSize, throwIfAborted } from './loop';
@@ -17,6 +17,12 @@ export function initialSample(rng: Rng, size: number, initialNoise: Float32Array
   return Float32Array.from(initialNoise);
 }
 
+/** An SDEdit start as every sampler (gaussian, toy, cold) takes it: strength in [0, 1], `size` values. */
+export function checkInit(init: ImageInit, size: number): void {
+  if (!(init.strength >= 0 && init.strength <= 1)) throw new DiffusionError(`strength must be in [0, 1], got ${init.strength}`);
+  if (init.image.length !== size) throw new DiffusionError(`image: expected ${size} values, got ${init.image.length}`);
+}
+
 /**
  * Where a sampler starts: its visited timesteps and x at the first of them. Without `init`, all
  * of `ts` from x_T (initialSample). With it (SDEdit, Meng et al. 2022 sec. 3), the timesteps
@@ -28,8 +34,7 @@ export function startingPoint(
   const z = initialSample(rng, size, opts.initialNoise);
   const init = opts.init;
   if (init === undefined) return { ts, x: z };
-  if (!(init.strength >= 0 && init.strength <= 1)) throw new DiffusionError(`strength must be in [0, 1], got ${init.strength}`);
-  if (init.image.length !== size) throw new DiffusionError(`image: expected ${size} values, got ${init.image.length}`);
+  checkInit(init, size);
   const tStart = Math.round(init.strength * schedule.timesteps);
   // Strength 1: the prior N(0, I) itself, as every plain sample starts (abar_T is ~0, not 0).
   if (tStart >= schedule.timesteps) return { ts, x: z };

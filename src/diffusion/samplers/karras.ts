@@ -14,7 +14,7 @@ import { DiffusionError } from '../../core/errors';
 import { Prediction } from '../../core/diffusion-config';
 import { Rng } from '../../core/rng';
 import { Schedule } from '../schedules';
-import { denoised, initialSample } from './common';
+import { checkInit, denoised, initialSample } from './common';
 import { SamplerOptions } from './types';
 
 /** EDM's default rho (eq. 5 and Table 1). */
@@ -85,8 +85,7 @@ export function karrasStart(
   let from = 0;
   const init = opts.init;
   if (init !== undefined) {
-    if (!(init.strength >= 0 && init.strength <= 1)) throw new DiffusionError(`strength must be in [0, 1], got ${init.strength}`);
-    if (init.image.length !== size) throw new DiffusionError(`image: expected ${size} values, got ${init.image.length}`);
+    checkInit(init, size);
     const tStart = Math.round(init.strength * schedule.timesteps);
     if (tStart < schedule.timesteps) {
       image = init.image;

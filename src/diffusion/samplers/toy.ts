@@ -14,10 +14,15 @@
  * Noise: 'uniform' is U[0, 1) as in the course (its data is MNIST in [0, 1]); 'normal' is
  * N(0, 1) for data in [-1, 1]. Noise order: x_K (unless initialNoise is given), nothing after.
  * x0 clipping is off by default here (the course does none), on with clipX0: true.
+ *
+ * SDEdit (`init`): the walk starts at the first amount a_i = 1 - i/K at or below `strength`, from
+ * corrupt(image, x_K, a_i). Since step i maps (1 - a_i) x0 + a_i z to (1 - a_{i+1}) x0 + a_{i+1} z,
+ * that is where the full walk would be had it started from this image. Strength 0 (a_K = 0) is the
+ * image with no network call, strength 1 (a_0 = 1) is x_K itself: the plain sample.
  */
 import { DiffusionError } from '../../core/errors';
 import { Rng } from '../../core/rng';
-import { initialSample } from './common';
+import { checkInit, initialSample } from './common';
 import { clipX0, sampleLoop, shapeSize } from './loop';
 import { Denoiser, SampleShape, SamplerOptions } from './types';
 
@@ -82,11 +87,18 @@ export async function toySample(denoiser: Denoiser, shape: SampleShape, opts: To
   const ts = Array.from({ length: K }, (_, i) => toyAmountToT(1 - i / K, T));
   const rng = new Rng(opts.seed ?? 0);
   const xT = opts.initialNoise === undefined ? toyNoise(rng, size, opts.noise) : initialSample(rng, size, opts.initialNoise);
-  return sampleLoop(denoiser, xT, shape.n, {
-    ts,
+  let from = 0;
+  let x = xT;
+  if (opts.init) {
+    checkInit(opts.init, size);
+    while (1 - from / K > opts.init.strength) from++;
+    x = toyCorrupt(opts.init.image, xT, new Array<number>(shape.n).fill(1 - from / K));
+  }
+  return sampleLoop(denoiser, x, shape.n, {
+    ts: ts.slice(from),
     step(i, x, out) {
       const x0 = clipX0(out, opts.clipX0 === true);
-      return { x: toyStep(x, x0, i, K), x0 };
+      return { x: toyStep(x, x0, from + i, K), x0 };
     },
   }, opts);
 }
