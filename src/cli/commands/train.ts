@@ -97,6 +97,14 @@ export function toOptions(a: Args): TrainOptions {
   };
 }
 
+/**
+ * Seconds left at the rate of this process's own steps: a resumed run counts from where it
+ * resumed, not from step 0 (which made the estimate too short by the share already done).
+ */
+export function etaSeconds(elapsedS: number, stepsThisProcess: number, stepsLeft: number): number {
+  return stepsThisProcess > 0 ? (elapsedS / stepsThisProcess) * stepsLeft : Infinity;
+}
+
 /** A live bar on a TTY (cli-progress); one plain line every --log-every steps otherwise. */
 function progress(logEvery: number): { onStep: (s: StepReport) => void; stop: () => void } {
   let smooth: number | undefined;
@@ -119,12 +127,13 @@ function progress(logEvery: number): { onStep: (s: StepReport) => void; stop: ()
       stop: () => bar.stop(),
     };
   }
+  let firstStep: number | undefined;
   return {
     onStep: (s) => {
       smooth = smooth === undefined ? s.loss : 0.98 * smooth + 0.02 * s.loss;
+      firstStep ??= s.step - 1;
       if (s.step % logEvery !== 0 && s.step !== s.totalSteps) return;
-      const elapsed = (Date.now() - started) / 1000;
-      const eta = (elapsed / s.step) * (s.totalSteps - s.step);
+      const eta = etaSeconds((Date.now() - started) / 1000, s.step - firstStep, s.totalSteps - s.step);
       process.stderr.write(`step ${s.step}/${s.totalSteps}  loss ${s.loss.toFixed(4)} (smoothed ${smooth.toFixed(4)})  lr ${s.lr.toExponential(2)}  ${s.imagesPerSecond.toFixed(1)} img/s  ETA ${eta.toFixed(0)} s\n`);
     },
     stop: () => undefined,
