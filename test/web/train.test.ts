@@ -86,7 +86,7 @@ describe('web: fine-tuning in Chromium (createTrainer)', function () {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-diffusion-webtrain-'));
     const site = path.join(dir, 'site');
     await buildWeb({ outDir: site, webgpu: false });
-    fs.mkdirSync(path.join(site, 'models'));
+    fs.mkdirSync(path.join(site, 'models'), { recursive: true });
     modelPath = path.join(site, 'models', 'unet-tiny.onnx');
     fs.writeFileSync(modelPath, encodeModel(buildModel(loadRecipe(path.join(repoRoot(), 'graphs/unet-tiny.json')), { seed: 1 })));
     fs.copyFileSync(fixture('torch-unet-16px.onnx'), path.join(site, 'models', 'torch-unet-16px.onnx'));
@@ -212,5 +212,28 @@ describe('web: fine-tuning in Chromium (createTrainer)', function () {
     console.log(`      ${msg}`);
     const fit = Number(/batch (\d+) would fit/.exec(msg)![1]);
     assert.ok(fit >= 16 && fit < 1024, `suggested batch ${fit}`);
+  });
+
+  it('the fine-tuning page (train.html) fine-tunes the shipped model on a sample class, draws the loss and samples, and offers the model', async () => {
+    const demo = await browser.context.newPage();
+    const errors: string[] = [];
+    demo.on('pageerror', (e) => errors.push(e.message));
+    await demo.goto(`${server.url}train.html?threads=1`);
+    await demo.evaluate('window.__train.ready');
+    assert.match((await demo.textContent('#model-info')) ?? '', /fashion-mnist\.onnx: 32×32×1 · trained \d+ steps/);
+    const res = await demo.evaluate('window.__train.addSample(8, 4), window.__train.run({ steps: 6, batch: 4, sampleEvery: 3, lr: 1e-4, sampleImages: 2, sampleSteps: 4 })') as { losses: number[]; steps: number; sampledAt: number[] };
+    assert.equal(res.steps, 6);
+    assert.deepEqual(res.sampledAt, [3, 6]);
+    assert.ok(res.losses.every(Number.isFinite));
+    assert.match((await demo.textContent('#progress')) ?? '', /^Done: 6 steps/);
+    assert.equal(await demo.isEnabled('#download'), true);
+    assert.match((await demo.textContent('#samples-caption')) ?? '', /after 6 steps/);
+    const bytes = Buffer.from(await demo.evaluate('window.__train.exportModel()') as string, 'base64');
+    assert.equal(readModelConfig(decodeModel(bytes).metadata, 'page export')?.training?.step, 6);
+    assert.deepEqual(errors, []);
+    const shots = path.join(repoRoot(), 'test-artifacts');
+    fs.mkdirSync(shots, { recursive: true });
+    await demo.screenshot({ path: path.join(shots, 'web-train.png'), fullPage: true });
+    await demo.close();
   });
 });
