@@ -248,8 +248,9 @@ export class Trainer {
   }
 
   /**
-   * Restores `saveState` bytes. The batch cursor applies when `fit` next sees a data set of the
-   * same name (the same images, e.g. re-read from the same files).
+   * Restores `saveState` bytes. Pass the data set the run trained on (the same images, e.g. re-read
+   * from the same files; checked by name) to continue its batch order; without it the next `fit`
+   * starts a fresh order.
    */
   loadState(bytes: Uint8Array, data?: Dataset): void {
     if (this.busy) throw new DiffusionError('loadState: the trainer is running');
