@@ -9,6 +9,7 @@ import { inferKind } from '../core/cond-inputs';
 import { expectedFeeds } from '../core/feed-check';
 import { validateRecipe, type Recipe } from '../core/recipe';
 import { buildModel } from '../nn/model';
+import { fullPrecisionWeights } from '../onnx/fp16';
 import { Model } from '../onnx/ir';
 import type { StepGraph } from './step-graph';
 import { unflattenInto } from './params';
@@ -26,7 +27,9 @@ export interface Setup {
  * metadata) or from its metadata; conditioning inputs the config does not describe are described
  * from the graph. `configName` names `given` in messages.
  */
-export function setupFromModel(model: Model, file: string, given?: unknown, configName = 'config', prediction?: string): Setup {
+export function setupFromModel(decoded: Model, file: string, given?: unknown, configName = 'config', prediction?: string): Setup {
+  // A half-stored file (export --fp16) trains in float32: its weights become initializers again.
+  const model = fullPrecisionWeights(decoded);
   const config = given !== undefined ? configFromJson(given, configName) : readModelConfig(model.metadata, file);
   if (!config) throw new DiffusionError(`${file}: the model carries no onnx-diffusion metadata; pass \`config\` (a JSON file) or use \`recipe\``);
   if (prediction && prediction !== config.diffusion.prediction) {

@@ -9,7 +9,6 @@ import { Budget, checkRecipeBudget } from '../nn/recipe-budget';
 import { availableMemory } from '../core/node/memory';
 import type { Recipe } from '../nn';
 import { decodeModel } from '../onnx/proto';
-import { fullPrecisionWeights } from '../onnx/fp16';
 import type { TrainOptions } from './options';
 import { Setup, setupFromModel } from './setup-model';
 
@@ -33,8 +32,7 @@ export function setupModel(o: TrainOptions): Setup {
   const file = o.resume ? join(o.resume, 'model.onnx') : o.init;
   if (file) {
     if (!existsSync(file)) throw new DiffusionError(`${file}: no such model file`);
-    // A half-stored file (export --fp16) trains in float32: its weights become initializers again.
-    const model = fullPrecisionWeights(decodeModel(readFileLimited(file, 'onnx', 'model file'), file));
+    const model = decodeModel(readFileLimited(file, 'onnx', 'model file'), file);
     const given = typeof o.config === 'string' ? readJsonFile(o.config) : o.config;
     return setupFromModel(model, file, given, typeof o.config === 'string' ? o.config : 'config', o.prediction);
   }
