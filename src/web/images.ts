@@ -74,5 +74,7 @@ export async function imageDataset(images: readonly ImageInput[], o: ImageDatase
   }
   const labels = o.labels ? Int32Array.from(o.labels) : undefined;
   const numClasses = labels ? (o.classNames?.length ?? Math.max(...labels) + 1) : undefined;
-  return new MemoryDataset({ name, length: images.length, channels: o.channels, height: o.size, width: o.size, images: data, labels, numClasses, classNames: o.classNames });
+  return new MemoryDataset({
+    name, length: images.length, channels: o.channels, height: o.size, width: o.size, images: data, labels, numClasses, classNames: o.classNames,
+  });
 }

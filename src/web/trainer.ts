@@ -157,7 +157,9 @@ export class Trainer {
     const { channels, size } = this.config.image;
     const per = channels * size * size;
     const n = b.x.length / per;
-    if (n !== this.batch) throw new DiffusionError(`step: the batch holds ${n} images of ${channels}x${size}x${size}; this trainer's step graph takes ${this.batch}`);
+    if (n !== this.batch) {
+      throw new DiffusionError(`step: the batch holds ${n} images of ${channels}x${size}x${size}; this trainer's step graph takes ${this.batch}`);
+    }
     if ('size' in b && 'indices' in b) return b;
     return { size: n, x: b.x, indices: Int32Array.from({ length: n }, (_, i) => i), labels: b.labels ? Int32Array.from(b.labels) : undefined };
   }
@@ -182,7 +184,8 @@ export class Trainer {
     const loss = out('loss')[0];
     if (!Number.isFinite(loss)) {
       // The weights stay those of the last good step.
-      throw new DiffusionError(`loss is ${loss} at step ${this.stepCount + 1} (learning rate ${scalars.lr.toExponential(2)} too high?); the weights of step ${this.stepCount} are kept`);
+      const lr = scalars.lr.toExponential(2);
+      throw new DiffusionError(`loss is ${loss} at step ${this.stepCount + 1} (learning rate ${lr} too high?); the weights of step ${this.stepCount} are kept`);
     }
     this.vec = { params: out('params_out'), m: out('m_out'), v: out('v_out'), ema: out('ema_out') };
     this.stepCount++;
@@ -200,9 +203,11 @@ export class Trainer {
   async fit(data: Dataset, o: FitOptions = {}): Promise<FitResult> {
     if (this.busy) throw new DiffusionError('fit: the trainer is already running');
     if (this.loader?.dataset !== data) {
-      this.loader = { dataset: data, loader: new BatchLoader(data, { batchSize: this.batch, seed: this.options.seed ?? TRAIN_DEFAULTS.seed, flip: this.options.flip }) };
+      this.loader = { dataset: data, loader: this.newLoader(data) };
     }
-    if (this.config.conditioning.classes !== undefined && !data.label) throw new DiffusionError(`${data.name}: the model is class-conditional but the images have no labels`);
+    if (this.config.conditioning.classes !== undefined && !data.label) {
+      throw new DiffusionError(`${data.name}: the model is class-conditional but the images have no labels`);
+    }
     const until = Math.min(this.totalSteps, o.steps !== undefined ? this.stepCount + o.steps : this.totalSteps);
     const first = this.stepCount;
     this.busy = true;
@@ -220,7 +225,8 @@ export class Trainer {
 
   /** model.onnx of the weights now (EMA by default), with the model's metadata and the training step in it: loadable by `loadModel` and Node's `sample`. */
   exportModel(o: ExportOptions = {}): Uint8Array {
-    const config: ModelConfig = { ...this.config, training: { step: this.stepCount, data: this.loader?.dataset.name ?? 'page', updated: new Date().toISOString() } };
+    const training = { step: this.stepCount, data: this.loader?.dataset.name ?? 'page', updated: new Date().toISOString() };
+    const config: ModelConfig = { ...this.config, training };
     if (this.options.tRange) config.tRange = this.options.tRange;
     return encodeModel(modelWithWeights(this.setup, this.graph, (o.ema ?? true) ? this.vec.ema : this.vec.params, config));
   }
@@ -276,10 +282,15 @@ export class Trainer {
     this.loader = undefined;
     if (h.data && data) {
       if (data.name !== h.data.name) throw new DiffusionError(`loadState: the state was trained on '${h.data.name}', not '${data.name}'`);
-      const loader = new BatchLoader(data, { batchSize: this.batch, seed: this.options.seed ?? TRAIN_DEFAULTS.seed, flip: this.options.flip });
+      const loader = this.newLoader(data);
       loader.setState(h.data.loader);
       this.loader = { dataset: data, loader };
     }
+  }
+
+  /** The Node trainer's loader: batches shuffled from `seed`, as `train` draws them. */
+  private newLoader(data: Dataset): BatchLoader {
+    return new BatchLoader(data, { batchSize: this.batch, seed: this.options.seed ?? TRAIN_DEFAULTS.seed, flip: this.options.flip });
   }
 
   /** Frees the ORT session; the trainer cannot step afterwards (exportModel and saveState still work). */

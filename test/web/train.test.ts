@@ -92,6 +92,7 @@ describe('web: fine-tuning in Chromium (createTrainer)', function () {
     fs.copyFileSync(fixture('torch-unet-16px.onnx'), path.join(site, 'models', 'torch-unet-16px.onnx'));
     fs.copyFileSync(fixture('torch-unet-16px.json'), path.join(site, 'models', 'torch-unet-16px.json'));
     fs.copyFileSync(path.join(repoRoot(), 'models/fashion-mnist/model.onnx'), path.join(site, 'models', 'fashion-mnist.onnx'));
+    fs.copyFileSync(path.join(repoRoot(), 'models/fashion-mnist/model.fp16.onnx'), path.join(site, 'models', 'fashion-mnist.fp16.onnx'));
     server = await serveStatic({ dir: site });
     page = await browser.context.newPage();
     const errors: string[] = [];
@@ -204,6 +205,20 @@ describe('web: fine-tuning in Chromium (createTrainer)', function () {
     assert.deepEqual(res, { stopped: 'cancelled', steps: 2, after: 3, more: 1, sampled: SIZE * SIZE });
   });
 
+  it('fine-tunes a half-stored (export --fp16) model in float32 and exports float32 weights', async () => {
+    const res = await inPage<{ loss: number; model: string }>(page, `
+      const trainer = await lib.createTrainer('models/fashion-mnist.fp16.onnx', undefined, { batch: 2, steps: 10, lr: 1e-5, numThreads: 1 });
+      const r = await trainer.step({ x: new Float32Array(2 * 32 * 32).fill(-1) });
+      const model = b64(trainer.exportModel());
+      await trainer.release();
+      return { loss: r.loss, model };
+    `);
+    assert.ok(Number.isFinite(res.loss) && res.loss > 0, `loss ${res.loss}`);
+    const g = decodeModel(Buffer.from(res.model, 'base64')).graph;
+    assert.ok([...g.initializers.values()].every((t) => t.dtype !== 'float16'), 'no float16 initializers left');
+    assert.equal(readModelConfig(decodeModel(Buffer.from(res.model, 'base64')).metadata, 'fp16 export')?.training?.step, 1);
+  });
+
   it('refuses a step too large for the WASM heap before the first step, naming the batch that fits', async () => {
     const msg = await inPage<string>(page, `
       return lib.createTrainer('models/fashion-mnist.onnx', undefined, { batch: 1024 }).then(() => 'created', (e) => e.message);
@@ -221,7 +236,8 @@ describe('web: fine-tuning in Chromium (createTrainer)', function () {
     await demo.goto(`${server.url}train.html?threads=1`);
     await demo.evaluate('window.__train.ready');
     assert.match((await demo.textContent('#model-info')) ?? '', /fashion-mnist\.onnx: 32×32×1 · trained \d+ steps/);
-    const res = await demo.evaluate('window.__train.addSample(8, 4), window.__train.run({ steps: 6, batch: 4, sampleEvery: 3, lr: 1e-4, sampleImages: 2, sampleSteps: 4 })') as { losses: number[]; steps: number; sampledAt: number[] };
+    const run = 'window.__train.addSample(8, 4), window.__train.run({ steps: 6, batch: 4, sampleEvery: 3, lr: 1e-4, sampleImages: 2, sampleSteps: 4 })';
+    const res = await demo.evaluate(run) as { losses: number[]; steps: number; sampledAt: number[] };
     assert.equal(res.steps, 6);
     assert.deepEqual(res.sampledAt, [3, 6]);
     assert.ok(res.losses.every(Number.isFinite));

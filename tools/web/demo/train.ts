@@ -234,7 +234,8 @@ async function run(req: RunRequest = {}): Promise<RunReport> {
       await new Promise((r) => setTimeout(r, 0));
     }
     const done = t.stepCount - first;
-    setStatus(ui.progress, `${stopped === 'cancelled' ? 'Cancelled' : 'Done'}: ${t.stepCount} steps (${(ms / Math.max(1, done)).toFixed(0)} ms/step). Download the model or train on.`);
+    const msPerStep = (ms / Math.max(1, done)).toFixed(0);
+    setStatus(ui.progress, `${stopped === 'cancelled' ? 'Cancelled' : 'Done'}: ${t.stepCount} steps (${msPerStep} ms/step). Download the model or train on.`);
     return { losses: losses.slice(first), steps: done, stopped, msPerStep: ms / Math.max(1, done), sampledAt };
   } catch (e) {
     setStatus(ui.progress, (e as Error).message, true);
@@ -292,7 +293,9 @@ async function openShipped(): Promise<void> {
 }
 
 const threads = resolveThreads(runtime.numThreads) ?? Math.min(4, Math.ceil((navigator.hardwareConcurrency || 1) / 2));
-ui.runtime.textContent = `Backend ${runtime.backend.toUpperCase()}${runtime.backend === 'wasm' ? `, ${threads} thread${threads === 1 ? '' : 's'}` : ''}; page ${crossOriginIsolated ? 'cross-origin isolated' : 'not cross-origin isolated (one thread)'}.`;
+const threadText = runtime.backend === 'wasm' ? `, ${threads} thread${threads === 1 ? '' : 's'}` : '';
+const isolation = crossOriginIsolated ? 'cross-origin isolated' : 'not cross-origin isolated (one thread)';
+ui.runtime.textContent = `Backend ${runtime.backend.toUpperCase()}${threadText}; page ${isolation}.`;
 const ready = Promise.all([loadSampleData(), openShipped()]).then(() => undefined);
 
 declare global {
