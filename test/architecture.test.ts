@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { checkFiles, checkLayers, importsOf, ORDER } from './helpers/layers';
+import { checkBrowserClosure, checkFiles, checkLayers, importsOf, ORDER } from './helpers/layers';
 import { repoRoot } from './helpers/paths';
 
 describe('architecture: the layering of src/ (docs/architecture.md)', () => {
@@ -37,6 +37,22 @@ describe('architecture: the layering of src/ (docs/architecture.md)', () => {
       ["src/onnx/x.ts: imports '../core/node/r', but src/core/node/ uses Node APIs and src/onnx/ runs in the browser"]);
     assert.deepEqual(checkFiles({ 'core/node/r.ts': "import * as fs from 'node:fs';", 'data/x.ts': "import { r } from '../core/node/r';" }), []);
     assert.deepEqual(checkFiles({ 'cli/x.ts': "import { train } from '../train/trainer';", 'data/y.ts': "import '../core/errors';" }), []);
+  });
+
+  it('holds the browser-shared files of train/ to the browser rule, and follows the browser entry through every import', () => {
+    assert.deepEqual(checkFiles({ 'train/feeds.ts': "import { join } from 'node:path';", 'train/trainer.ts': "import { join } from 'node:path';" }),
+      ["src/train/feeds.ts: imports 'node:path', but it runs in the browser and may import no Node module"]);
+    assert.deepEqual(checkFiles({ 'train/optimize/cse.ts': "import '../../core/node/memory';", 'core/node/memory.ts': '' }),
+      ["src/train/optimize/cse.ts: imports '../../core/node/memory', but src/core/node/ uses Node APIs and it runs in the browser"]);
+    const files = {
+      'web/index.ts': "export { createTrainer } from './trainer';",
+      'web/trainer.ts': "import { Loader } from '../data';",
+      'data/index.ts': "export * from './folder';",
+      'data/folder.ts': "import { readdirSync } from 'node:fs';",
+      'data/unreached.ts': "import sharp from 'sharp';",
+    };
+    assert.deepEqual(checkBrowserClosure(files),
+      ["src/data/folder.ts: imports 'node:fs', but the browser entry reaches it (src/web/index.ts -> src/web/trainer.ts -> src/data/index.ts -> src/data/folder.ts)"]);
   });
 
   it('reads static, type-only, re-export, side-effect and dynamic imports, and skips comments', () => {

@@ -43,6 +43,9 @@ export interface LoaderOptions {
   flip?: boolean;
 }
 
+/** setImmediate in Node; a page has none, and a zero timeout yields to its event loop just as well. */
+const later: (f: () => void) => void = typeof setImmediate === 'function' ? (f) => setImmediate(f) : (f) => setTimeout(f, 0);
+
 const clone = (s: RngState): RngState => ({ s: [...s.s], spare: s.spare });
 
 export class BatchLoader {
@@ -83,7 +86,7 @@ export class BatchLoader {
 
   /**
    * The batch after the last one returned; the following one is prepared in the background
-   * (setImmediate) while the caller works. Overlapping calls are served in call order.
+   * (setImmediate, or a timeout in a page) while the caller works. Overlapping calls are served in call order.
    */
   next(): Promise<Batch> {
     const batch = this.tail.then(() => this.advance());
@@ -113,7 +116,7 @@ export class BatchLoader {
 
   private produceLater(state: LoaderState): Promise<{ batch: Batch; next: LoaderState }> {
     return new Promise((resolve, reject) => {
-      setImmediate(() => {
+      later(() => {
         try {
           resolve(this.produce(state));
         } catch (err) {

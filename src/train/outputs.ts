@@ -1,28 +1,20 @@
 import { join } from 'node:path';
 import { ortNode } from '../runtime/ort-node';
 import type { Batch } from '../data/loader';
-import { ModelConfig, writeModelConfig } from '../core/model-config';
+import { ModelConfig } from '../core/model-config';
 import { Rng } from '../core/rng';
 import { createSampler } from '../diffusion/sampler';
 import { makeGrid, writeFileAtomic, writeLossCurve, writePng } from '../image';
-import { Model } from '../onnx/ir';
 import { encodeModel } from '../onnx/proto';
 import { DiffusionModel } from '../runtime/model';
 import { sessionOptions } from '../runtime/node';
 import { saveState, TrainStateMeta, TrainVectors } from './checkpoint';
 import type { TrainOptions } from './options';
-import { unflattenInto } from './params';
-import type { Setup } from './setup';
+import { modelWithWeights, type Setup } from './setup-model';
 import { conditionFromImage } from './sr';
 import type { StepGraph } from './step-graph';
 
-export function modelWithWeights(setup: Setup, step: StepGraph, weights: Float32Array, config: ModelConfig): Model {
-  const graph = setup.model.graph.clone();
-  unflattenInto(graph, step.layout, weights);
-  const m: Model = { ...setup.model, graph, metadata: { ...setup.model.metadata } };
-  writeModelConfig(m.metadata, config);
-  return m;
-}
+export { modelWithWeights } from './setup-model';
 
 export async function writeCheckpoint(out: string, setup: Setup, step: StepGraph, config: ModelConfig, vec: TrainVectors, meta: TrainStateMeta, opt: TrainOptions, data: string): Promise<void> {
   saveState(out, meta, vec);

@@ -8,14 +8,15 @@ import { Dataset } from '../data/dataset';
 import { DEFAULT_COLD, ModelConfig } from '../core/model-config';
 import { Rng } from '../core/rng';
 import { DiffusionError, OptionError } from '../core/errors';
-import { Tensor } from '../onnx/tensor';
 import { NodeSession } from '../runtime/node';
 import { loadState, TrainStateMeta, TrainVectors } from './checkpoint';
 import { makeFeeds } from './feeds';
 import { EvalPoint, TrainingEvaluator } from './eval-log';
-import { emaDecayAt, learningRate } from './lr';
+import { condDropoutOf, resolveSchedule, stepScalars, timestepRange } from './hyper';
 import type { TrainOptions, TrainResult } from './options';
-import { modelWithWeights, writeCheckpoint, writeSamples } from './outputs';
+import { writeCheckpoint, writeSamples } from './outputs';
+import { modelWithWeights } from './setup-model';
+import { optimizerFeeds } from './train-graph';
 import { applyLora, LORA_TRAINABLE, writeAdapterFile } from './lora';
 import { flattenParams } from './params';
 import { setupModel, trainingBudget } from './setup';
@@ -99,12 +100,9 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
     meta = { step: 0, totalSteps, rng: rng.getState(), loader: loader.getState(), total: params.length, losses: [] };
   }
 
-  const T = config.diffusion.timesteps;
-  const [tLo, tHi] = opt.tRange ?? [config.kind === 'cold-blur' ? 1 : 0, config.kind === 'cold-blur' ? T : T - 1];
-  if (!(tLo >= 0 && tHi >= tLo && tHi <= T)) throw new OptionError('tRange', `${tLo}:${tHi}: expected 0 <= lo <= hi <= ${T - 1}`);
-  const condDropout = opt.condDropout ?? ((setup.recipe?.conditioning as { nullClassDropout?: number } | undefined)?.nullClassDropout ?? 0);
-  const lrBase = opt.lr ?? 1e-3;
-  const warmup = Math.min(opt.warmup ?? 100, Math.floor(totalSteps / 10));
+  const [tLo, tHi] = timestepRange(config, opt.tRange);
+  const condDropout = condDropoutOf(opt.condDropout, setup.recipe);
+  const schedule = resolveSchedule(opt, totalSteps);
   const started = Date.now();
   const firstStep = meta.step;
   let runMs = 0;
@@ -127,15 +125,9 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
     const batch = await loader.next();
     fixedSampleBatch ??= batch;
     const feeds = makeFeeds(batch, config, step, rng, [tLo, tHi], condDropout);
-    const lr = learningRate(meta.step, lrBase, warmup, totalSteps, opt.lrDecay ?? 'cosine');
-    feeds.params = new Tensor('float32', [vec.params.length], vec.params);
-    feeds.m = new Tensor('float32', [vec.m.length], vec.m);
-    feeds.v = new Tensor('float32', [vec.v.length], vec.v);
-    feeds.ema = new Tensor('float32', [vec.ema.length], vec.ema);
-    feeds.step = Tensor.scalar(meta.step + 1);
-    feeds.lr = Tensor.scalar(lr);
-    feeds.ema_decay = Tensor.scalar(emaDecayAt(meta.step, opt.emaDecay ?? 0.999));
-    feeds.max_norm = Tensor.scalar((opt.gradClip ?? 1) > 0 ? (opt.gradClip ?? 1) : 3e38);
+    const scalars = stepScalars(meta.step, schedule);
+    const lr = scalars.lr;
+    Object.assign(feeds, optimizerFeeds(vec, scalars));
     const t0 = performance.now();
     const res = await session.run(feeds).catch((e: unknown) => {
       throw namingSource(e, source, false);

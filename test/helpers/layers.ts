@@ -26,9 +26,21 @@ export const SIBLING_EXCEPTIONS: Readonly<Record<string, string>> = {
 
 /** Folders the browser bundle uses: they import no Node module (DESIGN.md, "Layout"). */
 export const BROWSER_SHARED = ['core', 'onnx', 'autodiff', 'diffusion'];
+/**
+ * The pure part of train/ that the page's trainer (src/web/trainer.ts) runs: step-graph building,
+ * optimizer, schedules, parameter layout, feeds, setup from model bytes, memory estimate. A path
+ * ending in / is a folder. Its Node-facing neighbours (trainer loop, checkpoints, run dirs) stay Node-only.
+ */
+export const BROWSER_SHARED_FILES = [
+  'train/step-graph.ts', 'train/train-graph.ts', 'train/optim.ts', 'train/optimize/', 'train/params.ts', 'train/lr.ts',
+  'train/hyper.ts', 'train/feeds.ts', 'train/cond-feeds.ts', 'train/sr.ts', 'train/setup-model.ts', 'train/step-memory.ts',
+];
+/** The browser entry: every file it reaches through imports must be browser-safe too. */
+export const BROWSER_ENTRY = 'web/index.ts';
 /** The Node side of core (bounded file reads, free memory): the one place in core that may use Node APIs. */
 export const NODE_CORE = 'core/node/';
-const browserShared = (rel: string, folder: string): boolean => BROWSER_SHARED.includes(folder) && !rel.startsWith(NODE_CORE);
+const browserShared = (rel: string, folder: string): boolean =>
+  (BROWSER_SHARED.includes(folder) || BROWSER_SHARED_FILES.some((f) => (f.endsWith('/') ? rel.startsWith(f) : rel === f))) && !rel.startsWith(NODE_CORE);
 const NODE_ONLY = new Set([...builtinModules, 'sharp', 'onnxruntime-node']);
 
 /** Files directly in src/ (the package entry) sit above every folder. */
@@ -73,7 +85,7 @@ export function checkFiles(files: Readonly<Record<string, string>>): string[] {
       if (!spec.startsWith('.')) {
         const pkg = spec.startsWith('node:') ? spec.slice(5) : spec.split('/')[0];
         if (browserShared(rel, from) && (spec.startsWith('node:') || NODE_ONLY.has(pkg))) {
-          out.push(`src/${rel}: imports '${spec}', but src/${from}/ runs in the browser and may import no Node module`);
+          out.push(`src/${rel}: imports '${spec}', but ${BROWSER_SHARED.includes(from) ? `src/${from}/` : 'it'} runs in the browser and may import no Node module`);
         }
         continue;
       }
@@ -83,7 +95,7 @@ export function checkFiles(files: Readonly<Record<string, string>>): string[] {
         continue;
       }
       if (`${target}/`.startsWith(NODE_CORE) && browserShared(rel, from)) {
-        out.push(`src/${rel}: imports '${spec}', but src/${NODE_CORE} uses Node APIs and src/${from}/ runs in the browser`);
+        out.push(`src/${rel}: imports '${spec}', but src/${NODE_CORE} uses Node APIs and ${BROWSER_SHARED.includes(from) ? `src/${from}/` : 'it'} runs in the browser`);
       }
       // `../nn` is the folder's index; `../index` (a file of src/ itself) is the package entry.
       const to = target.includes('/') ? target.split('/')[0] : `${target}.ts` in files || target === '.' ? ROOT : target;
@@ -91,6 +103,42 @@ export function checkFiles(files: Readonly<Record<string, string>>): string[] {
       const [rf, rt] = [rank(from), rank(to)];
       if (rt > rf) out.push(`src/${rel}: imports '${spec}', but ${name(to)} is above ${name(from)}`);
       else if (rt === rf && !(`${from} -> ${to}` in SIBLING_EXCEPTIONS)) out.push(`src/${rel}: imports '${spec}', but ${name(to)} and ${name(from)} are on the same level`);
+    }
+  }
+  return out;
+}
+
+/** The .ts file a relative import of `rel` resolves to among `files` (a file, or a folder's index.ts). */
+function resolveImport(files: Readonly<Record<string, string>>, rel: string, spec: string): string | undefined {
+  const target = path.posix.normalize(path.posix.join(path.posix.dirname(rel), spec));
+  return [`${target}.ts`, `${target}/index.ts`].find((f) => f in files);
+}
+
+/**
+ * Node modules reached from the browser entry: walks every static and dynamic relative import
+ * from `entry` and reports each reached file that imports a Node module, with the import chain.
+ */
+export function checkBrowserClosure(files: Readonly<Record<string, string>>, entry = BROWSER_ENTRY): string[] {
+  if (!(entry in files)) return [];
+  const via = new Map<string, string | null>([[entry, null]]);
+  const queue = [entry];
+  const out: string[] = [];
+  for (let f = queue.shift(); f !== undefined; f = queue.shift()) {
+    for (const spec of importsOf(files[f])) {
+      if (!spec.startsWith('.')) {
+        const pkg = spec.startsWith('node:') ? spec.slice(5) : spec.split('/')[0];
+        if (spec.startsWith('node:') || NODE_ONLY.has(pkg)) {
+          const chain: string[] = [];
+          for (let k: string | null | undefined = f; k; k = via.get(k)) chain.unshift(`src/${k}`);
+          out.push(`src/${f}: imports '${spec}', but the browser entry reaches it (${chain.join(' -> ')})`);
+        }
+        continue;
+      }
+      const to = resolveImport(files, f, spec);
+      if (to && !via.has(to)) {
+        via.set(to, f);
+        queue.push(to);
+      }
     }
   }
   return out;
@@ -107,5 +155,5 @@ export function checkLayers(srcDir: string): string[] {
     }
   };
   walk(srcDir);
-  return checkFiles(files);
+  return [...checkFiles(files), ...checkBrowserClosure(files)];
 }

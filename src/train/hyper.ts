@@ -1,0 +1,64 @@
+/**
+ * The training defaults and the per-step scalars fed to the step graph, shared by the Node trainer
+ * (trainer.ts) and the page's trainer (src/web/trainer.ts): the same options give the same
+ * learning rate, EMA decay and clipping at every step in both.
+ */
+import { OptionError } from '../core/errors';
+import type { ModelConfig } from '../core/model-config';
+import type { Recipe } from '../core/recipe';
+import type { LrDecay } from './lr';
+import { emaDecayAt, learningRate } from './lr';
+
+/** The schedule knobs of TrainOptions (all optional; defaults below). */
+export interface ScheduleOptions {
+  lr?: number;
+  warmup?: number;
+  lrDecay?: LrDecay;
+  emaDecay?: number;
+  /** Global gradient-norm clip; 0 or less disables it. */
+  gradClip?: number;
+}
+
+export const TRAIN_DEFAULTS = { lr: 1e-3, warmup: 100, lrDecay: 'cosine', emaDecay: 0.999, gradClip: 1, weightDecay: 0, seed: 0 } as const;
+
+export interface Schedule {
+  lr: number;
+  /** Warmup steps actually used: the option, at most a tenth of the run. */
+  warmup: number;
+  lrDecay: LrDecay;
+  emaDecay: number;
+  maxNorm: number;
+  totalSteps: number;
+}
+
+export function resolveSchedule(o: ScheduleOptions, totalSteps: number): Schedule {
+  const clip = o.gradClip ?? TRAIN_DEFAULTS.gradClip;
+  return {
+    lr: o.lr ?? TRAIN_DEFAULTS.lr,
+    warmup: Math.min(o.warmup ?? TRAIN_DEFAULTS.warmup, Math.floor(totalSteps / 10)),
+    lrDecay: o.lrDecay ?? TRAIN_DEFAULTS.lrDecay,
+    emaDecay: o.emaDecay ?? TRAIN_DEFAULTS.emaDecay,
+    // A huge norm disables clipping without a second graph.
+    maxNorm: clip > 0 ? clip : 3e38,
+    totalSteps,
+  };
+}
+
+/** The scalars of 0-based step `step`: the 1-based count AdamW's bias correction takes, lr, EMA decay, clip. */
+export function stepScalars(step: number, s: Schedule): { step: number; lr: number; emaDecay: number; maxNorm: number } {
+  return { step: step + 1, lr: learningRate(step, s.lr, s.warmup, s.totalSteps, s.lrDecay), emaDecay: emaDecayAt(step, s.emaDecay), maxNorm: s.maxNorm };
+}
+
+/** The training timesteps [lo, hi] (inclusive): all of them, or `tRange` (an expert of an ensemble). */
+export function timestepRange(config: ModelConfig, tRange?: [number, number]): [number, number] {
+  const T = config.diffusion.timesteps;
+  const cold = config.kind === 'cold-blur';
+  const [lo, hi] = tRange ?? [cold ? 1 : 0, cold ? T : T - 1];
+  if (!(lo >= 0 && hi >= lo && hi <= T)) throw new OptionError('tRange', `${lo}:${hi}: expected 0 <= lo <= hi <= ${T - 1}`);
+  return [lo, hi];
+}
+
+/** Conditioning dropout: the option, else the recipe's nullClassDropout, else none. */
+export function condDropoutOf(condDropout: number | undefined, recipe: Recipe | undefined): number {
+  return condDropout ?? ((recipe?.conditioning as { nullClassDropout?: number } | undefined)?.nullClassDropout ?? 0);
+}
