@@ -334,6 +334,8 @@ declare global {
       cancel(): void;
       /** The fine-tuned model.onnx (EMA weights unless `ema` is false), base64 (a number[] of megabytes crawls through the DevTools protocol). */
       exportModel(ema?: boolean): string;
+      /** The loss curve since the model was opened. */
+      history(): number[];
     };
   }
 }
@@ -343,6 +345,7 @@ window.__train = {
   addSample: addSampleImages,
   run,
   cancel: () => running?.abort(),
+  history: () => [...losses],
   exportModel: (ema = true) => {
     const bytes = trainer?.exportModel({ ema }) ?? new Uint8Array(0);
     let s = '';
