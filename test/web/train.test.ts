@@ -131,15 +131,17 @@ describe('web: fine-tuning in Chromium (createTrainer)', function () {
   });
 
   it('fine-tunes the PyTorch fixture in the page (foreign model, step graph built client-side); the export has new weights and its config', async () => {
-    const res = await inPage<{ losses: number[]; model: string }>(page, `
+    const res = await inPage<{ losses: number[]; model: string; noConfig: string }>(page, `
       const config = await (await fetch('models/torch-unet-16px.json')).json();
       const data = await lib.imageDataset(images, { channels: 1, size: 16 });
       const trainer = await lib.createTrainer('models/torch-unet-16px.onnx', config, { steps: 20, batch: 4, numThreads: 1 });
       const r = await trainer.fit(data, { steps: 3 });
       const model = b64(trainer.exportModel());
       await trainer.release();
-      return { losses: r.losses, model };
+      const noConfig = await lib.createTrainer('models/torch-unet-16px.onnx').then(() => 'created', (e) => e.message);
+      return { losses: r.losses, model, noConfig };
     `, { pixels });
+    assert.equal(res.noConfig, 'models/torch-unet-16px.onnx: the model carries no onnx-diffusion metadata; pass its config (the second argument of createTrainer)');
     assert.equal(res.losses.length, 3);
     assert.ok(res.losses.every((l) => Number.isFinite(l) && l > 0), `losses ${res.losses}`);
     const bytes = Buffer.from(res.model, 'base64');
