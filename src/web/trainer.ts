@@ -282,8 +282,12 @@ export class Trainer {
     if (h.format !== STATE_FORMAT) throw new DiffusionError(`loadState: format ${JSON.stringify(h.format)}, expected ${STATE_FORMAT}`);
     if (h.total !== this.parameters) throw new DiffusionError(`loadState: the state has ${h.total} parameters, this trainer's model ${this.parameters}`);
     // The lr schedule and the batch order follow from these: another value would not continue the run.
-    if (h.totalSteps !== this.totalSteps) throw new DiffusionError(`loadState: the state is of a run planned for ${h.totalSteps} steps, this trainer's for ${this.totalSteps} (\`steps\`)`);
-    if (h.batch !== this.batch) throw new DiffusionError(`loadState: the state was trained at batch ${h.batch}, this trainer's step graph takes batch ${this.batch}`);
+    if (h.totalSteps !== this.totalSteps) {
+      throw new DiffusionError(`loadState: the state is of a run planned for ${h.totalSteps} steps, this trainer's for ${this.totalSteps} (\`steps\`)`);
+    }
+    if (h.batch !== this.batch) {
+      throw new DiffusionError(`loadState: the state was trained at batch ${h.batch}, this trainer's step graph takes batch ${this.batch}`);
+    }
     const start = Math.ceil((8 + len) / 4) * 4;
     const n = this.parameters;
     if (bytes.length < start + 16 * n) throw new DiffusionError('loadState: the state is truncated');
@@ -332,7 +336,9 @@ export async function createTrainer(model: ModelSource, config?: unknown, option
   if (!Number.isInteger(batch) || batch < 1) throw new OptionError('batch', `must be a positive integer, got ${batch}`);
   const totalSteps = options.steps ?? TRAIN_DEFAULTS.steps;
   if (!Number.isInteger(totalSteps) || totalSteps < 1) throw new OptionError('steps', `must be a positive integer, got ${totalSteps}`);
-  const setup = setupFromModel(decodeModel(bytes, source), source, config, { configName: `${source} config`, noConfig: 'pass its config (the second argument of createTrainer)' });
+  const setup = setupFromModel(decodeModel(bytes, source), source, config, {
+    configName: `${source} config`, noConfig: 'pass its config (the second argument of createTrainer)',
+  });
   let graph: StepGraph;
   try {
     graph = buildStepGraph(setup.trainModel, setup.config, {

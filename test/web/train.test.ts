@@ -141,7 +141,8 @@ describe('web: fine-tuning in Chromium (createTrainer)', function () {
       const noConfig = await lib.createTrainer('models/torch-unet-16px.onnx').then(() => 'created', (e) => e.message);
       return { losses: r.losses, model, noConfig };
     `, { pixels });
-    assert.equal(res.noConfig, 'models/torch-unet-16px.onnx: the model carries no onnx-diffusion metadata; pass its config (the second argument of createTrainer)');
+    const noConfig = 'models/torch-unet-16px.onnx: the model carries no onnx-diffusion metadata; pass its config (the second argument of createTrainer)';
+    assert.equal(res.noConfig, noConfig);
     assert.equal(res.losses.length, 3);
     assert.ok(res.losses.every((l) => Number.isFinite(l) && l > 0), `losses ${res.losses}`);
     const bytes = Buffer.from(res.model, 'base64');
@@ -264,7 +265,7 @@ describe('web: fine-tuning in Chromium (createTrainer)', function () {
     assert.ok(fit >= 16 && fit < 1024, `suggested batch ${fit}`);
   });
 
-  it('the fine-tuning page (train.html) fine-tunes the shipped model on a sample class, draws the loss and samples, offers the model, and a second click trains on', async () => {
+  it('the fine-tuning page (train.html) fine-tunes the shipped model on a sample class, draws loss and samples, offers the model; a 2nd click trains on', async () => {
     const demo = await site.browser.context.newPage();
     const errors: string[] = [];
     demo.on('pageerror', (e) => errors.push(e.message));

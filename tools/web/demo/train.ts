@@ -248,7 +248,8 @@ async function run(req: RunRequest = {}): Promise<RunReport> {
           ms += s.ms;
           losses.push(s.loss);
           ui.bar.style.width = `${(100 * s.step) / s.totalSteps}%`;
-          setStatus(ui.progress, `Step ${stepsBefore + s.step}/${stepsBefore + s.totalSteps} · loss ${s.loss.toFixed(4)} · lr ${s.lr.toExponential(1)} · ${s.ms.toFixed(0)} ms/step`);
+          const [step, of] = [stepsBefore + s.step, stepsBefore + s.totalSteps];
+          setStatus(ui.progress, `Step ${step}/${of} · loss ${s.loss.toFixed(4)} · lr ${s.lr.toExponential(1)} · ${s.ms.toFixed(0)} ms/step`);
           drawLoss();
         },
       });
