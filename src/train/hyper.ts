@@ -19,7 +19,7 @@ export interface ScheduleOptions {
   gradClip?: number;
 }
 
-export const TRAIN_DEFAULTS = { lr: 1e-3, warmup: 100, lrDecay: 'cosine', emaDecay: 0.999, gradClip: 1, weightDecay: 0, seed: 0 } as const;
+export const TRAIN_DEFAULTS = { steps: 2000, lr: 1e-3, warmup: 100, lrDecay: 'cosine', emaDecay: 0.999, gradClip: 1, weightDecay: 0, seed: 0 } as const;
 
 export interface Schedule {
   lr: number;

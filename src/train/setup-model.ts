@@ -22,16 +22,26 @@ export interface Setup {
   recipe?: Recipe;
 }
 
+export interface SetupFromModelOptions {
+  /** Names `given` in messages (default 'config'). */
+  configName?: string;
+  /** The prediction the caller asks for; only a fresh model may change it. */
+  prediction?: string;
+  /** How this caller passes a config, for a model without metadata (default: the Node trainer's `config` or `recipe`). */
+  noConfig?: string;
+}
+
 /**
  * Setup for fine-tuning `model`: its config from `given` (a JSON object, for a model without
  * metadata) or from its metadata; conditioning inputs the config does not describe are described
- * from the graph. `configName` names `given` in messages.
+ * from the graph.
  */
-export function setupFromModel(decoded: Model, file: string, given?: unknown, configName = 'config', prediction?: string): Setup {
+export function setupFromModel(decoded: Model, file: string, given?: unknown, o: SetupFromModelOptions = {}): Setup {
+  const { configName = 'config', prediction, noConfig = 'pass `config` (a JSON file) or use `recipe`' } = o;
   // A half-stored file (export --fp16) trains in float32: its weights become initializers again.
   const model = fullPrecisionWeights(decoded);
   const config = given !== undefined ? configFromJson(given, configName) : readModelConfig(model.metadata, file);
-  if (!config) throw new DiffusionError(`${file}: the model carries no onnx-diffusion metadata; pass \`config\` (a JSON file) or use \`recipe\``);
+  if (!config) throw new DiffusionError(`${file}: the model carries no onnx-diffusion metadata; ${noConfig}`);
   if (prediction && prediction !== config.diffusion.prediction) {
     throw new OptionError('prediction', `${prediction}: the model was trained to predict ${config.diffusion.prediction}; only fresh models (\`recipe\`) can change it`);
   }

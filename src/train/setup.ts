@@ -34,7 +34,7 @@ export function setupModel(o: TrainOptions): Setup {
     if (!existsSync(file)) throw new DiffusionError(`${file}: no such model file`);
     const model = decodeModel(readFileLimited(file, 'onnx', 'model file'), file);
     const given = typeof o.config === 'string' ? readJsonFile(o.config) : o.config;
-    return setupFromModel(model, file, given, typeof o.config === 'string' ? o.config : 'config', o.prediction);
+    return setupFromModel(model, file, given, { configName: typeof o.config === 'string' ? o.config : 'config', prediction: o.prediction });
   }
   const recipe0 = typeof o.recipe === 'string' ? loadRecipe(o.recipe) : o.recipe ?? loadRecipe(defaultRecipePath());
   const recipe: Recipe = o.prediction ? { ...recipe0, diffusion: { ...recipe0.diffusion, prediction: o.prediction } } : recipe0;

@@ -12,7 +12,7 @@ import { NodeSession } from '../runtime/node';
 import { loadState, TrainStateMeta, TrainVectors } from './checkpoint';
 import { makeFeeds } from './feeds';
 import { EvalPoint, TrainingEvaluator } from './eval-log';
-import { condDropoutOf, resolveSchedule, stepScalars, timestepRange } from './hyper';
+import { condDropoutOf, resolveSchedule, stepScalars, timestepRange, TRAIN_DEFAULTS } from './hyper';
 import type { TrainOptions, TrainResult } from './options';
 import { writeCheckpoint, writeSamples } from './outputs';
 import { modelWithWeights } from './setup-model';
@@ -237,7 +237,7 @@ function coldStart(d: Dataset): NonNullable<ModelConfig['cold']> {
 
 function resolveSteps(o: TrainOptions, n: number, batch: number): number {
   if (o.steps !== undefined && o.epochs !== undefined) throw new DiffusionError('give `steps` or `epochs`, not both');
-  const steps = o.steps ?? (o.epochs !== undefined ? Math.ceil((o.epochs * n) / batch) : 2000);
+  const steps = o.steps ?? (o.epochs !== undefined ? Math.ceil((o.epochs * n) / batch) : TRAIN_DEFAULTS.steps);
   if (!Number.isInteger(steps) || steps < 1) throw new OptionError('steps', `must be a positive integer, got ${steps}`);
   return steps;
 }

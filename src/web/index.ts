@@ -7,7 +7,7 @@
  * `onnxruntime-web/webgpu` (ort-wasm-simd-threaded.asyncify.{mjs,wasm}). tools/web/build.ts
  * copies those files beside the bundle, where ORT looks for them by default.
  */
-import { DiffusionError } from '../core/errors';
+import { DiffusionError, OptionError } from '../core/errors';
 import type { RgbaImage } from '../image/pixels';
 import { DiffusionModel } from '../runtime/model';
 import { generator, type Generator } from '../diffusion/generate';
@@ -24,7 +24,7 @@ export type { ModelConfig } from '../core/model-config';
 export { makeGrid, upscale } from '../image/grid';
 export { imageToRgba, toRgba } from '../image/pixels';
 export type { RgbaImage } from '../image/pixels';
-export { DiffusionError, DiffusionModel };
+export { DiffusionError, DiffusionModel, OptionError };
 export * from '../diffusion/pipelines';
 // LoRA in the page: merge an adapter into model bytes before loading, or insert adapters to fine-tune.
 export { insertLora, mergeLora, extractLora, findLoraTargets, encodeAdapter, decodeAdapter } from '../nn/lora';

@@ -6,7 +6,7 @@
  * give the same steps in a tab as `onnx-diffusion train` does in Node.
  */
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
-import { DiffusionError } from '../core/errors';
+import { DiffusionError, OptionError } from '../core/errors';
 import { ModelConfig } from '../core/model-config';
 import { Rng, type RngState } from '../core/rng';
 import type { Dataset } from '../data/dataset';
@@ -27,7 +27,11 @@ import { type Backend, type ModelSource, openRuntime, type OrtWeb, readBytes, ty
 export interface WebTrainerOptions extends WebRuntimeOptions, ScheduleOptions {
   /** Steps the run is planned for: the lr schedule's length (default 2000, as in Node). `fit` may stop earlier. */
   steps?: number;
-  /** Images per step (default 16: a page shares the machine; Node's default is 64). Fixed: the step graph is built for it. */
+  /**
+   * Images per step (default 16: a page shares the machine; Node's default is 64). Fixed: the step
+   * graph is built for it. As in Node, `fit` refuses a data set smaller than a batch given here; with
+   * the default, batches wrap around a small set.
+   */
   batch?: number;
   weightDecay?: number;
   /** Globs of the parameters that train (default all), as `train --trainable`. */
@@ -61,7 +65,7 @@ export interface TrainStepReport {
 export interface FitOptions {
   /** Steps to take in this call (default: until the planned `steps`). */
   steps?: number;
-  /** Checked between steps: when aborted, `fit` returns with `stopped: 'cancelled'` and the trainer stays usable. */
+  /** Checked between steps: when aborted, `fit` returns with `stopped: 'interrupted'` (as Node's `train`) and the trainer stays usable. */
   signal?: AbortSignal;
   onStep?: (r: TrainStepReport) => void;
 }
@@ -69,7 +73,7 @@ export interface FitOptions {
 export interface FitResult {
   steps: number;
   losses: number[];
-  stopped: 'done' | 'cancelled';
+  stopped: 'done' | 'interrupted';
 }
 
 export interface ExportOptions {
@@ -77,12 +81,13 @@ export interface ExportOptions {
   ema?: boolean;
 }
 
-const STATE_FORMAT = 'onnx-diffusion/web-train-state/1';
+const STATE_FORMAT = 'onnx-diffusion/web-train-state/2';
 
 interface StateHeader {
   format: string;
   step: number;
   totalSteps: number;
+  batch: number;
   total: number;
   losses: number[];
   rng: RngState;
@@ -202,18 +207,22 @@ export class Trainer {
    */
   async fit(data: Dataset, o: FitOptions = {}): Promise<FitResult> {
     if (this.busy) throw new DiffusionError('fit: the trainer is already running');
-    if (this.loader?.dataset !== data) {
-      this.loader = { dataset: data, loader: this.newLoader(data) };
-    }
     if (this.config.conditioning.classes !== undefined && !data.label) {
       throw new DiffusionError(`${data.name}: the model is class-conditional but the images have no labels`);
+    }
+    // As the Node trainer: a batch the caller chose may not exceed the data; the default wraps around.
+    if (this.options.batch !== undefined && this.batch > data.length) {
+      throw new OptionError('batch', `${this.batch}: larger than the data set ${data.name} (${data.length} images)`);
+    }
+    if (this.loader?.dataset !== data) {
+      this.loader = { dataset: data, loader: this.newLoader(data) };
     }
     const until = Math.min(this.totalSteps, o.steps !== undefined ? this.stepCount + o.steps : this.totalSteps);
     const first = this.stepCount;
     this.busy = true;
     try {
       while (this.stepCount < until) {
-        if (o.signal?.aborted) return { steps: this.stepCount - first, losses: this.losses.slice(first), stopped: 'cancelled' };
+        if (o.signal?.aborted) return { steps: this.stepCount - first, losses: this.losses.slice(first), stopped: 'interrupted' };
         const r = await this.runStep(await this.loader.loader.next());
         o.onStep?.(r);
       }
@@ -238,7 +247,8 @@ export class Trainer {
    */
   saveState(): Uint8Array {
     const header: StateHeader = {
-      format: STATE_FORMAT, step: this.stepCount, totalSteps: this.totalSteps, total: this.parameters, losses: this.losses, rng: this.rng.getState(),
+      format: STATE_FORMAT, step: this.stepCount, totalSteps: this.totalSteps, batch: this.batch, total: this.parameters, losses: this.losses,
+      rng: this.rng.getState(),
       data: this.loader ? { name: this.loader.dataset.name, loader: this.loader.loader.getState() } : undefined,
     };
     const json = new TextEncoder().encode(JSON.stringify(header));
@@ -271,6 +281,13 @@ export class Trainer {
     }
     if (h.format !== STATE_FORMAT) throw new DiffusionError(`loadState: format ${JSON.stringify(h.format)}, expected ${STATE_FORMAT}`);
     if (h.total !== this.parameters) throw new DiffusionError(`loadState: the state has ${h.total} parameters, this trainer's model ${this.parameters}`);
+    // The lr schedule and the batch order follow from these: another value would not continue the run.
+    if (h.totalSteps !== this.totalSteps) {
+      throw new DiffusionError(`loadState: the state is of a run planned for ${h.totalSteps} steps, this trainer's for ${this.totalSteps} (\`steps\`)`);
+    }
+    if (h.batch !== this.batch) {
+      throw new DiffusionError(`loadState: the state was trained at batch ${h.batch}, this trainer's step graph takes batch ${this.batch}`);
+    }
     const start = Math.ceil((8 + len) / 4) * 4;
     const n = this.parameters;
     if (bytes.length < start + 16 * n) throw new DiffusionError('loadState: the state is truncated');
@@ -301,6 +318,12 @@ export class Trainer {
   }
 }
 
+/** What the default memory limit stands for, by the backend the step runs on. */
+const HEAP: Record<Backend, string> = {
+  wasm: 'the WASM heap (4 GiB, wasm32)',
+  webgpu: 'the default limit of 4 GiB for the WebGPU backend (`memoryLimit` sets another)',
+};
+
 /**
  * A trainer for `model` (a URL, File, Blob or bytes of a model.onnx: ours, or a foreign export
  * with `config`, the JSON that `train --config` takes). Builds the step graph in the page, checks
@@ -310,10 +333,12 @@ export async function createTrainer(model: ModelSource, config?: unknown, option
   const { bytes, name: fetched } = await readBytes(model, 'createTrainer');
   const source = options.name ?? fetched;
   const batch = options.batch ?? 16;
-  if (!Number.isInteger(batch) || batch < 1) throw new DiffusionError(`batch: expected a positive integer, got ${batch}`);
-  const totalSteps = options.steps ?? 2000;
-  if (!Number.isInteger(totalSteps) || totalSteps < 1) throw new DiffusionError(`steps: expected a positive integer, got ${totalSteps}`);
-  const setup = setupFromModel(decodeModel(bytes, source), source, config, `${source} config`);
+  if (!Number.isInteger(batch) || batch < 1) throw new OptionError('batch', `must be a positive integer, got ${batch}`);
+  const totalSteps = options.steps ?? TRAIN_DEFAULTS.steps;
+  if (!Number.isInteger(totalSteps) || totalSteps < 1) throw new OptionError('steps', `must be a positive integer, got ${totalSteps}`);
+  const setup = setupFromModel(decodeModel(bytes, source), source, config, {
+    configName: `${source} config`, noConfig: 'pass its config (the second argument of createTrainer)',
+  });
   let graph: StepGraph;
   try {
     graph = buildStepGraph(setup.trainModel, setup.config, {
@@ -325,8 +350,8 @@ export async function createTrainer(model: ModelSource, config?: unknown, option
   const stepBytes = encodeModel(graph.model);
   const batchInputs = ['x0', 'noise', 'xt', 'target', 't', ...graph.extraInputs];
   const memory = estimateStepMemory(graph.model.graph, batch, batchInputs, stepBytes.length);
-  checkStepMemory(memory, options.memoryLimit ?? WASM_HEAP_BYTES, source);
   const { ort, backend, sessionOptions } = await openRuntime(options);
+  checkStepMemory(memory, options.memoryLimit ?? WASM_HEAP_BYTES, source, HEAP[backend]);
   let session: InferenceSession;
   try {
     // As in Node: without the memory pattern each tensor returns to the arena after its last use.

@@ -1,109 +1,34 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import * as ort from 'onnxruntime-node';
 import type { Page } from 'playwright-core';
 import sharp from 'sharp';
-import { readModelConfig } from '../../src/core/model-config';
-import { createSampler } from '../../src/diffusion/sampler';
-import { buildModel, loadRecipe } from '../../src/nn';
-import { decodeModel, encodeModel } from '../../src/onnx/proto';
-import { DiffusionModel, OrtApi } from '../../src/runtime/model';
+import { configFromJson, readModelConfig } from '../../src/core/model-config';
+import { loadModel } from '../../src/index';
+import { decodeModel } from '../../src/onnx/proto';
 import { loadState } from '../../src/train/checkpoint';
-import { flattenParams, trainableLayout } from '../../src/train/params';
 import { train } from '../../src/train/trainer';
-import { Browser, launchChromium } from '../../tools/web/browser';
-import { buildWeb } from '../../tools/web/build';
-import { serveStatic, StaticServer } from '../../tools/web/serve';
 import { fixture, repoRoot } from '../helpers/paths';
+import { discs, inPage, maxAbsDiff, openTrainSite, sampleInNode, SIZE, TrainSite, weightsOf } from './train-site';
 
-const SIZE = 16;
-const N_IMAGES = 8;
 const BATCH = 4;
 const STEPS = 10;
 
-/** Eight 16x16 grey discs of different radius and centre: something a UNet can learn from. */
-function discs(): number[][] {
-  return Array.from({ length: N_IMAGES }, (_, i) => {
-    const cx = 5 + (i % 4) * 2;
-    const cy = 6 + (i >> 2) * 3;
-    const r = 3 + (i % 3);
-    return Array.from({ length: SIZE * SIZE }, (_, p) => {
-      const d = Math.hypot((p % SIZE) - cx, Math.floor(p / SIZE) - cy);
-      return Math.max(0, Math.min(255, Math.round(255 * (r + 0.5 - d))));
-    });
-  });
-}
-
-/**
- * Runs `body` in the page with `lib` (the bundle), `images` (the discs as ImageData), `b64` and
- * `fromB64` in scope. A string, so tsx's transform (which names functions through a helper) does
- * not reach the page.
- */
-function inPage<T>(page: Page, body: string, args: Record<string, unknown> = {}): Promise<T> {
-  return page.evaluate(`(async () => {
-    const lib = await import(new URL('onnx-diffusion.mjs', location.href).href);
-    const args = ${JSON.stringify(args)};
-    const b64 = (u8) => { let s = ''; for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode(...u8.subarray(i, i + 0x8000)); return btoa(s); };
-    const fromB64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
-    const images = (args.pixels ?? []).map((p) => {
-      const d = new ImageData(${SIZE}, ${SIZE});
-      p.forEach((v, i) => { d.data[4 * i] = d.data[4 * i + 1] = d.data[4 * i + 2] = v; d.data[4 * i + 3] = 255; });
-      return d;
-    });
-    ${body}
-  })()`) as Promise<T>;
-}
-
-const maxAbsDiff = (a: Float32Array, b: Float32Array): number => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
-
-function weightsOf(bytes: Uint8Array): Float32Array {
-  const g = decodeModel(bytes).graph;
-  return flattenParams(g, trainableLayout(g));
-}
-
-async function sampleInNode(bytes: Uint8Array, config?: unknown): Promise<Float32Array> {
-  const model = await DiffusionModel.create(ort as unknown as OrtApi, bytes, { source: 'exported', config });
-  try {
-    return (await createSampler(model, { sampler: 'ddim', steps: 5, seed: 7 }).sample(2)).images;
-  } finally {
-    await model.release();
-  }
-}
-
 describe('web: fine-tuning in Chromium (createTrainer)', function () {
   this.timeout(300000);
+  let site: TrainSite;
   let dir: string;
-  let server: StaticServer;
-  let browser: Browser;
   let page: Page;
   let modelPath: string;
   const pixels = discs();
 
   before(async () => {
-    browser = await launchChromium();
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-diffusion-webtrain-'));
-    const site = path.join(dir, 'site');
-    await buildWeb({ outDir: site, webgpu: false });
-    fs.mkdirSync(path.join(site, 'models'), { recursive: true });
-    modelPath = path.join(site, 'models', 'unet-tiny.onnx');
-    fs.writeFileSync(modelPath, encodeModel(buildModel(loadRecipe(path.join(repoRoot(), 'graphs/unet-tiny.json')), { seed: 1 })));
-    fs.copyFileSync(fixture('torch-unet-16px.onnx'), path.join(site, 'models', 'torch-unet-16px.onnx'));
-    fs.copyFileSync(fixture('torch-unet-16px.json'), path.join(site, 'models', 'torch-unet-16px.json'));
-    fs.copyFileSync(path.join(repoRoot(), 'models/fashion-mnist/model.onnx'), path.join(site, 'models', 'fashion-mnist.onnx'));
-    fs.copyFileSync(path.join(repoRoot(), 'models/fashion-mnist/model.fp16.onnx'), path.join(site, 'models', 'fashion-mnist.fp16.onnx'));
-    server = await serveStatic({ dir: site });
-    page = await browser.context.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${server.url}style.css`);
+    site = await openTrainSite();
+    ({ dir, page, modelPath } = site);
   });
 
   after(async () => {
-    await browser?.close();
-    await server?.close();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    await site?.close();
   });
 
   it(`${STEPS} steps in the page equal ${STEPS} steps of the Node trainer (same images, seed, batch): loss and weights`, async () => {
@@ -143,7 +68,7 @@ describe('web: fine-tuning in Chromium (createTrainer)', function () {
     assert.ok(dEma < 1e-4, `EMA weights differ by ${dEma}`);
   });
 
-  it('loss falls over 30 steps on unet-tiny; saveState/loadState resumes the same steps; the export loads in Node and samples with its metadata', async () => {
+  it('loss falls over 30 steps on unet-tiny; saveState/loadState resumes the same steps; the export loads with Node\'s loadModel, config intact', async () => {
     const res = await inPage<{ losses: number[]; resumed: number[]; continued: number[]; model: string }>(page, `
       const data = await lib.imageDataset(images, { channels: 1, size: ${SIZE} });
       const opts = { steps: 34, batch: 8, seed: 3, lr: 2e-3, numThreads: 1 };
@@ -163,46 +88,152 @@ describe('web: fine-tuning in Chromium (createTrainer)', function () {
     assert.ok(tail < 0.7 * head, `loss should fall: first 5 steps ${head.toFixed(4)}, last 5 ${tail.toFixed(4)}`);
     assert.deepEqual(res.resumed, res.continued, 'a restored state continues with the same losses');
     const bytes = Buffer.from(res.model, 'base64');
-    const meta = readModelConfig(decodeModel(bytes).metadata, 'exported')!;
     const orig = readModelConfig(decodeModel(fs.readFileSync(modelPath)).metadata, 'unet-tiny')!;
-    assert.deepEqual(meta.recipe, orig.recipe);
-    assert.deepEqual(meta.diffusion, orig.diffusion);
-    assert.equal(meta.training?.step, 34);
+    const model = await loadModel(bytes);
+    try {
+      const { training, ...config } = model.config;
+      assert.equal(training?.step, 34);
+      assert.equal(training?.data, 'page images');
+      const { training: _none, ...origConfig } = orig;
+      assert.deepEqual(config, origConfig, 'the whole config but `training` is the model\'s own');
+    } finally {
+      await model.release();
+    }
     const x = await sampleInNode(bytes);
     assert.equal(x.length, 2 * SIZE * SIZE);
     assert.ok(x.every(Number.isFinite));
   });
 
-  it('fine-tunes the PyTorch fixture in the page (foreign model, step graph built client-side)', async () => {
-    const res = await inPage<{ losses: number[]; model: string }>(page, `
+  it('loadState refuses a state of another planned length or batch, naming both values', async () => {
+    const res = await inPage<string[]>(page, `
+      const data = await lib.imageDataset(images, { channels: 1, size: ${SIZE} });
+      const make = (o) => lib.createTrainer('models/unet-tiny.onnx', undefined, { steps: 10, batch: 4, numThreads: 1, ...o });
+      const a = await make({});
+      await a.fit(data, { steps: 1 });
+      const state = a.saveState();
+      const out = [];
+      for (const o of [{ steps: 12 }, { batch: 2 }]) {
+        const t = await make(o);
+        try { t.loadState(state, data); out.push('loaded'); } catch (e) { out.push(e.message); }
+        await t.release();
+      }
+      const same = await make({});
+      same.loadState(state, data);
+      out.push(String(same.stepCount));
+      await a.release(); await same.release();
+      return out;
+    `, { pixels });
+    assert.deepEqual(res, [
+      'loadState: the state is of a run planned for 10 steps, this trainer\'s for 12 (`steps`)',
+      'loadState: the state was trained at batch 4, this trainer\'s step graph takes batch 2',
+      '1',
+    ]);
+  });
+
+  it('fine-tunes the PyTorch fixture in the page (foreign model, step graph built client-side); the export has new weights and its config', async () => {
+    const res = await inPage<{ losses: number[]; model: string; noConfig: string }>(page, `
       const config = await (await fetch('models/torch-unet-16px.json')).json();
       const data = await lib.imageDataset(images, { channels: 1, size: 16 });
       const trainer = await lib.createTrainer('models/torch-unet-16px.onnx', config, { steps: 20, batch: 4, numThreads: 1 });
       const r = await trainer.fit(data, { steps: 3 });
       const model = b64(trainer.exportModel());
       await trainer.release();
-      return { losses: r.losses, model };
+      const noConfig = await lib.createTrainer('models/torch-unet-16px.onnx').then(() => 'created', (e) => e.message);
+      return { losses: r.losses, model, noConfig };
     `, { pixels });
+    const noConfig = 'models/torch-unet-16px.onnx: the model carries no onnx-diffusion metadata; pass its config (the second argument of createTrainer)';
+    assert.equal(res.noConfig, noConfig);
     assert.equal(res.losses.length, 3);
     assert.ok(res.losses.every((l) => Number.isFinite(l) && l > 0), `losses ${res.losses}`);
+    const bytes = Buffer.from(res.model, 'base64');
+    const moved = maxAbsDiff(weightsOf(bytes), weightsOf(fs.readFileSync(fixture('torch-unet-16px.onnx'))));
+    assert.ok(moved > 0, 'training changed the fixture\'s weights');
     // The export carries the config it was given, so Node loads it without one.
-    const x = await sampleInNode(Buffer.from(res.model, 'base64'));
+    const model = await loadModel(bytes);
+    try {
+      const { training, ...config } = model.config;
+      assert.equal(training?.step, 3);
+      assert.deepEqual(config, configFromJson(JSON.parse(fs.readFileSync(fixture('torch-unet-16px.json'), 'utf8')), 'fixture config'));
+    } finally {
+      await model.release();
+    }
+    const x = await sampleInNode(bytes);
     assert.ok(x.every(Number.isFinite));
   });
 
-  it('cancelling mid-run (AbortSignal) stops between steps and leaves a trainer that steps, exports and samples', async () => {
-    const res = await inPage<{ stopped: string; steps: number; after: number; more: number; sampled: number }>(page, `
+  it('cancelling mid-run (AbortSignal) stops between steps (\'interrupted\', as Node) and leaves a trainer that steps, exports and samples', async () => {
+    const res = await inPage<{ stopped: string; steps: number; after: number; more: number; sampled: number; reported: number[] }>(page, `
       const data = await lib.imageDataset(images, { channels: 1, size: ${SIZE} });
-      const trainer = await lib.createTrainer('models/unet-tiny.onnx', undefined, { steps: 50, batch: 4, numThreads: 1 });
+      const reported = [];
+      const onStep = (r) => reported.push(r.step, r.totalSteps, Number.isFinite(r.loss) && r.loss > 0 ? 1 : 0);
+      const trainer = await lib.createTrainer('models/unet-tiny.onnx', undefined, { steps: 50, batch: 4, numThreads: 1, onStep });
       const ctrl = new AbortController();
       const r = await trainer.fit(data, { signal: ctrl.signal, onStep: (s) => { if (s.step === 2) ctrl.abort(); } });
       const more = await trainer.fit(data, { steps: 1 });
       const model = await lib.loadModel(trainer.exportModel(), { numThreads: 1 });
       const out = await lib.createSampler(model, { steps: 3, seed: 1 }).sample(1);
       await trainer.release();
-      return { stopped: r.stopped, steps: r.steps, after: trainer.stepCount, more: more.steps, sampled: out.images.length };
+      return { stopped: r.stopped, steps: r.steps, after: trainer.stepCount, more: more.steps, sampled: out.images.length, reported };
     `, { pixels });
-    assert.deepEqual(res, { stopped: 'cancelled', steps: 2, after: 3, more: 1, sampled: SIZE * SIZE });
+    // The trainer's own onStep saw every step, those of both fit calls.
+    assert.deepEqual(res, { stopped: 'interrupted', steps: 2, after: 3, more: 1, sampled: SIZE * SIZE, reported: [1, 50, 1, 2, 50, 1, 3, 50, 1] });
+  });
+
+  it('refuses bad batch and steps with OptionErrors naming the option, and a batch larger than the images as Node does', async () => {
+    const res = await inPage<{ errors: string[]; larger: string; wrapped: number }>(page, `
+      const errors = [];
+      for (const o of [{ batch: 0 }, { batch: 2.5 }, { steps: 0 }, { steps: -3 }]) {
+        await lib.createTrainer('models/unet-tiny.onnx', undefined, { ...o, numThreads: 1 }).then(
+          () => errors.push('created'),
+          (e) => errors.push([e instanceof lib.OptionError, e instanceof lib.DiffusionError, e.name, e.option, e.message].join('|')),
+        );
+      }
+      const data = await lib.imageDataset(images, { channels: 1, size: ${SIZE} });
+      const big = await lib.createTrainer('models/unet-tiny.onnx', undefined, { batch: 12, steps: 5, numThreads: 1 });
+      const larger = await big.fit(data).then(() => 'trained', (e) => [e.name, e.option, e.message].join('|'));
+      await big.release();
+      // The default batch (16) is no promise about the data: it wraps around the 8 images, as Node's default 64 does.
+      const dflt = await lib.createTrainer('models/unet-tiny.onnx', undefined, { steps: 5, numThreads: 1 });
+      const wrapped = (await dflt.fit(data, { steps: 1 })).steps;
+      await dflt.release();
+      return { errors, larger, wrapped };
+    `, { pixels });
+    assert.deepEqual(res, {
+      errors: [
+        'true|true|OptionError|batch|batch must be a positive integer, got 0',
+        'true|true|OptionError|batch|batch must be a positive integer, got 2.5',
+        'true|true|OptionError|steps|steps must be a positive integer, got 0',
+        'true|true|OptionError|steps|steps must be a positive integer, got -3',
+      ],
+      larger: 'OptionError|batch|batch 12: larger than the data set page images (8 images)',
+      wrapped: 1,
+    });
+  });
+
+  it('trains with 2 WASM threads in the cross-origin-isolated page (ORT starts its pool worker) and reports the same losses as 1 thread', async () => {
+    const run = `
+      const data = await lib.imageDataset(images, { channels: 1, size: ${SIZE} });
+      const trainer = await lib.createTrainer('models/unet-tiny.onnx', undefined, { steps: 3, batch: 4, numThreads: args.threads });
+      const r = await trainer.fit(data);
+      await trainer.release();
+      return r.losses;
+    `;
+    // ORT reads numThreads once per page: each count gets a fresh page. Its pool has numThreads - 1 workers.
+    const inFreshPage = async (threads: number) => {
+      const fresh = await site.browser.context.newPage();
+      try {
+        await fresh.goto(`${site.server.url}style.css`);
+        assert.equal(await fresh.evaluate('crossOriginIsolated'), true, 'the page is cross-origin isolated (COOP/COEP)');
+        const losses = await inPage<number[]>(fresh, run, { pixels, threads });
+        return { losses, workers: fresh.workers().length };
+      } finally {
+        await fresh.close();
+      }
+    };
+    const one = await inFreshPage(1);
+    const two = await inFreshPage(2);
+    assert.deepEqual([one.workers, two.workers], [0, 1], 'worker threads besides the page\'s own');
+    two.losses.forEach((l, i) => assert.ok(Math.abs(l - one.losses[i]) / one.losses[i] < 1e-4, `step ${i + 1}: ${l} with 2 threads, ${one.losses[i]} with 1`));
   });
 
   it('fine-tunes a half-stored (export --fp16) model in float32 and exports float32 weights', async () => {
@@ -224,16 +255,21 @@ describe('web: fine-tuning in Chromium (createTrainer)', function () {
       return lib.createTrainer('models/fashion-mnist.onnx', undefined, { batch: 1024 }).then(() => 'created', (e) => e.message);
     `);
     assert.match(msg, /^models\/fashion-mnist\.onnx: a training step at batch 1024 needs about [\d.]+ GiB, more than the WASM heap \(4 GiB, wasm32\); batch \d+ would fit$/);
+    // No WebGPU adapter in headless Chromium: the request falls back to WASM, and the message says so.
+    const gpu = await inPage<string>(page, `
+      return lib.createTrainer('models/fashion-mnist.onnx', undefined, { batch: 1024, backend: 'webgpu' }).then(() => 'created', (e) => e.message);
+    `);
+    assert.match(gpu, /more than the WASM heap \(4 GiB, wasm32\)/);
     console.log(`      ${msg}`);
     const fit = Number(/batch (\d+) would fit/.exec(msg)![1]);
     assert.ok(fit >= 16 && fit < 1024, `suggested batch ${fit}`);
   });
 
-  it('the fine-tuning page (train.html) fine-tunes the shipped model on a sample class, draws the loss and samples, and offers the model', async () => {
-    const demo = await browser.context.newPage();
+  it('the fine-tuning page (train.html) fine-tunes the shipped model on a sample class, draws loss and samples, offers the model; a 2nd click trains on', async () => {
+    const demo = await site.browser.context.newPage();
     const errors: string[] = [];
     demo.on('pageerror', (e) => errors.push(e.message));
-    await demo.goto(`${server.url}train.html?threads=1`);
+    await demo.goto(`${site.server.url}train.html?threads=1`);
     await demo.evaluate('window.__train.ready');
     assert.match((await demo.textContent('#model-info')) ?? '', /fashion-mnist\.onnx: 32×32×1 · trained \d+ steps/);
     const run = 'window.__train.addSample(8, 4), window.__train.run({ steps: 6, batch: 4, sampleEvery: 3, lr: 1e-4, sampleImages: 2, sampleSteps: 4 })';
@@ -246,6 +282,27 @@ describe('web: fine-tuning in Chromium (createTrainer)', function () {
     assert.match((await demo.textContent('#samples-caption')) ?? '', /after 6 steps/);
     const bytes = Buffer.from(await demo.evaluate('window.__train.exportModel()') as string, 'base64');
     assert.equal(readModelConfig(decodeModel(bytes).metadata, 'page export')?.training?.step, 6);
+    const raw = async () => weightsOf(Buffer.from(await demo.evaluate('window.__train.exportModel(false)') as string, 'base64'));
+    const first = await raw();
+    assert.ok(maxAbsDiff(first, weightsOf(fs.readFileSync(path.join(site.site, 'models', 'fashion-mnist.onnx')))) > 0, 'the first run moved the weights');
+
+    // A second click with other settings (3 steps at lr 0: AdamW moves nothing) must start from the
+    // first run's weights, not the model's, and extend the loss curve.
+    await demo.fill('#steps', '3');
+    await demo.fill('#lr', '0');
+    await demo.fill('#sample-every', '0');
+    const before = await demo.textContent('#progress');
+    await demo.click('#train');
+    await demo.waitForFunction(`(() => {
+      const p = document.getElementById('progress');
+      return p.classList.contains('error') || (p.textContent !== ${JSON.stringify(before)} && /^(Done|Cancelled)/.test(p.textContent));
+    })()`);
+    assert.match((await demo.textContent('#progress')) ?? '', /^Done: 9 steps/);
+    assert.match((await demo.textContent('#samples-caption')) ?? '', /after 9 steps/);
+    assert.deepEqual(await raw(), first, 'the second run continued from the fine-tuned weights');
+    const history = await demo.evaluate('window.__train.history()') as number[];
+    assert.equal(history.length, 9);
+    assert.deepEqual(history.slice(0, 6), res.losses, 'the loss curve keeps the first run');
     assert.deepEqual(errors, []);
     const shots = path.join(repoRoot(), 'test-artifacts');
     fs.mkdirSync(shots, { recursive: true });

@@ -87,6 +87,7 @@ async function browserTrainMs(browser: Browser, server: StaticServer, name: stri
   const page = await browser.context.newPage();
   try {
     await page.goto(`${server.url}style.css`);
+    if (threads > 1 && !(await page.evaluate(() => window.crossOriginIsolated))) throw new Error('page not cross-origin isolated: no WASM threads');
     return await page.evaluate(`(async () => {
       const lib = await import(new URL('onnx-diffusion.mjs', location.href).href);
       const trainer = await lib.createTrainer('models/${name}.onnx', undefined, { batch: ${batch}, steps: 100000, numThreads: ${threads} });

@@ -50,7 +50,12 @@ let images: { image: ImageInput; label: number }[] = [];
 let trainer: Trainer | undefined;
 let trainerKey = '';
 let running: AbortController | undefined;
+/** The loss curve since the model was opened, over every run. */
 let losses: number[] = [];
+/** Steps of the trainers before the current one: each later run continues from the weights they left. */
+let stepsBefore = 0;
+/** Their raw weights, as model.onnx: where the next trainer starts. */
+let fineTuned: Uint8Array | undefined;
 /** The sample grid: images and DDIM steps (tests ask for fewer). */
 const preview = { n: 8, steps: 20 };
 
@@ -71,6 +76,10 @@ async function openModel(bytes: Uint8Array, name: string, config?: unknown): Pro
   running?.abort();
   await trainer?.release();
   trainer = undefined;
+  losses = [];
+  stepsBefore = 0;
+  fineTuned = undefined;
+  drawLoss();
   try {
     // The metadata alone, to show what it is; the trainer reads the model again when training starts.
     const m = decodeModel(bytes, name);
@@ -161,7 +170,7 @@ function drawLoss(): void {
   line(losses.map((v) => (s = 0.9 * s + 0.1 * v)), '#2563eb', 2);
 }
 
-async function drawSamples(t: Trainer): Promise<void> {
+async function drawSamples(t: Trainer, step: number): Promise<void> {
   const m = await loadModel(t.exportModel(), runtime);
   try {
     const cls = t.config.conditioning.classes !== undefined ? Number(ui.sampleClass.value) : undefined;
@@ -169,14 +178,24 @@ async function drawSamples(t: Trainer): Promise<void> {
     const grid = makeGrid(res.rgba, { scale: Math.max(1, Math.round(48 / res.rgba[0].width)), border: 2, cols: 4, borderColor: [230, 232, 236, 255] });
     [ui.samples.width, ui.samples.height] = [grid.width, grid.height];
     ui.samples.getContext('2d')!.putImageData(toImageData(grid), 0, 0);
-    ui.samplesCaption.textContent = `samples after ${t.stepCount} steps (EMA weights, DDIM ${preview.steps} steps, seed 0)`;
+    ui.samplesCaption.textContent = `samples after ${step} steps (EMA weights, DDIM ${preview.steps} steps, seed 0)`;
   } finally {
     await m.release();
   }
 }
 
 interface RunRequest { steps?: number; batch?: number; lr?: number; sampleEvery?: number; seed?: number; sampleImages?: number; sampleSteps?: number }
-interface RunReport { losses: number[]; steps: number; stopped: string; msPerStep: number; sampledAt: number[] }
+interface RunReport {
+  /** This run's losses and steps. */
+  losses: number[];
+  steps: number;
+  stopped: string;
+  msPerStep: number;
+  /** Steps since the model was opened at which samples were drawn. */
+  sampledAt: number[];
+  /** The whole loss curve since the model was opened. */
+  history: number[];
+}
 
 async function run(req: RunRequest = {}): Promise<RunReport> {
   if (!model || images.length === 0) throw new Error('choose a model and add images first');
@@ -197,14 +216,21 @@ async function run(req: RunRequest = {}): Promise<RunReport> {
   const sampledAt: number[] = [];
   let ms = 0;
   try {
-    // A new run (other settings or model) starts from the model's weights; the same settings continue.
+    // The same settings continue an unfinished run. Otherwise a new trainer (its schedule, batch and
+    // seed are fixed when it is built) starts from the weights the last one left, not the model's:
+    // a second click fine-tunes further. Only opening another model starts over.
     const key = JSON.stringify([model.name, images.length, opts]);
     if (!trainer || key !== trainerKey || trainer.stepCount >= trainer.totalSteps) {
-      await trainer?.release();
+      if (trainer) {
+        fineTuned = trainer.exportModel({ ema: false });
+        stepsBefore += trainer.stepCount;
+        await trainer.release();
+        trainer = undefined;
+      }
       setStatus(ui.progress, 'Building the training step graph…');
-      trainer = await createTrainer(model.bytes, model.config, opts);
+      // An export carries the model's config in its metadata.
+      trainer = await createTrainer(fineTuned ?? model.bytes, fineTuned ? undefined : model.config, { ...opts, name: model.name });
       trainerKey = key;
-      losses = [];
     }
     const t = trainer;
     const { channels, size } = t.config.image;
@@ -222,21 +248,23 @@ async function run(req: RunRequest = {}): Promise<RunReport> {
           ms += s.ms;
           losses.push(s.loss);
           ui.bar.style.width = `${(100 * s.step) / s.totalSteps}%`;
-          setStatus(ui.progress, `Step ${s.step}/${s.totalSteps} · loss ${s.loss.toFixed(4)} · lr ${s.lr.toExponential(1)} · ${s.ms.toFixed(0)} ms/step`);
+          const [step, of] = [stepsBefore + s.step, stepsBefore + s.totalSteps];
+          setStatus(ui.progress, `Step ${step}/${of} · loss ${s.loss.toFixed(4)} · lr ${s.lr.toExponential(1)} · ${s.ms.toFixed(0)} ms/step`);
           drawLoss();
         },
       });
       stopped = r.stopped;
       if (every > 0 && t.stepCount % every === 0 || t.stepCount === t.totalSteps) {
-        await drawSamples(t);
-        sampledAt.push(t.stepCount);
+        await drawSamples(t, stepsBefore + t.stepCount);
+        sampledAt.push(stepsBefore + t.stepCount);
       }
       await new Promise((r) => setTimeout(r, 0));
     }
     const done = t.stepCount - first;
     const msPerStep = (ms / Math.max(1, done)).toFixed(0);
-    setStatus(ui.progress, `${stopped === 'cancelled' ? 'Cancelled' : 'Done'}: ${t.stepCount} steps (${msPerStep} ms/step). Download the model or train on.`);
-    return { losses: losses.slice(first), steps: done, stopped, msPerStep: ms / Math.max(1, done), sampledAt };
+    const total = stepsBefore + t.stepCount;
+    setStatus(ui.progress, `${stopped === 'interrupted' ? 'Cancelled' : 'Done'}: ${total} steps (${msPerStep} ms/step). Download the model or train on.`);
+    return { losses: losses.slice(losses.length - done), steps: done, stopped, msPerStep: ms / Math.max(1, done), sampledAt, history: [...losses] };
   } catch (e) {
     setStatus(ui.progress, (e as Error).message, true);
     throw e;
@@ -305,8 +333,10 @@ declare global {
       addSample(cls: number, count: number): void;
       run(req?: RunRequest): Promise<RunReport>;
       cancel(): void;
-      /** The fine-tuned model.onnx, base64 (a number[] of megabytes crawls through the DevTools protocol). */
-      exportModel(): string;
+      /** The fine-tuned model.onnx (EMA weights unless `ema` is false), base64 (a number[] of megabytes crawls through the DevTools protocol). */
+      exportModel(ema?: boolean): string;
+      /** The loss curve since the model was opened. */
+      history(): number[];
     };
   }
 }
@@ -316,8 +346,9 @@ window.__train = {
   addSample: addSampleImages,
   run,
   cancel: () => running?.abort(),
-  exportModel: () => {
-    const bytes = trainer?.exportModel() ?? new Uint8Array(0);
+  history: () => [...losses],
+  exportModel: (ema = true) => {
+    const bytes = trainer?.exportModel({ ema }) ?? new Uint8Array(0);
     let s = '';
     for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
     return btoa(s);
