@@ -59,7 +59,7 @@ console.log(JSON.stringify({
 `;
 
 // Type-checked only (tsc --noEmit, strict, no skipLibCheck): the README's five lines plus the typed
-// options, once from an ES module (.mts: `import`, the .d.mts types) and once from CommonJS (.cts:
+// options and the web entry's pipeline, createTrainer and imageDataset, once from an ES module (.mts: `import`, the .d.mts types) and once from CommonJS (.cts:
 // `require`, the .d.ts types).
 const TS_BODY = `
 async function main(): Promise<void> {
@@ -75,12 +75,18 @@ async function main(): Promise<void> {
   const backend: Backend = 'wasm';
   const web = await webPipeline(new Uint8Array(0), { backend });
   await web({ n: 1 });
+  // README "Fine-tune in the browser": types only, no browser runs this
+  const trainer = await createTrainer('model.onnx', undefined, { steps: 200, batch: 8, lr: 1e-4, backend });
+  const data = await imageDataset([new Blob([])], trainer.config.image);
+  await trainer.fit(data, { signal: ctrl.signal, onStep: ({ step, loss }) => console.log(step, loss) });
+  const bytes: Uint8Array = trainer.exportModel();
+  console.log(bytes.length);
 }
 void main;
 `;
 const MTS = `
 import { pipeline, type SamplerName, type Device } from 'onnx-diffusion';
-import { pipeline as webPipeline, type Backend } from 'onnx-diffusion/web';
+import { pipeline as webPipeline, createTrainer, imageDataset, type Backend } from 'onnx-diffusion/web';
 // @ts-expect-error: the ES-module build has no default export (so these are its types, not the CommonJS build's)
 import od from 'onnx-diffusion';
 void od;
@@ -90,7 +96,7 @@ const CTS = `
 import od = require('onnx-diffusion');
 import webEntry = require('onnx-diffusion/web');
 const { pipeline } = od;
-const webPipeline = webEntry.pipeline;
+const { pipeline: webPipeline, createTrainer, imageDataset } = webEntry;
 type SamplerName = od.SamplerName;
 type Device = od.Device;
 type Backend = webEntry.Backend;
@@ -134,6 +140,21 @@ describe('package: npm pack, then install into a fresh app from the registry cac
     assert.equal(out.n, 4);
     assert.deepEqual(out.eager, []);
     assert.ok(fs.statSync(path.join(app, 'cjs.png')).size > 100);
+  });
+
+  it("the README's install snippet, saved as app.mjs as it says, goes from the installed tarball to a PNG (n and steps cut to 1 and 2)", () => {
+    const readme = fs.readFileSync(path.join(repoRoot(), 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### Installing it in your app'));
+    assert.match(section, /save these lines as `app\.mjs` and run `node app\.mjs`/);
+    const snippet = section.match(/```ts\n([\s\S]*?)```/)![1];
+    assert.match(snippet, /pipeline\('fashion-mnist'\)/);
+    const fast = snippet.replace('n: 16, seed: 1, steps: 25', 'n: 1, seed: 1, steps: 2');
+    assert.notEqual(fast, snippet, 'the README snippet no longer samples with { n: 16, seed: 1, steps: 25 }: update this test');
+    fs.writeFileSync(path.join(app, 'app.mjs'), fast);
+    run(process.execPath, ['app.mjs'], app);
+    const png = fs.readFileSync(path.join(app, 'grid.png'));
+    assert.deepEqual([...png.subarray(1, 4)], [...Buffer.from('PNG')]);
+    assert.equal(png.readUInt32BE(16), 32 * 4 + 2 * 2, 'one 32 px tile at scale 4 with its border'); // IHDR width
   });
 
   it('an ES module gets the ES-module build (dist/index.mjs) and samples; its errors are the CommonJS build\'s classes', () => {
