@@ -115,6 +115,9 @@ describe('package: npm pack, then install into a fresh app from the registry cac
     fs.mkdirSync(app);
     fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
     // The README's install line: onnxruntime-node's CUDA download skipped, so no host but the registry is needed.
+    // --prefer-offline, not --offline: an app without a lockfile resolves every range from the packuments
+    // (registry metadata), and `npm ci` caches only tarballs. Tried 2026-11-26 (npm 11.19.1): a cache that
+    // `npm ci` of this repository had just filled gave ENOTCACHED for cli-progress's packument with --offline.
     run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', path.join(tmp, out[0].filename)], app, userEnv({ ONNXRUNTIME_NODE_INSTALL: 'skip' }));
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
