@@ -9,7 +9,7 @@
  * copies those files beside the bundle, where ORT looks for them by default.
  */
 import type { Env, InferenceSession } from 'onnxruntime-common';
-import { DiffusionError } from '../core/errors';
+import { DiffusionError, OptionError } from '../core/errors';
 import type { OrtApi } from '../runtime/model';
 
 /** 'wasm' (default) runs on the CPU; 'webgpu' needs `navigator.gpu` with an adapter and falls back to 'wasm' without one. */
@@ -54,7 +54,7 @@ function importOrt(backend: Backend): Promise<OrtWeb> {
 
 /** The backend `loadModel` will use for a request: WebGPU only when asked for and `navigator.gpu` exists. */
 export function resolveBackend(requested: Backend = 'wasm'): Backend {
-  if (requested !== 'wasm' && requested !== 'webgpu') throw new DiffusionError(`backend: expected wasm|webgpu, got ${JSON.stringify(requested)}`);
+  if (requested !== 'wasm' && requested !== 'webgpu') throw new OptionError('backend', `must be wasm or webgpu, got ${JSON.stringify(requested)}`);
   const hasGpu = typeof navigator !== 'undefined' && 'gpu' in navigator && !!(navigator as { gpu?: unknown }).gpu;
   return requested === 'webgpu' && hasGpu ? 'webgpu' : 'wasm';
 }
@@ -71,10 +71,13 @@ async function hasWebGpuAdapter(): Promise<boolean> {
 
 /** Threads ORT's WASM backend can use here: the request, else ORT's default when threads are possible, else 1. */
 export function resolveThreads(requested?: number): number | undefined {
+  // checked on every page, so a bad value fails where it is written, not only once the page is isolated
+  if (requested !== undefined && !(Number.isInteger(requested) && requested >= 1)) {
+    throw new OptionError('numThreads', `must be a positive integer, got ${requested}`);
+  }
   const isolated = typeof crossOriginIsolated !== 'undefined' && crossOriginIsolated;
   if (!isolated) return 1;
   if (requested === undefined) return undefined;
-  if (!Number.isInteger(requested) || requested < 1) throw new DiffusionError(`numThreads: expected a positive integer, got ${requested}`);
   return requested;
 }
 
