@@ -222,7 +222,9 @@ export function createSampler(model: SamplerModel, options: CreateSamplerOptions
         throw new DiffusionError(`${i.name}: expected [${i.shape.slice(1).join(',')}] per image (${per} values, for all images or one block per image), got ${given.length} values`);
       }
       extras.inputs ??= {};
-      extras.inputs[i.name] = given.length === per ? repeatTo(given, per, m, 'inputs', i.name) : Float32Array.from(Array.prototype.slice.call(given, offset * per, (offset + m) * per));
+      extras.inputs[i.name] = given.length === per
+        ? repeatTo(given, per, m, 'inputs', i.name)
+        : Float32Array.from(Array.prototype.slice.call(given, offset * per, (offset + m) * per));
     }
     return extras;
   }
