@@ -71,13 +71,10 @@ async function hasWebGpuAdapter(): Promise<boolean> {
 
 /** Threads ORT's WASM backend can use here: the request, else ORT's default when threads are possible, else 1. */
 export function resolveThreads(requested?: number): number | undefined {
-  // checked on every page, so a bad value fails where it is written, not only once the page is isolated
-  if (requested !== undefined && !(Number.isInteger(requested) && requested >= 1)) {
-    throw new OptionError('numThreads', `must be a positive integer, got ${requested}`);
-  }
   const isolated = typeof crossOriginIsolated !== 'undefined' && crossOriginIsolated;
   if (!isolated) return 1;
   if (requested === undefined) return undefined;
+  if (!Number.isInteger(requested) || requested < 1) throw new OptionError('numThreads', `must be a positive integer, got ${requested}`);
   return requested;
 }
 
