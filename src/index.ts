@@ -66,7 +66,7 @@ export { decodeModel, encodeModel, Builder, Graph, newModel, Tensor, type Model,
 export { openDataset, BatchLoader, DATASET_KINDS, type Dataset, type DatasetRequest, type Batch, type LoaderOptions } from './data';
 export { makeGrid, makeStrip, upscale, encodeImage, writePng, writeImage, writeAnimation, readImage, toRgba, imageToRgba, type RgbaImage } from './image';
 
-export { DiffusionError, FileFormatError, ConfigError } from './core/errors';
+export { DiffusionError, OptionError, FileFormatError, ConfigError } from './core/errors';
 
 // Pipelines: cascaded super-resolution and ensembles of timestep experts
 export * from './diffusion/pipelines';

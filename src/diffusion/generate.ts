@@ -3,7 +3,7 @@
  * `const gen = generator(model); const { images } = await gen({ n: 16, seed: 1, steps: 25 })`.
  * Each call is a fresh createSampler + sample, so every option may change between calls.
  */
-import { DiffusionError } from '../core/errors';
+import { OptionError } from '../core/errors';
 import { rgbaToChw, type RgbaImage } from '../image/pixels';
 import { createSampler, type CreateSamplerOptions, type SampleCallOptions, type SampleResult, type SamplerModel } from './sampler';
 
@@ -30,11 +30,11 @@ function startImage(image: GenerateOptions['image'], model: SamplerModel): Float
   if (image === undefined || image instanceof Float32Array) return image;
   const { channels, size } = model.config.image;
   const list = Array.isArray(image) ? image : [image];
-  if (channels !== 1 && channels !== 3) throw new DiffusionError(`image: RGBA input needs a 1- or 3-channel model, this one has ${channels}; pass float CHW`);
+  if (channels !== 1 && channels !== 3) throw new OptionError('image', `as RGBA needs a 1- or 3-channel model, this one has ${channels}; pass float CHW`);
   const per = channels * size * size;
   const out = new Float32Array(list.length * per);
   list.forEach((img, i) => {
-    if (img.width !== size || img.height !== size) throw new DiffusionError(`image: expected ${size}x${size} (the model's size), got ${img.width}x${img.height}`);
+    if (img.width !== size || img.height !== size) throw new OptionError('image', `must be ${size}x${size} (the model's size), got ${img.width}x${img.height}`);
     out.set(rgbaToChw(img, channels), i * per);
   });
   return out;

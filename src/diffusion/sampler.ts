@@ -102,8 +102,11 @@ export interface SampleCallOptions {
   signal?: AbortSignal;
 }
 
-function repeatTo(src: ArrayLike<number>, per: number, n: number, what: string): Float32Array {
-  if (src.length !== per && src.length !== per * n) throw new DiffusionError(`${what}: expected ${per} or ${per * n} values, got ${src.length}`);
+/** `src` (one image's values or n images') as n images' values; `option` (and the `inputs` key) name it when it is neither. */
+function repeatTo(src: ArrayLike<number>, per: number, n: number, option: string, key?: string): Float32Array {
+  if (src.length !== per && src.length !== per * n) {
+    throw new OptionError(option, `${key ? `${key}: ` : ''}must have ${per} or ${per * n} values, got ${src.length}`);
+  }
   const out = new Float32Array(per * n);
   for (let i = 0; i < n; i++) out.set(src.length === per ? src : Array.prototype.slice.call(src, i * per, (i + 1) * per), i * per);
   return out;
@@ -138,12 +141,12 @@ export function createSampler(model: SamplerModel, options: CreateSamplerOptions
   if (options.strength !== undefined && !options.image) throw new OptionError('strength', 'needs an image to start from');
 
   async function sample(n: number, call: SampleCallOptions = {}): Promise<SampleResult> {
-    if (!Number.isInteger(n) || n < 1) throw new DiffusionError(`number of images must be a positive integer, got ${n}`);
+    if (!Number.isInteger(n) || n < 1) throw new OptionError('n', `(the number of images) must be a positive integer, got ${n}`);
     const per = c * size * size;
     const images = new Float32Array(n * per);
     const batch = Math.max(1, Math.min(options.batch ?? n, n));
     if (options.latents && options.latents.length !== n * per) {
-      throw new DiffusionError(`latents: expected ${n * per} values (${n} x ${c} x ${size} x ${size}), got ${options.latents.length}`);
+      throw new OptionError('latents', `must have ${n * per} values (${n} x ${c} x ${size} x ${size}), got ${options.latents.length}`);
     }
     const initImages = options.image && repeatTo(options.image, per, n, 'image');
     const strength = options.strength ?? 0.8;
@@ -219,7 +222,9 @@ export function createSampler(model: SamplerModel, options: CreateSamplerOptions
         throw new DiffusionError(`${i.name}: expected [${i.shape.slice(1).join(',')}] per image (${per} values, for all images or one block per image), got ${given.length} values`);
       }
       extras.inputs ??= {};
-      extras.inputs[i.name] = given.length === per ? repeatTo(given, per, m, i.name) : Float32Array.from(Array.prototype.slice.call(given, offset * per, (offset + m) * per));
+      extras.inputs[i.name] = given.length === per
+        ? repeatTo(given, per, m, 'inputs', i.name)
+        : Float32Array.from(Array.prototype.slice.call(given, offset * per, (offset + m) * per));
     }
     return extras;
   }

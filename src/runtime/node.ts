@@ -1,7 +1,7 @@
 import * as os from 'os';
 import type * as ort from 'onnxruntime-node';
 import { ortNode } from './ort-node';
-import { DiffusionError } from '../core/errors';
+import { DiffusionError, OptionError } from '../core/errors';
 import { cudaExecutionProviders, cudaPreflight, explainCudaFailure } from './cuda';
 import { encodeModel } from '../onnx/proto';
 import { Model } from '../onnx/ir';
@@ -26,9 +26,9 @@ export interface SessionOptions {
 /** Session options for every graph here: all optimisations, intra-op threads = cores, CPU or CUDA. */
 export function sessionOptions(opts: SessionOptions = {}): ort.InferenceSession.SessionOptions {
   const device = opts.device ?? 'cpu';
-  if (device !== 'cpu' && device !== 'cuda') throw new DiffusionError(`unknown device "${String(device)}" (expected cpu|cuda)`);
+  if (device !== 'cpu' && device !== 'cuda') throw new OptionError('device', `must be cpu or cuda, got "${String(device)}"`);
   const threads = opts.threads ?? os.availableParallelism();
-  if (!Number.isInteger(threads) || threads < 1) throw new DiffusionError(`threads must be a positive integer, got ${threads}`);
+  if (!Number.isInteger(threads) || threads < 1) throw new OptionError('threads', `must be a positive integer, got ${threads}`);
   return {
     graphOptimizationLevel: 'all',
     intraOpNumThreads: threads,

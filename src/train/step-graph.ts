@@ -53,8 +53,8 @@ function forwardTables(config: ModelConfig): { a: Float32Array; s: Float32Array 
  * Builds the training-step graph from a denoiser model (ours or a foreign export):
  * `step(params, m, v, ema, step, lr, ema_decay, max_norm, x0, noise, t[, class|labels|cond|aug])
  *   -> (params', m', v', ema', loss, grad_norm)` with all trainable weights in flat float32
- * vectors sliced inside the graph. With optimizer 'none' it is the gradient graph of DESIGN.md:
- * weights stay initializers, outputs `loss` and `grad/<name>`.
+ * vectors sliced inside the graph. With optimizer 'none' it is the plain gradient graph (the model's loss
+ * and its backward pass, docs/autodiff.md): weights stay initializers, outputs `loss` and `grad/<name>`.
  */
 export function buildStepGraph(model: Model, config: ModelConfig, options: StepGraphOptions = {}): StepGraph {
   const graph = model.graph.clone();

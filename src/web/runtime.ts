@@ -9,7 +9,7 @@
  * copies those files beside the bundle, where ORT looks for them by default.
  */
 import type { Env, InferenceSession } from 'onnxruntime-common';
-import { DiffusionError } from '../core/errors';
+import { DiffusionError, OptionError } from '../core/errors';
 import type { OrtApi } from '../runtime/model';
 
 /** 'wasm' (default) runs on the CPU; 'webgpu' needs `navigator.gpu` with an adapter and falls back to 'wasm' without one. */
@@ -54,7 +54,7 @@ function importOrt(backend: Backend): Promise<OrtWeb> {
 
 /** The backend `loadModel` will use for a request: WebGPU only when asked for and `navigator.gpu` exists. */
 export function resolveBackend(requested: Backend = 'wasm'): Backend {
-  if (requested !== 'wasm' && requested !== 'webgpu') throw new DiffusionError(`backend: expected wasm|webgpu, got ${JSON.stringify(requested)}`);
+  if (requested !== 'wasm' && requested !== 'webgpu') throw new OptionError('backend', `must be wasm or webgpu, got ${JSON.stringify(requested)}`);
   const hasGpu = typeof navigator !== 'undefined' && 'gpu' in navigator && !!(navigator as { gpu?: unknown }).gpu;
   return requested === 'webgpu' && hasGpu ? 'webgpu' : 'wasm';
 }
@@ -74,7 +74,7 @@ export function resolveThreads(requested?: number): number | undefined {
   const isolated = typeof crossOriginIsolated !== 'undefined' && crossOriginIsolated;
   if (!isolated) return 1;
   if (requested === undefined) return undefined;
-  if (!Number.isInteger(requested) || requested < 1) throw new DiffusionError(`numThreads: expected a positive integer, got ${requested}`);
+  if (!Number.isInteger(requested) || requested < 1) throw new OptionError('numThreads', `must be a positive integer, got ${requested}`);
   return requested;
 }
 
@@ -97,6 +97,20 @@ export async function openRuntime(options: WebRuntimeOptions): Promise<{ ort: Or
   return { ort, backend, sessionOptions };
 }
 
+/** A bare name with no extension or path (`fashion-mnist`, `fashion-mnist.fp16`): in Node, a model shipped in the package's models/. */
+const MODEL_NAME = /^[\w-]+(\.fp16)?$/;
+
+/**
+ * A page cannot read the package's models/ folder: a bundler does not emit them, so fetching the bare
+ * name would 404. Throws the one line that says which file to serve instead.
+ */
+export function rejectModelName(source: string): void {
+  if (!MODEL_NAME.test(source)) return;
+  const [name, half] = source.endsWith('.fp16') ? [source.slice(0, -5), true] : [source, false];
+  const file = half ? 'model.fp16.onnx' : 'model.onnx (or model.fp16.onnx)';
+  throw new DiffusionError(`${source}: model names resolve only in Node; in a page, serve node_modules/onnx-diffusion/models/${name}/${file} and pass its URL`);
+}
+
 export async function readBytes(source: ModelSource, what = 'loadModel'): Promise<{ bytes: Uint8Array; name: string }> {
   if (source instanceof Uint8Array) return { bytes: source, name: 'model' };
   if (source instanceof ArrayBuffer) return { bytes: new Uint8Array(source), name: 'model' };
@@ -105,6 +119,7 @@ export async function readBytes(source: ModelSource, what = 'loadModel'): Promis
     return { bytes: new Uint8Array(await source.arrayBuffer()), name };
   }
   if (typeof source === 'string' || source instanceof URL) {
+    if (typeof source === 'string') rejectModelName(source);
     const name = String(source);
     let res: Response;
     try {

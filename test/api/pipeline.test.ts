@@ -35,7 +35,7 @@ describe('pipeline(): one-call sampling in Node, with latents, SDEdit and cancel
     assert.deepEqual(same.images, plain.images);
     const other = await gen({ n: 2, seed: 9, steps: 3, latents: new Rng(10).normalArray(2 * per) });
     assert.notDeepEqual(other.images, plain.images);
-    await assert.rejects(gen({ n: 2, latents: new Float32Array(3) }), /^DiffusionError: latents: expected 512 values \(2 x 1 x 16 x 16\), got 3$/);
+    await assert.rejects(gen({ n: 2, latents: new Float32Array(3) }), /^OptionError: latents must have 512 values \(2 x 1 x 16 x 16\), got 3$/);
     await gen.release();
   });
 

@@ -101,7 +101,7 @@ describe('generator(): SDEdit (image + strength) on every model kind', () => {
     await assert.rejects(generator(fakeModel('cold-blur'))({ latents: new Float32Array(PER) }),
       /^OptionError: latents applies to gaussian and toy models; a cold-blur model starts from flat images \(give `image` and `strength` to start from your own\)$/);
     for (const kind of ['gaussian', 'toy', 'cold-blur'] as const) {
-      await assert.rejects(generator(fakeModel(kind))({ steps: 5, image, strength: 1.5 }), /^DiffusionError: strength must be in \[0, 1\], got 1\.5$/);
+      await assert.rejects(generator(fakeModel(kind))({ steps: 5, image, strength: 1.5 }), /^OptionError: strength must be in \[0, 1\], got 1\.5$/);
       await assert.rejects(generator(fakeModel(kind))({ strength: 0.5 }), /^OptionError: strength needs an image to start from$/);
     }
   });

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { repoRoot } from '../helpers/paths';
+import { unshippedMdRefs } from './md-refs';
 
 /** The environment of a user's shell: no npm_* variables from the `npm test` that runs this. */
 function userEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
@@ -58,7 +59,7 @@ console.log(JSON.stringify({
 `;
 
 // Type-checked only (tsc --noEmit, strict, no skipLibCheck): the README's five lines plus the typed
-// options, once from an ES module (.mts: `import`, the .d.mts types) and once from CommonJS (.cts:
+// options and the web entry's pipeline, createTrainer and imageDataset, once from an ES module (.mts: `import`, the .d.mts types) and once from CommonJS (.cts:
 // `require`, the .d.ts types).
 const TS_BODY = `
 async function main(): Promise<void> {
@@ -74,12 +75,18 @@ async function main(): Promise<void> {
   const backend: Backend = 'wasm';
   const web = await webPipeline(new Uint8Array(0), { backend });
   await web({ n: 1 });
+  // README "Fine-tune in the browser": types only, no browser runs this
+  const trainer = await createTrainer('model.onnx', undefined, { steps: 200, batch: 8, lr: 1e-4, backend });
+  const data = await imageDataset([new Blob([])], trainer.config.image);
+  await trainer.fit(data, { signal: ctrl.signal, onStep: ({ step, loss }) => console.log(step, loss) });
+  const bytes: Uint8Array = trainer.exportModel();
+  console.log(bytes.length);
 }
 void main;
 `;
 const MTS = `
 import { pipeline, type SamplerName, type Device } from 'onnx-diffusion';
-import { pipeline as webPipeline, type Backend } from 'onnx-diffusion/web';
+import { pipeline as webPipeline, createTrainer, imageDataset, type Backend } from 'onnx-diffusion/web';
 // @ts-expect-error: the ES-module build has no default export (so these are its types, not the CommonJS build's)
 import od from 'onnx-diffusion';
 void od;
@@ -89,7 +96,7 @@ const CTS = `
 import od = require('onnx-diffusion');
 import webEntry = require('onnx-diffusion/web');
 const { pipeline } = od;
-const webPipeline = webEntry.pipeline;
+const { pipeline: webPipeline, createTrainer, imageDataset } = webEntry;
 type SamplerName = od.SamplerName;
 type Device = od.Device;
 type Backend = webEntry.Backend;
@@ -108,6 +115,9 @@ describe('package: npm pack, then install into a fresh app from the registry cac
     fs.mkdirSync(app);
     fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
     // The README's install line: onnxruntime-node's CUDA download skipped, so no host but the registry is needed.
+    // --prefer-offline, not --offline: an app without a lockfile resolves every range from the packuments
+    // (registry metadata), and `npm ci` caches only tarballs. Tried 2026-11-26 (npm 11.19.1): a cache that
+    // `npm ci` of this repository had just filled gave ENOTCACHED for cli-progress's packument with --offline.
     run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', path.join(tmp, out[0].filename)], app, userEnv({ ONNXRUNTIME_NODE_INSTALL: 'skip' }));
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -121,15 +131,10 @@ describe('package: npm pack, then install into a fresh app from the registry cac
     assert.ok(!fs.existsSync(path.join(app, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', 'linux', 'x64', 'libonnxruntime_providers_cuda.so')));
   });
 
-  it('every .md file the shipped code names outside comments (messages, --help) is in the tarball', () => {
-    const dist = path.join(app, 'node_modules', 'onnx-diffusion');
-    const named = new Set<string>();
-    for (const f of files.filter((f) => /^dist\/.*\.m?js$/.test(f))) {
-      const code = fs.readFileSync(path.join(dist, f), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
-      for (const m of code.matchAll(/[\w./-]*\.md\b/g)) named.add(m[0]);
-    }
-    assert.ok(named.has('cuda.md'), [...named].join(', '));
-    assert.deepEqual([...named].filter((md) => !files.includes(md) && !files.includes(`docs/${md}`)), []);
+  it('no shipped doc (docs/, README.md, model cards) or dist file (code, messages, types) names a .md file the tarball lacks', () => {
+    const pkg = path.join(app, 'node_modules', 'onnx-diffusion');
+    assert.match(fs.readFileSync(path.join(pkg, 'dist', 'runtime', 'cuda.js'), 'utf8'), /cuda\.md/);
+    assert.deepEqual(unshippedMdRefs(pkg, files), []);
   });
 
   it('a CommonJS script samples with pipeline() and writes a PNG; require() loads neither sharp nor onnxruntime-node', () => {
@@ -138,6 +143,21 @@ describe('package: npm pack, then install into a fresh app from the registry cac
     assert.equal(out.n, 4);
     assert.deepEqual(out.eager, []);
     assert.ok(fs.statSync(path.join(app, 'cjs.png')).size > 100);
+  });
+
+  it("the README's install snippet, saved as app.mjs as it says, goes from the installed tarball to a PNG (n and steps cut to 1 and 2)", () => {
+    const readme = fs.readFileSync(path.join(repoRoot(), 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### Installing it in your app'));
+    assert.match(section, /save these lines as `app\.mjs` and run `node app\.mjs`/);
+    const snippet = section.match(/```ts\n([\s\S]*?)```/)![1];
+    assert.match(snippet, /pipeline\('fashion-mnist'\)/);
+    const fast = snippet.replace('n: 16, seed: 1, steps: 25', 'n: 1, seed: 1, steps: 2');
+    assert.notEqual(fast, snippet, 'the README snippet no longer samples with { n: 16, seed: 1, steps: 25 }: update this test');
+    fs.writeFileSync(path.join(app, 'app.mjs'), fast);
+    run(process.execPath, ['app.mjs'], app);
+    const png = fs.readFileSync(path.join(app, 'grid.png'));
+    assert.deepEqual([...png.subarray(1, 4)], [...Buffer.from('PNG')]);
+    assert.equal(png.readUInt32BE(16), 32 * 4 + 2 * 2, 'one 32 px tile at scale 4 with its border'); // IHDR width
   });
 
   it('an ES module gets the ES-module build (dist/index.mjs) and samples; its errors are the CommonJS build\'s classes', () => {

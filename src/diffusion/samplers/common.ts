@@ -1,5 +1,5 @@
 /** What the Gaussian samplers (ddpm, ddim, dpm++2m, euler, heun) share: x_T, and a network output turned into (x0, eps). */
-import { DiffusionError } from '../../core/errors';
+import { OptionError } from '../../core/errors';
 import { Prediction } from '../../core/diffusion-config';
 import { Rng } from '../../core/rng';
 import { Schedule } from '../schedules';
@@ -12,15 +12,15 @@ export { shapeSize, throwIfAborted } from './loop';
 export function initialSample(rng: Rng, size: number, initialNoise: Float32Array | undefined): Float32Array {
   if (initialNoise === undefined) return rng.normalArray(size);
   if (initialNoise.length !== size) {
-    throw new DiffusionError(`initialNoise: expected ${size} elements, got ${initialNoise.length}`);
+    throw new OptionError('initialNoise', `must have ${size} elements, got ${initialNoise.length}`);
   }
   return Float32Array.from(initialNoise);
 }
 
 /** An SDEdit start as every sampler (gaussian, toy, cold) takes it: strength in [0, 1], `size` values. */
 export function checkInit(init: ImageInit, size: number): void {
-  if (!(init.strength >= 0 && init.strength <= 1)) throw new DiffusionError(`strength must be in [0, 1], got ${init.strength}`);
-  if (init.image.length !== size) throw new DiffusionError(`image: expected ${size} values, got ${init.image.length}`);
+  if (!(init.strength >= 0 && init.strength <= 1)) throw new OptionError('strength', `must be in [0, 1], got ${init.strength}`);
+  if (init.image.length !== size) throw new OptionError('image', `must have ${size} values, got ${init.image.length}`);
 }
 
 /**

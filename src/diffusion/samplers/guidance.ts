@@ -6,7 +6,7 @@
  * w = 0 unconditional, w > 1 stronger guidance. Works on any prediction type, since eps, x0 and v
  * are all affine in the model output at fixed x_t.
  */
-import { DiffusionError } from '../../core/errors';
+import { DiffusionError, OptionError } from '../../core/errors';
 import { Denoiser } from './types';
 
 /** The network with a class input (the runtime layer converts Int32Array to int64). */
@@ -51,7 +51,7 @@ export function guidedDenoiser(model: ClassDenoiser, classes: Int32Array, nullCl
  */
 export function guidedBy<E>(model: (x: Float32Array, t: Int32Array, e: E) => Promise<Float32Array>, cond: E, uncond: E,
   concat: (a: E, b: E) => E, w: number): Denoiser {
-  if (!Number.isFinite(w)) throw new DiffusionError(`guidance: scale must be a finite number, got ${w}`);
+  if (!Number.isFinite(w)) throw new OptionError('guidance', `must be a finite number, got ${w}`);
   if (w === 1) return (x, t) => model(x, t, cond);
   if (w === 0) return (x, t) => model(x, t, uncond);
   return async (x, t) => {

@@ -3,7 +3,7 @@
  * through the one loop of loop.ts. `runSampler` validates the choice and its options and
  * dispatches; `createSamplerFn` binds a name and options once for repeated use.
  */
-import { DiffusionError } from '../../core/errors';
+import { OptionError } from '../../core/errors';
 import { Prediction, SAMPLER_NAMES, SamplerName } from '../../core/diffusion-config';
 import { Schedule } from '../schedules';
 import { ddimSample } from './ddim';
@@ -25,10 +25,10 @@ export type SamplerFn = (
   denoiser: Denoiser, schedule: Schedule, prediction: Prediction, shape: SampleShape,
 ) => Promise<Float32Array>;
 
-/** `name` as a SamplerName, or a DiffusionError listing the samplers. */
+/** `name` as a SamplerName, or an OptionError (`sampler`) listing the samplers. */
 export function samplerName(name: string): SamplerName {
   if (!(SAMPLER_NAMES as readonly string[]).includes(name)) {
-    throw new DiffusionError(`unknown sampler "${name}" (expected one of ${SAMPLER_NAMES.join('|')})`);
+    throw new OptionError('sampler', `must be one of ${SAMPLER_NAMES.join('|')}, got "${name}"`);
   }
   return name as SamplerName;
 }
@@ -37,15 +37,13 @@ function validate(name: string, schedule: Schedule, opts: AnySamplerOptions): Sa
   samplerName(name);
   const T = schedule.timesteps;
   if (opts.steps !== undefined && (!Number.isInteger(opts.steps) || opts.steps < 1 || opts.steps > T)) {
-    throw new DiffusionError(`${name}: steps must be an integer in [1, ${T}], got ${opts.steps}`);
+    throw new OptionError('steps', `must be an integer in [1, ${T}] for ${name}, got ${opts.steps}`);
   }
   if (opts.spacing !== undefined && KARRAS_SAMPLERS.includes(name)) {
-    throw new DiffusionError(`${name}: spacing does not apply (it steps on the Karras sigma grid)`);
+    throw new OptionError('spacing', `does not apply to ${name} (it steps on the Karras sigma grid)`);
   }
   if (opts.eta !== undefined && (name !== 'ddim' || !(opts.eta >= 0 && opts.eta <= 1))) {
-    throw new DiffusionError(name === 'ddim'
-      ? `ddim: eta must be in [0, 1], got ${opts.eta}`
-      : `${name}: eta applies to ddim only`);
+    throw new OptionError('eta', name === 'ddim' ? `must be in [0, 1], got ${opts.eta}` : `applies to the ddim sampler only (not ${name})`);
   }
   return name as SamplerName;
 }

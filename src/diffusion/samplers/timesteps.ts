@@ -3,7 +3,7 @@
  * `timestep_spacing` definitions (Lin et al. 2024, "Common diffusion noise schedules and sample
  * steps are flawed", table 2). Returned in sampling order (descending).
  */
-import { DiffusionError } from '../../core/errors';
+import { DiffusionError, OptionError } from '../../core/errors';
 import { TimestepSpacing } from './types';
 
 /** numpy.round: halves go to the nearest even integer. */
@@ -13,8 +13,8 @@ export function roundHalfEven(x: number): number {
 }
 
 export function makeTimesteps(T: number, steps: number, spacing: TimestepSpacing = 'leading'): Int32Array {
-  if (!Number.isInteger(steps) || steps < 1) throw new DiffusionError(`steps must be a positive integer, got ${steps}`);
-  if (steps > T) throw new DiffusionError(`steps (${steps}) must not exceed the model's timesteps (${T})`);
+  if (!Number.isInteger(steps) || steps < 1) throw new OptionError('steps', `must be a positive integer, got ${steps}`);
+  if (steps > T) throw new OptionError('steps', `(${steps}) must not exceed the model's timesteps (${T})`);
   const out = new Int32Array(steps);
   switch (spacing) {
     case 'leading': {

@@ -48,12 +48,15 @@ describe('samplers: reproducibility and validation', () => {
   });
 
   it('rejects an unknown sampler, steps > T, and eta out of range in one line', async () => {
-    await assert.rejects(runSampler('lms' as SamplerName, net, schedule, 'eps', shape), /^DiffusionError: unknown sampler "lms" \(expected one of ddpm\|ddim\|dpm\+\+2m\|euler\|heun\)$/);
-    await assert.rejects(runSampler('ddim', net, schedule, 'eps', shape, { steps: 1001 }), /ddim: steps must be an integer in \[1, 1000\], got 1001/);
-    await assert.rejects(runSampler('ddim', net, schedule, 'eps', shape, { eta: 1.5 }), /ddim: eta must be in \[0, 1\], got 1.5/);
-    await assert.rejects(runSampler('dpm++2m', net, schedule, 'eps', shape, { eta: 0.5 }), /dpm\+\+2m: eta applies to ddim only/);
+    await assert.rejects(runSampler('lms' as SamplerName, net, schedule, 'eps', shape),
+      /^OptionError: sampler must be one of ddpm\|ddim\|dpm\+\+2m\|euler\|heun, got "lms"$/);
+    await assert.rejects(runSampler('ddim', net, schedule, 'eps', shape, { steps: 1001 }),
+      /^OptionError: steps must be an integer in \[1, 1000\] for ddim, got 1001$/);
+    await assert.rejects(runSampler('ddim', net, schedule, 'eps', shape, { eta: 1.5 }), /^OptionError: eta must be in \[0, 1\], got 1\.5$/);
+    await assert.rejects(runSampler('dpm++2m', net, schedule, 'eps', shape, { eta: 0.5 }),
+      /^OptionError: eta applies to the ddim sampler only \(not dpm\+\+2m\)$/);
     await assert.rejects(runSampler('heun', net, schedule, 'eps', shape, { spacing: 'trailing' }),
-      /^DiffusionError: heun: spacing does not apply \(it steps on the Karras sigma grid\)$/);
+      /^OptionError: spacing does not apply to heun \(it steps on the Karras sigma grid\)$/);
     await assert.rejects(runSampler('ddim', net, schedule, 'eps', { n: 0, c: 1, h: 2, w: 2 }), /sample shape: n must be a positive integer/);
     const bad: Denoiser = async () => new Float32Array(3);
     await assert.rejects(runSampler('ddim', bad, schedule, 'eps', shape, { steps: 2 }), /denoiser output: expected 150 elements, got 3/);

@@ -48,7 +48,9 @@ describe('samplers: image-to-image (SDEdit) through `init`', () => {
 
   it('rejects a strength outside [0, 1] and an image of the wrong size in one line', async () => {
     const net = recordingNet().net;
-    await assert.rejects(runSampler('ddim', net, schedule, 'eps', shape, { init: { image, strength: 1.5 } }), /^DiffusionError: strength must be in \[0, 1\], got 1\.5$/);
-    await assert.rejects(runSampler('ddim', net, schedule, 'eps', shape, { init: { image: image.slice(1), strength: 0.5 } }), /^DiffusionError: image: expected 32 values, got 31$/);
+    await assert.rejects(runSampler('ddim', net, schedule, 'eps', shape, { init: { image, strength: 1.5 } }),
+      /^OptionError: strength must be in \[0, 1\], got 1\.5$/);
+    await assert.rejects(runSampler('ddim', net, schedule, 'eps', shape, { init: { image: image.slice(1), strength: 0.5 } }),
+      /^OptionError: image must have 32 values, got 31$/);
   });
 });
