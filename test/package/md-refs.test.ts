@@ -21,14 +21,14 @@ describe('package: shipped docs name only files the package ships', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'od-mdrefs-'));
     try {
       const write = (f: string, s: string) => { fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true }); fs.writeFileSync(path.join(dir, f), s); };
-      write('README.md', 'see docs/cuda.md, [card](models/m/README.md), DESIGN.md and ../shared/GPU.md; `.md` files');
+      write('README.md', 'see docs/cuda.md, [card](models/m/README.md), DESIGN.md and ../notes/GPU.md; `.md` files');
       write('docs/cuda.md', 'see web.md, ../README.md, tools/examples/README.md');
       write('docs/web.md', '');
       write('models/m/README.md', 'see ../../docs/web.md');
       write('dist/a.js', "console.log('see .../node_modules/onnx-diffusion/docs/cuda.md or PERF-NOTES.md')");
       const files = ['README.md', 'docs/cuda.md', 'docs/web.md', 'models/m/README.md', 'dist/a.js'];
       assert.deepEqual(unshippedMdRefs(dir, files).sort(), [
-        'README.md: ../shared/GPU.md', 'README.md: DESIGN.md', 'dist/a.js: PERF-NOTES.md', 'docs/cuda.md: tools/examples/README.md',
+        'README.md: ../notes/GPU.md', 'README.md: DESIGN.md', 'dist/a.js: PERF-NOTES.md', 'docs/cuda.md: tools/examples/README.md',
       ]);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
