@@ -1,12 +1,17 @@
 /**
  * The evaluator's feature network: a classifier file (nn/classifier.ts) in onnxruntime-node that
- * maps images to penultimate features and class probabilities. Images of another size or channel
- * count are quantised to bytes (as a PNG would be) and fitted with data/fit.ts first.
+ * maps images to penultimate features and class probabilities. Images slightly larger than the
+ * classifier's input (by at most a quarter, e.g. 32x32 for 28x28) are centre-cropped: the data
+ * loaders centre such data on background (data/fit.ts, padsTo), so a model trained on padded 28 px
+ * images draws its picture in the centre and the crop gives back the data's own frame. Resizing
+ * instead would shrink every garment by 12.5 % and score the shrinking, not the model. Images of
+ * any other size or channel count are quantised to bytes (as a PNG would be) and fitted with
+ * data/fit.ts.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Dataset } from '../data/dataset';
-import { fitImages } from '../data/fit';
+import { fitImages, padsTo } from '../data/fit';
 import { packageRoot } from '../core/node/package-files';
 import { DiffusionError, FileFormatError } from '../core/errors';
 import { fromByte, toUint8 } from '../image/pixels';
@@ -72,8 +77,13 @@ export class FeatureNet {
     const s = o.size ?? size;
     if (images.length !== n * c * s * s) throw new DiffusionError(`embed: ${images.length} values are not ${n} images of ${c}x${s}x${s}`);
     let x = images;
-    if (c !== channels || s !== size) {
-      const fitted = await fitImages({ data: toUint8(images), n, c, h: s, w: s }, { channels, size }, this.source);
+    let h = s;
+    if (s !== size && padsTo(size, size, s)) {
+      x = centreCrop(x, n * c, s, size);
+      h = size;
+    }
+    if (c !== channels || h !== size) {
+      const fitted = await fitImages({ data: toUint8(x), n, c, h, w: h }, { channels, size }, this.source);
       x = Float32Array.from(fitted.data, fromByte);
     }
     const per = channels * size * size;
@@ -108,6 +118,19 @@ export class FeatureNet {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** The centre size x size window of each of `planes` s x s planes (the inverse of the loaders' padding). */
+export function centreCrop(x: Float32Array, planes: number, s: number, size: number): Float32Array {
+  const off = Math.floor((s - size) / 2);
+  const out = new Float32Array(planes * size * size);
+  for (let p = 0; p < planes; p++) {
+    for (let y = 0; y < size; y++) {
+      const src = (p * s + off + y) * s + off;
+      out.set(x.subarray(src, src + size), (p * size + y) * size);
+    }
+  }
+  return out;
 }
 
 function softmaxRows(z: Float32Array, n: number, k: number): Float32Array {

@@ -5,7 +5,9 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import { openDataset } from '../../src/data/open';
 import { Rng } from '../../src/core/rng';
+import { fitImages } from '../../src/data/fit';
 import { FeatureNet } from '../../src/eval/feature-net';
+import { fromByte, toUint8 } from '../../src/image/pixels';
 import { predictedClasses } from '../../src/eval/scores';
 import { cli } from '../helpers/cli';
 
@@ -48,6 +50,27 @@ describe('evaluate: the shipped classifier and the CLI', function () {
     const acc = pred.filter((p, i) => p === data.label!(idx[i])).length / e.n;
     assert.equal(e.d, net.config.features);
     assert.ok(acc > 0.8, `accuracy ${acc} on 200 test images (chance 0.1)`);
+  });
+
+  it('32 px images of padded 28 px data are cropped back, not shrunk: they embed as the originals do', async () => {
+    // A model trained on fashion-mnist at size 32 learns the loader's padded frame, so its samples
+    // are the 28 px picture on a 2 px border. The evaluator must see the picture the data had.
+    const net = await FeatureNet.load();
+    const small = await openDataset('fashion-mnist', { channels: 1, size: 28 });
+    const padded = await openDataset('fashion-mnist', { channels: 1, size: 32 });
+    const idx = Int32Array.from({ length: 64 }, (_, i) => i * 101);
+    const a = await net.embedDataset(small, idx);
+    const b = await net.embedDataset(padded, idx);
+    // The same images shrunk 32 -> 28 (what the evaluator did before) land elsewhere in feature space.
+    const per = 32 * 32;
+    const x = new Float32Array(idx.length * per);
+    idx.forEach((j, i) => padded.image(j, x, i * per));
+    const shrunk = await fitImages({ data: toUint8(x), n: idx.length, c: 1, h: 32, w: 32 }, { channels: 1, size: 28 }, 'test');
+    const c = await net.embed(Float32Array.from(shrunk.data, fromByte), idx.length);
+    await net.release();
+    const maxDiff = (p: Float32Array, q: Float32Array) => p.reduce((m, v, i) => Math.max(m, Math.abs(v - q[i])), 0);
+    assert.ok(maxDiff(a.features, b.features) < 1e-5, `cropped features differ by ${maxDiff(a.features, b.features)}`);
+    assert.ok(maxDiff(a.features, c.features) > 0.5, `a shrunk copy should embed elsewhere (max diff ${maxDiff(a.features, c.features)})`);
   });
 
   it('scores a folder of real PNGs near the floor and a folder of noise far above it (--json)', async () => {
