@@ -33,7 +33,7 @@ export const trainExpertsCommand: CommandModule<object, Args> = {
       .option('from', { type: 'string', describe: 'model.onnx every expert is fine-tuned from (instead of --recipe)' })
       .option('config', { type: 'string', describe: 'JSON config for a --from model without onnx-diffusion metadata' })
       .option('experts', { type: 'number', demandOption: true, describe: 'Number of experts (equal timestep ranges)' })
-      .option('data', { type: 'string', describe: 'Data spec (default fashion-mnist)' })
+      .option('data', { type: 'string', describe: 'Data spec, as train --data (default fashion-mnist:full where Debian\'s dataset-fashion-mnist is installed, else the embedded fashion-mnist)' })
       .option('steps', { type: 'number', describe: 'Optimisation steps per expert (default 2000)' })
       .option('batch', { type: 'number', describe: 'Images per step (default 64)' })
       .option('lr', { type: 'number', describe: 'Peak learning rate (default 1e-3)' })
