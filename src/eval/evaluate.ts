@@ -10,6 +10,7 @@ import { createSampler, CreateSamplerOptions, SamplerModel } from '../diffusion/
 import { Rng } from '../core/rng';
 import { DiffusionError } from '../core/errors';
 import { loadModel } from '../runtime/load';
+import { loadCascade, loadEnsemble } from '../runtime/pipelines';
 import type { Device } from '../runtime/node';
 import { Embedding, FeatureNet } from './feature-net';
 import {
@@ -118,6 +119,10 @@ export interface EvaluateOptions extends EvaluatorOptions {
   model?: string | SamplerModel;
   /** A folder of images to score instead of a model. */
   images?: string;
+  /** A cascade file (base model, then super-resolution stages) to sample and score; each stage's sampler and steps come from the file. */
+  pipeline?: string;
+  /** An experts file (one model per timestep range) to sample with `sampling` and score. */
+  ensemble?: string;
   /** Images to sample (default 1000), or the most to read from the folder (default all). */
   n?: number;
   /** How to sample the model (sampler, steps, eta, guidance, classes, seed, batch...). */
@@ -143,7 +148,9 @@ export function requestedClasses(n: number, classes: number, given?: number | nu
 
 /** Scores a model's samples or a folder of images against the reference, with the real-data floor. */
 export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
-  if ((o.model === undefined) === (o.images === undefined)) throw new DiffusionError('evaluate: give a model or a folder of images (one of them)');
+  if ([o.model, o.images, o.pipeline, o.ensemble].filter((v) => v !== undefined).length !== 1) {
+    throw new DiffusionError('evaluate: give one of a model, a folder of images, a cascade file (pipeline) or an experts file (ensemble)');
+  }
   if (o.n !== undefined && !(Number.isInteger(o.n) && o.n >= 2)) throw new DiffusionError(`evaluate: n must be an integer >= 2, got ${o.n}`);
   const ev = await createEvaluator(o);
   try {
@@ -151,20 +158,32 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
     if (o.images !== undefined) {
       const data = await openDataset(`folder:${o.images}`, ev.net.config.image);
       scores = await ev.scoreDataset(data, o.n ?? data.length, `folder ${o.images}`);
+    } else if (o.pipeline !== undefined) {
+      const cascade = await loadCascade(o.pipeline, { threads: o.threads, device: o.device });
+      try {
+        const n = o.n ?? 1000;
+        const res = await cascade.sample(n, { seed: o.sampling?.seed, batch: o.sampling?.batch, clipX0: o.sampling?.clipX0 });
+        scores = await ev.score(res.images, n, { source: `${o.pipeline} (cascade of ${cascade.models.length})`, channels: res.c, size: res.h });
+      } finally {
+        await cascade.release();
+      }
     } else {
-      const loaded = typeof o.model === 'string' ? await loadModel(o.model, { threads: o.threads, device: o.device }) : undefined;
-      const model: SamplerModel = loaded ?? (o.model as SamplerModel);
+      const opts = { threads: o.threads, device: o.device };
+      const ens = o.ensemble !== undefined ? await loadEnsemble(o.ensemble, opts) : undefined;
+      const loaded = typeof o.model === 'string' ? await loadModel(o.model, opts) : undefined;
+      const model: SamplerModel = ens?.model ?? loaded ?? (o.model as SamplerModel);
       try {
         const n = o.n ?? 1000;
         const sampling = o.sampling ?? {};
         const res = await createSampler(model, sampling).sample(n);
         const cc = model.config.conditioning;
         const requested = cc.classes !== undefined && cc.classes === ev.net.config.classes ? requestedClasses(n, cc.classes, sampling.classes) : undefined;
-        const name = typeof o.model === 'string' ? o.model : 'model';
+        const name = o.ensemble !== undefined ? `${o.ensemble} (${ens!.models.length} experts)` : typeof o.model === 'string' ? o.model : 'model';
         const how = model.config.kind === 'gaussian' ? `${sampling.sampler ?? 'ddim'} ${sampling.steps ?? ''}`.trim() : model.config.kind;
         scores = await ev.score(res.images, n, { source: `${name} (${how})`, channels: res.c, size: res.h, requested });
       } finally {
         await loaded?.release();
+        await ens?.release();
       }
     }
     let floor: Scores | undefined;

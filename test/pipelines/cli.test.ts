@@ -4,6 +4,9 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { serializeCascade } from '../../src/core/pipeline-files';
+import { createSampler } from '../../src/diffusion/sampler';
+import { createEvaluator, evaluate } from '../../src/eval/evaluate';
+import { loadCascade, loadEnsemble } from '../../src/runtime/pipelines';
 import { repoRoot } from '../helpers/paths';
 import { tinyRecipe, tmp, writeModel } from './helpers';
 
@@ -58,5 +61,40 @@ describe('CLI: sample --pipeline / --ensemble, train-experts', () => {
     assert.deepEqual([m.width, m.height], [16, 8]);
     const bad = cli('train-experts', '--experts', '2', '--out', out);
     assert.match(bad.stderr, /give --recipe \(fresh experts\) or --from model\.onnx/);
+  });
+
+  it('evaluate --pipeline and --ensemble score the samples that loadCascade / loadEnsemble draw for the seed', async () => {
+    const score = (...args: string[]) => {
+      const r = cli('evaluate', ...args, '--n', '8', '--seed', '3', '--reference-n', '500', '--no-floor', '--threads', '2', '--json');
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as { scores: { source: string; n: number; fd: number; recall: number } };
+    };
+    // The library route, in this process: sample with the seed, score with the same evaluator settings.
+    const ev = await createEvaluator({ referenceN: 500, threads: 2, seed: 3 });
+    try {
+      const cascade = await loadCascade(join(dir, 'cascade.json'), { threads: 2 });
+      const c = await cascade.sample(8, { seed: 3 });
+      await cascade.release();
+      const ens = await loadEnsemble(join(dir, 'ens', 'experts.json'), { threads: 2 });
+      const e = await createSampler(ens.model, { steps: 4, seed: 3 }).sample(8);
+      await ens.release();
+      for (const [flag, file, extra, res] of [['--pipeline', join(dir, 'cascade.json'), [], c], ['--ensemble', join(dir, 'ens', 'experts.json'), ['--steps', '4'], e]] as const) {
+        const direct = score(flag, file, ...extra);
+        const ref = await ev.score(res.images, 8, { source: 'library', channels: res.c, size: res.h });
+        assert.equal(direct.scores.n, 8);
+        assert.match(direct.scores.source, flag === '--pipeline' ? /cascade\.json \(cascade of 2\)/ : /experts\.json, 2 experts, \(ddim 4\)/);
+        assert.ok(ref.fd > 0 && Math.abs(direct.scores.fd - ref.fd) < 1e-6 * ref.fd, `${flag}: FD ${direct.scores.fd} vs ${ref.fd} in the library`);
+        assert.equal(direct.scores.recall, ref.recall);
+        // The library's own options for the two files.
+        const lib = await evaluate({ [flag.slice(2)]: file, n: 8, sampling: { steps: flag === '--ensemble' ? 4 : undefined, seed: 3 }, referenceN: 500, floor: false, threads: 2, seed: 3 });
+        assert.ok(Math.abs(lib.scores.fd - ref.fd) < 1e-6 * ref.fd, `evaluate({ ${flag.slice(2)} }): FD ${lib.scores.fd} vs ${ref.fd}`);
+      }
+    } finally {
+      await ev.release();
+    }
+    const bad = cli('evaluate', '--pipeline', join(dir, 'cascade.json'), '--steps', '5');
+    assert.match(bad.stderr, /--steps does not apply to --pipeline: set it per stage in/);
+    const two = cli('evaluate', '--pipeline', join(dir, 'cascade.json'), '--ensemble', join(dir, 'ens', 'experts.json'));
+    assert.match(two.stderr, /give one of --model, --images, --pipeline and --ensemble/);
   });
 });

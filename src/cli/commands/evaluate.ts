@@ -3,11 +3,15 @@ import type { CommandModule } from 'yargs';
 import { DiffusionError } from '../../core/errors';
 import { evaluate, Evaluation, Scores } from '../../eval/evaluate';
 import { loadModel } from '../../runtime/load';
+import { loadEnsemble } from '../../runtime/pipelines';
+import { shippedDoc } from '../../core/node/package-files';
 import { checkDevice, positiveInt, SampleArgs, samplerConfig, samplerOptions } from './sample';
 
 interface EvaluateArgs {
   model?: string;
   images?: string;
+  pipeline?: string;
+  ensemble?: string;
   config?: string;
   n?: number;
   sampler?: string;
@@ -30,7 +34,7 @@ interface EvaluateArgs {
 }
 
 function checkArgs(a: EvaluateArgs): void {
-  if ((a.model === undefined) === (a.images === undefined)) throw new DiffusionError('give --model or --images (one of them)');
+  if ([a.model, a.images, a.pipeline, a.ensemble].filter((v) => v !== undefined).length !== 1) throw new DiffusionError('give one of --model, --images, --pipeline and --ensemble');
   if (a.n !== undefined && !(Number.isInteger(a.n) && a.n >= 2)) throw new DiffusionError(`--n must be an integer >= 2, got ${a.n}`);
   if (!Number.isInteger(a.k) || a.k < 1) throw new DiffusionError(`--k must be a positive integer, got ${a.k}`);
   if (a.n !== undefined && a.k >= a.n) throw new DiffusionError(`--k ${a.k} needs --n above it, got ${a.n}`);
@@ -45,6 +49,12 @@ function checkArgs(a: EvaluateArgs): void {
       if (a[flag] !== undefined) throw new DiffusionError(`--${flag} applies to --model, not --images`);
     }
   }
+  if (a.pipeline !== undefined) {
+    for (const flag of ['sampler', 'steps', 'eta', 'guidance', 'class', 'config'] as const) {
+      if (a[flag] !== undefined) throw new DiffusionError(`--${flag} does not apply to --pipeline: set it per stage in ${a.pipeline}`);
+    }
+  }
+  if (a.ensemble !== undefined && a.config !== undefined) throw new DiffusionError('--config applies to --model, not --ensemble');
 }
 
 const fixed = (v: number | undefined, digits: number): string => (v === undefined ? '-' : v.toFixed(digits));
@@ -69,6 +79,8 @@ export const evaluateCommand: CommandModule<object, EvaluateArgs> = {
     y
       .option('model', { type: 'string', describe: 'model.onnx (or checkpoint folder) to sample and score' })
       .option('images', { type: 'string', describe: 'Folder of images (.png, .jpg, .webp) to score instead of a model' })
+      .option('pipeline', { type: 'string', describe: `Cascade file to sample and score (base, then super-resolution stages; ${shippedDoc('pipelines.md')})` })
+      .option('ensemble', { type: 'string', describe: `Experts file to sample and score (one model per timestep range; ${shippedDoc('pipelines.md')})` })
       .option('config', { type: 'string', describe: 'JSON config for a model without onnx-diffusion metadata' })
       .option('n', { type: 'number', describe: 'Images to sample (default 1000) or to read from --images (default all)' })
       .option('sampler', { type: 'string', describe: 'ddpm | ddim | dpm++2m | euler | heun (default ddim)' })
@@ -98,14 +110,18 @@ export const evaluateCommand: CommandModule<object, EvaluateArgs> = {
     let result: Evaluation;
     if (a.images !== undefined) {
       result = await evaluate({ ...common, images: a.images, n: a.n });
+    } else if (a.pipeline !== undefined) {
+      result = await evaluate({ ...common, pipeline: a.pipeline, n: a.n, sampling: { seed: a.seed, batch: a.batch, clipX0: a.clip } });
     } else {
-      const model = await loadModel(a.model!, { config: a.config, device: common.device, deviceId: a['device-id'], threads: a.threads });
+      const load = { device: common.device, deviceId: a['device-id'], threads: a.threads };
+      const ens = a.ensemble !== undefined ? await loadEnsemble(a.ensemble, load) : undefined;
+      const model = ens ? { ...ens.model, release: ens.release } : await loadModel(a.model!, { ...load, config: a.config });
       try {
         const n = a.n ?? 1000;
         const sampleArgs = { ...a, n } as unknown as SampleArgs;
         const sampling = await samplerOptions(sampleArgs, model.config);
         result = await evaluate({ ...common, model, n, sampling: samplerConfig(sampling) });
-        result.scores.source = `${a.model} (${model.config.kind === 'gaussian' ? `${sampling.sampler} ${sampling.steps ?? 'default steps'}` : model.config.kind})`;
+        result.scores.source = `${a.model ?? `${a.ensemble}, ${ens!.models.length} experts,`} (${model.config.kind === 'gaussian' ? `${sampling.sampler} ${sampling.steps ?? 'default steps'}` : model.config.kind})`;
       } finally {
         await model.release();
       }
