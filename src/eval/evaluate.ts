@@ -178,9 +178,9 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
         const res = await createSampler(model, sampling).sample(n);
         const cc = model.config.conditioning;
         const requested = cc.classes !== undefined && cc.classes === ev.net.config.classes ? requestedClasses(n, cc.classes, sampling.classes) : undefined;
-        const name = o.ensemble !== undefined ? `${o.ensemble} (${ens!.models.length} experts)` : typeof o.model === 'string' ? o.model : 'model';
+        const name = o.ensemble ?? (typeof o.model === 'string' ? o.model : 'model');
         const how = model.config.kind === 'gaussian' ? `${sampling.sampler ?? 'ddim'} ${sampling.steps ?? ''}`.trim() : model.config.kind;
-        scores = await ev.score(res.images, n, { source: `${name} (${how})`, channels: res.c, size: res.h, requested });
+        scores = await ev.score(res.images, n, { source: `${name} (${ens ? `${ens.models.length} experts, ` : ''}${how})`, channels: res.c, size: res.h, requested });
       } finally {
         await loaded?.release();
         await ens?.release();

@@ -82,7 +82,7 @@ describe('CLI: sample --pipeline / --ensemble, train-experts', () => {
         const direct = score(flag, file, ...extra);
         const ref = await ev.score(res.images, 8, { source: 'library', channels: res.c, size: res.h });
         assert.equal(direct.scores.n, 8);
-        assert.match(direct.scores.source, flag === '--pipeline' ? /cascade\.json \(cascade of 2\)/ : /experts\.json, 2 experts, \(ddim 4\)/);
+        assert.match(direct.scores.source, flag === '--pipeline' ? /cascade\.json \(cascade of 2\)/ : /experts\.json \(2 experts, ddim 4\)/);
         assert.ok(ref.fd > 0 && Math.abs(direct.scores.fd - ref.fd) < 1e-6 * ref.fd, `${flag}: FD ${direct.scores.fd} vs ${ref.fd} in the library`);
         assert.equal(direct.scores.recall, ref.recall);
         // The library's own options for the two files.

@@ -5,7 +5,7 @@ import { evaluate, Evaluation, Scores } from '../../eval/evaluate';
 import { loadModel } from '../../runtime/load';
 import { loadEnsemble } from '../../runtime/pipelines';
 import { shippedDoc } from '../../core/node/package-files';
-import { checkDevice, positiveInt, SampleArgs, samplerConfig, samplerOptions } from './sample';
+import { checkDevice, plannedSteps, positiveInt, SampleArgs, samplerConfig, samplerOptions } from './sample';
 
 interface EvaluateArgs {
   model?: string;
@@ -121,7 +121,8 @@ export const evaluateCommand: CommandModule<object, EvaluateArgs> = {
         const sampleArgs = { ...a, n } as unknown as SampleArgs;
         const sampling = await samplerOptions(sampleArgs, model.config);
         result = await evaluate({ ...common, model, n, sampling: samplerConfig(sampling) });
-        result.scores.source = `${a.model ?? `${a.ensemble}, ${ens!.models.length} experts,`} (${model.config.kind === 'gaussian' ? `${sampling.sampler} ${sampling.steps ?? 'default steps'}` : model.config.kind})`;
+        const how = model.config.kind === 'gaussian' ? `${sampling.sampler} ${sampling.steps ?? (sampling.sampler === 'heun' ? 'default steps' : plannedSteps(model.config, sampling.sampler, undefined))}` : model.config.kind;
+        result.scores.source = ens ? `${a.ensemble} (${ens.models.length} experts, ${how})` : `${a.model} (${how})`;
       } finally {
         await model.release();
       }
