@@ -100,7 +100,7 @@ describe('evaluate: the shipped classifier and the CLI', function () {
     assert.match(r.stdout, /FD \/ floor: [\d.]+x/);
     assert.match(r.stdout, /real fashion-mnist \(120 images\)/);
     for (const [args, msg] of [
-      [[], /give --model or --images/],
+      [[], /give one of --model, --images, --pipeline and --ensemble/],
       [['--images', dir, '--n', '1'], /--n must be an integer >= 2/],
       [['--images', dir, '--steps', '10'], /--steps applies to --model/],
       [['--images', dir, '--k', '0'], /--k must be a positive integer/],
