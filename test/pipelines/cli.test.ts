@@ -89,6 +89,11 @@ describe('CLI: sample --pipeline / --ensemble, train-experts', () => {
         const lib = await evaluate({ [flag.slice(2)]: file, n: 8, sampling: { steps: flag === '--ensemble' ? 4 : undefined, seed: 3 }, referenceN: 500, floor: false, threads: 2, seed: 3 });
         assert.ok(Math.abs(lib.scores.fd - ref.fd) < 1e-6 * ref.fd, `evaluate({ ${flag.slice(2)} }): FD ${lib.scores.fd} vs ${ref.fd}`);
       }
+      // DDIM noise shows in the source label and changes the samples.
+      const eta0 = score('--ensemble', join(dir, 'ens', 'experts.json'), '--steps', '4');
+      const eta1 = score('--ensemble', join(dir, 'ens', 'experts.json'), '--steps', '4', '--eta', '1');
+      assert.match(eta1.scores.source, /experts\.json \(2 experts, ddim 4, eta 1\)/);
+      assert.notEqual(eta1.scores.fd, eta0.scores.fd);
     } finally {
       await ev.release();
     }

@@ -121,7 +121,9 @@ export const evaluateCommand: CommandModule<object, EvaluateArgs> = {
         const sampleArgs = { ...a, n } as unknown as SampleArgs;
         const sampling = await samplerOptions(sampleArgs, model.config);
         result = await evaluate({ ...common, model, n, sampling: samplerConfig(sampling) });
-        const how = model.config.kind === 'gaussian' ? `${sampling.sampler} ${sampling.steps ?? (sampling.sampler === 'heun' ? 'default steps' : plannedSteps(model.config, sampling.sampler, undefined))}` : model.config.kind;
+        const steps = sampling.steps ?? (sampling.sampler === 'heun' ? 'default steps' : plannedSteps(model.config, sampling.sampler, undefined));
+        const eta = sampling.eta ? `, eta ${sampling.eta}` : '';
+        const how = model.config.kind === 'gaussian' ? `${sampling.sampler} ${steps}${eta}` : model.config.kind;
         result.scores.source = ens ? `${a.ensemble} (${ens.models.length} experts, ${how})` : `${a.model} (${how})`;
       } finally {
         await model.release();
