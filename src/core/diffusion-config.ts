@@ -9,12 +9,12 @@ export type DiffusionKind = 'gaussian' | 'toy' | 'cold-blur';
 export type ScheduleKind = 'linear' | 'cosine' | 'sigmoid' | 'scaled-linear';
 export type Prediction = 'eps' | 'x0' | 'v';
 /** The samplers of gaussian models (toy and cold-blur models have one each). */
-export type SamplerName = 'ddpm' | 'ddim' | 'dpm++2m' | 'euler' | 'heun';
+export type SamplerName = 'ddpm' | 'ddim' | 'dpm++2m' | 'dpm++2m-sde' | 'euler' | 'heun';
 
 export const KINDS: readonly DiffusionKind[] = ['gaussian', 'toy', 'cold-blur'];
 export const SCHEDULE_KINDS: readonly ScheduleKind[] = ['linear', 'cosine', 'sigmoid', 'scaled-linear'];
 export const PREDICTIONS: readonly Prediction[] = ['eps', 'x0', 'v'];
-export const SAMPLER_NAMES: readonly SamplerName[] = ['ddpm', 'ddim', 'dpm++2m', 'euler', 'heun'];
+export const SAMPLER_NAMES: readonly SamplerName[] = ['ddpm', 'ddim', 'dpm++2m', 'dpm++2m-sde', 'euler', 'heun'];
 
 export interface DiffusionConfig {
   /** Number of training timesteps T; t ranges over [0, T-1]. */

@@ -43,7 +43,7 @@ function concatExtras(a: Extras, b: Extras): Extras {
 }
 
 export interface CreateSamplerOptions {
-  /** Gaussian models: 'ddim' (default), 'ddpm', 'dpm++2m', 'euler' or 'heun'. Toy and cold-blur models use their own. */
+  /** Gaussian models: 'ddim' (default), 'ddpm', 'dpm++2m', 'dpm++2m-sde', 'euler' or 'heun'. Toy and cold-blur models use their own. */
   sampler?: SamplerName;
   steps?: number;
   eta?: number;

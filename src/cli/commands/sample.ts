@@ -126,7 +126,7 @@ const ANIMATION_FRAMES = 40;
 export function plannedSteps(config: ModelConfig, sampler: string, steps: number | undefined): number {
   if (config.kind === 'cold-blur') return config.diffusion.timesteps;
   if (config.kind === 'toy') return steps ?? 5;
-  const n = steps ?? ({ ddpm: config.diffusion.timesteps, ddim: 50, 'dpm++2m': 20, euler: 30, heun: 15 } as Record<string, number>)[sampler];
+  const n = steps ?? ({ ddpm: config.diffusion.timesteps, ddim: 50, 'dpm++2m': 20, 'dpm++2m-sde': 20, euler: 30, heun: 15 } as Record<string, number>)[sampler];
   // heun: a predictor and a corrector call per step, the last step (to sigma = 0) predictor only
   return sampler === 'heun' ? 2 * n - 1 : n;
 }
@@ -402,8 +402,8 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
       .option('pipeline', { type: 'string', describe: `Cascade file: base model then super-resolution stages (${shippedDoc('pipelines.md')})` })
       .option('ensemble', { type: 'string', describe: `Experts file: one model per timestep range (${shippedDoc('pipelines.md')})` })
       .option('config', { type: 'string', describe: 'JSON config for a model without onnx-diffusion metadata' })
-      .option('sampler', { type: 'string', describe: 'ddpm | ddim | dpm++2m | euler | heun (gaussian models; default ddim)' })
-      .option('steps', { type: 'number', describe: 'Denoising steps (default: ddpm T, ddim 50, dpm++2m 20, euler 30, heun 15)' })
+      .option('sampler', { type: 'string', describe: 'ddpm | ddim | dpm++2m | dpm++2m-sde | euler | heun (gaussian models; default ddim)' })
+      .option('steps', { type: 'number', describe: 'Denoising steps (default: ddpm T, ddim 50, dpm++2m(-sde) 20, euler 30, heun 15)' })
       .option('eta', { type: 'number', describe: 'DDIM noise in [0, 1] (default 0)' })
       .option('n', { type: 'number', default: 16, describe: 'Number of images' })
       .option('batch', { type: 'number', describe: 'Images per network call (default: all)' })

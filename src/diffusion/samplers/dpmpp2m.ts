@@ -5,6 +5,13 @@
  * The first step is first order (no history yet); the last step, to sigma = 0 (the clean
  * image), is first order too, as diffusers does (lower_order_final / final_sigmas_type "zero"),
  * and lands exactly on the model's x0 estimate. Deterministic: the Rng draws x_T only.
+ *
+ * The SDE variant (`dpm++2m-sde`; Lu et al. 2022, DPM-Solver++ section 5 / appendix, as
+ * diffusers' algorithm_type "sde-dpmsolver++" with the midpoint solver) integrates the reverse SDE
+ * instead: per step x_t = (sigma_t / sigma_s) e^{-h} x_s + alpha_t (1 - e^{-2h}) D
+ * + sigma_t sqrt(1 - e^{-2h}) z, with the same second-order D and a fresh normal z (drawn after
+ * x_T, one array per step, none on the last step). Like DDPM's ancestral noise, it corrects part
+ * of the network's error on the way, at the ODE solver's step counts.
  */
 import { Prediction } from '../../core/diffusion-config';
 import { Rng } from '../../core/rng';
@@ -25,35 +32,44 @@ export interface DpmStepArgs {
   abarT: number;
   /** The previous step's data prediction and its lambda, or null on the first step (first order). */
   history: { d: Float32Array; lambda: number } | null;
+  /** The SDE variant's normal draw z (same length as x); absent: the ODE step. */
+  noise?: Float32Array;
 }
 
-/** One DPM-Solver++(2M) step x_s -> x_t (Lu et al. 2022, Algorithm 2), pure. */
+/** One DPM-Solver++(2M) step x_s -> x_t (Lu et al. 2022, Algorithm 2), or its SDE variant when `noise` is given; pure. */
 export function dpmpp2mStep(a: DpmStepArgs): Float32Array {
-  const { x, d: D0, abarS, abarT, history } = a;
+  const { x, d: D0, abarS, abarT, history, noise } = a;
   // Final step to sigma = 0, alpha = 1, first order: x = (0 / sigma_s) x_s - 1 (e^{-inf} - 1) D0 = D0
   if (abarT === 1) return Float32Array.from(D0);
   const next = new Float32Array(x.length);
   const alphaS = Math.sqrt(abarS), sigmaS = Math.sqrt(1 - abarS);
   const alphaT = Math.sqrt(abarT), sigmaT = Math.sqrt(1 - abarT);
   const h = lambdaFromAbar(abarT) - lambdaFromAbar(abarS);
-  // -alpha_t (e^{-h} - 1), with e^{-h} = (alpha_s / sigma_s) (sigma_t / alpha_t) written out
-  // so no exp is needed: alpha_t - alpha_s sigma_t / sigma_s
-  const cD = alphaT - (alphaS * sigmaT) / sigmaS;
-  const cX = sigmaT / sigmaS;
-  if (history === null) {
-    // Algorithm 2, line 2 (first order): x_t = (sigma_t/sigma_s) x_s - alpha_t (e^{-h} - 1) x_theta(x_s, s)
-    for (let k = 0; k < x.length; k++) next[k] = cX * x[k] + cD * D0[k];
-  } else {
-    // Algorithm 2, lines 4-6: r = h_{i-1} / h_i; D = (1 + 1/(2r)) x_theta(s) - 1/(2r) x_theta(s_prev)
+  // e^{-h} = (alpha_s / sigma_s) (sigma_t / alpha_t)
+  const eMinusH = (alphaS * sigmaT) / (sigmaS * alphaT);
+  // ODE: x_t = (sigma_t/sigma_s) x_s - alpha_t (e^{-h} - 1) D, written alpha_t - alpha_s sigma_t / sigma_s.
+  // SDE: x_t = (sigma_t/sigma_s) e^{-h} x_s + alpha_t (1 - e^{-2h}) D + sigma_t sqrt(1 - e^{-2h}) z.
+  const cX = noise ? (sigmaT / sigmaS) * eMinusH : sigmaT / sigmaS;
+  const cD = noise ? alphaT * (1 - eMinusH * eMinusH) : alphaT - (alphaS * sigmaT) / sigmaS;
+  const cZ = noise ? sigmaT * Math.sqrt(Math.max(0, 1 - eMinusH * eMinusH)) : 0;
+  // Algorithm 2, line 2 (first order): D = x_theta(x_s, s). Lines 4-6 (second order):
+  // r = h_{i-1} / h_i; D = (1 + 1/(2r)) x_theta(s) - 1/(2r) x_theta(s_prev) (the SDE's midpoint
+  // D0 + (1/2)(1/r)(D0 - D_prev) is the same combination).
+  let c0 = 1, c1 = 0;
+  let prev = D0;
+  if (history !== null) {
     const r = (lambdaFromAbar(abarS) - history.lambda) / h;
-    const c0 = 1 + 1 / (2 * r), c1 = 1 / (2 * r);
-    for (let k = 0; k < x.length; k++) next[k] = cX * x[k] + cD * (c0 * D0[k] - c1 * history.d[k]);
+    c0 = 1 + 1 / (2 * r);
+    c1 = 1 / (2 * r);
+    prev = history.d;
   }
+  for (let k = 0; k < x.length; k++) next[k] = cX * x[k] + cD * (c0 * D0[k] - c1 * prev[k]) + (noise ? cZ * noise[k] : 0);
   return next;
 }
 
+/** DPM-Solver++(2M), the ODE solver (deterministic given x_T), or with `sde` its SDE variant. */
 export async function dpmpp2mSample(
-  denoiser: Denoiser, schedule: Schedule, prediction: Prediction, shape: SampleShape, opts: DpmSolverOptions = {},
+  denoiser: Denoiser, schedule: Schedule, prediction: Prediction, shape: SampleShape, opts: DpmSolverOptions = {}, sde = false,
 ): Promise<Float32Array> {
   const size = shapeSize(shape);
   const rng = new Rng(opts.seed ?? 0);
@@ -65,7 +81,8 @@ export async function dpmpp2mSample(
       const abarS = schedule.alphasCumprod[ts[i]];
       const abarT = i + 1 < ts.length ? schedule.alphasCumprod[ts[i + 1]] : 1;
       const { x0: d } = denoised(out, prediction, x, abarS, opts.clipX0 !== false);
-      const next = dpmpp2mStep({ x, d, abarS, abarT, history });
+      const noise = sde && abarT < 1 ? rng.normalArray(x.length) : undefined;
+      const next = dpmpp2mStep({ x, d, abarS, abarT, history, noise });
       history = { d, lambda: lambdaFromAbar(abarS) };
       return { x: next, x0: d };
     },

@@ -57,6 +57,7 @@ export async function runSampler(
     case 'ddpm': return ddpmSample(denoiser, schedule, prediction, shape, options);
     case 'ddim': return ddimSample(denoiser, schedule, prediction, shape, options);
     case 'dpm++2m': return dpmpp2mSample(denoiser, schedule, prediction, shape, options);
+    case 'dpm++2m-sde': return dpmpp2mSample(denoiser, schedule, prediction, shape, options, true);
     case 'euler': return eulerSample(denoiser, schedule, prediction, shape, options);
     case 'heun': return heunSample(denoiser, schedule, prediction, shape, options);
   }

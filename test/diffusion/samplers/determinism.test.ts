@@ -14,7 +14,7 @@ describe('samplers: reproducibility and validation', () => {
   const schedule = makeSchedule({});
   const shape = { n: 2, c: 3, h: 5, w: 5 };
   const cases: [SamplerName, object][] = [
-    ['ddpm', { steps: 30 }], ['ddim', { steps: 10, eta: 1 }], ['dpm++2m', { steps: 10 }], ['euler', { steps: 10 }], ['heun', { steps: 6 }],
+    ['ddpm', { steps: 30 }], ['ddim', { steps: 10, eta: 1 }], ['dpm++2m', { steps: 10 }], ['dpm++2m-sde', { steps: 10 }], ['euler', { steps: 10 }], ['heun', { steps: 6 }],
   ];
 
   for (const [name, extra] of cases) {
@@ -34,6 +34,9 @@ describe('samplers: reproducibility and validation', () => {
     const a = await runSampler('dpm++2m', net, schedule, 'eps', shape, { steps: 5, seed: 1, initialNoise: x });
     const b = await runSampler('dpm++2m', net, schedule, 'eps', shape, { steps: 5, seed: 2, initialNoise: x });
     assert.deepEqual(a, b, 'dpm++2m draws nothing but x_T');
+    const c = await runSampler('dpm++2m-sde', net, schedule, 'eps', shape, { steps: 5, seed: 1, initialNoise: x });
+    const d = await runSampler('dpm++2m-sde', net, schedule, 'eps', shape, { steps: 5, seed: 2, initialNoise: x });
+    assert.ok(!bytes(c).equals(bytes(d)), 'dpm++2m-sde draws noise at each step');
     assert.deepEqual(x, copy);
   });
 
@@ -49,7 +52,7 @@ describe('samplers: reproducibility and validation', () => {
 
   it('rejects an unknown sampler, steps > T, and eta out of range in one line', async () => {
     await assert.rejects(runSampler('lms' as SamplerName, net, schedule, 'eps', shape),
-      /^OptionError: sampler must be one of ddpm\|ddim\|dpm\+\+2m\|euler\|heun, got "lms"$/);
+      /^OptionError: sampler must be one of ddpm\|ddim\|dpm\+\+2m\|dpm\+\+2m-sde\|euler\|heun, got "lms"$/);
     await assert.rejects(runSampler('ddim', net, schedule, 'eps', shape, { steps: 1001 }),
       /^OptionError: steps must be an integer in \[1, 1000\] for ddim, got 1001$/);
     await assert.rejects(runSampler('ddim', net, schedule, 'eps', shape, { eta: 1.5 }), /^OptionError: eta must be in \[0, 1\], got 1\.5$/);

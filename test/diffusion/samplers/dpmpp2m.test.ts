@@ -4,6 +4,8 @@ import { makeSchedule } from '../../../src/diffusion/schedules';
 import { ddimSample } from '../../../src/diffusion/samplers/ddim';
 import { dpmpp2mSample } from '../../../src/diffusion/samplers/dpmpp2m';
 import { Denoiser } from '../../../src/diffusion/samplers/types';
+import { Rng } from '../../../src/core/rng';
+import { runSampler } from '../../../src/diffusion/samplers';
 import { maxAbsDiff, oracle, randomX0 } from '../oracle';
 
 describe('samplers/dpmpp2m', () => {
@@ -58,5 +60,42 @@ describe('samplers/dpmpp2m', () => {
     assert.ok(dpm[0] / dpm[1] > 3 && dpm[1] / dpm[2] > 3, `dpm++2m errors ${dpm.join(', ')}`);
     assert.ok(ddim[0] / ddim[1] > 1.6 && ddim[0] / ddim[1] < 2.5, `ddim errors ${ddim.join(', ')}`);
     assert.ok(dpm[1] < ddim[1] / 5, `dpm ${dpm[1]} vs ddim ${ddim[1]}`);
+  });
+
+  for (const prediction of ['eps', 'x0', 'v'] as Prediction[]) {
+    it(`dpm++2m-sde reaches x0 in 10 steps with an oracle (${prediction}): its noise is removed exactly`, async () => {
+      const s = makeSchedule({ prediction });
+      const out = await runSampler('dpm++2m-sde', oracle(x0, s, prediction), s, prediction, shape, { steps: 10, seed: 2, clipX0: false });
+      assert.ok(maxAbsDiff(out, x0) < 1e-3, String(maxAbsDiff(out, x0)));
+    });
+  }
+
+  // Data x0 ~ N(0, v) per pixel has the exact denoiser E[x0 | x_t] = alpha v x_t / (alpha^2 v + sigma^2).
+  // Driven by it, a sampler must return samples of variance v: the SDE's drift and noise together
+  // keep the marginals (a wrong noise scale or e^{-h} factor shows as a wrong variance). Checked
+  // on 3 x 4096 independent pixels. Measured: 0.239 at 20 steps, 0.271 at 50, 0.254 at 200 (the
+  // 2M midpoint update overshoots on the way), against a sampling error of sqrt(2 / 12288) = 1.3 %.
+  it('dpm++2m-sde with the exact Gaussian denoiser converges to the data variance', async () => {
+    const v = 0.25;
+    const s = makeSchedule({ prediction: 'x0' });
+    const exact: Denoiser = async (x, t) => {
+      const abar = s.alphasCumprod[t[0]];
+      const k = (Math.sqrt(abar) * v) / (abar * v + 1 - abar);
+      return x.map((u) => k * u);
+    };
+    const big = { n: 3, c: 1, h: 64, w: 64 };
+    const variance = (a: Float32Array) => a.reduce((acc, u) => acc + u * u, 0) / a.length;
+    for (const [steps, tol] of [[20, 0.1], [200, 0.04]]) {
+      const got = variance(await runSampler('dpm++2m-sde', exact, s, 'x0', big, { steps, seed: 4, clipX0: false }));
+      assert.ok(Math.abs(got / v - 1) < tol, `${steps} steps: variance ${got} vs ${v}`);
+    }
+    // The same denoiser without the SDE's noise (the ODE from a fixed x_T) keeps x_T's direction:
+    // the SDE's samples, from the same x_T, decorrelate from it.
+    const xT = new Rng(9).normalArray(3 * 4096);
+    const ode = await runSampler('dpm++2m', exact, s, 'x0', big, { steps: 20, initialNoise: xT, clipX0: false });
+    const sde = await runSampler('dpm++2m-sde', exact, s, 'x0', big, { steps: 20, seed: 4, initialNoise: xT, clipX0: false });
+    const corr = (a: Float32Array) => a.reduce((acc, u, i) => acc + u * xT[i], 0) / Math.sqrt(variance(a) * variance(xT)) / a.length;
+    assert.ok(corr(ode) > 0.99, `ode corr ${corr(ode)}`);
+    assert.ok(corr(sde) < 0.5, `sde corr ${corr(sde)}`);
   });
 });
