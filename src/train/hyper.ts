@@ -19,7 +19,19 @@ export interface ScheduleOptions {
   gradClip?: number;
 }
 
+/**
+ * emaDecay is the default with `lrDecay: 'constant'`. With the cosine decay (the default) the EMA
+ * is off unless asked for: the final weights are saved. Measured on Fashion-MNIST (README,
+ * "Quality per minute of training"): the EMA lags the gains of the cosine's last steps (FD 18.3
+ * against 15.4 without it after 2,000 steps; 7.2 against 7.0 after 6,500; 5.9 against 6.2 for the
+ * class model after 3,000).
+ */
 export const TRAIN_DEFAULTS = { steps: 2000, lr: 1e-3, warmup: 100, lrDecay: 'cosine', emaDecay: 0.999, gradClip: 1, weightDecay: 0, seed: 0 } as const;
+
+/** The EMA decay a run gets without `emaDecay`: 0 (no EMA) under the cosine decay, 0.999 at a constant lr. */
+export function defaultEmaDecay(lrDecay: LrDecay): number {
+  return lrDecay === 'cosine' ? 0 : TRAIN_DEFAULTS.emaDecay;
+}
 
 export interface Schedule {
   lr: number;
@@ -33,11 +45,12 @@ export interface Schedule {
 
 export function resolveSchedule(o: ScheduleOptions, totalSteps: number): Schedule {
   const clip = o.gradClip ?? TRAIN_DEFAULTS.gradClip;
+  const lrDecay = o.lrDecay ?? TRAIN_DEFAULTS.lrDecay;
   return {
     lr: o.lr ?? TRAIN_DEFAULTS.lr,
     warmup: Math.min(o.warmup ?? TRAIN_DEFAULTS.warmup, Math.floor(totalSteps / 10)),
-    lrDecay: o.lrDecay ?? TRAIN_DEFAULTS.lrDecay,
-    emaDecay: o.emaDecay ?? TRAIN_DEFAULTS.emaDecay,
+    lrDecay,
+    emaDecay: o.emaDecay ?? defaultEmaDecay(lrDecay),
     // A huge norm disables clipping without a second graph.
     maxNorm: clip > 0 ? clip : 3e38,
     totalSteps,

@@ -6,6 +6,7 @@ import { Tensor } from '../../src/onnx/tensor';
 import { NodeSession } from '../../src/runtime/node';
 import { adamw, clipByGlobalNorm, DEFAULT_ADAMW, ema, globalNorm } from '../../src/train/optim';
 import { emaDecayAt, learningRate } from '../../src/train/lr';
+import { resolveSchedule } from '../../src/train/hyper';
 
 /** torch.optim.AdamW + clip_grad_norm_ + EMA written out in plain JavaScript (float64). */
 function reference(p: number[], grads: number[][], lr: number, wd: number, maxNorm: number, decay: number) {
@@ -67,5 +68,12 @@ describe('optimizer graphs', () => {
     assert.equal(learningRate(80, 1, 10, 110, 'constant'), 1);
     assert.equal(emaDecayAt(0, 0.999), 0.1);
     assert.equal(emaDecayAt(1e6, 0.999), 0.999);
+  });
+
+  it('the EMA is off by default under the cosine decay and 0.999 at a constant lr; an explicit decay wins', () => {
+    assert.equal(resolveSchedule({}, 2000).emaDecay, 0);
+    assert.equal(resolveSchedule({ lrDecay: 'constant' }, 2000).emaDecay, 0.999);
+    assert.equal(resolveSchedule({ emaDecay: 0.99 }, 2000).emaDecay, 0.99);
+    assert.equal(resolveSchedule({ lrDecay: 'constant', emaDecay: 0 }, 2000).emaDecay, 0);
   });
 });

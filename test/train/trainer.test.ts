@@ -7,6 +7,7 @@ import { createSampler } from '../../src/diffusion/sampler';
 import { decodeModel } from '../../src/onnx/proto';
 import { DiffusionModel } from '../../src/runtime/model';
 import { loadState } from '../../src/train/checkpoint';
+import { flattenParams, trainableLayout } from '../../src/train/params';
 import { train } from '../../src/train/trainer';
 import { buildModel, loadRecipe } from '../../src/nn';
 import { readModelConfig } from '../../src/core/model-config';
@@ -54,6 +55,21 @@ describe('train', () => {
       assert.deepEqual(Buffer.from(sc.vec[k].buffer), Buffer.from(sa.vec[k].buffer), `${k} differs after resume`);
     }
     assert.deepEqual(sc.meta.losses, sa.meta.losses);
+  });
+
+  it('the EMA does not feed back: a run without it (the cosine default) saves the weights an EMA run trains', async () => {
+    const withEma = tmp();
+    await train({ ...base, steps: 6, emaDecay: 0.999, out: withEma });
+    const plain = tmp();
+    await train({ ...base, steps: 6, out: plain });
+    const a = loadState(withEma).vec;
+    const b = loadState(plain).vec;
+    assert.deepEqual(Buffer.from(b.params.buffer), Buffer.from(a.params.buffer), 'the EMA changed the training trajectory');
+    assert.deepEqual(Buffer.from(b.ema.buffer), Buffer.from(b.params.buffer), 'without EMA the saved weights are the final ones');
+    assert.ok(a.ema.some((v, i) => v !== a.params[i]), 'the EMA run keeps an average apart from its weights');
+    const saved = decodeModel(readFileSync(join(plain, 'model.onnx')));
+    const layout = trainableLayout(saved.graph);
+    assert.deepEqual(Buffer.from(flattenParams(saved.graph, layout).buffer), Buffer.from(a.params.buffer));
   });
 
   it('a NaN loss (huge learning rate) stops the run and keeps the previous checkpoint intact', async () => {

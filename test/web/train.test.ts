@@ -39,13 +39,14 @@ describe('web: fine-tuning in Chromium (createTrainer)', function () {
       await sharp(Buffer.from(p), { raw: { width: SIZE, height: SIZE, channels: 1 } }).png().toFile(path.join(data, `disc-${i}.png`));
     }
     const out = path.join(dir, 'node-run');
-    const node = await train({ init: modelPath, data: `folder:${data}`, steps: STEPS, batch: BATCH, seed: 0, out, threads: 1 });
+    // An explicit EMA (the cosine default has none), so the page's average is checked too.
+    const node = await train({ init: modelPath, data: `folder:${data}`, steps: STEPS, batch: BATCH, seed: 0, out, threads: 1, emaDecay: 0.999 });
     const nodeState = loadState(out);
     const nodeEma = weightsOf(fs.readFileSync(path.join(out, 'model.onnx')));
 
     const page1 = await inPage<{ losses: number[]; raw: string; ema: string; backend: string; threads: number }>(page, `
       const data = await lib.imageDataset(images, { channels: 1, size: ${SIZE} });
-      const trainer = await lib.createTrainer('models/unet-tiny.onnx', undefined, { steps: ${STEPS}, batch: ${BATCH}, seed: 0, numThreads: 1 });
+      const trainer = await lib.createTrainer('models/unet-tiny.onnx', undefined, { steps: ${STEPS}, batch: ${BATCH}, seed: 0, numThreads: 1, emaDecay: 0.999 });
       const res = await trainer.fit(data);
       const out = { losses: res.losses, raw: b64(trainer.exportModel({ ema: false })), ema: b64(trainer.exportModel()), backend: trainer.backend };
       await trainer.release();

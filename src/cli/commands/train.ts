@@ -158,7 +158,7 @@ export const trainCommand: CommandModule<object, Args> = {
       .option('warmup', { type: 'number', describe: 'Linear warmup steps (default 100, at most 10% of the run)' })
       .option('lr-decay', { choices: ['cosine', 'constant'], describe: 'Decay after warmup (default cosine)' })
       .option('weight-decay', { type: 'number', describe: 'AdamW decoupled weight decay (default 0)' })
-      .option('ema-decay', { type: 'number', describe: 'EMA decay of the weights saved in model.onnx (default 0.999)' })
+      .option('ema-decay', { type: 'number', describe: 'EMA decay of the weights saved in model.onnx (default: 0, the final weights, with the cosine decay; 0.999 with --lr-decay constant)' })
       .option('grad-clip', { type: 'number', describe: 'Global gradient-norm clip, 0 = off (default 1)' })
       .option('prediction', { choices: ['eps', 'x0', 'v'], describe: 'Override the recipe objective (fresh models only)' })
       .option('trainable', { type: 'string', describe: "Comma-separated globs of parameters to train; '!glob' freezes (default all)" })
