@@ -57,7 +57,7 @@ describe('cascade pipeline', () => {
     assert.throws(() => parseCascade({ stages: [] }, 'cascade.json'), /^ConfigError: cascade\.json: stages: expected a non-empty array of stages$/);
     assert.throws(() => parseCascade({}, 'cascade.json'), /cascade\.json: stages: expected a non-empty array/);
     assert.throws(() => parseCascade({ stages: [{ sampler: 'ddim' }] }, 'cascade.json'), /cascade\.json: stages\[0\]\.model: expected a model path/);
-    assert.throws(() => parseCascade({ stages: [{ model: 'a.onnx', sampler: 'lms' }] }, 'c.json'), /c\.json: stages\[0\]\.sampler: expected one of ddpm\|ddim\|dpm\+\+2m\|euler\|heun/);
+    assert.throws(() => parseCascade({ stages: [{ model: 'a.onnx', sampler: 'lms' }] }, 'c.json'), /c\.json: stages\[0\]\.sampler: expected one of ddpm\|ddim\|dpm\+\+2m\|dpm\+\+2m-sde\|euler\|heun/);
     assert.throws(() => parseCascade({ stages: [{ model: 'a.onnx' }, { model: 'b.onnx', steps: 0 }] }, 'c.json'), /c\.json: stages\[1\]\.steps: expected an integer >= 1/);
     assert.throws(() => parseCascade({ stages: [{ model: 'a.onnx', augLevel: 5 }] }, 'c.json'), /stages\[0\]\.augLevel: the first stage has no condition/);
     assert.throws(() => parseCascade({ stages: [{ model: 'a.onnx', steps: 5, stepz: 1 }] }, 'c.json'), /c\.json: stages\[0\]\.stepz: unknown key/);
