@@ -11,7 +11,7 @@
  * instead: per step x_t = (sigma_t / sigma_s) e^{-h} x_s + alpha_t (1 - e^{-2h}) D
  * + sigma_t sqrt(1 - e^{-2h}) z, with the same second-order D and a fresh normal z (drawn after
  * x_T, one array per step, none on the last step). Like DDPM's ancestral noise, it corrects part
- * of the network's error on the way, at the ODE solver's step counts.
+ * of the network's error on the way; it needs more steps than the ODE solver (docs/sampling.md).
  */
 import { Prediction } from '../../core/diffusion-config';
 import { Rng } from '../../core/rng';
