@@ -16,7 +16,7 @@
 //    (package.json: "sideEffects": false) -- the unused ONNX protobuf code (onnx-proto, ~100 kB)
 //    included. One bundled file would keep it: onnx-proto is not marked side-effect free.
 import * as esbuild from 'esbuild';
-import { rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -75,3 +75,7 @@ await esbuild.build({
   target: 'es2022',
   logLevel: 'warning',
 });
+
+// The package's bin: npx runs the root package's own bin file directly, so it must be executable
+// (tsc writes it 0644; npm sets the mode only for installed dependencies' bins).
+chmodSync(join(dist, 'cli', 'main.js'), 0o755);

@@ -131,6 +131,12 @@ describe('package: npm pack, then install into a fresh app from the registry cac
     assert.ok(!fs.existsSync(path.join(app, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', 'linux', 'x64', 'libonnxruntime_providers_cuda.so')));
   });
 
+  it("the build leaves the package's bin executable, so `npx onnx-diffusion` runs in this repository", () => {
+    const bin = path.join(repoRoot(), 'dist', 'cli', 'main.js');
+    assert.ok((fs.statSync(bin).mode & 0o111) !== 0, `${bin} is not executable`);
+    assert.match(run(bin, ['--version'], repoRoot()), /\d+\.\d+\.\d+/);
+  });
+
   it('no shipped doc (docs/, README.md, model cards) or dist file (code, messages, types) names a .md file the tarball lacks', () => {
     const pkg = path.join(app, 'node_modules', 'onnx-diffusion');
     assert.match(fs.readFileSync(path.join(pkg, 'dist', 'runtime', 'cuda.js'), 'utf8'), /cuda\.md/);
