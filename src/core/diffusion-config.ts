@@ -26,7 +26,22 @@ export interface DiffusionConfig {
   betaEnd: number;
   /** What the network outputs: the noise, the clean image, or v (Salimans & Ho 2022). */
   prediction: Prediction;
+  /**
+   * The optional fields below come from a diffusers `scheduler_config.json` (core/diffusers-config.ts);
+   * absent, samplers keep their own defaults.
+   */
+  /** Added to every inference timestep of `leading` spacing (diffusers `steps_offset`; SD 1.x: 1). */
+  stepsOffset?: number;
+  /** Which training timesteps a run of fewer steps visits (diffusers `timestep_spacing`). */
+  timestepSpacing?: TimestepSpacingName;
+  /** Clamp the predicted x0 to [-r, r] (diffusers `clip_sample` + `clip_sample_range`); 0 = no clamp. */
+  clipSample?: number;
+  /** DDIM's abar before t = 0: 1 (true) or abar_0 (false, SD 1.x) (diffusers `set_alpha_to_one`). */
+  setAlphaToOne?: boolean;
 }
+
+export type TimestepSpacingName = 'leading' | 'trailing' | 'linspace';
+export const TIMESTEP_SPACINGS: readonly TimestepSpacingName[] = ['leading', 'trailing', 'linspace'];
 
 export const DEFAULT_DIFFUSION_CONFIG: Readonly<DiffusionConfig> = Object.freeze({
   timesteps: 1000,
@@ -36,7 +51,9 @@ export const DEFAULT_DIFFUSION_CONFIG: Readonly<DiffusionConfig> = Object.freeze
   prediction: 'eps',
 });
 
-const KEYS: readonly (keyof DiffusionConfig)[] = ['timesteps', 'schedule', 'betaStart', 'betaEnd', 'prediction'];
+const KEYS: readonly (keyof DiffusionConfig)[] = [
+  'timesteps', 'schedule', 'betaStart', 'betaEnd', 'prediction', 'stepsOffset', 'timestepSpacing', 'clipSample', 'setAlphaToOne',
+];
 
 /** The diffusion section at checker `c` (its keys are joined below c's path); undefined gives the defaults. */
 export function checkDiffusionConfig(c: Checker, obj: unknown): DiffusionConfig {
@@ -49,6 +66,13 @@ export function checkDiffusionConfig(c: Checker, obj: unknown): DiffusionConfig 
   for (const k of ['betaStart', 'betaEnd'] as const) {
     if (o[k] !== undefined) cfg[k] = c.inRange(c.finite(o[k], k), k, '(0, 1)');
   }
+  if (o.stepsOffset !== undefined) cfg.stepsOffset = c.nonNegInt(o.stepsOffset, 'stepsOffset');
+  if (o.timestepSpacing !== undefined) cfg.timestepSpacing = c.oneOf(o.timestepSpacing, 'timestepSpacing', TIMESTEP_SPACINGS);
+  if (o.clipSample !== undefined) {
+    cfg.clipSample = c.finite(o.clipSample, 'clipSample');
+    if (cfg.clipSample < 0) c.fail('clipSample', `expected a number >= 0 (0: no clamp), got ${cfg.clipSample}`);
+  }
+  if (o.setAlphaToOne !== undefined) cfg.setAlphaToOne = c.bool(o.setAlphaToOne, 'setAlphaToOne');
   if (cfg.betaStart > cfg.betaEnd) c.fail('betaStart', `expected betaStart <= betaEnd (${cfg.betaEnd}), got ${cfg.betaStart}`);
   return cfg;
 }
