@@ -80,3 +80,4 @@ export { MemoryDataset } from '../data/memory';
 export type { Dataset } from '../data/dataset';
 export type { Batch } from '../data/loader';
 export type { StepMemory } from '../train/step-memory';
+export { webGpuAvailable } from './runtime';

@@ -59,8 +59,11 @@ export function resolveBackend(requested: Backend = 'wasm'): Backend {
   return requested === 'webgpu' && hasGpu ? 'webgpu' : 'wasm';
 }
 
-/** Whether a WebGPU adapter exists: `navigator.gpu` alone is not enough (headless, blocklisted GPUs). */
-async function hasWebGpuAdapter(): Promise<boolean> {
+/**
+ * Whether WebGPU can run here: `navigator.gpu` gives an adapter. `navigator.gpu` alone is not
+ * enough (headless Chromium without --enable-unsafe-webgpu, blocklisted GPUs, insecure pages).
+ */
+export async function webGpuAvailable(): Promise<boolean> {
   const gpu = (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
   try {
     return !!(await gpu?.requestAdapter());
@@ -81,7 +84,7 @@ export function resolveThreads(requested?: number): number | undefined {
 /** ORT for `options`: the backend after fallback (WebGPU without an adapter runs on WASM), and the session options. */
 export async function openRuntime(options: WebRuntimeOptions): Promise<{ ort: OrtWeb; backend: Backend; sessionOptions: InferenceSession.SessionOptions }> {
   let backend = resolveBackend(options.backend);
-  if (backend === 'webgpu' && !(await hasWebGpuAdapter())) {
+  if (backend === 'webgpu' && !(await webGpuAvailable())) {
     console.warn('onnx-diffusion: navigator.gpu has no adapter; using WASM');
     backend = 'wasm';
   }

@@ -141,7 +141,7 @@ describe('package: npm pack, then install into a fresh app from the registry cac
   it('every runtime dependency is imported by the shipped code or its declarations (dist/)', () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot(), 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
     const dist = path.join(app, 'node_modules', 'onnx-diffusion', 'dist');
-    const code = (fs.readdirSync(dist, { recursive: true }) as string[]).filter((f) => /\.m?js$/.test(f)).map((f) => fs.readFileSync(path.join(dist, f), 'utf8')).join('\n');
+    const code = (fs.readdirSync(dist, { recursive: true }) as string[]).filter((f) => /\.(m?js|d\.m?ts)$/.test(f)).map((f) => fs.readFileSync(path.join(dist, f), 'utf8')).join('\n');
     const unused = Object.keys(pkg.dependencies).filter((d) => !new RegExp(`(require\\(|from |import\\()['"]${d}(/[^'"]*)?['"]`).test(code));
     assert.deepEqual(unused, []);
   });
