@@ -5,6 +5,7 @@
  */
 import { OptionError } from '../core/errors';
 import { rgbaToChw, type RgbaImage } from '../image/pixels';
+import { checkClassCount, checkSamplerOptions } from './sampler-options';
 import { createSampler, type CreateSamplerOptions, type SampleCallOptions, type SampleResult, type SamplerModel } from './sampler';
 
 /** One pipeline call: createSampler's options, sample()'s callbacks, the count and the start image. */
@@ -45,7 +46,9 @@ export function generator<M extends SamplerModel>(model: M, release: () => Promi
   await (model as { release?: () => Promise<void> }).release?.();
 }): Generator<M> {
   const gen = async (options: GenerateOptions = {}): Promise<SampleResult> => {
+    checkSamplerOptions(model.config, options, 'a pipeline call');
     const { n = 1, image, onStep, signal, ...rest } = options;
+    checkClassCount(options, n);
     return createSampler(model, { ...rest, image: startImage(image, model) }).sample(n, { onStep, signal });
   };
   return Object.assign(gen, { model, release });

@@ -4,6 +4,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { nearest } from '../option-check';
 import { DiffusionError, FileFormatError } from '../errors';
 
 /** The package root: the nearest folder above `from` whose package.json is named onnx-diffusion. */
@@ -77,5 +78,9 @@ export function resolveModelName(arg: string, root?: string): string {
   const half = arg.endsWith('.fp16');
   const name = half ? arg.slice(0, -5) : arg;
   const shipped = join(root, 'models', name, half ? 'model.fp16.onnx' : 'model.onnx');
-  return existsSync(shipped) ? shipped : arg;
+  if (existsSync(shipped)) return shipped;
+  // A bare name that is neither: say which names exist (and the nearest one).
+  const known = shippedModels();
+  const near = nearest(arg, known);
+  throw new FileFormatError(arg, `no such file, nor a shipped model of that name (${known.join(', ')})${near ? `; did you mean ${near}?` : ''}`);
 }
