@@ -137,7 +137,7 @@ async function exists(url: URL): Promise<boolean> {
 /** The component folders diffusers' model_index.json lists ("unet": ["diffusers", "UNet2DConditionModel"]). */
 function components(index: unknown, url: string): string[] {
   if (typeof index !== 'object' || index === null || Array.isArray(index)) throw new DiffusionError(`${url}: model_index.json is not a JSON object`);
-  return Object.entries(index).filter(([k, v]) => !k.startsWith('_') && Array.isArray(v)).map(([k]) => k);
+  return Object.entries(index).filter(([k, v]) => !k.startsWith('_') && Array.isArray(v) && v[0] !== null).map(([k]) => k);
 }
 
 /** The files of a diffusers ONNX component that exist on the server (graphs, configs, external data, tokenizer). */
