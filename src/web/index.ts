@@ -81,3 +81,4 @@ export type { Dataset } from '../data/dataset';
 export type { Batch } from '../data/loader';
 export type { StepMemory } from '../train/step-memory';
 export { webGpuAvailable } from './runtime';
+export { fetchModel, ORT_WASM_FILES, type FetchModelOptions, type WebDownloadProgress } from './runtime';
