@@ -204,7 +204,7 @@ describe('package: npm pack, then install into a fresh app from the registry cac
     assert.match(run(process.execPath, ['web.cjs'], app), /^onnxruntime-web could not be loaded \(.*\); install it beside onnx-diffusion: npm install onnxruntime-web@1\.29\.0$/m);
   });
 
-  it('a bundler takes the ES-module web build and tree-shakes it: the app chunk stays under 40 kB', async () => {
+  it('a bundler takes the ES-module web build and tree-shakes it: the app chunk stays under 53 kB', async () => {
     fs.writeFileSync(path.join(app, 'web-app.mjs'), [
       "import { loadModel, createSampler, toImageData } from 'onnx-diffusion/web';",
       "const model = await loadModel('model.onnx');",
@@ -223,7 +223,7 @@ describe('package: npm pack, then install into a fresh app from the registry cac
     assert.deepEqual(used.filter((f) => /onnx-proto|protobufjs|nn\/lora\.js/.test(f)), []);
     const chunk = r.outputFiles.find((f) => f.path.endsWith('web-app.js'))!;
     console.log(`      web app chunk: ${chunk.contents.length} bytes (minified, onnxruntime-web external)`);
-    assert.ok(chunk.contents.length < 40_000, `${chunk.contents.length} bytes`);
+    assert.ok(chunk.contents.length < 53_000, `${chunk.contents.length} bytes`);
   });
 
   it('the CLI finds a shipped recipe by name from the app folder', () => {
