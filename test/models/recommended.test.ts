@@ -4,7 +4,9 @@ import * as path from 'node:path';
 import { pipeline } from '../../src';
 import { readModelConfig } from '../../src/core/model-config';
 import { readMetadata } from '../../src/onnx/metadata';
+import { runCli } from '../helpers/cli';
 import { repoRoot } from '../helpers/paths';
+import * as os from 'node:os';
 
 describe("shipped models carry their card's recommended sampling, and pipeline() uses it unless told otherwise", function () {
   this.timeout(60_000);
@@ -38,6 +40,22 @@ describe("shipped models carry their card's recommended sampling, and pipeline()
       assert.equal(ddim, 50);
     } finally {
       await gen.release();
+    }
+  });
+
+  it('`sample` uses them too: the default flags write the PNG that --sampler dpm++2m --steps 20 --guidance 2 writes', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'od-recommended-'));
+    try {
+      const base = ['sample', '--model', 'fashion-mnist-class', '--n', '2', '--class', '7', '--seed', '4', '--threads', '1'];
+      const [a, b] = await Promise.all([
+        runCli([...base, '--out', path.join(dir, 'a.png')]),
+        runCli([...base, '--sampler', 'dpm++2m', '--steps', '20', '--guidance', '2', '--out', path.join(dir, 'b.png')]),
+      ]);
+      assert.equal(a.code, 0, a.stderr);
+      assert.equal(b.code, 0, b.stderr);
+      assert.deepEqual(fs.readFileSync(path.join(dir, 'a.png')), fs.readFileSync(path.join(dir, 'b.png')));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
