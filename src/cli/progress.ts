@@ -105,8 +105,8 @@ export function etaSeconds(elapsedS: number, stepsThisProcess: number, stepsLeft
 }
 
 /**
- * The train command's display. Before the first step, a spinner (one line when not live) names
- * what it waits for; then a bar (live) or a line every `logEvery` steps with the step's loss, the
+ * The train command's display. Before the first step, a live spinner names what it waits for
+ * (nothing when not live, so a run that fails before its first step prints its error alone); then a bar (live) or a line every `logEvery` steps with the step's loss, the
  * bias-corrected EMA of the loss (core/loss-ema.ts, named as such), the rate and the ETA.
  */
 export function trainDisplay(opts: TrainDisplayOptions = {}): TrainDisplay {
@@ -125,8 +125,6 @@ export function trainDisplay(opts: TrainDisplayOptions = {}): TrainDisplay {
     draw();
     spinner = setInterval(draw, 100);
     spinner.unref?.();
-  } else {
-    stream.write(`train: ${TRAIN_WAIT_LABEL}…\n`);
   }
   const stopSpinner = () => {
     if (spinner === undefined) return;
