@@ -82,3 +82,4 @@ export type { Batch } from '../data/loader';
 export type { StepMemory } from '../train/step-memory';
 export { webGpuAvailable } from './runtime';
 export { fetchModel, ORT_WASM_FILES, type FetchModelOptions, type WebDownloadProgress } from './runtime';
+export { checkWebLoadOptions, WEB_LOAD_OPTIONS } from './runtime';

@@ -10,6 +10,7 @@
  */
 import type { Env, InferenceSession } from 'onnxruntime-common';
 import { DiffusionError, OptionError } from '../core/errors';
+import { checkOptions, type OptionRule } from '../core/option-check';
 import type { OrtApi } from '../runtime/model';
 
 /** 'wasm' (default) runs on the CPU; 'webgpu' needs `navigator.gpu` with an adapter and falls back to 'wasm' without one. */
@@ -99,6 +100,20 @@ export async function openRuntime(options: WebRuntimeOptions): Promise<{ ort: Or
     executionProviders: backend === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'],
   };
   return { ort: withWasmHint(ort, backend), backend, sessionOptions };
+}
+
+/** The page's loadModel/pipeline options (WebLoadOptions in src/web/index.ts): a rule for each. */
+export const WEB_LOAD_OPTIONS: Readonly<Record<keyof WebRuntimeOptions | 'config', OptionRule>> = {
+  backend: { kind: 'string', oneOf: ['wasm', 'webgpu'] },
+  numThreads: { kind: 'integer', min: 1 },
+  wasmPaths: { kind: 'any' },
+  sessionOptions: { kind: 'object' },
+  config: { kind: 'any' },
+};
+
+/** The page's loadModel/pipeline options checked at the boundary: unknown keys (with "did you mean"), types, ranges. */
+export function checkWebLoadOptions(options: unknown): void {
+  checkOptions(options, WEB_LOAD_OPTIONS, 'loadModel');
 }
 
 /** The types of the runtime options every page entry shares (the entries check their own keys). */

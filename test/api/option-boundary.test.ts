@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { buildModel, createSampler, encodeModel, loadModel, loadRecipe, makeGrid, OptionError, pipeline, toRgba, train } from '../../src';
 import { checkOptions, nearest } from '../../src/core/option-check';
+import { checkWebLoadOptions } from '../../src/web/runtime';
 
 /** `e` is an OptionError naming `option`, and its message matches `re`. */
 function optionError(option: string, re: RegExp) {
@@ -66,5 +67,12 @@ describe('options checked at the boundary: each listed silent acceptance is an O
     assert.equal(nearest('colour', ['steps', 'seed']), undefined);
     assert.throws(() => checkOptions({ colour: 1 }, { steps: { kind: 'integer' }, seed: { kind: 'integer' } }, 'f()'),
       optionError('colour', /^colour is not an option of f\(\); known: steps, seed$/));
+  });
+
+  it("the page's loadModel options: unknown keys, the backend's name, numThreads", () => {
+    assert.throws(() => checkWebLoadOptions({ backnd: 'wasm' }), optionError('backnd', /^backnd is not an option of loadModel; did you mean `backend`\?$/));
+    assert.throws(() => checkWebLoadOptions({ backend: 'webgl' }), optionError('backend', /^backend must be one of wasm\|webgpu, got "webgl"$/));
+    assert.throws(() => checkWebLoadOptions({ numThreads: 0 }), optionError('numThreads', /^numThreads must be >= 1, got 0$/));
+    checkWebLoadOptions({ backend: 'webgpu', numThreads: 2, config: {}, wasmPaths: '/ort/' });
   });
 });
