@@ -133,6 +133,9 @@ describe('package: npm pack, then install into a fresh app from the registry cac
   it("the install runs no script of onnx-diffusion's (no `prepare`), and the app's second plain `npm ci` passes with no script left uncovered", () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(app, 'node_modules', 'onnx-diffusion', 'package.json'), 'utf8')) as { scripts: Record<string, string> };
     assert.deepEqual(Object.keys(pkg.scripts).filter((k) => /^(pre|post)?(install|prepare)$/.test(k)), []);
+    // the repository keeps its `prepare` (`npm ci` there builds dist/): prepack renamed it for the tarball only, postpack back
+    const repo = JSON.parse(fs.readFileSync(path.join(repoRoot(), 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    assert.ok(repo.scripts.prepare && !repo.scripts._prepare && pkg.scripts._prepare === repo.scripts.prepare);
     assert.doesNotMatch(firstInstall, /onnx-diffusion@/);
     assert.doesNotMatch(secondInstall, /install-scripts|allowScripts/);
     assert.ok(fs.existsSync(path.join(app, 'node_modules', 'onnxruntime-node', 'package.json')));
