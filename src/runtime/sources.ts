@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DiffusionError, OptionError } from '../core/errors';
+import { DiffusionError, FileFormatError, OptionError } from '../core/errors';
 
 /** One file's download: `loaded` of `total` bytes (total unknown without a content-length). */
 export interface DownloadProgress {
@@ -51,9 +51,9 @@ export async function fetchOk(url: string, init?: RequestInit): Promise<Response
     res = await fetch(url, init);
   } catch (e) {
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-    throw new DiffusionError(`${url}: could not fetch (${cause?.code ?? cause?.message ?? (e as Error).message})`);
+    throw new FileFormatError(url, `could not fetch (${cause?.code ?? cause?.message ?? (e as Error).message})`);
   }
-  if (!res.ok) throw new DiffusionError(`${url}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
+  if (!res.ok) throw new FileFormatError(url, `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
   return res;
 }
 
@@ -97,7 +97,7 @@ async function download(url: URL, dest: string, file: string, progress?: SourceO
   fs.closeSync(fd);
   const fail = (why: string) => {
     fs.rmSync(part, { force: true });
-    return new DiffusionError(`${href}: ${why}; nothing was cached`);
+    return new FileFormatError(href, `${why}; nothing was cached`);
   };
   if (total !== undefined && loaded !== total) throw fail(`got ${loaded} bytes, the server announced ${total}`);
   const got = hash.digest('hex');

@@ -59,7 +59,7 @@ describe('models from anywhere: URLs downloaded into a cache with progress and i
     const srv = await serve({ '/a/model.onnx': model, '/b/model.onnx': model }, { '/a/model.onnx': '0'.repeat(64), '/b/model.onnx': sha256(model) });
     try {
       await assert.rejects(resolveRemote(`${srv.url}/a/model.onnx`, { cache: tmp }),
-        new RegExp(`^DiffusionError: ${srv.url}/a/model\\.onnx: sha256 ${sha256(model)} differs from the stated 0{64}; nothing was cached$`));
+        new RegExp(`^FileFormatError: ${srv.url}/a/model\\.onnx: sha256 ${sha256(model)} differs from the stated 0{64}; nothing was cached$`));
       await assert.rejects(resolveRemote(`${srv.url}/b/model.onnx#sha256=${'1'.repeat(64)}`, { cache: tmp }), /differs from the stated 1{64}/);
       const ok = await resolveRemote(`${srv.url}/b/model.onnx`, { cache: tmp });
       assert.deepEqual(fs.readFileSync(ok), Buffer.from(model));
@@ -74,11 +74,11 @@ describe('models from anywhere: URLs downloaded into a cache with progress and i
     const srv = await serve({});
     const url = srv.url;
     try {
-      await assert.rejects(pipeline(`${url}/nope/model.onnx`, { cache: tmp }), new RegExp(`^DiffusionError: ${url}/nope/model\\.onnx: HTTP 404 Not Found$`));
+      await assert.rejects(pipeline(`${url}/nope/model.onnx`, { cache: tmp }), new RegExp(`^FileFormatError: ${url}/nope/model\\.onnx: HTTP 404 Not Found$`));
     } finally {
       await srv.close();
     }
-    await assert.rejects(pipeline(`${url}/model.onnx`, { cache: tmp }), new RegExp(`^DiffusionError: ${url}/model\\.onnx: could not fetch \\(ECONNREFUSED\\)$`));
+    await assert.rejects(pipeline(`${url}/model.onnx`, { cache: tmp }), new RegExp(`^FileFormatError: ${url}/model\\.onnx: could not fetch \\(ECONNREFUSED\\)$`));
   });
 
   it('a diffusers folder URL fetches the files of the components model_index.json names, external data included', async () => {
