@@ -80,7 +80,10 @@ export function resolveModelName(arg: string, root?: string): string {
   const shipped = join(root, 'models', name, half ? 'model.fp16.onnx' : 'model.onnx');
   if (existsSync(shipped)) return shipped;
   // A bare name that is neither: say which names exist (and the nearest one).
-  const known = shippedModels();
+  const dir = join(root, 'models');
+  const known = existsSync(dir) ? readdirSync(dir).flatMap((d) => [
+    ...(existsSync(join(dir, d, 'model.onnx')) ? [d] : []), ...(existsSync(join(dir, d, 'model.fp16.onnx')) ? [`${d}.fp16`] : []),
+  ]) : [];
   const near = nearest(arg, known);
   throw new FileFormatError(arg, `no such file, nor a shipped model of that name (${known.join(', ')})${near ? `; did you mean ${near}?` : ''}`);
 }
