@@ -45,6 +45,8 @@ export interface ModelConfig {
   parameters?: number;
   /** Set by the trainer: optimisation steps taken, data set, time. */
   training?: { step: number; data?: string; updated?: string };
+  /** The sampler, steps and guidance the model's card recommends; pipeline() and `sample` use them unless told otherwise. */
+  sampling?: { sampler?: string; steps?: number; guidance?: number };
   /** Cold (blur) diffusion: elementary blur std in pixels and the start distribution of channel means. */
   cold?: { blurStd: number; startMean: number; startStd: number };
   /** Timestep range this model was trained on (ensemble experts), inclusive. */
@@ -111,6 +113,13 @@ export function validateModelConfig(obj: unknown, path: string): ModelConfig {
     config.cold = { blurStd: num('blurStd'), startMean: num('startMean'), startStd: num('startStd') };
   }
   if (isObj(o.lora)) config.lora = checkLoraSpec(c.child('lora'), o.lora);
+  if (isObj(o.sampling)) {
+    const r = o.sampling;
+    config.sampling = {};
+    if (r.sampler !== undefined) config.sampling.sampler = String(r.sampler);
+    if (r.steps !== undefined) config.sampling.steps = c.posInt(r.steps, 'sampling.steps');
+    if (typeof r.guidance === 'number' && r.guidance >= 0) config.sampling.guidance = r.guidance;
+  }
   if (Array.isArray(o.tRange) && o.tRange.length === 2) config.tRange = [Number(o.tRange[0]), Number(o.tRange[1])];
   return config;
 }

@@ -4,7 +4,9 @@
  * Each call is a fresh createSampler + sample, so every option may change between calls.
  */
 import { OptionError } from '../core/errors';
+import type { ModelConfig } from '../core/model-config';
 import { rgbaToChw, type RgbaImage } from '../image/pixels';
+import { checkClassCount, checkSamplerOptions } from './sampler-options';
 import { createSampler, type CreateSamplerOptions, type SampleCallOptions, type SampleResult, type SamplerModel } from './sampler';
 
 /** One pipeline call: createSampler's options, sample()'s callbacks, the count and the start image. */
@@ -40,12 +42,31 @@ function startImage(image: GenerateOptions['image'], model: SamplerModel): Float
   return out;
 }
 
+/**
+ * The call's options over the model's recommended sampling (config.sampling, from its metadata):
+ * guidance when not given, and the sampler with its steps when neither is given (steps alone keep
+ * the recommended sampler; another sampler keeps its own default steps).
+ */
+export function withRecommended(options: GenerateOptions, config: ModelConfig): GenerateOptions {
+  const rec = config.sampling;
+  if (!rec || config.kind !== 'gaussian') return options;
+  const out = { ...options };
+  if (out.sampler === undefined && rec.sampler !== undefined) {
+    out.sampler = rec.sampler as GenerateOptions['sampler'];
+    if (out.steps === undefined) out.steps = rec.steps;
+  }
+  if (out.guidance === undefined && rec.guidance !== undefined) out.guidance = rec.guidance;
+  return out;
+}
+
 /** Binds `model` for one-call sampling; `release` is what frees it (default: model.release if any). */
 export function generator<M extends SamplerModel>(model: M, release: () => Promise<void> = async () => {
   await (model as { release?: () => Promise<void> }).release?.();
 }): Generator<M> {
   const gen = async (options: GenerateOptions = {}): Promise<SampleResult> => {
-    const { n = 1, image, onStep, signal, ...rest } = options;
+    checkSamplerOptions(model.config, options, 'a pipeline call');
+    const { n = 1, image, onStep, signal, ...rest } = withRecommended(options, model.config);
+    checkClassCount(options, n);
     return createSampler(model, { ...rest, image: startImage(image, model) }).sample(n, { onStep, signal });
   };
   return Object.assign(gen, { model, release });

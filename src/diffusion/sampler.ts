@@ -10,6 +10,7 @@ import { Rng } from '../core/rng';
 import { makeSchedule } from './schedules';
 import { coldSample, guidedBy, runSampler, samplerName, StepInfo, toySample, TimestepSpacing, DdpmVariance, type SamplerName } from './samplers';
 import { Denoiser } from './samplers/types';
+import { checkClassCount, checkSamplerOptions } from './sampler-options';
 
 /** Per-image conditioning of one batch (the model inputs class, labels, cond, aug, and any other). */
 export interface Extras {
@@ -122,6 +123,7 @@ function perImage(length: number, shape: readonly (number | string)[], n: number
 
 export function createSampler(model: SamplerModel, options: CreateSamplerOptions = {}) {
   const config = model.config;
+  checkSamplerOptions(config, options);
   const { channels: c, size } = config.image;
   const kind = config.kind;
   const sampler = samplerName(options.sampler ?? 'ddim');
@@ -142,6 +144,7 @@ export function createSampler(model: SamplerModel, options: CreateSamplerOptions
 
   async function sample(n: number, call: SampleCallOptions = {}): Promise<SampleResult> {
     if (!Number.isInteger(n) || n < 1) throw new OptionError('n', `(the number of images) must be a positive integer, got ${n}`);
+    checkClassCount(options, n);
     const per = c * size * size;
     const images = new Float32Array(n * per);
     const batch = Math.max(1, Math.min(options.batch ?? n, n));

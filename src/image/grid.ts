@@ -2,6 +2,8 @@
  * Tiling RGBA images into sample grids and denoising strips, with a thin border and an integer
  * nearest-neighbour upscale. Pure: no Node imports (the browser demo reuses it).
  */
+import { OptionError } from '../core/errors';
+import { checkOptions } from '../core/option-check';
 import type { RgbaImage } from './pixels';
 
 /** RGBA colour, 0..255 per component. */
@@ -19,6 +21,20 @@ export interface TileOptions {
 export interface GridOptions extends TileOptions {
   /** Columns; default ceil(sqrt(n)). */
   cols?: number;
+}
+
+const GRID_OPTIONS = {
+  cols: { kind: 'integer', min: 1 }, border: { kind: 'integer', min: 0 }, borderColor: { kind: 'numbers', integer: true, min: 0, max: 255 }, scale: { kind: 'integer', min: 1 },
+} as const;
+
+/** `images` must be RGBA images (a SampleResult's `rgba`), each with width x height x 4 bytes. */
+export function checkRgbaList(images: unknown, entry: string): void {
+  const hint = images instanceof Float32Array ? ' (a Float32Array is SampleResult.images: pass SampleResult.rgba, or toRgba(images, n, c, h, w))' : '';
+  if (!Array.isArray(images)) throw new OptionError('images', `of ${entry} must be an array of RGBA images ({ width, height, rgba }), got ${images === null ? 'null' : typeof images}${hint}`);
+  images.forEach((img: Partial<RgbaImage> | undefined, i) => {
+    const ok = img && Number.isInteger(img.width) && Number.isInteger(img.height) && img.rgba instanceof Uint8Array && img.rgba.length === img.width! * img.height! * 4;
+    if (!ok) throw new OptionError('images', `of ${entry}: item ${i} is not an RGBA image ({ width, height, rgba: Uint8Array of width x height x 4 bytes })`);
+  });
 }
 
 const DEFAULT_BORDER: Rgba = [96, 96, 96, 255];
@@ -81,6 +97,8 @@ export function tileTable(cells: (RgbaImage | undefined)[][], opts: TileOptions 
 
 /** n images in a square-ish grid: cols = ceil(sqrt(n)) unless given, rows = ceil(n / cols). */
 export function makeGrid(images: RgbaImage[], opts: GridOptions = {}): RgbaImage {
+  checkRgbaList(images, 'makeGrid');
+  checkOptions(opts, GRID_OPTIONS, 'makeGrid');
   const n = images.length;
   const cols = opts.cols ?? Math.ceil(Math.sqrt(n));
   if (!Number.isInteger(cols) || cols < 1) throw new RangeError(`cols must be a positive integer, got ${cols}`);

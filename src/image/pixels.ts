@@ -2,6 +2,7 @@
  * Float tensors in [-1, 1] to 8-bit pixels and RGBA images. Pure: imports nothing from Node, so
  * the browser sampler reuses it to paint canvases.
  */
+import { OptionError } from '../core/errors';
 
 /** An 8-bit RGBA image, row-major, 4 bytes per pixel. */
 export interface RgbaImage {
@@ -59,6 +60,14 @@ export function imageToRgba(
 
 /** Every image of a float NCHW batch as RGBA. */
 export function toRgba(images: Float32Array, n: number, c: number, h: number, w: number): RgbaImage[] {
+  if (!(images instanceof Float32Array)) {
+    const hint = images && typeof images === 'object' && 'images' in images ? ' (for a SampleResult, pass result.images, or use result.rgba directly)' : '';
+    throw new OptionError('images', `of toRgba must be a Float32Array of n x c x h x w values in [-1, 1]${hint}`);
+  }
+  for (const [name, v] of [['n', n], ['c', c], ['h', h], ['w', w]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new OptionError(name, `of toRgba must be a positive integer, got ${String(v)}`);
+  }
+  if (images.length !== n * c * h * w) throw new OptionError('images', `of toRgba has ${images.length} values, not n x c x h x w = ${n * c * h * w}`);
   const out: RgbaImage[] = [];
   for (let i = 0; i < n; i++) out.push(imageToRgba(images, i, c, h, w));
   return out;

@@ -26,7 +26,7 @@ function raw(img: RgbaImage): Sharp {
 }
 
 /** Encodes an image as PNG, WebP (lossless) or JPEG (quality 92) chosen by the file extension. */
-export async function encodeImage(img: RgbaImage, ext: string, file = `image${ext}`): Promise<Buffer> {
+export async function encodeImage(img: RgbaImage, ext: string, file = `image${ext}`): Promise<Uint8Array> {
   switch (ext.toLowerCase()) {
     case '.png':
       return raw(img).png({ compressionLevel: 9 }).toBuffer();

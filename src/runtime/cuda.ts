@@ -53,7 +53,7 @@ export interface CudaReport {
 export interface CudaCheckOptions {
   /** Where the provider libraries should be (default: next to the onnxruntime-node binding). */
   bindingDir?: string;
-  env?: NodeJS.ProcessEnv;
+  env?: Record<string, string | undefined>;
   /** Scan the provider for its ORT version (default true). */
   versions?: boolean;
 }

@@ -1,6 +1,6 @@
 /**
- * `pipeline(nameOrPathOrModel)` in Node: loadModel (a path, a shipped model name, a URL or bytes)
- * bound for one-call sampling; a start image may also be an image file, read at the model's size.
+ * `pipeline(nameOrPathOrModel)` in Node: loadModel (a path, a shipped model name, a URL, downloaded
+ * once into the cache by runtime/sources.ts, or bytes) bound for one-call sampling; a start image may also be an image file, read at the model's size.
  */
 import { DiffusionError } from '../core/errors';
 import { generator, type GenerateOptions } from '../diffusion/generate';
@@ -8,6 +8,22 @@ import type { SampleResult } from '../diffusion/sampler';
 import { readImage } from '../image/read';
 import { loadModel, type LoadModelOptions, type NodeModelSource } from './load';
 import { DiffusionModel } from './model';
+import { checkOptions, type OptionRule } from '../core/option-check';
+import { isRemote, resolveRemote, type SourceOptions } from './sources';
+
+/** pipeline()'s options in Node: loadModel's, and for a URL the download's progress and cache. */
+export interface NodePipelineOptions extends LoadModelOptions, SourceOptions {}
+
+/** A rule for every option (a new option of loadModel does not compile until it has one here). */
+const PIPELINE_OPTIONS: Readonly<Record<keyof NodePipelineOptions, OptionRule>> = {
+  config: { kind: 'any' },
+  device: { kind: 'string', oneOf: ['cpu', 'cuda'] },
+  deviceId: { kind: 'integer', min: 0 },
+  threads: { kind: 'integer', min: 1 },
+  lora: { kind: 'any' },
+  progress: { kind: 'function' },
+  cache: { kind: 'any' },
+};
 
 /** Node's pipeline call: `image` may also be the path of an image file (resized to the model). */
 export interface NodeGenerateOptions extends Omit<GenerateOptions, 'image'> {
@@ -26,11 +42,14 @@ export interface NodeGenerator {
  * Loads a model (unless given one) and returns `gen(options)`, which samples `n` images per call.
  * `gen.release()` frees the session (a model passed in is left to its owner).
  */
-export async function pipeline(model: NodeModelSource | DiffusionModel, options: LoadModelOptions = {}): Promise<NodeGenerator> {
+export async function pipeline(model: NodeModelSource | DiffusionModel, options: NodePipelineOptions = {}): Promise<NodeGenerator> {
+  checkOptions(options, PIPELINE_OPTIONS, 'pipeline()');
+  const { progress, cache, ...load } = options;
+  const source = isRemote(model) ? await resolveRemote(model, { progress, cache }) : model;
   // A source is a path, URL or bytes; anything else is a loaded model, also one that the other
   // build (require vs import) loaded, which `instanceof DiffusionModel` would not recognise.
-  const owned = typeof model === 'string' || model instanceof URL || model instanceof Uint8Array || model instanceof ArrayBuffer;
-  const m = owned ? await loadModel(model, options) : model;
+  const owned = typeof source === 'string' || source instanceof URL || source instanceof Uint8Array || source instanceof ArrayBuffer;
+  const m = owned ? await loadModel(source, load) : source;
   const gen = generator(m, owned ? () => m.release() : async () => {});
   const { channels, size } = m.config.image;
   const call = async (o: NodeGenerateOptions = {}) => {

@@ -16,6 +16,7 @@ import { ortNode } from './ort-node';
 import { mergedModel } from './lora-file';
 import type { LoraAdapter } from '../nn/lora';
 import { encodeModel } from '../onnx/proto';
+import { fetchOk } from './sources';
 
 export { sessionOptions };
 
@@ -76,8 +77,8 @@ export async function readModelSource(src: NodeModelSource): Promise<{ bytes: Ui
     return { bytes: readBytes(source, 'model'), source };
   }
   if (url.protocol === 'file:') return readModelSource(fileURLToPath(url));
-  const res = await fetch(url);
-  if (!res.ok) throw new FileFormatError(url.href, `HTTP ${res.status} ${res.statusText}`);
+  // fetchOk names the URL and the network's cause or the HTTP status (not a bare "fetch failed").
+  const res = await fetchOk(url.href);
   return { bytes: new Uint8Array(await res.arrayBuffer()), source: url.href };
 }
 

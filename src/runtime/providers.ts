@@ -250,7 +250,7 @@ export function ldconfigCache(refresh = false): Map<string, string> {
 }
 
 export interface LookupOptions {
-  env?: NodeJS.ProcessEnv;
+  env?: Record<string, string | undefined>;
   /** RUNPATH of the library that needs `name`, and the folder it sits in (for `$ORIGIN`). */
   runpath?: string[];
   origin?: string;

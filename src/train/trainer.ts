@@ -1,3 +1,4 @@
+import { checkTrainOptions } from './train-options-check';
 import { readTextLimited } from '../core/node/read-limits';
 import { checkRecipeBudget } from '../nn/recipe-budget';
 import { join } from 'node:path';
@@ -27,6 +28,7 @@ export type { StepReport, TrainOptions, TrainResult } from './options';
 export { setupModel } from './setup';
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
+  checkTrainOptions(o);
   if (o.resume !== undefined && o.overwrite) throw new DiffusionError('give `resume` or `overwrite`, not both');
   const out = o.resume ?? o.out ?? 'runs/train';
   const run = RunDir.open(out, o.resume !== undefined ? 'resume' : o.overwrite ? 'overwrite' : 'fresh');

@@ -80,3 +80,6 @@ export { MemoryDataset } from '../data/memory';
 export type { Dataset } from '../data/dataset';
 export type { Batch } from '../data/loader';
 export type { StepMemory } from '../train/step-memory';
+export { webGpuAvailable } from './runtime';
+export { fetchModel, ORT_WASM_FILES, type FetchModelOptions, type WebDownloadProgress } from './runtime';
+export { checkWebLoadOptions, WEB_LOAD_OPTIONS } from './runtime';

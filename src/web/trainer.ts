@@ -339,10 +339,14 @@ export async function createTrainer(model: ModelSource, config?: unknown, option
   const setup = setupFromModel(decodeModel(bytes, source), source, config, {
     configName: `${source} config`, noConfig: 'pass its config (the second argument of createTrainer)',
   });
+  const { ort, backend, sessionOptions } = await openRuntime(options);
   let graph: StepGraph;
   try {
     graph = buildStepGraph(setup.trainModel, setup.config, {
       trainable: options.trainable, minSnrGamma: options.minSnrGamma, adamw: { weightDecay: options.weightDecay ?? TRAIN_DEFAULTS.weightDecay }, batch,
+      // ORT 1.29's WebGPU backend computes the default (unfold) conv weight gradient wrong; conv-transposed
+      // agrees with WASM (tools/web/webgpu-grad-check.ts, docs/web.md).
+      conv: backend === 'webgpu' ? { weightGradient: 'conv-transposed' } : undefined,
     });
   } catch (e) {
     throw new DiffusionError(`${source}: ${(e as Error).message.split('\n')[0]}`);
@@ -350,7 +354,6 @@ export async function createTrainer(model: ModelSource, config?: unknown, option
   const stepBytes = encodeModel(graph.model);
   const batchInputs = ['x0', 'noise', 'xt', 'target', 't', ...graph.extraInputs];
   const memory = estimateStepMemory(graph.model.graph, batch, batchInputs, stepBytes.length);
-  const { ort, backend, sessionOptions } = await openRuntime(options);
   checkStepMemory(memory, options.memoryLimit ?? WASM_HEAP_BYTES, source, HEAP[backend]);
   let session: InferenceSession;
   try {

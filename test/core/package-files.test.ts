@@ -34,10 +34,12 @@ describe('package files: shipped recipes and models by name, from any working di
     assert.throws(() => loadRecipe('../x/unet-tiny.json'), /no such file \(cannot read recipe\)/);
   });
 
-  it('a model name resolves to models/<name>/model.onnx of the package; other strings stay as given', () => {
+  it('a model name resolves to models/<name>/model.onnx of the package; an unknown bare name lists the shipped ones; paths stay as given', () => {
     assert.ok(shippedModels().includes('fashion-mnist-classifier'));
     assert.equal(resolveModelName('fashion-mnist-classifier'), path.join(repoRoot(), 'models', 'fashion-mnist-classifier', 'model.onnx'));
-    assert.equal(resolveModelName('not-shipped'), 'not-shipped');
+    // issue 27: a bare name that is neither a file nor shipped lists the shipped ones (and the nearest)
+    assert.throws(() => resolveModelName('not-shipped'), /^FileFormatError: not-shipped: no such file, nor a shipped model of that name \(fashion-mnist, .*\)$/);
+    assert.throws(() => resolveModelName('fashion-mnist-clas'), /; did you mean fashion-mnist-class\?$/);
     assert.equal(resolveModelName('runs/x/model.onnx'), 'runs/x/model.onnx');
     const root = path.join(tmp, 'pkg');
     fs.mkdirSync(path.join(root, 'models', 'toy'), { recursive: true });

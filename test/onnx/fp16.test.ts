@@ -131,11 +131,11 @@ describe('onnx/fp16: weights stored as float16, computed in float32', function (
       assert.match(lora.stderr, /--lora.*only used with --merge/);
     });
 
-    it('resolves NAME.fp16 to a shipped model.fp16.onnx, and leaves unknown names alone', () => {
+    it('resolves NAME.fp16 to a shipped model.fp16.onnx; an unknown name lists the shipped ones', () => {
       const root = dir;
       fs.mkdirSync(path.join(root, 'models', 'm'), { recursive: true });
       fs.writeFileSync(path.join(root, 'models', 'm', 'model.onnx'), '');
-      assert.equal(resolveModelName('m.fp16', root), 'm.fp16');
+      assert.throws(() => resolveModelName('m.fp16', root), /^FileFormatError: m\.fp16: no such file, nor a shipped model of that name \(m\)$/);
       fs.writeFileSync(path.join(root, 'models', 'm', 'model.fp16.onnx'), '');
       assert.equal(resolveModelName('m.fp16', root), path.join(root, 'models', 'm', 'model.fp16.onnx'));
       assert.equal(resolveModelName('m', root), path.join(root, 'models', 'm', 'model.onnx'));

@@ -146,4 +146,29 @@ describe('web: the demo page in Chromium', function () {
     assert.match(res.missing, /models\/missing\.onnx: could not fetch the model: HTTP 404/);
     await page.close();
   });
+
+  it('fetchModel reports download progress and keeps the file in the Cache API; a missing ORT .wasm names the file to serve', async () => {
+    const page = await browser.context.newPage();
+    await page.goto(`${server.url}style.css`);
+    const res = await page.evaluate(`(async () => {
+      const lib = await import(new URL('onnx-diffusion.mjs', location.href).href);
+      await caches.delete('onnx-diffusion');
+      const first = [];
+      const bytes = await lib.fetchModel('models/default.onnx', { cache: true, progress: (p) => first.push(p) });
+      const second = [];
+      const again = await lib.fetchModel('models/default.onnx', { cache: true, progress: (p) => second.push(p) });
+      const size = (await (await fetch('models/default.onnx')).arrayBuffer()).byteLength;
+      const cached = !!(await (await caches.open('onnx-diffusion')).match(new URL('models/default.onnx', location.href).href));
+      const noWasm = await lib.loadModel(bytes, { wasmPaths: '/nowhere/' }).then(() => 'loaded', (e) => e.message);
+      return { size, n: bytes.length, same: again.length === bytes.length, first, second: second.map((p) => p.status), cached, noWasm };
+    })()`) as { size: number; n: number; same: boolean; first: { loaded: number; total: number; status: string }[]; second: string[]; cached: boolean; noWasm: string };
+    assert.equal(res.n, res.size);
+    assert.equal(res.same, true);
+    assert.deepEqual(res.first.at(-1), { ...res.first.at(-1), loaded: res.size, total: res.size, status: 'done' });
+    assert.ok(res.first.slice(0, -1).every((p) => p.status === 'download' && p.total === res.size));
+    assert.deepEqual(res.second, ['cached']);
+    assert.equal(res.cached, true);
+    assert.match(res.noWasm, /onnxruntime-web could not load its WASM runtime: serve node_modules\/onnxruntime-web\/dist\/ort-wasm-simd-threaded\.wasm and its \.mjs under \/nowhere\//);
+    await page.close();
+  });
 });

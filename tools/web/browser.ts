@@ -23,7 +23,15 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-export async function launchChromium(): Promise<Browser> {
+export interface LaunchOptions {
+  /**
+   * WebGPU: `--enable-unsafe-webgpu` and the GPU process left on, so that headless Chromium offers
+   * an adapter (SwiftShader, Vulkan on the CPU, where the machine has no GPU). Default off.
+   */
+  webgpu?: boolean;
+}
+
+export async function launchChromium(options: LaunchOptions = {}): Promise<Browser> {
   if (!fs.existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} not found: the browser tests need Debian's chromium (apt-get install chromium), or set CHROMIUM_PATH`);
   }
@@ -31,7 +39,7 @@ export async function launchChromium(): Promise<Browser> {
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ARGS,
+    args: options.webgpu ? [...ARGS.filter((a) => a !== '--disable-gpu'), '--enable-unsafe-webgpu'] : ARGS,
     viewport: { width: 900, height: 1000 },
   });
   const version = execFileSync(CHROMIUM, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split(' built')[0].trim();

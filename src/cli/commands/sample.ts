@@ -205,7 +205,10 @@ export async function samplerOptions(args: SampleArgs, config: ModelConfig): Pro
   for (const flag of ['sampler', 'eta', 'spacing', 'variance'] as const) {
     if (args[flag] !== undefined && !gaussian) throw new DiffusionError(`--${flag} applies to gaussian diffusion models; this one is '${kind}'`);
   }
-  const sampler = args.sampler ?? (gaussian ? 'ddim' : kind);
+  // The model's recommended sampling (its metadata) unless the flags say otherwise, as pipeline() (diffusion/generate.ts).
+  const rec = gaussian ? config.sampling : undefined;
+  const sampler = args.sampler ?? rec?.sampler ?? (gaussian ? 'ddim' : kind);
+  const recSteps = args.sampler === undefined ? rec?.steps : undefined;
   if (gaussian) samplerName(sampler);
   if (args.steps !== undefined) {
     if (kind === 'cold-blur') throw new DiffusionError(`--steps does not apply to cold-blur models (they take all ${T} steps)`);
@@ -228,7 +231,7 @@ export async function samplerOptions(args: SampleArgs, config: ModelConfig): Pro
   }
   const opts: SamplerFlags = {
     sampler,
-    steps: args.steps,
+    steps: args.steps ?? recSteps,
     eta: args.eta,
     seed: args.seed,
     clipX0: args.clip,
@@ -241,7 +244,7 @@ export async function samplerOptions(args: SampleArgs, config: ModelConfig): Pro
     if (cc.classes === undefined && cc.labels === undefined && !cc.inputs) throw new DiffusionError('--guidance needs a conditional model (classes, labels or conditioning inputs)');
     if (!(Number.isFinite(args.guidance) && args.guidance >= 0)) throw new DiffusionError(`--guidance must be a number >= 0, got ${args.guidance}`);
     opts.guidance = args.guidance;
-  }
+  } else if (rec?.guidance !== undefined) opts.guidance = rec.guidance;
   if (args.labels !== undefined) opts.labels = parseLabels(args.labels, config, args.n);
   if (args.input !== undefined) opts.inputs = readInputs(args.input, config);
   if (args.cond !== undefined) opts.cond = await readCondImage(args.cond, config);

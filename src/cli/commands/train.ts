@@ -1,10 +1,10 @@
-import { SingleBar } from 'cli-progress';
+import { trainDisplay } from '../progress';
 import type { Argv, CommandModule } from 'yargs';
 import { DiffusionError } from '../../core/errors';
 import { shippedDoc } from '../../core/node/package-files';
 import { checkSeed } from '../flags';
 import type { EvalPoint } from '../../train/eval-log';
-import { StepReport, train, TrainOptions } from '../../train/trainer';
+import { train, TrainOptions } from '../../train/trainer';
 
 interface Args {
   recipe?: string;
@@ -97,48 +97,7 @@ export function toOptions(a: Args): TrainOptions {
   };
 }
 
-/**
- * Seconds left at the rate of this process's own steps: a resumed run counts from where it
- * resumed, not from step 0 (which made the estimate too short by the share already done).
- */
-export function etaSeconds(elapsedS: number, stepsThisProcess: number, stepsLeft: number): number {
-  return stepsThisProcess > 0 ? (elapsedS / stepsThisProcess) * stepsLeft : Infinity;
-}
-
-/** A live bar on a TTY (cli-progress); one plain line every --log-every steps otherwise. */
-function progress(logEvery: number): { onStep: (s: StepReport) => void; stop: () => void } {
-  let smooth: number | undefined;
-  const started = Date.now();
-  if (process.stderr.isTTY) {
-    const bar = new SingleBar({
-      format: 'train |{bar}| {value}/{total} steps | {ips} img/s | ETA {eta_formatted} | loss {loss} | lr {lr}',
-      stream: process.stderr, hideCursor: true, etaBuffer: 50,
-    });
-    let begun = false;
-    return {
-      onStep: (s) => {
-        smooth = smooth === undefined ? s.loss : 0.98 * smooth + 0.02 * s.loss;
-        const payload = { loss: smooth.toFixed(4), lr: s.lr.toExponential(2), ips: s.imagesPerSecond.toFixed(1) };
-        if (!begun) {
-          bar.start(s.totalSteps, s.step, payload);
-          begun = true;
-        } else bar.update(s.step, payload);
-      },
-      stop: () => bar.stop(),
-    };
-  }
-  let firstStep: number | undefined;
-  return {
-    onStep: (s) => {
-      smooth = smooth === undefined ? s.loss : 0.98 * smooth + 0.02 * s.loss;
-      firstStep ??= s.step - 1;
-      if (s.step % logEvery !== 0 && s.step !== s.totalSteps) return;
-      const eta = etaSeconds((Date.now() - started) / 1000, s.step - firstStep, s.totalSteps - s.step);
-      process.stderr.write(`step ${s.step}/${s.totalSteps}  loss ${s.loss.toFixed(4)} (smoothed ${smooth.toFixed(4)})  lr ${s.lr.toExponential(2)}  ${s.imagesPerSecond.toFixed(1)} img/s  ETA ${eta.toFixed(0)} s\n`);
-    },
-    stop: () => undefined,
-  };
-}
+export { etaSeconds } from '../progress';
 
 export const trainCommand: CommandModule<object, Args> = {
   command: 'train',
@@ -183,7 +142,7 @@ export const trainCommand: CommandModule<object, Args> = {
       .option('lora-targets', { type: 'string', describe: 'Globs over weight or node names of MatMul/Gemm/Conv weights to adapt (default: attention projections)' }),
   handler: async (a) => {
     const options = toOptions(a);
-    const p = progress(a['log-every'] ?? 50);
+    const p = trainDisplay({ logEvery: a['log-every'] ?? 50 });
     const controller = new AbortController();
     const onSigint = () => {
       if (controller.signal.aborted) process.exit(130);

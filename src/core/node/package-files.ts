@@ -4,6 +4,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { nearest } from '../option-check';
 import { DiffusionError, FileFormatError } from '../errors';
 
 /** The package root: the nearest folder above `from` whose package.json is named onnx-diffusion. */
@@ -77,5 +78,12 @@ export function resolveModelName(arg: string, root?: string): string {
   const half = arg.endsWith('.fp16');
   const name = half ? arg.slice(0, -5) : arg;
   const shipped = join(root, 'models', name, half ? 'model.fp16.onnx' : 'model.onnx');
-  return existsSync(shipped) ? shipped : arg;
+  if (existsSync(shipped)) return shipped;
+  // A bare name that is neither: say which names exist (and the nearest one).
+  const dir = join(root, 'models');
+  const known = existsSync(dir) ? readdirSync(dir).flatMap((d) => [
+    ...(existsSync(join(dir, d, 'model.onnx')) ? [d] : []), ...(existsSync(join(dir, d, 'model.fp16.onnx')) ? [`${d}.fp16`] : []),
+  ]) : [];
+  const near = nearest(arg, known);
+  throw new FileFormatError(arg, `no such file, nor a shipped model of that name (${known.join(', ')})${near ? `; did you mean ${near}?` : ''}`);
 }

@@ -8,7 +8,7 @@
  */
 import {
   Backend, backendOf, createSampler, DiffusionModel, imageToRgba, loadModel, makeGrid, ModelConfig, ModelSource,
-  resolveBackend, resolveThreads, RgbaImage, toImageData,
+  resolveBackend, resolveThreads, RgbaImage, toImageData, webGpuAvailable,
 } from '../../../src/web';
 
 interface SampleRequest {
@@ -62,13 +62,14 @@ let model: DiffusionModel | undefined;
 let modelSource: { source: ModelSource; name: string } | undefined;
 let running: AbortController | undefined;
 
-const hasWebGpu = typeof navigator !== 'undefined' && 'gpu' in navigator;
-if (!hasWebGpu) {
+/** WebGPU is offered only where navigator.gpu gives an adapter (not merely where `navigator.gpu` exists). */
+const webGpuOffered = webGpuAvailable().then((ok) => {
   const opt = ui.backend.querySelector<HTMLOptionElement>('option[value="webgpu"]')!;
-  opt.disabled = true;
-  opt.textContent = 'WebGPU (not available)';
-}
-if (params.get('backend') === 'webgpu' && hasWebGpu) ui.backend.value = 'webgpu';
+  opt.disabled = !ok;
+  opt.textContent = ok ? 'WebGPU' : 'WebGPU (no adapter)';
+  if (params.get('backend') === 'webgpu' && ok) ui.backend.value = 'webgpu';
+  return ok;
+});
 
 function setStatus(el: HTMLElement, text: string, error = false): void {
   el.textContent = text;
@@ -237,6 +238,7 @@ ui.backend.addEventListener('change', () => {
 
 /** Opens ?model=URL or models/default.onnx when the server has one. */
 async function openDefault(): Promise<void> {
+  await webGpuOffered;
   ui.runtime.textContent = describeRuntime();
   const url = params.get('model') ?? 'models/default.onnx';
   const head = await fetch(url, { method: 'HEAD' }).catch(() => undefined);
@@ -250,6 +252,8 @@ declare global {
   interface Window {
     __demo: {
       ready: Promise<void>;
+      /** Whether the backend menu offers WebGPU (an adapter was found). */
+      webGpu: Promise<boolean>;
       load(url: string): Promise<ModelConfig>;
       sample(req: SampleRequest): Promise<SampleReport>;
       cancel(): void;
@@ -259,6 +263,7 @@ declare global {
 
 window.__demo = {
   ready,
+  webGpu: webGpuOffered,
   load: (url) => openModel(url, url.split('/').pop() ?? url),
   sample: (req) => {
     writeRequest(req);

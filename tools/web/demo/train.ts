@@ -8,6 +8,7 @@
 import {
   Backend, createSampler, createTrainer, decodeModel, imageDataset, ImageInput, loadModel, makeGrid, ModelConfig, resolveThreads, toImageData, Trainer,
 } from '../../../src/web';
+import { smoothLosses } from '../../../src/core/loss-ema';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const ui = {
@@ -166,8 +167,9 @@ function drawLoss(): void {
     ctx.lineWidth = 1;
   };
   line(losses, 'rgba(37, 99, 235, 0.35)', 1);
-  let s = losses[0];
-  line(losses.map((v) => (s = 0.9 * s + 0.1 * v)), '#2563eb', 2);
+  // The smoothed line starts at the first loss: a bias-corrected EMA (src/core/loss-ema.ts), as the terminal bar.
+  line(smoothLosses(losses, 0.9), '#2563eb', 2);
+  ctx.fillText('EMA 10, bias-corrected', pad + 6, 14);
 }
 
 async function drawSamples(t: Trainer, step: number): Promise<void> {
