@@ -24,12 +24,12 @@ function globRegExp(glob: string): RegExp {
 /** Test files a mocha config's spec globs name. */
 function specFiles(config: string): Set<string> {
   const tier = process.env.ONNX_DIFFUSION_TEST_TIER;
-  const spec = (require(path.join(repoRoot(), config)) as { spec?: string[] }).spec ?? [];
+  const { spec = [], ignore = [] } = require(path.join(repoRoot(), config)) as { spec?: string[]; ignore?: string[] };
   // Reading .mocharc.unit.cjs marks the process as the unit tier: undo that here.
   if (tier === undefined) delete process.env.ONNX_DIFFUSION_TEST_TIER;
   else process.env.ONNX_DIFFUSION_TEST_TIER = tier;
-  const res = spec.map(globRegExp);
-  return new Set(testFiles().filter((f) => res.some((r) => r.test(f))));
+  const [take, skip] = [spec.map(globRegExp), ignore.map(globRegExp)];
+  return new Set(testFiles().filter((f) => take.some((r) => r.test(f)) && !skip.some((r) => r.test(f))));
 }
 
 /** Child-process and browser imports of a test file (helpers/cli only counts for its spawning helpers). */
@@ -60,6 +60,7 @@ describe('test tiers: npm run test:unit (.mocharc.unit.cjs) and npm test (.mocha
     assert.deepEqual(all.filter((f) => !full.has(f)), []);
     assert.ok(unit.size >= 50, `the unit tier names ${unit.size} files`);
     assert.deepEqual([...unit].filter((f) => !full.has(f)), []);
+    assert.ok(unit.has('test/autodiff/elementwise.test.ts') && !unit.has('test/nn/recipes.test.ts') && !unit.has('test/cli/train.test.ts'));
   });
 
   it('no unit-tier test file imports child_process, a browser driver or the spawning CLI helpers', () => {

@@ -2,7 +2,6 @@
  * Loaded by the unit tier (.mocharc.unit.cjs `require`): every way of starting a child process
  * throws, so a test that spawns one fails there by name instead of slowing the fast tier down.
  */
-import * as childProcess from 'node:child_process';
 import { syncBuiltinESMExports } from 'node:module';
 
 export const SPAWNERS = ['spawn', 'spawnSync', 'exec', 'execSync', 'execFile', 'execFileSync', 'fork'] as const;
@@ -28,6 +27,7 @@ export function isBlocked(target: Record<string, unknown>): boolean {
 }
 
 if (process.env.ONNX_DIFFUSION_TEST_TIER === 'unit') {
-  blockChildProcesses(childProcess);
+  // The module object itself (an import namespace would be a frozen copy).
+  blockChildProcesses(process.getBuiltinModule('node:child_process'));
   syncBuiltinESMExports();
 }
