@@ -19,7 +19,8 @@ import { namingSource } from './prepare';
 import type { RunDir } from './run-dir';
 import { modelWithWeights, type Setup } from './setup-model';
 import type { StepGraph } from './step-graph';
-import { diffusionRun, freshVectors, TrainingRun } from './training-run';
+import type { TrainVectors } from './train-graph';
+import { diffusionRun, type Feeds, freshVectors, TrainingRun } from './training-run';
 
 export interface NodeRunParts {
   opt: Readonly<TrainOptions>;
@@ -50,7 +51,7 @@ export class NodeRun {
     const start = this.startState();
     this.meta = start.meta;
     this.savedStep = this.meta.step;
-    const run = (feeds: Parameters<NodeSession['run']>[0]) => p.session.run(feeds).catch((e: unknown) => {
+    const run = (feeds: Feeds) => p.session.run(feeds).catch((e: unknown) => {
       throw namingSource(e, p.source, false);
     });
     this.run = diffusionRun({ graph, config: setup.config, rng: this.rng, hyper }, {
@@ -68,14 +69,16 @@ export class NodeRun {
   }
 
   /** Fresh vectors, or the checkpoint's on resume (with the Rng and batch cursor where they stopped). */
-  private startState(): { vec: ReturnType<typeof freshVectors>; meta: TrainStateMeta } {
+  private startState(): { vec: TrainVectors; meta: TrainStateMeta } {
     const { opt, graph, totalSteps } = this.p;
     if (opt.resume === undefined) {
       const vec = freshVectors(this.p.setup.trainModel, graph);
       return { vec, meta: { step: 0, totalSteps, rng: this.rng.getState(), loader: this.loader.getState(), total: vec.params.length, losses: [] } };
     }
     const st = loadState(opt.resume);
-    if (st.meta.total !== graph.layout.total) throw new DiffusionError(`${opt.resume}: the saved state has ${st.meta.total} parameters, the model ${graph.layout.total}`);
+    if (st.meta.total !== graph.layout.total) {
+      throw new DiffusionError(`${opt.resume}: the saved state has ${st.meta.total} parameters, the model ${graph.layout.total}`);
+    }
     this.rng.setState(st.meta.rng);
     this.loader.setState(st.meta.loader);
     return { vec: st.vec, meta: { ...st.meta, totalSteps } };
@@ -83,7 +86,9 @@ export class NodeRun {
 
   private kept(): string {
     const out = this.p.dir.path;
-    return this.p.dir.hasCheckpoint ? `the last good checkpoint in ${out} is kept (step ${this.savedStep})` : `no checkpoint was written yet, so ${out} is not created`;
+    return this.p.dir.hasCheckpoint
+      ? `the last good checkpoint in ${out} is kept (step ${this.savedStep})`
+      : `no checkpoint was written yet, so ${out} is not created`;
   }
 
   /** Writes the checkpoint (state/, model.onnx, train.json, adapter) and commits the run folder. */

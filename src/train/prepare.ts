@@ -53,7 +53,8 @@ function checkTrainingMemory(setup: Setup, batch: number, source: string): void 
   let params = 0;
   for (const t of setup.model.graph.initializers.values()) params += t.data.length;
   if (params * 4 * budget.copies > budget.available) {
-    throw new DiffusionError(`${source}: training its ${params} parameters needs about ${((params * 4 * budget.copies) / 2 ** 30).toFixed(1)} GiB, more than the memory available`);
+    const gib = ((params * 4 * budget.copies) / 2 ** 30).toFixed(1);
+    throw new DiffusionError(`${source}: training its ${params} parameters needs about ${gib} GiB, more than the memory available`);
   }
 }
 
@@ -70,7 +71,9 @@ export async function openTrainingData(opt: Readonly<TrainOptions>, config: Mode
 }
 
 /** The step graph and its onnxruntime-node session. */
-export async function openStep(setup: Setup, lora: LoraSpec | undefined, opt: Readonly<TrainOptions>, source: string): Promise<{ graph: StepGraph; session: NodeSession }> {
+export async function openStep(
+  setup: Setup, lora: LoraSpec | undefined, opt: Readonly<TrainOptions>, source: string,
+): Promise<{ graph: StepGraph; session: NodeSession }> {
   try {
     const graph = buildStepGraph(setup.trainModel, setup.config, {
       trainable: lora ? LORA_TRAINABLE : opt.trainable, minSnrGamma: opt.minSnrGamma, adamw: { weightDecay: opt.weightDecay ?? 0 },
@@ -112,7 +115,10 @@ function checkData(d: Dataset, config: ModelConfig, o: Readonly<TrainOptions>): 
 function checkCondInputs(d: Dataset, config: ModelConfig): void {
   for (const input of config.conditioning.inputs ?? []) {
     const dims = d.tensors?.[input.name];
-    if (!dims) throw new DiffusionError(`${d.name}: the model's input '${input.name}' (${input.dtype} [${input.shape.join(',')}]) needs per-image values: use manifest:DIR data naming it (docs/fine-tuning.md)`);
+    if (!dims) {
+      const what = `${input.dtype} [${input.shape.join(',')}]`;
+      throw new DiffusionError(`${d.name}: the model's input '${input.name}' (${what}) needs per-image values: use manifest:DIR data naming it (docs/fine-tuning.md)`);
+    }
     const want = input.shape.slice(1);
     if (dims.length !== want.length || want.some((w, k) => typeof w === 'number' && w !== dims[k])) {
       throw new DiffusionError(`${d.name}: '${input.name}' tensors are [${dims.join(',')}], the model expects [${want.join(',')}] per image`);

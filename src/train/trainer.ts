@@ -57,7 +57,8 @@ async function steps(r: NodeRun, out: string, opt: Readonly<TrainOptions>): Prom
     const s = await run.next(batch);
     runMs += s.ms;
     const elapsed = (Date.now() - started) / 1000;
-    opt.onStep?.({ step: s.step, totalSteps, loss: s.loss, lr: s.lr, gradNorm: s.gradNorm, imagesPerSecond: (batch.size * (s.step - first)) / Math.max(elapsed, 1e-9) });
+    const imagesPerSecond = (batch.size * (s.step - first)) / Math.max(elapsed, 1e-9);
+    opt.onStep?.({ step: s.step, totalSteps, loss: s.loss, lr: s.lr, gradNorm: s.gradNorm, imagesPerSecond });
     const interrupted = opt.signal?.aborted === true;
     await r.afterStep(interrupted, fixedBatch);
     if (interrupted) {

@@ -160,7 +160,10 @@ export class Trainer {
    */
   saveState(): Uint8Array {
     const data = this.loader ? { name: this.loader.dataset.name, loader: this.loader.loader.getState() } : undefined;
-    const header = { format: STATE_FORMAT, step: this.stepCount, totalSteps: this.totalSteps, batch: this.batch, total: this.parameters, losses: this.losses, rng: this.rng.getState(), data };
+    const header = {
+      format: STATE_FORMAT, step: this.stepCount, totalSteps: this.totalSteps, batch: this.batch, total: this.parameters, losses: this.losses,
+      rng: this.rng.getState(), data,
+    };
     return encodeTrainState(header, this.run.vec);
   }
 
@@ -189,7 +192,9 @@ export class Trainer {
   }
 
   private async exclusive<T>(what: string, f: () => Promise<T>): Promise<T> {
-    if (this.busy) throw new DiffusionError(what === 'step' ? 'step: the trainer is already running a step (await the previous one)' : `${what}: the trainer is already running`);
+    if (this.busy) {
+      throw new DiffusionError(what === 'step' ? 'step: the trainer is already running a step (await the previous one)' : `${what}: the trainer is already running`);
+    }
     this.busy = true;
     try {
       return await f();
