@@ -18,7 +18,7 @@ import { modelWithWeights, type Setup, setupFromModel } from '../train/setup-mod
 import { buildStepGraph, type StepGraph } from '../train/step-graph';
 import { checkStepMemory, estimateStepMemory, type StepMemory, WASM_HEAP_BYTES } from '../train/step-memory';
 import type { TrainVectors } from '../train/train-graph';
-import { diffusionRun, type Feeds, freshVectors, TrainingRun } from '../train/training-run';
+import { diffusionRun, freshVectors, type RunGraph, TrainingRun } from '../train/training-run';
 import { type Backend, type ModelSource, openRuntime, type OrtWeb, readBytes, type WebRuntimeOptions } from './runtime';
 import { decodeTrainState, encodeTrainState, STATE_FORMAT } from './train-state';
 
@@ -89,7 +89,7 @@ export class Trainer {
 
   /** @internal */
   constructor(
-    private readonly ort: OrtWeb,
+    ort: OrtWeb,
     private session: InferenceSession | null,
     private readonly setup: Setup,
     private readonly graph: StepGraph,
@@ -102,7 +102,7 @@ export class Trainer {
   ) {
     this.rng = new Rng(hyper.seed + 1);
     const kept = (k: number) => `the weights of step ${k} are kept`;
-    this.run = diffusionRun({ graph, config: setup.config, rng: this.rng, hyper }, { run: (feeds) => this.runGraph(feeds), vec, kept });
+    this.run = diffusionRun({ graph, config: setup.config, rng: this.rng, hyper }, { run: webRunner(ort, () => this.session, source), vec, kept });
   }
 
   /** Steps taken so far. */
@@ -210,25 +210,27 @@ export class Trainer {
     return report;
   }
 
-  /** The step graph run by onnxruntime-web: our tensors in, ours out. */
-  private async runGraph(feeds: Feeds): Promise<Feeds> {
-    const session = this.session;
-    if (!session) throw new DiffusionError('the trainer was released');
-    const ortFeeds: Record<string, OrtTensor> = {};
-    for (const [k, t] of Object.entries(feeds)) ortFeeds[k] = toOrt(this.ort as unknown as OrtLike, t);
-    let res: InferenceSession.OnnxValueMapType;
-    try {
-      res = await session.run(ortFeeds);
-    } catch (e) {
-      throw new DiffusionError(`${this.source}: the training step failed in onnxruntime-web: ${String((e as Error).message ?? e).split('\n')[0]}`);
-    }
-    return Object.fromEntries(Object.entries(res).map(([k, v]) => [k, fromOrt(v as OrtTensor)]));
-  }
-
   /** The Node trainer's loader: batches shuffled from `seed`, as `train` draws them. */
   private newLoader(data: Dataset): BatchLoader {
     return new BatchLoader(data, { batchSize: this.batch, seed: this.hyper.seed, flip: this.options.flip });
   }
+}
+
+/** Runs the step graph in onnxruntime-web: our tensors in, ours out. */
+function webRunner(ort: OrtWeb, session: () => InferenceSession | null, source: string): RunGraph {
+  return async (feeds) => {
+    const s = session();
+    if (!s) throw new DiffusionError('the trainer was released');
+    const ortFeeds: Record<string, OrtTensor> = {};
+    for (const [k, t] of Object.entries(feeds)) ortFeeds[k] = toOrt(ort as unknown as OrtLike, t);
+    let res: InferenceSession.OnnxValueMapType;
+    try {
+      res = await s.run(ortFeeds);
+    } catch (e) {
+      throw new DiffusionError(`${source}: the training step failed in onnxruntime-web: ${String((e as Error).message ?? e).split('\n')[0]}`);
+    }
+    return Object.fromEntries(Object.entries(res).map(([k, v]) => [k, fromOrt(v as OrtTensor)]));
+  };
 }
 
 /** A caller's batch as the loader's Batch, checked against the step graph's batch size. */
