@@ -4,6 +4,13 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { buildModel, createSampler, DiffusionModel, encodeModel, loadModel, loadRecipe, makeGrid, schedules, train } from '../../src';
+import * as sampler from '../../src/diffusion/sampler';
+import * as grid from '../../src/image/grid';
+import * as nnModel from '../../src/nn/model';
+import * as recipeFile from '../../src/nn/recipe-file';
+import * as proto from '../../src/onnx/proto';
+import * as load from '../../src/runtime/load';
+import * as trainer from '../../src/train/trainer';
 import { fixture, repoRoot } from '../helpers/paths';
 
 const TINY = path.join(repoRoot(), 'graphs', 'unet-tiny.json');
@@ -16,16 +23,8 @@ describe('library API (package root)', function () {
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-  it('exports the documented entry points: the implementations themselves, and schedules computing the closed form', async () => {
-    const impl = {
-      buildModel: (await import('../../src/nn/model')).buildModel,
-      createSampler: (await import('../../src/diffusion/sampler')).createSampler,
-      encodeModel: (await import('../../src/onnx/proto')).encodeModel,
-      loadModel: (await import('../../src/runtime/load')).loadModel,
-      loadRecipe: (await import('../../src/nn/recipe-file')).loadRecipe,
-      makeGrid: (await import('../../src/image/grid')).makeGrid,
-      train: (await import('../../src/train/trainer')).train,
-    };
+  it('exports the documented entry points: the implementations themselves, and schedules computing the closed form', () => {
+    const impl = { buildModel: nnModel.buildModel, createSampler: sampler.createSampler, encodeModel: proto.encodeModel, loadModel: load.loadModel, loadRecipe: recipeFile.loadRecipe, makeGrid: grid.makeGrid, train: trainer.train };
     const root = { buildModel, createSampler, encodeModel, loadModel, loadRecipe, makeGrid, train };
     for (const [name, f] of Object.entries(root)) assert.equal(f, impl[name as keyof typeof impl], `the package root's ${name}`);
     // Ho et al. 2020: betas linear from 1e-4 to 0.02 over T = 1000, abar_t = prod_{s<=t} (1 - beta_s).
