@@ -139,7 +139,9 @@ export class Trainer {
       const result = (stopped: FitResult['stopped']): FitResult => ({ steps: this.stepCount - first, losses: this.losses.slice(first), stopped });
       while (this.stepCount < until) {
         if (o.signal?.aborted) return result('interrupted');
-        o.onStep?.(await this.runStep(await loader.next()));
+        // Not `o.onStep?.(await ...)`: an absent callback would skip evaluating its argument, the step.
+        const r = await this.runStep(await loader.next());
+        o.onStep?.(r);
       }
       return result('done');
     });
