@@ -72,3 +72,6 @@ export { DiffusionError, OptionError, FileFormatError, ConfigError } from './cor
 export * from './diffusion/pipelines';
 export { loadCascade, loadEnsemble, type LoadedCascade, type LoadedEnsemble } from './runtime/pipelines';
 export { trainExperts, type TrainExpertsOptions, type TrainExpertsResult } from './train/experts';
+export { diffusionLoss, type DiffusionLossOptions, type TrainLoss } from './train/losses';
+export { TrainingRun, freshVectors, type RunGraph, type StepOutcome, type TrainingRunInit } from './train/training-run';
+export type { TrainVectors } from './train/train-graph';

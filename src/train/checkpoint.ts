@@ -7,6 +7,9 @@ import { readFileLimited, readTextLimited } from '../core/node/read-limits';
 import { FileFormatError } from '../core/errors';
 import { oldStates } from './run-dir';
 import type { EvalPoint } from './eval-log';
+import type { TrainVectors } from './train-graph';
+
+export type { TrainVectors } from './train-graph';
 
 /** Everything besides the four vectors that `--resume` needs to continue bit for bit. */
 export interface TrainStateMeta {
@@ -21,12 +24,6 @@ export interface TrainStateMeta {
   evals?: EvalPoint[];
 }
 
-export interface TrainVectors {
-  params: Float32Array;
-  m: Float32Array;
-  v: Float32Array;
-  ema: Float32Array;
-}
 
 const VECTORS = ['params', 'm', 'v', 'ema'] as const;
 

@@ -8,7 +8,9 @@ import { condInputFeeds } from './cond-feeds';
 import { conditionFromImage } from './sr';
 import type { StepGraph } from './step-graph';
 
-export function makeFeeds(batch: Batch, config: ModelConfig, step: StepGraph, rng: Rng, [lo, hi]: [number, number], condDropout: number): Record<string, Tensor> {
+export function makeFeeds(
+  batch: Batch, config: ModelConfig, step: StepGraph, rng: Rng, [lo, hi]: readonly [number, number], condDropout: number,
+): Record<string, Tensor> {
   const n = batch.size;
   const { channels: c, size } = config.image;
   const dims = [n, c, size, size];

@@ -1,13 +1,15 @@
 /**
- * Runs a training graph (train-graph.ts) step by step in onnxruntime-node: holds the flat
- * parameters, AdamW moments and EMA on the host and feeds them back each step. The host picks the
- * learning rate and EMA decay per step (lr.ts has the usual schedules).
+ * Runs a training graph (train-graph.ts) step by step in onnxruntime-node: a TrainingRun whose
+ * batches are the graph's data feeds as given and whose scalars the caller picks per step (lr.ts
+ * has the usual schedules).
  */
 import { Model } from '../onnx/ir';
 import { Tensor } from '../onnx/tensor';
 import { NodeSession, SessionOptions } from '../runtime/node';
-import { flattenParams, unflattenInto } from './params';
-import { optimizerFeeds, TrainGraph } from './train-graph';
+import { NO_CLIP } from './hyper';
+import { unflattenInto } from './params';
+import type { TrainGraph, TrainVectors } from './train-graph';
+import { type Feeds, freshVectors, TrainingRun } from './training-run';
 
 export interface GraphStepOptions {
   lr: number;
@@ -18,34 +20,38 @@ export interface GraphStepOptions {
 }
 
 export class GraphTrainer {
-  /** Optimizer steps taken so far. */
-  step = 0;
+  private scalars: GraphStepOptions = { lr: 0 };
+  private readonly training: TrainingRun<Feeds>;
 
-  private constructor(
-    readonly graph: TrainGraph,
-    private readonly session: NodeSession,
-    public vec: { params: Float32Array; m: Float32Array; v: Float32Array; ema: Float32Array },
-  ) {}
+  private constructor(readonly graph: TrainGraph, private readonly session: NodeSession, vec: TrainVectors) {
+    this.training = new TrainingRun<Feeds>({
+      run: (feeds) => session.run(feeds),
+      vec,
+      feed: (data) => data,
+      scalars: (k) => ({ step: k + 1, lr: this.scalars.lr, emaDecay: this.scalars.emaDecay ?? 0, maxNorm: this.scalars.maxNorm ?? NO_CLIP }),
+      kept: (k) => `the weights of step ${k} are kept`,
+    });
+  }
 
   /** A trainer starting from `model`'s own weights (the model the graph was built from). */
   static async create(graph: TrainGraph, model: Model, options: SessionOptions = {}): Promise<GraphTrainer> {
-    const params = flattenParams(model.graph, graph.layout);
-    const session = await NodeSession.create(graph.model, options);
-    const n = params.length;
-    return new GraphTrainer(graph, session, { params, m: new Float32Array(n), v: new Float32Array(n), ema: Float32Array.from(params) });
+    return new GraphTrainer(graph, await NodeSession.create(graph.model, options), freshVectors(model, graph));
+  }
+
+  /** Optimizer steps taken so far. */
+  get step(): number {
+    return this.training.step;
+  }
+
+  get vec(): TrainVectors {
+    return this.training.vec;
   }
 
   /** One optimizer step on one batch (`data` holds every name in graph.dataInputs). */
   async run(data: Record<string, Tensor>, o: GraphStepOptions): Promise<{ loss: number; gradNorm: number }> {
-    const feeds = {
-      ...data,
-      ...optimizerFeeds(this.vec, { step: this.step + 1, lr: o.lr, emaDecay: o.emaDecay ?? 0, maxNorm: o.maxNorm ?? 3e38 }),
-    };
-    const r = await this.session.run(feeds);
-    const f = (k: string) => r[k].data as Float32Array;
-    this.vec = { params: f('params_out'), m: f('m_out'), v: f('v_out'), ema: f('ema_out') };
-    this.step++;
-    return { loss: f('loss')[0], gradNorm: f('grad_norm')[0] };
+    this.scalars = o;
+    const r = await this.training.next(data);
+    return { loss: r.loss, gradNorm: r.gradNorm };
   }
 
   /** `model` with the current raw (`params`) or averaged (`ema`) weights written in. */

@@ -33,6 +33,9 @@ export function defaultEmaDecay(lrDecay: LrDecay): number {
   return lrDecay === 'cosine' ? 0 : TRAIN_DEFAULTS.emaDecay;
 }
 
+/** A clip norm no gradient reaches: it disables clipping without a second graph. */
+export const NO_CLIP = 3e38;
+
 export interface Schedule {
   lr: number;
   /** Warmup steps actually used: the option, at most a tenth of the run. */
@@ -51,8 +54,7 @@ export function resolveSchedule(o: ScheduleOptions, totalSteps: number): Schedul
     warmup: Math.min(o.warmup ?? TRAIN_DEFAULTS.warmup, Math.floor(totalSteps / 10)),
     lrDecay,
     emaDecay: o.emaDecay ?? defaultEmaDecay(lrDecay),
-    // A huge norm disables clipping without a second graph.
-    maxNorm: clip > 0 ? clip : 3e38,
+    maxNorm: clip > 0 ? clip : NO_CLIP,
     totalSteps,
   };
 }
@@ -74,4 +76,28 @@ export function timestepRange(config: ModelConfig, tRange?: [number, number]): [
 /** Conditioning dropout: the option, else the recipe's nullClassDropout, else none. */
 export function condDropoutOf(condDropout: number | undefined, recipe: Recipe | undefined): number {
   return condDropout ?? ((recipe?.conditioning as { nullClassDropout?: number } | undefined)?.nullClassDropout ?? 0);
+}
+
+/** The knobs of a diffusion run that both trainers resolve the same way. */
+export interface RunHyperOptions extends ScheduleOptions {
+  seed?: number;
+  tRange?: [number, number];
+  condDropout?: number;
+}
+
+/** A run's hyper-parameters, resolved once from its options (defaults filled, ranges checked); read-only. */
+export interface RunHyper {
+  readonly seed: number;
+  readonly schedule: Readonly<Schedule>;
+  readonly tRange: readonly [number, number];
+  readonly condDropout: number;
+}
+
+export function resolveHyper(o: RunHyperOptions, config: ModelConfig, recipe: Recipe | undefined, totalSteps: number): RunHyper {
+  return Object.freeze({
+    seed: o.seed ?? TRAIN_DEFAULTS.seed,
+    schedule: Object.freeze(resolveSchedule(o, totalSteps)),
+    tRange: Object.freeze(timestepRange(config, o.tRange)),
+    condDropout: condDropoutOf(o.condDropout, recipe),
+  });
 }

@@ -75,3 +75,18 @@ export interface TrainResult {
   hostShare: number;
   stopped: 'done' | 'interrupted';
 }
+
+/**
+ * The options a run goes by, resolved once and frozen: on resume the run's saved options (its
+ * hyper-parameters) with only the step budget, callbacks, threads and device taken from the
+ * caller; otherwise the caller's with the output folder and data filled in.
+ */
+export function resolveTrainOptions(o: TrainOptions, out: string, saved: TrainOptions | undefined, defaultData: () => string): Readonly<TrainOptions> {
+  if (saved) {
+    return Object.freeze({
+      ...saved, steps: o.steps ?? saved.steps, resume: out, out, onStep: o.onStep, onEval: o.onEval, signal: o.signal,
+      threads: o.threads ?? saved.threads, device: o.device ?? saved.device,
+    });
+  }
+  return Object.freeze({ ...o, data: o.data ?? defaultData() });
+}

@@ -4,6 +4,13 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { buildModel, createSampler, DiffusionModel, encodeModel, loadModel, loadRecipe, makeGrid, schedules, train } from '../../src';
+import * as sampler from '../../src/diffusion/sampler';
+import * as grid from '../../src/image/grid';
+import * as nnModel from '../../src/nn/model';
+import * as recipeFile from '../../src/nn/recipe-file';
+import * as proto from '../../src/onnx/proto';
+import * as load from '../../src/runtime/load';
+import * as trainer from '../../src/train/trainer';
 import { fixture, repoRoot } from '../helpers/paths';
 
 const TINY = path.join(repoRoot(), 'graphs', 'unet-tiny.json');
@@ -16,9 +23,17 @@ describe('library API (package root)', function () {
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-  it('exports the documented entry points', () => {
-    for (const f of [buildModel, createSampler, encodeModel, loadModel, loadRecipe, makeGrid, train]) assert.equal(typeof f, 'function');
-    assert.equal(typeof schedules.make, 'function');
+  it('exports the documented entry points: the implementations themselves, and schedules computing the closed form', () => {
+    const impl = { buildModel: nnModel.buildModel, createSampler: sampler.createSampler, encodeModel: proto.encodeModel, loadModel: load.loadModel, loadRecipe: recipeFile.loadRecipe, makeGrid: grid.makeGrid, train: trainer.train };
+    const root = { buildModel, createSampler, encodeModel, loadModel, loadRecipe, makeGrid, train };
+    for (const [name, f] of Object.entries(root)) assert.equal(f, impl[name as keyof typeof impl], `the package root's ${name}`);
+    // Ho et al. 2020: betas linear from 1e-4 to 0.02 over T = 1000, abar_t = prod_{s<=t} (1 - beta_s).
+    const s = schedules.make({ timesteps: 1000, schedule: 'linear', betaStart: 1e-4, betaEnd: 0.02 });
+    let abar = 1;
+    for (let t = 0; t < 1000; t++) {
+      abar *= 1 - (1e-4 + ((0.02 - 1e-4) * t) / 999);
+      if (t === 0 || t === 499 || t === 999) assert.ok(Math.abs(s.alphasCumprod[t] - abar) <= 1e-12 * Math.max(abar, 1e-30) + 1e-15, `abar[${t}] ${s.alphasCumprod[t]} vs ${abar}`);
+    }
   });
 
   it('loadModel + createSampler: 2 images from bytes, RGBA of the right length, seeded', async () => {

@@ -1,17 +1,12 @@
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeModel } from '../../src/onnx/proto';
 import { NodeSession } from '../../src/runtime/node';
 import { Tensor } from '../../src/onnx/tensor';
-import { fixture, repoRoot } from '../helpers/paths';
-
-function cli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: repoRoot(), encoding: 'utf8', timeout: 180_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { fixture } from '../helpers/paths';
+import { cli } from '../helpers/cli';
 
 describe('onnx-diffusion build-graph', function () {
   this.timeout(300_000);

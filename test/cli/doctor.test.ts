@@ -1,12 +1,12 @@
 import * as assert from 'node:assert/strict';
 import { findLibrary } from '../../src/runtime/providers';
 import type { DoctorReport } from '../../src/cli/commands/doctor';
-import { cli } from '../runtime/fakes';
+import { cli } from '../helpers/cli';
 
 describe('doctor', () => {
   it('--json reports versions, a working cpu provider, and cuda with a reason when it cannot start', () => {
     const r = cli('doctor', '--json');
-    assert.equal(r.rc, 0, r.stderr);
+    assert.equal(r.code, 0, r.stderr);
     const report = JSON.parse(r.stdout) as DoctorReport;
     assert.equal(report.versions.onnxruntimeNode, '1.29.0');
     assert.equal(report.versions.onnxruntimeWeb, '1.29.0');
@@ -26,7 +26,7 @@ describe('doctor', () => {
 
   it('prints a readable report', () => {
     const r = cli('doctor');
-    assert.equal(r.rc, 0, r.stderr);
+    assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^onnx-diffusion \S+ on linux x64, node v/);
     assert.match(r.stdout, /^ {2}cpu {3}ok \(\d+ ms\)$/m);
     assert.match(r.stdout, /^ {2}cuda {2}(ok|no: CUDA requested but .+)$/m);

@@ -1,5 +1,4 @@
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -9,15 +8,10 @@ import { newModel } from '../../src/onnx/ir';
 import { encodeModel } from '../../src/onnx/proto';
 import { hugeModelBytes, undefinedValueModelBytes } from '../helpers/bad-models';
 import { random } from '../helpers/ort';
-import { fixture, repoRoot } from '../helpers/paths';
+import { fixture } from '../helpers/paths';
+import { cli } from '../helpers/cli';
 
 const FIXTURE = fixture('torch-unet-16px.onnx');
-
-/** Runs the CLI as a user would: a separate node process, so exit codes and stderr are real. */
-function cli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: repoRoot(), encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 /** Op histogram and float parameter count straight from protobufjs, without src/onnx. */
 function independentCounts(file: string): { ops: Map<string, number>; initializers: number; parameters: number } {

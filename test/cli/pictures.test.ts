@@ -1,5 +1,4 @@
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -7,11 +6,7 @@ import sharp from 'sharp';
 import { buildModel, loadRecipe } from '../../src/nn';
 import { encodeModel } from '../../src/onnx/proto';
 import { fixture, repoRoot } from '../helpers/paths';
-
-function cli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: repoRoot(), encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { cli } from '../helpers/cli';
 
 /** cols x rows cells of s*k pixels with `border` around and between (independent of src/image). */
 const tiled = (cols: number, rows: number, s: number, k = 1, border = 2) => [cols * s * k + (cols + 1) * border, rows * s * k + (rows + 1) * border];

@@ -1,5 +1,4 @@
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -7,14 +6,10 @@ import sharp from 'sharp';
 import { buildModel, loadRecipe, validateRecipe } from '../../src/nn';
 import { encodeModel } from '../../src/onnx/proto';
 import { fixture, repoRoot } from '../helpers/paths';
+import { cli } from '../helpers/cli';
 
 const FIXTURE = fixture('torch-unet-16px.onnx');
 const FIXTURE_JSON = fixture('torch-unet-16px.json');
-
-function cli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: repoRoot(), encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 /** Grid arithmetic, independent of src/image: cells of s*k pixels with `border` around and between. */
 function gridSize(n: number, s: number, k: number, border: number, cols = Math.ceil(Math.sqrt(n))): [number, number] {

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,11 +9,7 @@ import { readModelConfig } from '../../src/core/model-config';
 import { decodeModel } from '../../src/onnx/proto';
 import { writeSolid } from '../data/helpers';
 import { repoRoot } from '../helpers/paths';
-
-function cli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: repoRoot(), encoding: 'utf8', timeout: 180_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { cli } from '../helpers/cli';
 
 /** An MNIST-format IDX file (big-endian header), written independently of src/data. */
 function idx(magic: number, dims: number[], data: Uint8Array): Buffer {

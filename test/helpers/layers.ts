@@ -27,13 +27,14 @@ export const SIBLING_EXCEPTIONS: Readonly<Record<string, string>> = {
 /** Folders the browser bundle uses: they import no Node module (DESIGN.md, "Layout"). */
 export const BROWSER_SHARED = ['core', 'onnx', 'autodiff', 'diffusion'];
 /**
- * The pure part of train/ that the page's trainer (src/web/trainer.ts) runs: step-graph building,
+ * The pure part of train/ that the page's trainer (src/web/trainer.ts) runs: the training-graph builder and losses, the training run,
  * optimizer, schedules, parameter layout, feeds, setup from model bytes, memory estimate. A path
  * ending in / is a folder. Its Node-facing neighbours (trainer loop, checkpoints, run dirs) stay Node-only.
  */
 export const BROWSER_SHARED_FILES = [
   'train/step-graph.ts', 'train/train-graph.ts', 'train/optim.ts', 'train/optimize/', 'train/params.ts', 'train/lr.ts',
   'train/hyper.ts', 'train/feeds.ts', 'train/cond-feeds.ts', 'train/sr.ts', 'train/setup-model.ts', 'train/step-memory.ts',
+  'train/losses.ts', 'train/training-run.ts',
 ];
 /** The browser entry: every file it reaches through imports must be browser-safe too. */
 export const BROWSER_ENTRY = 'web/index.ts';

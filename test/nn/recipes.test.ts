@@ -33,7 +33,13 @@ describe('graphs/*.json recipes', () => {
       assert.equal(config.kind, recipe.kind);
       assert.deepEqual(config.image, recipe.image);
       assert.equal(config.parameters, countParams(model));
-      assert.ok(countFlops(model) > 0);
+      // Every Conv weight is applied at least once per pixel of the coarsest level (size / 2^(levels - 1))
+      // and at most once per pixel of the full image: 2 MACs-to-FLOPs. FLOPs grow linearly with the batch.
+      const convWeights = model.graph.nodes.filter((n) => n.opType === 'Conv').reduce((s, n) => s + model.graph.initializers.get(n.inputs[1])!.size, 0);
+      const coarsest = (recipe.image.size / 2 ** (recipe.unet.mults.length - 1)) ** 2;
+      const flops = countFlops(model);
+      assert.ok(flops >= 2 * convWeights * coarsest, `${flops} FLOPs, below the ${2 * convWeights * coarsest} of its ${convWeights} conv weights at ${coarsest} pixels`);
+      assert.equal(countFlops(model, 2), 2 * flops);
       const session = await NodeSession.create(bytes);
       try {
         const inputs = ['x', 't', 'class', 'labels', 'cond', 'aug'].filter((n) => session.inputNames.includes(n));

@@ -1,5 +1,4 @@
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -7,13 +6,8 @@ import { serializeCascade } from '../../src/core/pipeline-files';
 import { createSampler } from '../../src/diffusion/sampler';
 import { createEvaluator, evaluate } from '../../src/eval/evaluate';
 import { loadCascade, loadEnsemble } from '../../src/runtime/pipelines';
-import { repoRoot } from '../helpers/paths';
 import { tinyRecipe, tmp, writeModel } from './helpers';
-
-function cli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: repoRoot(), encoding: 'utf8', timeout: 180_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { cli } from '../helpers/cli';
 
 describe('CLI: sample --pipeline / --ensemble, train-experts', () => {
   let dir: string;

@@ -9,7 +9,8 @@ import { cudaPreflight, cudaProblem, cudaReport, explainCudaFailure, loaderProbl
 import { NodeSession } from '../../src/runtime/node';
 import { bindingDir, ortNodeVersion } from '../../src/runtime/providers';
 import { packageRoot } from '../../src/core/node/package-files';
-import { cli, fakeProviders, tempDir } from './fakes';
+import { cli } from '../helpers/cli';
+import { fakeProviders, tempDir } from './fakes';
 
 const MISSING = 'libonnxdiffusion-test-cublas.so.13';
 
@@ -50,9 +51,9 @@ describe('runtime/cuda', () => {
     if (fs.existsSync(path.join(bindingDir(), 'libonnxruntime_providers_cuda.so'))) this.skip();
     const out = fs.mkdtempSync(path.join(dir, 'model-'));
     const built = cli('build-graph', '--recipe', 'graphs/unet-tiny.json', '--out', out);
-    assert.equal(built.rc, 0, built.stderr);
+    assert.equal(built.code, 0, built.stderr);
     const r = cli('sample', '--model', path.join(out, 'model.onnx'), '-n', '1', '--steps', '2', '--device', 'cuda', '--out', path.join(out, 's.png'));
-    assert.equal(r.rc, 1);
+    assert.equal(r.code, 1);
     assert.match(r.stderr, /^error: CUDA requested but libonnxruntime_providers_cuda\.so is missing in \S+: run 'onnx-diffusion install-cuda --from <ORT 1\.29\.0 GPU archive>' \(see \S+\/docs\/cuda\.md\)\n$/);
     assert.ok(!fs.existsSync(path.join(out, 's.png')));
   });

@@ -1,19 +1,11 @@
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { repoRoot } from '../helpers/paths';
 
 /** A fresh temporary folder under the OS temp dir. */
 export function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `onnx-diffusion-${prefix}-`));
-}
-
-/** Runs the CLI from source the way a user would, returning exit code and both streams. */
-export function cli(...args: string[]): { rc: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot(), 'src/cli/main.ts'), ...args], { cwd: repoRoot(), encoding: 'utf8', timeout: 60000 });
-  return { rc: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
 /**

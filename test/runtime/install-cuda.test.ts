@@ -3,7 +3,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { installCudaProviders } from '../../src/cli/commands/install-cuda';
 import { ortNodeVersion } from '../../src/runtime/providers';
-import { cli, fakeProviders, tempDir, tgz, zip } from './fakes';
+import { cli } from '../helpers/cli';
+import { fakeProviders, tempDir, tgz, zip } from './fakes';
 
 const CUDA = 'libonnxruntime_providers_cuda.so';
 const SHARED = 'libonnxruntime_providers_shared.so';
@@ -35,7 +36,7 @@ describe('install-cuda', () => {
     for (const [name, bytes] of Object.entries(good)) fs.writeFileSync(path.join(src, 'onnxruntime-linux-x64-gpu', 'lib', name), bytes);
     const dest = path.join(fresh('dest'), 'made-by-install');
     const r = cli('install-cuda', '--from', src, '--dest', dest);
-    assert.equal(r.rc, 0, r.stderr);
+    assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`^installed ${CUDA} \\(ONNX Runtime ${v.replace(/\./g, '\\.')}, \\d+\\.\\d kB\\) -> ${dest}$`, 'm'));
     assert.match(r.stdout, new RegExp(`^still missing for CUDA: ${MISSING}, `, 'm'));
     assert.match(r.stdout, new RegExp(`^next: ${MISSING} is not found by the dynamic loader`, 'm'));
@@ -58,7 +59,7 @@ describe('install-cuda', () => {
     fs.writeFileSync(archive, zip({ '[Content_Types].xml': Buffer.from('<x/>'), [`runtimes/linux-x64/native/${CUDA}`]: good[CUDA], [`runtimes/linux-x64/native/${SHARED}`]: good[SHARED] }, [`runtimes/linux-x64/native/${SHARED}`]));
     const dest = fresh('nupkg');
     const r = cli('install-cuda', '--from', archive, '--dest', dest);
-    assert.equal(r.rc, 0, r.stderr);
+    assert.equal(r.code, 0, r.stderr);
     assertInstalled(dest, good);
   });
 
@@ -68,11 +69,11 @@ describe('install-cuda', () => {
     fs.writeFileSync(archive, tgz({ [CUDA]: old[CUDA], [SHARED]: old[SHARED] }));
     const dest = fresh('old');
     const r = cli('install-cuda', '--from', archive, '--dest', dest);
-    assert.equal(r.rc, 1);
+    assert.equal(r.code, 1);
     assert.equal(r.stderr, `error: ${archive}: ${CUDA} is from ONNX Runtime 1.28.0, but onnxruntime-node is ${v}: use the ${v} GPU archive, or pass --force to install it anyway\n`);
     assert.deepEqual(fs.readdirSync(dest), []);
     const forced = cli('install-cuda', '--from', archive, '--dest', dest, '--force');
-    assert.equal(forced.rc, 0, forced.stderr);
+    assert.equal(forced.code, 0, forced.stderr);
     assertInstalled(dest, old);
   });
 
@@ -86,7 +87,7 @@ describe('install-cuda', () => {
   it('gives one clear line for a missing path, a non-archive, an archive without the files and a truncated one', async () => {
     const absent = path.join(dir, 'nope.tgz');
     const r = cli('install-cuda', '--from', absent, '--dest', fresh('x'));
-    assert.equal(r.rc, 1);
+    assert.equal(r.code, 1);
     assert.equal(r.stderr, `error: ${absent}: no such file or folder (give an ONNX Runtime GPU archive or a folder holding the provider libraries)\n`);
     const text = path.join(dir, 'notes.txt');
     fs.writeFileSync(text, 'just text');
@@ -104,7 +105,7 @@ describe('install-cuda', () => {
 
   it('--help says where to get the archive', () => {
     const r = cli('install-cuda', '--help');
-    assert.equal(r.rc, 0);
+    assert.equal(r.code, 0);
     assert.match(r.stdout.replace(/\s+/g, ' '), /com\.github\.asus4\.onnxruntime\.linux-x64-gpu@0\.4\.9/);
     assert.match(r.stdout, /--from/);
   });

@@ -16,7 +16,8 @@ import { train, TrainOptions } from '../../src/train/trainer';
 import { checkBuilt } from '../autodiff/fd';
 import { writeTokenManifest } from '../data/manifest-helpers';
 import { fixture } from '../helpers/paths';
-import { cli, tempDir } from '../runtime/fakes';
+import { cli } from '../helpers/cli';
+import { tempDir } from '../runtime/fakes';
 
 const TEXT = { onnx: fixture('torch-textcond-16px.onnx'), json: fixture('torch-textcond-16px.json') };
 const UNET = { onnx: fixture('torch-unet-16px.onnx'), json: fixture('torch-unet-16px.json') };
@@ -164,12 +165,12 @@ describe('LoRA adapters', function () {
   it('CLI: train --lora, export --merge and sample --lora', () => {
     const out = join(tmp, 'cli');
     const t = cli('train', '--init', UNET.onnx, '--config', UNET.json, '--data', 'synthetic:8', '--lora', '4', '--steps', '2', '--batch', '4', '--threads', '2', '--sample-every', '0', '--out', out);
-    assert.equal(t.rc, 0, t.stderr);
+    assert.equal(t.code, 0, t.stderr);
     const e = cli('export', '--model', out, '--merge', '--out', join(tmp, 'merged.onnx'));
-    assert.equal(e.rc, 0, e.stderr);
+    assert.equal(e.code, 0, e.stderr);
     assert.match(e.stdout, /inputs x, t; outputs out/);
     const s = cli('sample', '--model', UNET.onnx, '--config', UNET.json, '--lora', join(out, 'adapter.safetensors'), '--n', '1', '--steps', '2', '--out', join(tmp, 's.png'));
-    assert.equal(s.rc, 0, s.stderr);
+    assert.equal(s.code, 0, s.stderr);
     const both = cli('train', '--init', UNET.onnx, '--config', UNET.json, '--lora', '4', '--trainable', 'x*', '--data', 'synthetic:8', '--steps', '1', '--out', join(tmp, 'no'));
     assert.equal(both.stderr.trim(), 'error: give --lora or --trainable, not both (with --lora only the adapters train)');
   });

@@ -12,7 +12,8 @@ import { condInputFeeds } from '../../src/train/cond-feeds';
 import { train } from '../../src/train/trainer';
 import { writeTokenManifest } from '../data/manifest-helpers';
 import { fixture } from '../helpers/paths';
-import { cli, tempDir } from '../runtime/fakes';
+import { cli } from '../helpers/cli';
+import { tempDir } from '../runtime/fakes';
 
 const MODEL = fixture('torch-textcond-16px.onnx');
 const CONFIG = fixture('torch-textcond-16px.json');
@@ -38,7 +39,7 @@ describe('a foreign model with a conditioning input of its own name (torch-textc
     assert.deepEqual(config.conditioning.inputs, [{ name: 'encoder_hidden_states', dtype: 'float32', shape: ['N', 4, 16], kind: 'tokens' }]);
     // The checkpoint samples without --config: its metadata is enough.
     const s = cli('sample', '--model', out, '--n', '2', '--steps', '2', '--input', `encoder_hidden_states=${join(tmp, 'emb.npy')}`, '--out', join(tmp, 'ck.png'));
-    assert.equal(s.rc, 0, s.stderr);
+    assert.equal(s.code, 0, s.stderr);
   });
 
   it('sample --input is deterministic per seed (and guidance and seeds change the images)', () => {
@@ -46,7 +47,7 @@ describe('a foreign model with a conditioning input of its own name (torch-textc
       const out = join(tmp, `s-${seed}-${extra.length}.png`);
       const r = cli('sample', '--model', MODEL, '--config', CONFIG, '--n', '2', '--steps', '3', '--seed', seed,
         '--input', `encoder_hidden_states=${join(tmp, 'emb.npy')}`, '--out', out, ...extra);
-      assert.equal(r.rc, 0, r.stderr);
+      assert.equal(r.code, 0, r.stderr);
       return readFileSync(out);
     };
     const a = run('3');
@@ -57,12 +58,12 @@ describe('a foreign model with a conditioning input of its own name (torch-textc
 
   it('a missing input gets one line naming it, its shape and how to give it', () => {
     const r = cli('sample', '--model', MODEL, '--config', CONFIG, '--n', '1', '--steps', '2', '--out', join(tmp, 'x.png'));
-    assert.equal(r.rc, 1);
+    assert.equal(r.code, 1);
     assert.equal(r.stderr.trim(), 'error: encoder_hidden_states: missing input, expected float32 [N,4,16]; give it with --input encoder_hidden_states=FILE.npy (library: inputs.encoder_hidden_states)');
     const bad = join(tmp, 'bad.npy');
     writeFileSync(bad, encodeNpy({ dtype: 'float32', shape: [5, 16], data: new Float32Array(80) }));
     const r2 = cli('sample', '--model', MODEL, '--config', CONFIG, '--n', '1', '--steps', '2', '--input', `encoder_hidden_states=${bad}`, '--out', join(tmp, 'x.png'));
-    assert.equal(r2.rc, 1);
+    assert.equal(r2.code, 1);
     assert.equal(r2.stderr.trim(), 'error: encoder_hidden_states: expected [4,16] per image (64 values, for all images or one block per image), got 80 values');
   });
 

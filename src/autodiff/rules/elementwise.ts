@@ -51,15 +51,21 @@ export const Mean: GradRule = (c) => {
   return c.node.inputs.map((_, i) => (c.needs[i] ? unbroadcast(c.b, g, c.x(i)) : undefined));
 };
 
-/** Min/Max route the gradient to the inputs equal to the result (ties each get it in full). */
+/**
+ * Min/Max route the gradient to the inputs equal to the result, split equally among ties:
+ * dx_i = dy * [x_i == y] / #{j : x_j == y}. tinygrad's gradient.py does the same for MAX
+ * (a tie gives each side dy * 0.5); giving every tied input dy in full would make max(a, a)
+ * have gradient 2 dy. A finite difference cannot see this (ties are measure zero), so
+ * test/autodiff/elementwise.test.ts checks exact ties directly.
+ */
 const select: GradRule = (c) => {
   const { b, x, needs } = c;
   const g = gy0(c);
-  return c.node.inputs.map((_, i) => {
-    if (!needs[i]) return undefined;
-    const mask = b.cast(b.equal(x(i), c.y(0)), g.dtype);
-    return unbroadcast(b, b.mul(g, mask), x(i));
-  });
+  const masks = c.node.inputs.map((_, i) => b.cast(b.equal(x(i), c.y(0)), g.dtype));
+  // count >= 1 wherever y is a number; max(count, 1) keeps a NaN result's gradient at 0, not 0/0.
+  const count = masks.length === 1 ? undefined : b.max(masks.reduce((s, m) => b.add(s, m)), scalar(b, 1, g));
+  const share = count ? b.div(g, count) : g;
+  return c.node.inputs.map((_, i) => (needs[i] ? unbroadcast(b, b.mul(share, masks[i]), x(i)) : undefined));
 };
 export const Min = select;
 export const Max = select;
