@@ -43,15 +43,15 @@ export function readExternalData(model: onnx.ModelProto, dir: string): void {
     const kv = new Map((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
     const location = kv.get('location');
     const name = t.name ?? '';
-    if (!location) throw new FileFormatError(`tensor '${name}': external data without a location`);
-    if (escapes(dir, location)) throw new FileFormatError(`tensor '${name}': external data location '${location}' is outside the model's folder ${dir}`);
+    if (!location) throw new FileFormatError(`${dir}`, `tensor '${name}': external data without a location`);
+    if (escapes(dir, location)) throw new FileFormatError(location, `tensor '${name}': external data location is outside the model's folder ${dir}`);
     const file = join(dir, location);
     let fd = cache.get(file);
     if (fd === undefined) {
       try {
         fd = fs.openSync(file, 'r');
       } catch {
-        throw new FileFormatError(`tensor '${name}': external data file ${file} cannot be opened`);
+        throw new FileFormatError(file, `tensor '${name}': external data file cannot be opened`);
       }
       cache.set(file, fd);
     }
@@ -61,9 +61,9 @@ export function readExternalData(model: onnx.ModelProto, dir: string): void {
     const offset = Number(kv.get('offset') ?? 0);
     const length = kv.has('length') ? Number(kv.get('length')) : want;
     if (!(offset >= 0) || !(length >= 0) || offset + length > size) {
-      throw new FileFormatError(`tensor '${name}': external data offset ${offset} + length ${length} is past the end of ${file} (${size} bytes)`);
+      throw new FileFormatError(file, `tensor '${name}': external data offset ${offset} + length ${length} is past the end of the file (${size} bytes)`);
     }
-    if (length !== want) throw new FileFormatError(`tensor '${name}': external data in ${file} has ${length} bytes, dims [${dims.join(',')}] need ${want}`);
+    if (length !== want) throw new FileFormatError(file, `tensor '${name}': external data has ${length} bytes, dims [${dims.join(',')}] need ${want}`);
     const bytes = new Uint8Array(length);
     fs.readSync(fd, bytes, 0, length, offset);
     t.rawData = bytes;

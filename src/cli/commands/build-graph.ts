@@ -41,7 +41,7 @@ export const buildGraphCommand: CommandModule<object, Args> = {
   handler: async (a) => {
     if (!a.recipe && !a.from) throw new DiffusionError('give --recipe FILE or --from model.onnx');
     if (a.batch !== undefined && !(Number.isInteger(a.batch) && a.batch > 0)) throw new DiffusionError(`--batch must be a positive integer, got ${a.batch}`);
-    const setup = setupModel({ recipe: a.recipe, init: a.from, config: a.config, seed: a.seed });
+    const setup = setupModel({ recipe: a.recipe, init: a.from, config: a.config, seed: a.seed, batch: a.batch ?? (a.from ? 1 : undefined) });
     mkdirSync(a.out, { recursive: true });
     const lines: string[] = [];
     if (!a.from) {
@@ -50,7 +50,7 @@ export const buildGraphCommand: CommandModule<object, Args> = {
     }
     if (a.train || a.from || a.optimizer === 'none') {
       const step = buildStepGraph(setup.trainModel, setup.config, {
-        optimizer: a.optimizer as 'adamw' | 'none', batch: a.batch, trainable: a.trainable,
+        optimizer: a.optimizer as 'adamw' | 'none', batch: a.batch ?? setup.batch, trainable: a.trainable,
         adamw: { weightDecay: a['weight-decay'] ?? 0 }, minSnrGamma: a['min-snr'],
       });
       const file = join(a.out, a.optimizer === 'none' ? 'grad.onnx' : 'train-step.onnx');
