@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { readFileLimited, readTextLimited } from '../core/node/read-limits';
 import { packageRoot } from '../core/node/package-files';
 import { readModelConfig } from '../core/model-config';
@@ -8,7 +8,8 @@ import { buildModel, loadRecipe } from '../nn';
 import { Budget, checkRecipeBudget } from '../nn/recipe-budget';
 import { availableMemory } from '../core/node/memory';
 import type { Recipe } from '../nn';
-import { decodeModelFile } from '../onnx/external-data-read';
+import { decodeModelWithExternalData } from '../onnx/external-data-read';
+import { folderFiles } from '../core/node/external-files';
 import type { TrainOptions } from './options';
 import { Setup, setupFromModel } from './setup-model';
 
@@ -40,7 +41,7 @@ export function setupModel(o: TrainOptions): Setup {
   const file = o.resume ? join(o.resume, 'model.onnx') : o.init;
   if (file) {
     if (!existsSync(file)) throw new DiffusionError(`${file}: no such model file`);
-    const model = decodeModelFile(readFileLimited(file, 'onnx', 'model file'), file);
+    const model = decodeModelWithExternalData(readFileLimited(file, 'onnx', 'model file'), file, folderFiles(dirname(file)));
     const given = typeof o.config === 'string' ? readJsonFile(o.config) : o.config;
     // A foreign export's dims are pinned to the batch the trainer builds its step graph with.
     const batch = o.overfitBatch ?? o.batch ?? (o.resume ? savedBatch(o.resume) : undefined) ?? 64;
