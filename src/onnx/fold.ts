@@ -33,7 +33,11 @@ function fromTensor(t: Tensor): Val {
   return { dtype: t.dtype, dims: [...t.dims], v: t.toNumbers() };
 }
 
+const INT64_MAX = 2n ** 63n - 1n;
+
 function toTensor(x: Val): Tensor {
+  // INT64_MAX (a Slice's "to the end") is 2^63 as a double: clamp it back instead of wrapping.
+  if (x.dtype === 'int64') return Tensor.from('int64', x.dims, x.v.map((v) => (v >= 2 ** 63 ? INT64_MAX : v <= -(2 ** 63) ? -INT64_MAX - 1n : BigInt(v))));
   return Tensor.from(x.dtype, x.dims, x.v);
 }
 

@@ -150,6 +150,15 @@ describe('onnx: constant folding of shape and value subgraphs (fold.ts) against 
     assert.ok(folded.nodes.some((n) => n.opType === 'ReduceSum'));
   });
 
+  it("a Slice's INT64_MAX end survives folding (clamped, not wrapped to a negative)", async () => {
+    const g = new G({ x: [2, 6] });
+    const end = g.constant(Tensor.int64([1], [2n ** 63n - 1n]));
+    const ends = g.op('Concat', [g.op('Identity', [end])], { axis: int(0) });
+    const y = g.op('Slice', ['x', g.i64([1]), ends, g.i64([1])]);
+    const folded = await checkFold(g.out(y), { x: randTensor([2, 6], 6) }, ['Concat', 'Identity']);
+    assert.equal(folded.nodes.find((n) => n.opType === 'Slice') !== undefined, true);
+  });
+
   it('weights (float initializers) never fold, and values of the data path stay computed', async () => {
     const g = new G({ x: [2, 3] });
     g.graph.initializers.set('w', Tensor.float32([3], [1, 2, 3]));
