@@ -364,6 +364,9 @@ export function foldConstants(graph: Graph): FoldStats {
   }
   graph.nodes = nodes;
   const removed = removeDeadNodes(graph);
+  // Integer initializers only the folded shape arithmetic read (weights stay, read or not).
+  const read = new Set([...graph.nodes.flatMap((n) => n.inputs), ...graph.outputs.map((o) => o.name)]);
+  for (const name of [...graph.initializers.keys()]) if (!read.has(name) && consts.has(name)) graph.initializers.delete(name);
   // Inferred facts of the old graph may be stale; the Builder infers afresh.
   graph.valueInfo = new Map([...graph.valueInfo].filter(([name]) => !consts.has(name)));
   return { folded, removed };

@@ -6,7 +6,7 @@ import { decodeNpy, encodeNpy, npyToFloat32 } from '../../src/data/npy';
 import { decodeModel } from '../../src/onnx/proto';
 import { train } from '../../src/train/trainer';
 import { fixture } from '../helpers/paths';
-import { tempDir } from '../runtime/fakes';
+import { cli, tempDir } from '../runtime/fakes';
 
 const DIR = fixture('tiny-sd');
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
@@ -45,5 +45,18 @@ describe('the tiny-sd UNet as exported (diffusers UNet2DConditionModel, external
       'sample float32 [batch,channels,height,width]', 'timestep float32 [batch]', 'encoder_hidden_states float32 [batch,sequence,32]',
     ]);
     assert.equal(m.graph.outputs[0].name, 'out_sample');
+  });
+
+  it('CLI: train --init with --recompute (gradient checkpointing) runs the export as exported', () => {
+    const cfg = join(tmp, 'unet.json');
+    const diffusion = { timesteps: 1000, schedule: 'scaled-linear', betaStart: 0.00085, betaEnd: 0.012, prediction: 'eps' };
+    writeFileSync(cfg, JSON.stringify({ image: { channels: 4, size: 16 }, diffusion, inputs: { encoder_hidden_states: 'float32 [N,77,32]' } }));
+    const out = join(tmp, 'cli-run');
+    const r = cli('train', '--init', join(DIR, 'unet', 'model.onnx'), '--config', cfg, '--data', `manifest:${tmp}`, '--steps', '2', '--batch', '2',
+      '--recompute', '--sample-every', '0', '--threads', '2', '--out', out);
+    assert.equal(r.rc, 0, r.stderr);
+    const saved = JSON.parse(readFileSync(join(out, 'train.json'), 'utf8')) as { options: { recompute?: boolean }; losses: number[] };
+    assert.equal(saved.options.recompute, true);
+    assert.equal(saved.losses.length, 2);
   });
 });
