@@ -43,8 +43,8 @@ export function setupModel(o: TrainOptions): Setup {
     if (!existsSync(file)) throw new DiffusionError(`${file}: no such model file`);
     const model = decodeModelWithExternalData(readFileLimited(file, 'onnx', 'model file'), file, folderFiles(dirname(file)));
     const given = typeof o.config === 'string' ? readJsonFile(o.config) : o.config;
-    // A foreign export's dims are pinned to the batch the trainer builds its step graph with.
-    const batch = o.overfitBatch ?? o.batch ?? (o.resume ? savedBatch(o.resume) : undefined) ?? 64;
+    // A foreign export's dims are pinned to the batch the trainer builds its step graph with (a resumed run keeps its own).
+    const batch = (o.resume ? savedBatch(o.resume) : undefined) ?? o.overfitBatch ?? o.batch ?? 64;
     return setupFromModel(model, file, given, { configName: typeof o.config === 'string' ? o.config : 'config', prediction: o.prediction, batch });
   }
   const recipe0 = typeof o.recipe === 'string' ? loadRecipe(o.recipe) : o.recipe ?? loadRecipe(defaultRecipePath());
