@@ -13,6 +13,7 @@
  * unfolded graph (test/onnx/fold.test.ts).
  */
 import { DiffusionError } from '../core/errors';
+import { eliminateDeadNodes, subgraphReads } from './dead-nodes';
 import { attrInt, attrInts, Graph, Node } from './ir';
 import { inferNode, Known, knownFromTensor } from './infer';
 import { DType, numElements, Tensor } from './tensor';
@@ -363,27 +364,11 @@ export function foldConstants(graph: Graph): FoldStats {
     nodes.push(node);
   }
   graph.nodes = nodes;
-  const removed = removeDeadNodes(graph);
+  const removed = eliminateDeadNodes(graph);
   // Integer initializers only the folded shape arithmetic read (weights stay, read or not).
-  const read = new Set([...graph.nodes.flatMap((n) => n.inputs), ...graph.outputs.map((o) => o.name)]);
+  const read = new Set([...graph.nodes.flatMap((n) => n.inputs), ...graph.outputs.map((o) => o.name), ...subgraphReads(graph)]);
   for (const name of [...graph.initializers.keys()]) if (!read.has(name) && consts.has(name)) graph.initializers.delete(name);
   // Inferred facts of the old graph may be stale; the Builder infers afresh.
   graph.valueInfo = new Map([...graph.valueInfo].filter(([name]) => !consts.has(name)));
   return { folded, removed };
-}
-
-/** Removes nodes none of whose outputs is read (by a node or as a graph output); returns how many. */
-export function removeDeadNodes(graph: Graph): number {
-  const used = new Set(graph.outputs.map((o) => o.name));
-  const keep: Node[] = [];
-  for (let k = graph.nodes.length - 1; k >= 0; k--) {
-    const n = graph.nodes[k];
-    if (n.outputs.some((o) => o && used.has(o))) {
-      keep.push(n);
-      for (const i of n.inputs) if (i) used.add(i);
-    }
-  }
-  const removed = graph.nodes.length - keep.length;
-  graph.nodes = keep.reverse();
-  return removed;
 }
