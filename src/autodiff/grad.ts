@@ -90,7 +90,10 @@ function backward(b: Builder, opts: GradOptions): Map<string, Value> {
     needs.forEach((need, i) => {
       if (!need) return;
       const g = gx[i];
-      if (!g) throw new DiffusionError(`gradient of op '${node.opType}' (node '${node.name}'): no gradient for input ${i} ('${forward.inputs[i]}') on the path to '${of}'`);
+      if (!g) {
+        const input = `input ${i} ('${forward.inputs[i]}')`;
+        throw new DiffusionError(`gradient of op '${node.opType}' (node '${node.name}'): no gradient for ${input} on the path to '${of}'`);
+      }
       accumulate(forward.inputs[i], g);
     });
   }

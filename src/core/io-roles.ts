@@ -38,14 +38,17 @@ export function findIoRoles(graph: GraphIo, given: Partial<Omit<IoRoles, 'condit
   const pick = (role: keyof typeof ROLE_NAMES, names: string[]): string => {
     const explicit = given[role];
     if (explicit !== undefined) {
-      if (!names.includes(explicit)) throw new DiffusionError(`${source}: the ${role} is mapped to '${explicit}', which the graph does not have (${names.join(', ')})`);
+      if (!names.includes(explicit)) {
+        throw new DiffusionError(`${source}: the ${role} is mapped to '${explicit}', which the graph does not have (${names.join(', ')})`);
+      }
       return explicit;
     }
     const found = ROLE_NAMES[role].find((n) => names.includes(n));
     if (found !== undefined) return found;
     if (role === 'prediction' && names.length === 1) return names[0];
     const what = role === 'prediction' ? 'outputs' : 'inputs';
-    throw new DiffusionError(`${source}: no ${role} ${role === 'prediction' ? 'output' : 'input'} (named ${ROLE_NAMES[role].join(' or ')}); the ${what} are ${names.join(', ') || 'none'}`);
+    const kind = role === 'prediction' ? 'output' : 'input';
+    throw new DiffusionError(`${source}: no ${role} ${kind} (named ${ROLE_NAMES[role].join(' or ')}); the ${what} are ${names.join(', ') || 'none'}`);
   };
   const sample = pick('sample', inputs);
   const timestep = pick('timestep', inputs);

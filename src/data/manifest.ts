@@ -78,7 +78,8 @@ export function readManifest(path: string, sample?: string): { entries: Entry[];
     const o = obj as Record<string, unknown>;
     const latent = o.image === undefined ? sampleKey(o, sample) : undefined;
     if (typeof o.image !== 'string' && latent === undefined) {
-      throw new FileFormatError(at, `expected "image": "path/to/image.png", or the noisy input's tensor under its name (e.g. "${sample ?? 'sample'}": "latents.npy#0")`);
+      const example = `"${sample ?? 'sample'}": "latents.npy#0"`;
+      throw new FileFormatError(at, `expected "image": "path/to/image.png", or the noisy input's tensor under its name (e.g. ${example})`);
     }
     if (entries.length > 0 && (latent ?? 'image') !== (sampleName ?? 'image')) {
       throw new FileFormatError(at, `gives the input as "${latent ?? 'image'}", line 1 as "${sampleName ?? 'image'}"`);

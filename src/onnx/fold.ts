@@ -354,7 +354,8 @@ export function foldConstants(graph: Graph): FoldStats {
         const t = toTensor(o);
         consts.set(node.outputs[k], o);
         known.set(node.outputs[k], knownFromTensor(t));
-        nodes.push({ name: `${node.name || node.outputs[k]}/folded`, opType: 'Constant', domain: '', inputs: [], outputs: [node.outputs[k]], attrs: { value: { type: 'tensor', value: t } } });
+        const name = `${node.name || node.outputs[k]}/folded`;
+        nodes.push({ name, opType: 'Constant', domain: '', inputs: [], outputs: [node.outputs[k]], attrs: { value: { type: 'tensor', value: t } } });
       });
       folded++;
       continue;

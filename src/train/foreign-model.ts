@@ -45,7 +45,8 @@ export function prepareForeignModel(model: Model, config: ModelConfig, batch: nu
     const dims = input?.shape ?? ['N', ...declared.slice(1)];
     const free = dims.slice(1).find((d) => typeof d !== 'number');
     if (free !== undefined) {
-      throw new DiffusionError(`${source}: input '${name}' has a free dim '${free}' ([${dims.join(',')}]); give its size in the config (e.g. "inputs": {"${name}": "float32 [N,77,768]"})`);
+      const example = `"inputs": {"${name}": "float32 [N,77,768]"}`;
+      throw new DiffusionError(`${source}: input '${name}' has a free dim '${free}' ([${dims.join(',')}]); give its size in the config (e.g. ${example})`);
     }
     shapes[name] = [batch, ...(dims.slice(1) as number[])];
   }
@@ -65,9 +66,8 @@ export function prepareForeignModel(model: Model, config: ModelConfig, batch: nu
     }
     if (r.timestep === 't') renameValue(graph, 't', 't_declared');
     const declaredName = r.timestep === 't' ? 't_declared' : r.timestep;
-    const feed: Node = tIn.dtype === 'int64'
-      ? { name: 'timestep_from_t', opType: 'Identity', domain: '', inputs: ['t'], outputs: [declaredName], attrs: {} }
-      : { name: 'timestep_from_t', opType: 'Cast', domain: '', inputs: ['t'], outputs: [declaredName], attrs: { to: { type: 'int', value: ONNX_DTYPE[tIn.dtype] } } };
+    const feed: Node = { name: 'timestep_from_t', opType: 'Identity', domain: '', inputs: ['t'], outputs: [declaredName], attrs: {} };
+    if (tIn.dtype !== 'int64') Object.assign(feed, { opType: 'Cast', attrs: { to: { type: 'int', value: ONNX_DTYPE[tIn.dtype] } } });
     graph.inputs = graph.inputs.map((i) => (i === tIn ? { name: 't', dtype: 'int64', shape: [batch] } : i));
     graph.nodes.unshift(feed);
   }

@@ -44,6 +44,7 @@ export const buildGraphCommand: CommandModule<object, Args> = {
   handler: async (a) => {
     if (!a.recipe && !a.from) throw new DiffusionError('give --recipe FILE or --from model.onnx');
     if (a.batch !== undefined && !(Number.isInteger(a.batch) && a.batch > 0)) throw new DiffusionError(`--batch must be a positive integer, got ${a.batch}`);
+    // A foreign model's dims are pinned to the batch (1 unless given); the step graph uses the same.
     const setup = setupModel({ recipe: a.recipe, init: a.from, config: a.config, seed: a.seed, batch: a.batch ?? (a.from ? 1 : undefined) });
     mkdirSync(a.out, { recursive: true });
     const lines: string[] = [];
@@ -60,10 +61,11 @@ export const buildGraphCommand: CommandModule<object, Args> = {
       await writeFileAtomic(file, encodeModel(step.model));
       const batch = a.batch ?? setup.batch;
       // With a static batch, the step's peak memory as estimated from its shapes (step-memory.ts).
-      const memory = batch !== undefined
-        ? `, about ${(estimateStepMemory(step.model.graph, batch, ['x0', 'noise', 'xt', 'target', 't', ...step.extraInputs]).bytes / 2 ** 30).toFixed(2)} GiB per step at batch ${batch}`
-        : '';
-      lines.push(`${file}: ${step.model.graph.nodes.length} nodes, ${step.layout.slots.length} trainable tensors (${step.layout.total.toLocaleString('en-US')} values)${memory}`);
+      const batchInputs = ['x0', 'noise', 'xt', 'target', 't', ...step.extraInputs];
+      const gib = batch !== undefined ? estimateStepMemory(step.model.graph, batch, batchInputs).bytes / 2 ** 30 : 0;
+      const memory = batch !== undefined ? `, about ${gib.toFixed(2)} GiB per step at batch ${batch}` : '';
+      const values = step.layout.total.toLocaleString('en-US');
+      lines.push(`${file}: ${step.model.graph.nodes.length} nodes, ${step.layout.slots.length} trainable tensors (${values} values)${memory}`);
     }
     process.stdout.write(`${lines.join('\n')}\n`);
   },
