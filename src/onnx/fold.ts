@@ -30,6 +30,15 @@ const MAX_FOLD_ELEMENTS = 1 << 16;
 
 const INT_DTYPES = new Set<DType>(['int64', 'int32', 'int8', 'uint8']);
 
+/** Thrown by an evaluator whose result would pass MAX_FOLD_ELEMENTS: the node stays computed. */
+class TooLarge extends Error {}
+
+/** Checks a result's size before it is built (an attention bias of ConstantOfShape can be 10^8 elements). */
+function sized(dims: number[]): number[] {
+  if (numElements(dims) > MAX_FOLD_ELEMENTS) throw new TooLarge();
+  return dims;
+}
+
 function fromTensor(t: Tensor): Val {
   return { dtype: t.dtype, dims: [...t.dims], v: t.toNumbers() };
 }
@@ -91,7 +100,7 @@ function broadcastTo(x: Val, out: number[]): number[] {
 }
 
 function elementwise(ins: Val[], dtype: DType, f: (...a: number[]) => number, where: string): Val {
-  const dims = broadcastDims(ins.map((x) => x.dims), where);
+  const dims = sized(broadcastDims(ins.map((x) => x.dims), where));
   const cols = ins.map((x) => broadcastTo(x, dims));
   const v = cols[0].map((_, i) => round(dtype, f(...cols.map((c) => c[i]))));
   return { dtype, dims, v };
@@ -253,18 +262,18 @@ const EVAL: Record<string, Evaluator> = {
   Slice: (ins) => [slice(ins[0]!, ins[1]!.v, ins[2]!.v, ins[3]?.v, ins[4]?.v)],
   Expand: (ins, node) => {
     const x = ins[0]!;
-    const dims = broadcastDims([x.dims, ins[1]!.v], `Expand node '${node.name}'`);
+    const dims = sized(broadcastDims([x.dims, ins[1]!.v], `Expand node '${node.name}'`));
     return [{ dtype: x.dtype, dims, v: broadcastTo(x, dims) }];
   },
   ConstantOfShape: (ins, node) => {
     const a = node.attrs.value;
     const fill = a?.type === 'tensor' ? fromTensor(a.value) : { dtype: 'float32' as DType, dims: [1], v: [0] };
-    const dims = ins[0]!.v;
+    const dims = sized(ins[0]!.v);
     return [{ dtype: fill.dtype, dims, v: new Array<number>(numElements(dims)).fill(fill.v[0]) }];
   },
   Range: (ins) => {
     const [start, limit, delta] = ins.map((x) => x!.v[0]);
-    const n = Math.max(Math.ceil((limit - start) / delta), 0);
+    const n = sized([Math.max(Math.ceil((limit - start) / delta), 0)])[0];
     const dtype = ins[0]!.dtype;
     return [{ dtype, dims: [n], v: Array.from({ length: n }, (_, i) => round(dtype, start + i * delta)) }];
   },
@@ -344,10 +353,14 @@ export function foldConstants(graph: Graph): FoldStats {
       continue;
     }
     const evaluator = !node.domain || node.domain === 'ai.onnx' ? EVAL[node.opType] : undefined;
-    if (evaluator && staticShape) {
-      outs = evaluator([{ dtype: x0!.dtype, dims: x0!.shape as number[], v: [] }], node);
-    } else if (evaluator && node.inputs.length > 0 && node.inputs.every((i, k) => !i || ins[k])) {
-      outs = evaluator(ins, node);
+    try {
+      if (evaluator && staticShape) {
+        outs = evaluator([{ dtype: x0!.dtype, dims: x0!.shape as number[], v: [] }], node);
+      } else if (evaluator && node.inputs.length > 0 && node.inputs.every((i, k) => !i || ins[k])) {
+        outs = evaluator(ins, node);
+      }
+    } catch (e) {
+      if (!(e instanceof TooLarge)) throw e;
     }
     if (outs && outs.every((o) => o.v.length <= MAX_FOLD_ELEMENTS) && outs.length === node.outputs.length) {
       outs.forEach((o, k) => {

@@ -159,6 +159,15 @@ describe('onnx: constant folding of shape and value subgraphs (fold.ts) against 
     assert.equal(folded.nodes.find((n) => n.opType === 'Slice') !== undefined, true);
   });
 
+  it('a result too large to be a shape (an SD-size attention bias) stays computed, with a constant shape', () => {
+    const g = new G({ x: [1] });
+    const big = g.op('ConstantOfShape', [g.i64([8, 4096, 4096])]);
+    const y = g.op('Add', ['x', g.op('ReduceSum', [g.op('Expand', [big, g.i64([2, 8, 4096, 4096])])], { keepdims: int(0) })]);
+    const graph = g.out(y);
+    foldConstants(graph);
+    assert.deepEqual(graph.nodes.map((n) => n.opType), ['ConstantOfShape', 'Expand', 'ReduceSum', 'Add']);
+  });
+
   it('weights (float initializers) never fold, and values of the data path stay computed', async () => {
     const g = new G({ x: [2, 3] });
     g.graph.initializers.set('w', Tensor.float32([3], [1, 2, 3]));
