@@ -31,6 +31,16 @@ export interface ExternalFiles {
  * offset or length past the end of the file, a length that does not match the tensor's dims.
  */
 export function readExternalData(model: onnx.ModelProto, files: ExternalFiles): void {
+  // Put inline, the model must stay one protobuf (at most 2 GiB): refuse before reading anything.
+  let total = 0;
+  for (const t of model.graph?.initializer ?? []) {
+    if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue;
+    const dims = (t.dims ?? []).map((d) => num(d as LongLike));
+    total += dims.reduce((a, b) => a * b, 1) * BYTES_PER_ELEMENT[dtypeFromOnnx(t.dataType ?? 0)];
+  }
+  if (total >= 2 ** 31) {
+    throw new FileFormatError(files.dir, `${(total / 2 ** 30).toFixed(1)} GiB of weights in external data: this reader puts them inline, which a protobuf (2 GiB) cannot hold`);
+  }
   for (const t of model.graph?.initializer ?? []) {
     if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue;
     const kv = new Map((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));

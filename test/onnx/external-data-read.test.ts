@@ -72,4 +72,13 @@ describe('onnx: external data, read (external-data-read.ts, core/node/external-f
     assert.throws(() => load([{ location: 'weights.pb', offset: 0, length: 8 }, ok]), { message: "weights.pb: tensor 'a': external data has 8 bytes, dims [3] need 12" });
     assert.throws(() => load([{ location: 'none.bin' }, ok]), { message: `${join(folder, 'none.bin')}: tensor 'a': no such external data file` });
   });
+
+  it('refuses, before reading anything, weights too large to put inline in one protobuf (2 GiB)', () => {
+    const p = onnx.ModelProto.decode(externalModel([{ location: 'weights.pb' }, { location: 'sub/b.bin' }]));
+    p.graph!.initializer![0].dims = [2 ** 29];
+    const folder = join(dir, 'model');
+    assert.throws(() => decodeModelWithExternalData(onnx.ModelProto.encode(p).finish(), 'model.onnx', folderFiles(folder)), {
+      message: `${folder}: 2.0 GiB of weights in external data: this reader puts them inline, which a protobuf (2 GiB) cannot hold`,
+    });
+  });
 });
