@@ -77,7 +77,7 @@ export async function openStep(
   try {
     const graph = buildStepGraph(setup.trainModel, setup.config, {
       trainable: lora ? LORA_TRAINABLE : opt.trainable, minSnrGamma: opt.minSnrGamma, adamw: { weightDecay: opt.weightDecay ?? 0 },
-      batch: opt.overfitBatch ?? opt.batch ?? 64,
+      batch: opt.overfitBatch ?? opt.batch ?? 64, recompute: opt.recompute,
     });
     const session = await NodeSession.create(graph.model, { device: opt.device, deviceId: opt.deviceId, threads: opt.threads, memoryPattern: false });
     return { graph, session };

@@ -37,6 +37,8 @@ export interface TrainGraphOptions {
   conv?: Partial<ConvGradOptions>;
   /** Run the step-graph optimiser (src/train/optimize) over the result (default true). */
   optimize?: boolean;
+  /** Gradient checkpointing of block activations (autodiff/grad.ts `recompute`); default off. */
+  recompute?: boolean;
 }
 
 export interface TrainGraph {
@@ -79,7 +81,7 @@ export function buildTrainGraph(model: Model, loss: LossSpec | TrainLoss, option
   const value = spec.build(b, outputs);
   if (value.shape.length !== 0) throw new DiffusionError(`the loss must be a scalar, got shape [${value.shape.join(', ')}]`);
   const dataInputs = graph.inputs.map((i) => i.name).filter((n) => n !== flat?.name);
-  const grads = grad(b, { of: value.name, wrt: layout.slots.map((s) => s.name), conv: options.conv });
+  const grads = grad(b, { of: value.name, wrt: layout.slots.map((s) => s.name), conv: options.conv, recompute: options.recompute });
   if (!flat) {
     b.output(value, 'loss');
     for (const s of layout.slots) b.output(grads.get(s.name)!, `grad/${s.name}`);

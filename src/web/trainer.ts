@@ -273,7 +273,7 @@ export async function createTrainer(model: ModelSource, config?: unknown, option
   const batch = positiveInteger('batch', options.batch ?? 16);
   const totalSteps = positiveInteger('steps', options.steps ?? TRAIN_DEFAULTS.steps);
   const setup = setupFromModel(decodeModel(bytes, source), source, config, {
-    configName: `${source} config`, noConfig: 'pass its config (the second argument of createTrainer)',
+    configName: `${source} config`, noConfig: 'pass its config (the second argument of createTrainer)', batch,
   });
   const hyper = resolveHyper(options, setup.config, setup.recipe, totalSteps);
   const { ort, backend, sessionOptions } = await openRuntime(options);

@@ -11,26 +11,7 @@ export function indexGraph(graph: Graph): GraphIndex {
   return { producer: graph.producers(), consumers: graph.consumers(), outputs: new Set(graph.outputs.map((o) => o.name)) };
 }
 
-/** Value names read by subgraphs (If/Loop bodies read outer values by name). */
-export function subgraphReads(graph: Graph): Set<string> {
-  const names = new Set<string>();
-  const visit = (g: Graph) => {
-    for (const n of g.nodes) {
-      for (const i of n.inputs) if (i) names.add(i);
-      for (const a of Object.values(n.attrs)) {
-        if (a.type === 'graph') visit(a.value);
-        if (a.type === 'graphs') a.value.forEach(visit);
-      }
-    }
-  };
-  for (const n of graph.nodes) {
-    for (const a of Object.values(n.attrs)) {
-      if (a.type === 'graph') visit(a.value);
-      if (a.type === 'graphs') a.value.forEach(visit);
-    }
-  }
-  return names;
-}
+export { subgraphReads } from '../../onnx/dead-nodes';
 
 /** The float contents of a Constant node's output, when `name` is one. */
 export function constantValues(index: GraphIndex, name: string): number[] | undefined {
