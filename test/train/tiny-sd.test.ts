@@ -6,7 +6,8 @@ import { decodeNpy, encodeNpy, npyToFloat32 } from '../../src/data/npy';
 import { decodeModel } from '../../src/onnx/proto';
 import { train } from '../../src/train/trainer';
 import { fixture } from '../helpers/paths';
-import { cli, tempDir } from '../runtime/fakes';
+import { tempDir } from '../runtime/fakes';
+import { cli } from '../helpers/cli';
 
 const DIR = fixture('tiny-sd');
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
@@ -63,7 +64,7 @@ describe('the tiny-sd UNet as exported (diffusers UNet2DConditionModel, external
     const out = join(tmp, 'cli-run');
     const r = cli('train', '--init', join(DIR, 'unet', 'model.onnx'), '--config', cfg, '--data', `manifest:${tmp}`, '--steps', '2', '--batch', '2',
       '--recompute', '--sample-every', '0', '--threads', '2', '--out', out);
-    assert.equal(r.rc, 0, r.stderr);
+    assert.equal(r.code, 0, r.stderr);
     const saved = JSON.parse(readFileSync(join(out, 'train.json'), 'utf8')) as { options: { recompute?: boolean }; losses: number[] };
     assert.equal(saved.options.recompute, true);
     assert.equal(saved.losses.length, 2);
