@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { CreateSamplerOptions, createSampler } from '../../diffusion/sampler';
+import { CreateSamplerOptions, createSampler, type ShapedValues } from '../../diffusion/sampler';
 import { ModelConfig } from '../../core/model-config';
 import { loadCascade, loadEnsemble } from '../../runtime/pipelines';
 import type { SamplerModel } from '../../diffusion/sampler';
@@ -179,9 +179,9 @@ export async function readCondImage(file: string, config: ModelConfig): Promise<
 }
 
 /** `--input name=FILE.npy` flags -> values per conditioning input (one image's, or n images'). */
-export function readInputs(flags: string[], config: ModelConfig): Record<string, Float32Array> {
+export function readInputs(flags: string[], config: ModelConfig): Record<string, ShapedValues> {
   const names = (config.conditioning.inputs ?? []).map((i) => i.name);
-  const out: Record<string, Float32Array> = {};
+  const out: Record<string, ShapedValues> = {};
   for (const flag of flags) {
     const eq = flag.indexOf('=');
     if (eq < 1) throw new DiffusionError(`--input must look like NAME=FILE.npy, got '${flag}'`);
@@ -189,7 +189,8 @@ export function readInputs(flags: string[], config: ModelConfig): Record<string,
     const file = flag.slice(eq + 1);
     if (!names.includes(name)) throw new DiffusionError(`--input ${name}: not a conditioning input of this model (it has: ${names.join(', ') || 'none'})`);
     if (!fs.existsSync(file)) throw new DiffusionError(`--input ${name}=${file}: no such file`);
-    out[name] = npyToFloat32(decodeNpy(fs.readFileSync(file), file));
+    const npy = decodeNpy(fs.readFileSync(file), file);
+    out[name] = { data: npyToFloat32(npy), dims: npy.shape };
   }
   return out;
 }
