@@ -98,7 +98,8 @@ export function diffusersFolderConfig(root: string, model: Model, external: read
   if (!isObj(user)) throw new ConfigError(givenSource, 'expected a JSON object');
   const roles = isObj(user.roles) ? user.roles : {};
   const inputNames = model.graph.inputs.map((i) => i.name);
-  const sample = typeof roles.sample === 'string' ? roles.sample : ROLE_NAMES.sample.find((n) => inputNames.includes(n)) ?? 'sample';
+  // a role naming no input is reported by resolveIo, with the graph's inputs
+  const sample = [roles.sample, ...ROLE_NAMES.sample].find((n) => typeof n === 'string' && inputNames.includes(n)) as string | undefined ?? 'sample';
   const declared = model.graph.inputs.find((i) => i.name === sample)?.shape;
   const userImage = isObj(user.image) ? user.image : {};
   const channels = userImage.channels ?? unet.inChannels ?? sampleChannels(model, sample, external);

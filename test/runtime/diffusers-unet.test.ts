@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { decodeNpy, npyToFloat32 } from '../../src/data/npy';
+import { loadModel } from '../../src/runtime/load';
+import type { DiffusionModel } from '../../src/runtime/model';
+import { encodeModelToFiles, readModelFiles } from '../../src/runtime/model-files';
+import type { Model, ValueInfo } from '../../src/onnx/ir';
+import { Tensor } from '../../src/onnx/tensor';
+import { fixture } from '../helpers/paths';
+
+const ref = (name: string) => decodeNpy(fs.readFileSync(fixture(`tiny-sd/reference/${name}`)), name);
+const f32 = (name: string) => npyToFloat32(ref(name));
+const TINY = fixture('tiny-sd');
+const SIZE16 = { image: { size: 16 } };
+/** The tiny UNet's own schedule (SD 1.5's), for loading a bare variant file. */
+const BARE = { image: { channels: 4, size: 16 }, diffusion: { schedule: 'scaled-linear', betaStart: 0.00085, betaEnd: 0.012 } };
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+/** Step 0 of the reference run: batch 2 [uncond, cond], t = 751. */
+async function step0(model: DiffusionModel): Promise<number> {
+  const latents = f32('latents_init.npy');
+  const x = new Float32Array(2 * latents.length);
+  x.set(latents, 0);
+  x.set(latents, latents.length);
+  const out = await model.run(x, Int32Array.from([751, 751]), { inputs: { encoder_hidden_states: f32('encoder_hidden_states.npy') } });
+  return maxAbsDiff(out, f32('unet_step0_out.npy'));
+}
+
+/** The training case: batch 1, t = 500, the cond text embeddings. */
+async function trainCase(model: DiffusionModel): Promise<number> {
+  const out = await model.run(f32('train_noisy_latents.npy'), Int32Array.from([500]), { inputs: { encoder_hidden_states: f32('text_embeddings_cond.npy') } });
+  return maxAbsDiff(out, f32('train_unet_out.npy'));
+}
+
+/** Renames a graph input (and every use of it). */
+function renameInput(m: Model, from: string, to: string): void {
+  const v = m.graph.inputs.find((i) => i.name === from)!;
+  v.name = to;
+  for (const n of m.graph.nodes) n.inputs = n.inputs.map((i) => (i === from ? to : i));
+}
+
+/**
+ * The tiny UNet with its timestep input replaced by `input` (another dtype or shape), converted to
+ * the float32 [1] the graph computes with by Cast and Reshape nodes.
+ */
+function timestepVariant(m: Model, input: ValueInfo): Model {
+  renameInput(m, 'timestep', 'timestep_f32');
+  m.graph.inputs = m.graph.inputs.filter((i) => i.name !== 'timestep_f32');
+  m.graph.inputs.splice(1, 0, input);
+  m.graph.initializers.set('ts_shape', Tensor.int64([1], [-1]));
+  m.graph.nodes.unshift(
+    { name: 'ts_cast', opType: 'Cast', domain: '', inputs: [input.name], outputs: ['ts_cast_out'], attrs: { to: { type: 'int', value: 1 } } },
+    { name: 'ts_reshape', opType: 'Reshape', domain: '', inputs: ['ts_cast_out', 'ts_shape'], outputs: ['timestep_f32'], attrs: {} },
+  );
+  return m;
+}
+
+describe('diffusers UNet exports as they are (tiny-sd)', function () {
+  this.timeout(60_000);
+  let dir: string;
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'od-unet-'));
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  /** Writes a variant with external data (the tiny model is below the auto threshold) and loads it from another working directory. */
+  async function loadVariant(m: Model, name: string, config: object): Promise<DiffusionModel> {
+    fs.mkdirSync(path.join(dir, name));
+    const file = path.join(dir, name, 'model.onnx');
+    encodeModelToFiles(m, file, { externalData: true });
+    return loadModel(file, { config, threads: 1 });
+  }
+
+  it('the pipeline folder: config from scheduler_config.json, output = the torch reference at step 0 and in the training case (1e-4)', async () => {
+    const model = await loadModel(TINY, { config: SIZE16, threads: 1 });
+    try {
+      assert.deepEqual([model.io.sample, model.io.timestep, model.io.prediction], ['sample', 'timestep', 'out_sample']);
+      assert.deepEqual(model.io.timestepFeed, { dtype: 'float32', form: 'batch' });
+      const d = model.config.diffusion;
+      assert.deepEqual([d.schedule, d.betaStart, d.betaEnd, d.timesteps, d.prediction, d.stepsOffset, d.timestepSpacing, d.clipSample, d.setAlphaToOne],
+        ['scaled-linear', 0.00085, 0.012, 1000, 'eps', 1, 'leading', 0, false]);
+      assert.deepEqual(model.config.image, { channels: 4, size: 16 });
+      assert.deepEqual(model.config.conditioning.inputs, [{ name: 'encoder_hidden_states', dtype: 'float32', shape: ['N', 'sequence', 32], kind: 'tokens' }]);
+      assert.ok(await step0(model) < 1e-4);
+      assert.ok(await trainCase(model) < 1e-4);
+    } finally {
+      await model.release();
+    }
+  });
+
+  it('unet/model.onnx inside the folder reads the folder configs too; without a size, SD pipelines default to 64 latents as diffusers does', async () => {
+    const model = await loadModel(path.join(TINY, 'unet', 'model.onnx'), { threads: 1 });
+    assert.equal(model.config.image.size, 64);
+    assert.equal(model.config.diffusion.stepsOffset, 1);
+    await model.release();
+  });
+
+  it('names a missing conditioning input with the shape the graph declares', async () => {
+    const model = await loadModel(TINY, { config: SIZE16, threads: 1 });
+    try {
+      await assert.rejects(model.run(new Float32Array(4 * 256), Int32Array.from([10])),
+        /^DiffusionError: encoder_hidden_states: missing input, expected float32 \[N,sequence,32\]; give it with --input encoder_hidden_states=FILE\.npy/);
+      await assert.rejects(model.run(new Float32Array(4 * 256), Int32Array.from([10]), { inputs: { encoder_hidden_states: new Float32Array(77 * 16) } }),
+        /encoder_hidden_states: expected \[N,sequence,32\] \(N = 1 from sample\), got \[1232\]/);
+    } finally {
+      await model.release();
+    }
+  });
+
+  it('refuses a config that contradicts the graph, quoting the declared shape', async () => {
+    await assert.rejects(loadModel(TINY, { config: { ...SIZE16, inputs: { encoder_hidden_states: 'float32 [N,77,768]' } }, threads: 1 }),
+      /inputs\.encoder_hidden_states: is float32 \[N,77,768\] but the graph declares float32 \[batch,sequence,32\]/);
+    await assert.rejects(loadModel(TINY, { config: { ...SIZE16, roles: { sample: 'latents' } }, threads: 1 }),
+      /roles\.sample: is 'latents' but the graph has no input of that name \(inputs: sample, timestep, encoder_hidden_states\)/);
+  });
+
+  const variants: [string, ValueInfo, RegExp | undefined][] = [
+    ['int64 [N] (older optimum exports)', { name: 'timestep', dtype: 'int64', shape: ['batch'] }, undefined],
+    ['float16 [N]', { name: 'timestep', dtype: 'float16', shape: ['batch'] }, undefined],
+    ['int32 [N]', { name: 'timestep', dtype: 'int32', shape: ['batch'] }, undefined],
+    ['float32 [1]', { name: 'timestep', dtype: 'float32', shape: [1] }, /timestep: the graph takes one timestep for the whole batch \(\[1\]\), got different ones: 3,4/],
+    ['int64 scalar', { name: 'timestep', dtype: 'int64', shape: [] }, /timestep: the graph takes one timestep for the whole batch \(a scalar\), got different ones: 3,4/],
+  ];
+  for (const [what, input, mixed] of variants) {
+    it(`a timestep declared ${what} is fed so; the output matches the reference`, async () => {
+      const m = timestepVariant(readModelFiles(path.join(TINY, 'unet', 'model.onnx')), input);
+      const model = await loadVariant(m, what.replace(/\W+/g, '-'), BARE);
+      try {
+        const form = input.shape!.length === 0 ? 'scalar' : input.shape![0] === 1 ? 'one' : 'batch';
+        assert.deepEqual(model.io.timestepFeed, { dtype: input.dtype, form });
+        assert.ok(await step0(model) < 1e-4);
+        assert.ok(await trainCase(model) < 1e-4);
+        if (mixed) await assert.rejects(model.run(new Float32Array(2 * 4 * 256), Int32Array.from([3, 4]), { inputs: { encoder_hidden_states: new Float32Array(2 * 77 * 32) } }), mixed);
+      } finally {
+        await model.release();
+      }
+    });
+  }
+
+  it('other names through the config\'s roles: {"sample": "latent", "timestep": "ts", "prediction": "noise_pred"}', async () => {
+    const m = readModelFiles(path.join(TINY, 'unet', 'model.onnx'));
+    renameInput(m, 'sample', 'latent');
+    renameInput(m, 'timestep', 'ts');
+    m.graph.outputs[0].name = 'noise_pred';
+    for (const n of m.graph.nodes) n.outputs = n.outputs.map((o) => (o === 'out_sample' ? 'noise_pred' : o));
+    await assert.rejects(loadVariant(m, 'unnamed', BARE), /no input is the sample \(looked for x, sample; inputs: latent, ts, encoder_hidden_states\); name it with "roles": \{"sample": "NAME"\}/);
+    const model = await loadModel(path.join(dir, 'unnamed', 'model.onnx'), { config: { ...BARE, roles: { sample: 'latent', timestep: 'ts', prediction: 'noise_pred' } }, threads: 1 });
+    try {
+      assert.ok(await step0(model) < 1e-4);
+    } finally {
+      await model.release();
+    }
+  });
+});
