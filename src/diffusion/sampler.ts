@@ -3,12 +3,12 @@
  * the denoiser for a batch) and options, `sample(n)` returns images as NCHW floats and RGBA.
  * Isomorphic: no Node imports; the ONNX Runtime binding lives in the model object.
  */
-import { DiffusionError, OptionError } from '../core/errors';
+import { ConfigError, DiffusionError, OptionError } from '../core/errors';
 import { imageToRgba, RgbaImage } from '../image/pixels';
 import { DEFAULT_COLD, ModelConfig } from '../core/model-config';
 import { Rng } from '../core/rng';
 import { makeSchedule } from './schedules';
-import { coldSample, guidedBy, runSampler, samplerName, StepInfo, toySample, TimestepSpacing, DdpmVariance, type SamplerName } from './samplers';
+import { coldSample, guidedBy, KARRAS_SAMPLERS, runSampler, samplerName, StepInfo, toySample, TimestepSpacing, DdpmVariance, type SamplerName } from './samplers';
 import { Denoiser } from './samplers/types';
 
 /** Per-image conditioning of one batch (the model inputs class, labels, cond, aug, and any other). */
@@ -154,6 +154,14 @@ export function createSampler(model: SamplerModel, options: CreateSamplerOptions
     throw new OptionError('latents', 'applies to gaussian and toy models; a cold-blur model starts from flat images (give `image` and `strength` to start from your own)');
   }
   if (options.strength !== undefined && !options.image) throw new OptionError('strength', 'needs an image to start from');
+  // Defaults from a diffusers scheduler_config.json (core/diffusers-config.ts): its spacing for the
+  // samplers that take one, its clip_sample (the samplers clamp to [-1, 1] only)
+  const d = config.diffusion;
+  const configSpacing = KARRAS_SAMPLERS.includes(sampler) ? undefined : d.timestepSpacing;
+  if (d.clipSample !== undefined && d.clipSample !== 0 && d.clipSample !== 1 && options.clipX0 !== false) {
+    throw new ConfigError('diffusion.clipSample', `${d.clipSample}: the samplers clamp x0 to [-1, 1] only (clip_sample_range 1), or not at all (clipX0: false)`);
+  }
+  const configClip = d.clipSample === undefined ? undefined : d.clipSample > 0;
 
   async function sample(n: number, call: SampleCallOptions = {}): Promise<SampleResult> {
     if (!Number.isInteger(n) || n < 1) throw new OptionError('n', `(the number of images) must be a positive integer, got ${n}`);
@@ -194,8 +202,8 @@ export function createSampler(model: SamplerModel, options: CreateSamplerOptions
         out = await coldSample(denoiser, xT, cfg, { clipX0: options.clipX0, onStep, signal: call.signal, init });
       } else {
         out = await runSampler(sampler, denoiser, schedule!, config.diffusion.prediction, shape, {
-          steps: options.steps, eta: options.eta, seed, clipX0: options.clipX0, spacing: options.spacing, variance: options.variance, onStep, signal: call.signal,
-          initialNoise, init,
+          steps: options.steps, eta: options.eta, seed, clipX0: options.clipX0 ?? configClip, spacing: options.spacing ?? configSpacing, variance: options.variance,
+          onStep, signal: call.signal, initialNoise, init, stepsOffset: config.diffusion.stepsOffset, setAlphaToOne: config.diffusion.setAlphaToOne,
         });
       }
       images.set(out, offset * per);

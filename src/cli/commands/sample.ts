@@ -51,7 +51,8 @@ export interface SampleArgs {
   threads?: number;
   spacing?: string;
   variance?: string;
-  clip: boolean;
+  /** Unset: the model's own default (its scheduler's clip_sample, else on). */
+  clip?: boolean;
 }
 
 /** What any generator (one model today; a cascade or an expert ensemble later) hands to the writers. */
@@ -428,7 +429,7 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
       .option('threads', { type: 'number', describe: 'Intra-op threads (default: all cores)' })
       .option('spacing', { type: 'string', describe: 'Timestep spacing: leading | trailing | linspace' })
       .option('variance', { type: 'string', describe: 'DDPM variance: beta | posterior (default)' })
-      .option('clip', { type: 'boolean', default: true, describe: 'Clamp predicted x0 to [-1, 1] (--no-clip to disable)' }),
+      .option('clip', { type: 'boolean', describe: 'Clamp predicted x0 to [-1, 1] (--no-clip to disable; default: on, or the scheduler config\'s clip_sample)' }),
   handler: async (args) => {
     checkArgs(args);
     if ([args.model, args.pipeline, args.ensemble].filter((v) => v !== undefined).length > 1) throw new DiffusionError('give only one of --model, --pipeline and --ensemble');
