@@ -72,3 +72,11 @@ export { DiffusionError, OptionError, FileFormatError, ConfigError } from './cor
 export * from './diffusion/pipelines';
 export { loadCascade, loadEnsemble, type LoadedCascade, type LoadedEnsemble } from './runtime/pipelines';
 export { trainExperts, type TrainExpertsOptions, type TrainExpertsResult } from './train/experts';
+
+// Real exports: ONNX files with external data, diffusers pipeline folders, graph I/O roles
+export { encodeModelToFiles, readModelFiles, readModelHeader, checkExternalData, type WriteModelOptions, type WrittenModel } from './runtime/model-files';
+export { decodeModelHeader, type DecodeOptions } from './onnx/proto';
+export { planExternalData, DEFAULT_EXTERNAL_THRESHOLD, type ExternalRef, type ExternalDataOptions } from './onnx/external-data';
+export { resolveIo, type ModelIo, type TimestepFeed } from './diffusion/config-inputs';
+export { diffusersFolderConfig } from './runtime/diffusers-folder';
+export { type Roles } from './core/model-config';
