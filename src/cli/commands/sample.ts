@@ -400,10 +400,10 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
   describe: 'Sample images from a model.onnx and write a grid (optionally each image and the denoising process)',
   builder: (y) =>
     y
-      .option('model', { type: 'string', describe: 'model.onnx, a checkpoint folder holding one, or a shipped model name' })
+      .option('model', { type: 'string', describe: 'model.onnx (external data beside it is found from any folder), a checkpoint folder holding one, a diffusers pipeline folder (model_index.json, unet/, scheduler/), or a shipped model name' })
       .option('pipeline', { type: 'string', describe: `Cascade file: base model then super-resolution stages (${shippedDoc('pipelines.md')})` })
       .option('ensemble', { type: 'string', describe: `Experts file: one model per timestep range (${shippedDoc('pipelines.md')})` })
-      .option('config', { type: 'string', describe: 'JSON config for a model without onnx-diffusion metadata' })
+      .option('config', { type: 'string', describe: 'JSON config for a model without onnx-diffusion metadata (with a diffusers folder: overrides its configs key by key, e.g. {"image": {"size": 64}})' })
       .option('sampler', { type: 'string', describe: 'ddpm | ddim | dpm++2m | dpm++2m-sde | euler | heun (gaussian models; default ddim)' })
       .option('steps', { type: 'number', describe: 'Denoising steps (default: ddpm T, ddim 50, dpm++2m(-sde) 20, euler 30, heun 15)' })
       .option('eta', { type: 'number', describe: 'DDIM noise in [0, 1] (default 0)' })
