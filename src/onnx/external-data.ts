@@ -92,11 +92,21 @@ export function checkSpan(ref: ExternalRef, fileSize: number): { offset: number;
 
 /** Every external initializer of a model's bytes (subgraphs and Constant attributes included), graph decoded, data not read. */
 export function externalRefs(bytes: Uint8Array, source = 'model'): ExternalRef[] {
+  const refs = externalRefsIfModel(bytes, source);
+  if (refs === undefined) throw new DiffusionError(`${source}: not a valid ONNX model (its protobuf does not decode)`);
+  return refs;
+}
+
+/**
+ * externalRefs, or undefined when the bytes are not a protobuf at all (a JSON file, random
+ * bytes): the loader then says what they are. Bad references still throw.
+ */
+export function externalRefsIfModel(bytes: Uint8Array, source = 'model'): ExternalRef[] | undefined {
   let p: onnx.ModelProto;
   try {
     p = onnx.ModelProto.decode(bytes);
-  } catch (e) {
-    throw new DiffusionError(`${source}: not a valid ONNX model (${(e as Error).message})`);
+  } catch {
+    return undefined;
   }
   const out: ExternalRef[] = [];
   const visitGraph = (g: onnx.IGraphProto | null | undefined): void => {

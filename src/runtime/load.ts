@@ -17,7 +17,7 @@ import { ortNode } from './ort-node';
 import { mergedModel } from './lora-file';
 import type { LoraAdapter } from '../nn/lora';
 import { decodeModelHeader, encodeModel } from '../onnx/proto';
-import { externalRefs, PROTOBUF_LIMIT, weightBytes } from '../onnx/external-data';
+import { externalRefsIfModel, PROTOBUF_LIMIT, weightBytes } from '../onnx/external-data';
 import { readMetadata } from '../onnx/metadata';
 import { diffusersFolderConfig, diffusersFolderOf, diffusersUnetFile, isDiffusersFolder } from './diffusers-folder';
 import { checkExternalData, encodeModelToFiles, readModelFiles } from './model-files';
@@ -96,8 +96,7 @@ function resolveConfig(bytes: Uint8Array, source: string, file: string | undefin
   const givenJson = typeof given === 'string' ? readConfigFile(given) : given;
   const givenSource = typeof given === 'string' ? given : 'config';
   const root = file === undefined ? undefined : diffusersFolderOf(file);
-  const hasMetadata = readModelConfig(readMetadata(bytes, source), source) !== undefined;
-  if (root !== undefined && !hasMetadata) {
+  if (root !== undefined && readModelConfig(readMetadata(bytes, source), source) === undefined) {
     const { model, external } = decodeModelHeader(bytes, source);
     return configFromJson(diffusersFolderConfig(root, model, external, givenJson, givenSource), givenJson === undefined ? root : givenSource);
   }
@@ -116,7 +115,8 @@ export async function loadModel(src: NodeModelSource, opts: LoadModelOptions = {
   const read = await readModelSource(src);
   const source = read.source;
   let bytes = read.bytes;
-  const refs = externalRefs(bytes, source);
+  // bytes that are no protobuf at all (a pipeline JSON, garbage) are named by DiffusionModel.create
+  const refs = externalRefsIfModel(bytes, source) ?? [];
   if (refs.length > 0 && read.file === undefined) {
     throw new DiffusionError(`${source}: its weights are in external files (${[...new Set(refs.map((r) => r.location))].join(', ')}); load it from a local path`);
   }
