@@ -21,6 +21,12 @@ describe('graph I/O roles and inputs as the graph declares them', () => {
     const both = [...sd, { name: 'x', dtype: 'float32', shape: ['N', 4, 16, 16] }];
     assert.throws(() => resolveIo(config, both, ['out_sample'], 'm'), /^DiffusionError: m: the graph has inputs 'x' and 'sample'; say which is the sample with "roles": \{"sample": "NAME"\} in the config$/);
     assert.throws(() => resolveIo(config, sd, ['a', 'b'], 'm'), /m: no output is the prediction \(looked for out, out_sample; outputs: a, b\)/);
+    const renamed = sd.map((v) => ({ ...v, name: v.name === 'sample' ? 'latent' : v.name }));
+    assert.throws(() => resolveIo(config, renamed, ['out_sample'], 'm'),
+      /m: no input is the sample \(looked for x, sample; inputs: latent, timestep, encoder_hidden_states\); name it with "roles": \{"sample": "NAME"\} in the config/);
+    const wrongRole = configFromJson({ image: { channels: 4, size: 16 }, roles: { sample: 'latents' } }, 'cfg.json');
+    assert.throws(() => resolveIo(wrongRole, sd, ['out_sample'], 'm'),
+      /^ConfigError: m: roles\.sample: is 'latents' but the graph has no input of that name \(inputs: sample, timestep, encoder_hidden_states\)$/);
     const roled = configFromJson({ image: { channels: 4, size: 16 }, roles: { prediction: 'b' } }, 'cfg.json');
     assert.equal(resolveIo(roled, sd, ['a', 'b'], 'm').prediction, 'b');
     assert.throws(() => configFromJson({ image: { channels: 4, size: 16 }, roles: { noise: 'b' } }, 'cfg.json'), /^ConfigError: cfg\.json\.roles\.noise: unknown key \(expected one of sample, timestep, prediction\)$/);
