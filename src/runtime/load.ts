@@ -92,7 +92,7 @@ export async function readModelSource(src: NodeModelSource): Promise<{ bytes: Ui
  * The config a model is sampled with: the given one (merged over a diffusers folder's), else the
  * file's metadata (undefined: DiffusionModel reads it), else the diffusers folder's configs.
  */
-function resolveConfig(bytes: Uint8Array, source: string, file: string | undefined, given: string | object | undefined): ModelConfig | undefined {
+export function modelConfigFor(bytes: Uint8Array, source: string, file: string | undefined, given: string | object | undefined): ModelConfig | undefined {
   const givenJson = typeof given === 'string' ? readConfigFile(given) : given;
   const givenSource = typeof given === 'string' ? given : 'config';
   const root = file === undefined ? undefined : diffusersFolderOf(file);
@@ -122,7 +122,7 @@ export async function loadModel(src: NodeModelSource, opts: LoadModelOptions = {
   }
   if (refs.length > 0) checkExternalData(read.file!, bytes, refs);
   let sessionPath = refs.length > 0 ? read.file : undefined;
-  const config = resolveConfig(bytes, source, read.file, opts.config);
+  const config = modelConfigFor(bytes, source, read.file, opts.config);
   let tmp: string | undefined;
   if (opts.lora !== undefined) {
     const merged = mergedModel(refs.length > 0 ? readModelFiles(read.file!, bytes) : bytes, source, opts.lora);
