@@ -75,3 +75,11 @@ export { trainExperts, type TrainExpertsOptions, type TrainExpertsResult } from 
 export { diffusionLoss, type DiffusionLossOptions, type TrainLoss } from './train/losses';
 export { TrainingRun, freshVectors, type RunGraph, type StepOutcome, type TrainingRunInit } from './train/training-run';
 export type { TrainVectors } from './train/train-graph';
+
+// Real exports: ONNX files with external data, diffusers pipeline folders, graph I/O roles
+export { encodeModelToFiles, readModelFiles, readModelHeader, checkExternalData, type WriteModelOptions, type WrittenModel } from './runtime/model-files';
+export { decodeModelHeader, type DecodeOptions } from './onnx/proto';
+export { planExternalData, DEFAULT_EXTERNAL_THRESHOLD, type ExternalRef, type ExternalDataOptions } from './onnx/external-data';
+export { resolveIo, type ModelIo, type TimestepFeed } from './diffusion/config-inputs';
+export { diffusersFolderConfig } from './runtime/diffusers-folder';
+export { type Roles } from './core/model-config';

@@ -64,9 +64,9 @@ export function checkCondInput(c: Checker, key: string, name: string, v: unknown
 /**
  * The conditioning inputs of a config: `conditioning.inputs` (an array of descriptions) and, for
  * foreign-model configs, the informal `inputs` map of the fixture files for names that are not
- * built in (x, t, class, labels, cond, aug).
+ * built in (x, t, class, labels, cond, aug) or a role's (`roleInputs`: sample, timestep, ...).
  */
-export function checkCondInputs(c: Checker, conditioning: unknown, informal: unknown): CondInput[] | undefined {
+export function checkCondInputs(c: Checker, conditioning: unknown, informal: unknown, roleInputs: readonly string[] = []): CondInput[] | undefined {
   const out: CondInput[] = [];
   const list = isObj(conditioning) ? conditioning.inputs : undefined;
   if (list !== undefined) {
@@ -81,7 +81,7 @@ export function checkCondInputs(c: Checker, conditioning: unknown, informal: unk
   }
   if (isObj(informal)) {
     for (const [name, v] of Object.entries(informal)) {
-      if (BUILTIN_INPUTS.includes(name) || out.some((o) => o.name === name)) continue;
+      if (BUILTIN_INPUTS.includes(name) || roleInputs.includes(name) || out.some((o) => o.name === name)) continue;
       out.push(checkCondInput(c, `inputs.${name}`, name, v));
     }
   }

@@ -22,13 +22,19 @@ interface Expected {
   how?: string;
 }
 
-/** The inputs a model with this config takes, in order. */
-export function expectedFeeds(config: ModelConfig): Record<string, Expected> {
+/** The graph names of the noisy input and the timestep (ours: x and t; diffusers': sample and timestep). */
+export interface FeedRoles {
+  sample: string;
+  timestep: string;
+}
+
+/** The inputs a model with this config takes, in order; `roles` names the first two. */
+export function expectedFeeds(config: ModelConfig, roles: FeedRoles = { sample: 'x', timestep: 't' }): Record<string, Expected> {
   const { channels: c, size: s } = config.image;
   const cond = config.conditioning;
   const e: Record<string, Expected> = {
-    x: { dtype: 'float32', shape: ['N', c, s, s] },
-    t: { dtype: 'int64', shape: ['N'] },
+    [roles.sample]: { dtype: 'float32', shape: ['N', c, s, s] },
+    [roles.timestep]: { dtype: 'int64', shape: ['N'] },
   };
   if (cond.classes) e.class = { dtype: 'int64', shape: ['N'] };
   if (cond.labels) e.labels = { dtype: 'float32', shape: ['N', cond.labels] };
@@ -44,12 +50,12 @@ const fmt = (dims: readonly (number | string)[]): string => `[${dims.join(',')}]
  * Throws a DiffusionError naming the first bad feed: missing, unexpected, wrong dtype, wrong
  * shape (all batch dims must equal x's), or a class id outside [0, classes] (classes = null class).
  */
-export function checkFeeds(config: ModelConfig, feeds: Record<string, FeedInfo>): void {
-  const expected = expectedFeeds(config);
+export function checkFeeds(config: ModelConfig, feeds: Record<string, FeedInfo>, roles: FeedRoles = { sample: 'x', timestep: 't' }): void {
+  const expected = expectedFeeds(config, roles);
   for (const name of Object.keys(feeds)) {
     if (!(name in expected)) throw new DiffusionError(`${name}: not an input of this model (inputs: ${Object.keys(expected).join(', ')})`);
   }
-  const x = feeds.x;
+  const x = feeds[roles.sample];
   let batch: number | undefined = x && x.dims.length > 0 ? x.dims[0] : undefined;
   for (const [name, e] of Object.entries(expected)) {
     const f = feeds[name];
@@ -58,7 +64,7 @@ export function checkFeeds(config: ModelConfig, feeds: Record<string, FeedInfo>)
     batch ??= f.dims[0];
     const ok = f.dims.length === e.shape.length && e.shape.every((d, i) => (d === 'N' ? f.dims[i] === batch : typeof d === 'string' || f.dims[i] === d));
     if (!ok) {
-      const which = name === 'x' ? '' : ` (N = ${batch} from x)`;
+      const which = name === roles.sample ? '' : ` (N = ${batch} from ${roles.sample})`;
       throw new DiffusionError(`${name}: expected ${fmt(e.shape)}${which}, got ${fmt(f.dims)}`);
     }
   }

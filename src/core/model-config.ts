@@ -28,6 +28,23 @@ export interface Conditioning {
   inputs?: CondInput[];
 }
 
+/**
+ * Which graph input is the noisy sample, which the timestep, and which output the prediction, for
+ * a model whose names are neither ours (x, t, out) nor diffusers' (sample, timestep, out_sample).
+ */
+export interface Roles {
+  sample?: string;
+  timestep?: string;
+  prediction?: string;
+}
+
+/** The names each role goes by, this project's first, then diffusers' and optimum's. */
+export const ROLE_NAMES: Readonly<Record<keyof Roles, readonly string[]>> = {
+  sample: ['x', 'sample'],
+  timestep: ['t', 'timestep', 'timesteps'],
+  prediction: ['out', 'out_sample'],
+};
+
 /** Cold blur defaults: elementary blur std (px) and the start distribution of flat channel means. */
 export const DEFAULT_COLD = { blurStd: 0.1, startMean: 0, startStd: 0.5 } as const;
 
@@ -53,6 +70,8 @@ export interface ModelConfig {
   tRange?: [number, number];
   /** Set when the graph forms W + (alpha/r) B A in-graph from LoRA adapters (nn/lora.ts). */
   lora?: LoraSpec;
+  /** Graph I/O names of the sample, timestep and prediction, when not found by name (diffusion/config-inputs.ts). */
+  roles?: Roles;
 }
 
 /** Where one adapter sits: the frozen weight, its key (adapter names), and W's layout. */
@@ -100,7 +119,10 @@ export function validateModelConfig(obj: unknown, path: string): ModelConfig {
     if (cond[k] !== undefined) conditioning[k] = c.posInt(cond[k], `conditioning.${k}`);
   }
   if (cond.augment !== undefined) conditioning.augment = cond.augment === true;
-  const inputs = checkCondInputs(c, cond, o.inputs);
+  const roles = o.roles === undefined ? undefined : checkRoles(c, o.roles);
+  // the informal `inputs` map of a foreign model's config lists the sample and timestep too: those are roles, not conditioning
+  const roleInputs = [...ROLE_NAMES.sample, ...ROLE_NAMES.timestep, ...(roles?.sample ? [roles.sample] : []), ...(roles?.timestep ? [roles.timestep] : [])];
+  const inputs = checkCondInputs(c, cond, o.inputs, roleInputs);
   if (inputs) conditioning.inputs = inputs;
   const config: ModelConfig = { format: FORMAT, kind, image, diffusion: checkDiffusionConfig(c.child('diffusion'), o.diffusion ?? {}), conditioning };
   if (Array.isArray(o.classNames)) config.classNames = o.classNames.map(String);
@@ -121,7 +143,15 @@ export function validateModelConfig(obj: unknown, path: string): ModelConfig {
     if (typeof r.guidance === 'number' && r.guidance >= 0) config.sampling.guidance = r.guidance;
   }
   if (Array.isArray(o.tRange) && o.tRange.length === 2) config.tRange = [Number(o.tRange[0]), Number(o.tRange[1])];
+  if (roles) config.roles = roles;
   return config;
+}
+
+function checkRoles(c: Checker, v: unknown): Roles {
+  const r = c.object(v, 'roles', ['sample', 'timestep', 'prediction'], '{sample, timestep, prediction}');
+  const roles: Roles = {};
+  for (const k of ['sample', 'timestep', 'prediction'] as const) if (r[k] !== undefined) roles[k] = c.string(r[k], `roles.${k}`, 'a graph input or output name');
+  return roles;
 }
 
 /**

@@ -3,12 +3,12 @@
  * the denoiser for a batch) and options, `sample(n)` returns images as NCHW floats and RGBA.
  * Isomorphic: no Node imports; the ONNX Runtime binding lives in the model object.
  */
-import { DiffusionError, OptionError } from '../core/errors';
+import { ConfigError, DiffusionError, OptionError } from '../core/errors';
 import { imageToRgba, RgbaImage } from '../image/pixels';
 import { DEFAULT_COLD, ModelConfig } from '../core/model-config';
 import { Rng } from '../core/rng';
 import { makeSchedule } from './schedules';
-import { coldSample, guidedBy, runSampler, samplerName, StepInfo, toySample, TimestepSpacing, DdpmVariance, type SamplerName } from './samplers';
+import { coldSample, guidedBy, KARRAS_SAMPLERS, runSampler, samplerName, StepInfo, toySample, TimestepSpacing, DdpmVariance, type SamplerName } from './samplers';
 import { Denoiser } from './samplers/types';
 import { checkClassCount, checkSamplerOptions } from './sampler-options';
 
@@ -60,8 +60,10 @@ export interface CreateSamplerOptions {
   /**
    * Conditioning inputs of any name (config.conditioning.inputs): for each, one image's values
    * (used for every image) or n images' values, batch-major. Int inputs are given as numbers too.
+   * With `dims` (e.g. a .npy's shape), an input whose shape has free dims (a token count) is split
+   * by them: [1, ...] or the per-image dims alone is one image's, [n, ...] is n images'.
    */
-  inputs?: Record<string, ArrayLike<number>>;
+  inputs?: Record<string, ArrayLike<number> | ShapedValues>;
   /** Cascade noise-augmentation level (a timestep) of the condition image. */
   augLevel?: number;
   clipX0?: boolean;
@@ -84,6 +86,16 @@ export interface CreateSamplerOptions {
   image?: Float32Array;
   /** In [0, 1], with `image` (default 0.8). */
   strength?: number;
+}
+
+/** Values with their dims (row-major). */
+export interface ShapedValues {
+  data: ArrayLike<number>;
+  dims: readonly number[];
+}
+
+function isShaped(v: ArrayLike<number> | ShapedValues): v is ShapedValues {
+  return (v as ShapedValues).dims !== undefined && (v as ShapedValues).data !== undefined;
 }
 
 export interface SampleResult {
@@ -113,10 +125,13 @@ function repeatTo(src: ArrayLike<number>, per: number, n: number, option: string
   return out;
 }
 
-/** Values per image of a conditioning input given as `length` values for n images (or for one). */
-function perImage(length: number, shape: readonly (number | string)[], n: number, name: string): number {
+/** Values per image of a conditioning input given as `length` values for n images (or for one), or with its dims. */
+function perImage(length: number, shape: readonly (number | string)[], n: number, name: string, dims?: readonly number[]): number {
   const fixed = shape.slice(1).every((d) => typeof d === 'number');
   if (fixed) return shape.slice(1).reduce<number>((p, d) => p * (d as number), 1);
+  // dims of one image ([1, ...] or without the batch) or of a batch: the per-image dims follow the first
+  if (dims !== undefined && dims.length === shape.length) return dims.slice(1).reduce((p, d) => p * d, 1);
+  if (dims !== undefined && dims.length === shape.length - 1) return dims.reduce((p, d) => p * d, 1);
   if (length % n === 0) return length / n;
   throw new DiffusionError(`${name}: ${length} values do not split into ${n} images`);
 }
@@ -141,6 +156,14 @@ export function createSampler(model: SamplerModel, options: CreateSamplerOptions
     throw new OptionError('latents', 'applies to gaussian and toy models; a cold-blur model starts from flat images (give `image` and `strength` to start from your own)');
   }
   if (options.strength !== undefined && !options.image) throw new OptionError('strength', 'needs an image to start from');
+  // Defaults from a diffusers scheduler_config.json (core/diffusers-config.ts): its spacing for the
+  // samplers that take one, its clip_sample (the samplers clamp to [-1, 1] only)
+  const d = config.diffusion;
+  const configSpacing = KARRAS_SAMPLERS.includes(sampler) ? undefined : d.timestepSpacing;
+  if (d.clipSample !== undefined && d.clipSample !== 0 && d.clipSample !== 1 && options.clipX0 !== false) {
+    throw new ConfigError('diffusion.clipSample', `${d.clipSample}: the samplers clamp x0 to [-1, 1] only (clip_sample_range 1), or not at all (clipX0: false)`);
+  }
+  const configClip = d.clipSample === undefined ? undefined : d.clipSample > 0;
 
   async function sample(n: number, call: SampleCallOptions = {}): Promise<SampleResult> {
     if (!Number.isInteger(n) || n < 1) throw new OptionError('n', `(the number of images) must be a positive integer, got ${n}`);
@@ -182,8 +205,8 @@ export function createSampler(model: SamplerModel, options: CreateSamplerOptions
         out = await coldSample(denoiser, xT, cfg, { clipX0: options.clipX0, onStep, signal: call.signal, init });
       } else {
         out = await runSampler(sampler, denoiser, schedule!, config.diffusion.prediction, shape, {
-          steps: options.steps, eta: options.eta, seed, clipX0: options.clipX0, spacing: options.spacing, variance: options.variance, onStep, signal: call.signal,
-          initialNoise, init,
+          steps: options.steps, eta: options.eta, seed, clipX0: options.clipX0 ?? configClip, spacing: options.spacing ?? configSpacing, variance: options.variance,
+          onStep, signal: call.signal, initialNoise, init, stepsOffset: config.diffusion.stepsOffset, setAlphaToOne: config.diffusion.setAlphaToOne,
         });
       }
       images.set(out, offset * per);
@@ -217,10 +240,11 @@ export function createSampler(model: SamplerModel, options: CreateSamplerOptions
     }
     if (cc.augment) extras.aug = new Int32Array(m).fill(options.augLevel ?? 0);
     for (const i of condInputs) {
-      const given = options.inputs?.[i.name];
+      const raw = options.inputs?.[i.name];
       // A missing input is left out: the model's feed check names it and says how to give it.
-      if (given === undefined) continue;
-      const per = perImage(given.length, i.shape, offset + m, i.name);
+      if (raw === undefined) continue;
+      const given = isShaped(raw) ? raw.data : raw;
+      const per = perImage(given.length, i.shape, offset + m, i.name, isShaped(raw) ? raw.dims : undefined);
       if (given.length !== per && (given.length % per !== 0 || given.length < per * (offset + m))) {
         throw new DiffusionError(`${i.name}: expected [${i.shape.slice(1).join(',')}] per image (${per} values, for all images or one block per image), got ${given.length} values`);
       }

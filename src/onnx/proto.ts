@@ -2,6 +2,17 @@ import { onnx } from './onnx-proto';
 import { DiffusionError } from '../core/errors';
 import { Attribute, Graph, Model, Node, ValueInfo } from './ir';
 import { allocate, BYTES_PER_ELEMENT, dtypeFromOnnx, numElements, ONNX_DTYPE, Shape, Tensor } from './tensor';
+import { ExternalPlan, ExternalReader, ExternalRef, externalRefFromProto, externalTensorProto, isExternal } from './external-data';
+
+/**
+ * What decoding does with tensors whose data is in external files: read them through `reader`
+ * (Node: src/runtime/model-files.ts, confined to the model's folder), or, with `refs`, leave them
+ * out of the initializers and list them there (inspect, session-from-path).
+ */
+interface DecodeContext {
+  reader?: ExternalReader;
+  refs?: ExternalRef[];
+}
 
 /** protobufjs gives int64 fields as numbers or Long objects. */
 type LongLike = number | { toNumber(): number; toString(): string };
@@ -25,16 +36,22 @@ const utf8enc = new TextEncoder();
  * TensorProto -> Tensor, from every form other tools write: raw_data, typed fields, scalars, empty.
  * @internal (onnx-proto's types stay out of the published .d.ts)
  */
-export function tensorFromProto(p: onnx.ITensorProto): Tensor {
+export function tensorFromProto(p: onnx.ITensorProto, ctx: DecodeContext = {}): Tensor {
   const name = p.name ?? '';
-  if (p.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
-    throw new DiffusionError(`tensor '${name}': external data is not supported (save the model with weights inside)`);
-  }
   const dtype = dtypeFromOnnx(p.dataType ?? 0);
   const dims = (p.dims ?? []).map((d) => num(d as LongLike));
   if (dims.some((d) => d < 0)) throw new DiffusionError(`tensor '${name}': negative dimension in [${dims.join(',')}]`);
   const n = numElements(dims);
   if (n > 2 ** 31) throw new DiffusionError(`tensor '${name}': dims [${dims.join(',')}] need ${n} elements, more than 2^31`);
+  if (isExternal(p)) {
+    const ref = externalRefFromProto(p);
+    if (!ctx.reader) {
+      throw new DiffusionError(`tensor '${name}': its data is in the external file '${ref.location}'; load the model from its path so that the file can be read`);
+    }
+    const out = allocate(dtype, n);
+    ctx.reader(ref, new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
+    return new Tensor(dtype, dims, out);
+  }
   const out = allocate(dtype, n);
   if (p.rawData && p.rawData.length > 0) {
     const need = n * BYTES_PER_ELEMENT[dtype];
@@ -95,7 +112,7 @@ function valueToProto(v: ValueInfo): onnx.IValueInfoProto {
 
 // ---------------------------------------------------------------- attributes
 
-function attrFromProto(a: onnx.IAttributeProto, where: string): Attribute {
+function attrFromProto(a: onnx.IAttributeProto, where: string, ctx: DecodeContext): Attribute {
   switch (a.type) {
     case AT.FLOAT:
       return { type: 'float', value: a.f ?? 0 };
@@ -104,9 +121,9 @@ function attrFromProto(a: onnx.IAttributeProto, where: string): Attribute {
     case AT.STRING:
       return { type: 'string', value: utf8.decode(a.s ?? new Uint8Array()) };
     case AT.TENSOR:
-      return { type: 'tensor', value: tensorFromProto(a.t ?? {}) };
+      return { type: 'tensor', value: tensorFromProto(a.t ?? {}, ctx) };
     case AT.GRAPH:
-      return { type: 'graph', value: graphFromProto(a.g ?? {}) };
+      return { type: 'graph', value: graphFromProto(a.g ?? {}, ctx) };
     case AT.FLOATS:
       return { type: 'floats', value: [...(a.floats ?? [])] };
     case AT.INTS:
@@ -114,9 +131,9 @@ function attrFromProto(a: onnx.IAttributeProto, where: string): Attribute {
     case AT.STRINGS:
       return { type: 'strings', value: (a.strings ?? []).map((s) => utf8.decode(s)) };
     case AT.TENSORS:
-      return { type: 'tensors', value: (a.tensors ?? []).map(tensorFromProto) };
+      return { type: 'tensors', value: (a.tensors ?? []).map((t) => tensorFromProto(t, ctx)) };
     case AT.GRAPHS:
-      return { type: 'graphs', value: (a.graphs ?? []).map(graphFromProto) };
+      return { type: 'graphs', value: (a.graphs ?? []).map((g) => graphFromProto(g, ctx)) };
     default:
       throw new DiffusionError(`${where}: attribute '${a.name}' has unsupported type ${a.type}`);
   }
@@ -143,22 +160,26 @@ function attrToProto(name: string, a: Attribute): onnx.IAttributeProto {
     case 'tensors':
       return { name, type: AT.TENSORS, tensors: a.value.map((t) => tensorToProto(t)) };
     case 'graphs':
-      return { name, type: AT.GRAPHS, graphs: a.value.map(graphToProto) };
+      return { name, type: AT.GRAPHS, graphs: a.value.map((sg) => graphToProto(sg)) };
   }
 }
 
 // ---------------------------------------------------------------- graphs
 
 /** @internal */
-export function graphFromProto(g: onnx.IGraphProto): Graph {
+export function graphFromProto(g: onnx.IGraphProto, ctx: DecodeContext = {}): Graph {
   const graph = new Graph();
   graph.name = g.name ?? 'graph';
   if (g.docString) graph.docString = g.docString;
-  for (const t of g.initializer ?? []) graph.initializers.set(t.name ?? '', tensorFromProto(t));
+  for (const t of g.initializer ?? []) {
+    if (ctx.refs && isExternal(t)) ctx.refs.push(externalRefFromProto(t));
+    else graph.initializers.set(t.name ?? '', tensorFromProto(t, ctx));
+  }
+  const external = new Set(ctx.refs?.map((r) => r.tensor));
   if ((g.sparseInitializer ?? []).length > 0) throw new DiffusionError(`graph '${graph.name}': sparse initializers are not supported`);
   // ONNX allows initializers to also be listed as inputs (IR < 4 style); they are weights, not inputs.
   for (const i of g.input ?? []) {
-    if (graph.initializers.has(i.name ?? '')) continue;
+    if (graph.initializers.has(i.name ?? '') || external.has(i.name ?? '')) continue;
     const v = valueFromProto(i);
     if (!v) throw new DiffusionError(`graph input '${i.name}' is not a tensor`);
     graph.inputs.push(v);
@@ -175,7 +196,7 @@ export function graphFromProto(g: onnx.IGraphProto): Graph {
   graph.nodes = (g.node ?? []).map((n, k): Node => {
     const name = n.name || `${n.opType}_${k}`;
     const attrs: Record<string, Attribute> = {};
-    for (const a of n.attribute ?? []) attrs[a.name ?? ''] = attrFromProto(a, `${n.opType} node '${name}'`);
+    for (const a of n.attribute ?? []) attrs[a.name ?? ''] = attrFromProto(a, `${n.opType} node '${name}'`, ctx);
     const node: Node = { name, opType: n.opType ?? '', domain: n.domain ?? '', inputs: [...(n.input ?? [])], outputs: [...(n.output ?? [])], attrs };
     if (n.docString) node.docString = n.docString;
     return node;
@@ -184,7 +205,7 @@ export function graphFromProto(g: onnx.IGraphProto): Graph {
 }
 
 /** @internal */
-export function graphToProto(g: Graph): onnx.IGraphProto {
+export function graphToProto(g: Graph, initializer: (t: Tensor, name: string) => onnx.ITensorProto = tensorToProto): onnx.IGraphProto {
   return {
     name: g.name,
     docString: g.docString,
@@ -197,7 +218,7 @@ export function graphToProto(g: Graph): onnx.IGraphProto {
       docString: n.docString,
       attribute: Object.entries(n.attrs).map(([k, a]) => attrToProto(k, a)),
     })),
-    initializer: [...g.initializers].map(([name, t]) => tensorToProto(t, name)),
+    initializer: [...g.initializers].map(([name, t]) => initializer(t, name)),
     input: g.inputs.map(valueToProto),
     output: g.outputs.map(valueToProto),
     valueInfo: [...g.valueInfo.values()].map(valueToProto),
@@ -206,8 +227,31 @@ export function graphToProto(g: Graph): onnx.IGraphProto {
 
 // ---------------------------------------------------------------- models
 
-/** Decodes ONNX ModelProto bytes. `source` names the file in errors. */
-export function decodeModel(bytes: Uint8Array, source = 'model'): Model {
+/** How decodeModel treats tensors whose data lives in external files. */
+export interface DecodeOptions {
+  /** Reads them (Node: runtime/model-files.ts, which confines reads to the model's folder). */
+  external?: ExternalReader;
+}
+
+/**
+ * Decodes ONNX ModelProto bytes. `source` names the file in errors. A tensor with external data
+ * needs `options.external`; without it, the error names the tensor and its file.
+ */
+export function decodeModel(bytes: Uint8Array, source = 'model', options: DecodeOptions = {}): Model {
+  return decode(bytes, source, { reader: options.external }).model;
+}
+
+/**
+ * Decodes the graph without reading external data: those initializers are left out of
+ * `model.graph.initializers` and listed in `external` (their dtype, dims and place). For `inspect`
+ * and for checks before a session is created from the file's path.
+ */
+export function decodeModelHeader(bytes: Uint8Array, source = 'model'): { model: Model; external: ExternalRef[] } {
+  const refs: ExternalRef[] = [];
+  return { model: decode(bytes, source, { refs }).model, external: refs };
+}
+
+function decode(bytes: Uint8Array, source: string, ctx: DecodeContext): { model: Model } {
   if (bytes.length === 0) throw new DiffusionError(`${source}: empty file, not an ONNX model`);
   let p: onnx.ModelProto;
   try {
@@ -221,7 +265,7 @@ export function decodeModel(bytes: Uint8Array, source = 'model'): Model {
   if (num(p.irVersion as LongLike) <= 0) throw new DiffusionError(`${source}: not a valid ONNX model (no IR version)`);
   let graph: Graph;
   try {
-    graph = graphFromProto(p.graph);
+    graph = graphFromProto(p.graph, ctx);
   } catch (e) {
     throw new DiffusionError(`${source}: ${(e as Error).message}`);
   }
@@ -238,11 +282,23 @@ export function decodeModel(bytes: Uint8Array, source = 'model'): Model {
     graph,
     metadata,
   };
-  checkGraph(model.graph, source);
-  return model;
+  checkGraph(model.graph, source, new Set(ctx.refs?.map((r) => r.tensor)));
+  return { model };
 }
 
-export function encodeModel(m: Model): Uint8Array {
+/**
+ * ModelProto bytes. With `external` (runtime/model-files.ts plans it), the planned initializers
+ * are written as references to `external.location` at their offsets, and their bytes are not
+ * copied into the protobuf: the caller writes them to the data file.
+ */
+export function encodeModel(m: Model, external?: { location: string; plan: ExternalPlan }): Uint8Array {
+  const at = new Map(external?.plan.tensors.map((t) => [t.name, t]));
+  // Views of the tensors' memory, not copies: the protobuf writer copies each once, into its output.
+  const graph = graphToProto(m.graph, (t, name) => {
+    const e = at.get(name);
+    if (e) return externalTensorProto(name, t.dtype, t.dims, external!.location, e.offset, e.bytes.byteLength);
+    return { name, dataType: ONNX_DTYPE[t.dtype], dims: t.dims, rawData: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) };
+  });
   const p: onnx.IModelProto = {
     irVersion: m.irVersion,
     opsetImport: m.opsetImports.map((o) => ({ domain: o.domain, version: o.version })),
@@ -251,7 +307,7 @@ export function encodeModel(m: Model): Uint8Array {
     domain: m.domain,
     modelVersion: m.modelVersion,
     docString: m.docString,
-    graph: graphToProto(m.graph),
+    graph,
     metadataProps: Object.entries(m.metadata).map(([key, value]) => ({ key, value })),
   };
   return onnx.ModelProto.encode(p).finish();

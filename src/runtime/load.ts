@@ -3,19 +3,24 @@
  * an optional JSON config for a model exported elsewhere, bound to onnxruntime-node on CPU or CUDA.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveModelName } from '../core/node/package-files';
 import { readFileLimited } from '../core/node/read-limits';
 import { DiffusionError, FileFormatError } from '../core/errors';
-import { configFromJson } from '../core/model-config';
+import { configFromJson, ModelConfig, readModelConfig } from '../core/model-config';
 import { cudaPreflight, explainCudaFailure } from './cuda';
 import { DiffusionModel, OrtApi } from './model';
 import { sessionOptions, type Device } from './node';
 import { ortNode } from './ort-node';
 import { mergedModel } from './lora-file';
 import type { LoraAdapter } from '../nn/lora';
-import { encodeModel } from '../onnx/proto';
+import { decodeModelHeader, encodeModel } from '../onnx/proto';
+import { externalRefsIfModel, PROTOBUF_LIMIT, weightBytes } from '../onnx/external-data';
+import { readMetadata } from '../onnx/metadata';
+import { diffusersFolderConfig, diffusersFolderOf, diffusersUnetFile, isDiffusersFolder } from './diffusers-folder';
+import { checkExternalData, encodeModelToFiles, readModelFiles } from './model-files';
 import { fetchOk } from './sources';
 
 export { sessionOptions };
@@ -37,8 +42,9 @@ function readBytes(file: string, what: 'model' | 'config'): Buffer {
 }
 
 /**
- * A model path: a file, a folder with model.onnx in it (a training checkpoint), or the name of a
- * model shipped in the package's models/ folder.
+ * A model path: a file, a folder with model.onnx in it (a training checkpoint), a diffusers
+ * pipeline folder (model_index.json; its unet/model.onnx), or the name of a model shipped in the
+ * package's models/ folder.
  */
 export function resolveModelPath(file: string): string {
   file = resolveModelName(file);
@@ -49,6 +55,7 @@ export function resolveModelPath(file: string): string {
     throw new FileFormatError(file, 'no such file');
   }
   if (!stat.isDirectory()) return file;
+  if (isDiffusersFolder(file)) return diffusersUnetFile(file);
   const inner = path.join(file, 'model.onnx');
   if (!fs.existsSync(inner)) throw new FileFormatError(file, 'is a directory without a model.onnx');
   return inner;
@@ -67,14 +74,14 @@ export function readConfigFile(file: string): unknown {
 /** What Node's loadModel reads: a path or shipped model name, an http(s)/file URL, or the bytes. */
 export type NodeModelSource = string | URL | Uint8Array | ArrayBuffer;
 
-/** The model bytes and a name for messages. */
-export async function readModelSource(src: NodeModelSource): Promise<{ bytes: Uint8Array; source: string }> {
+/** The model bytes, a name for messages, and the local file they came from (for external data). */
+export async function readModelSource(src: NodeModelSource): Promise<{ bytes: Uint8Array; source: string; file?: string }> {
   if (src instanceof Uint8Array) return { bytes: src, source: 'model' };
   if (src instanceof ArrayBuffer) return { bytes: new Uint8Array(src), source: 'model' };
   const url = src instanceof URL ? src : /^(https?|file):\/\//.test(src) ? new URL(src) : undefined;
   if (url === undefined) {
     const source = resolveModelPath(src as string);
-    return { bytes: readBytes(source, 'model'), source };
+    return { bytes: readBytes(source, 'model'), source, file: path.resolve(source) };
   }
   if (url.protocol === 'file:') return readModelSource(fileURLToPath(url));
   // fetchOk names the URL and the network's cause or the HTTP status (not a bare "fetch failed").
@@ -83,28 +90,67 @@ export async function readModelSource(src: NodeModelSource): Promise<{ bytes: Ui
 }
 
 /**
- * Loads a denoiser for sampling from a path, a shipped model name, a URL or the file's bytes. The
- * config comes from the file's metadata unless `config` is given (required for a foreign model
- * such as a torch.onnx.export).
+ * The config a model is sampled with: the given one (merged over a diffusers folder's), else the
+ * file's metadata (undefined: DiffusionModel reads it), else the diffusers folder's configs.
+ */
+export function modelConfigFor(bytes: Uint8Array, source: string, file: string | undefined, given: string | object | undefined): ModelConfig | undefined {
+  const givenJson = typeof given === 'string' ? readConfigFile(given) : given;
+  const givenSource = typeof given === 'string' ? given : 'config';
+  const root = file === undefined ? undefined : diffusersFolderOf(file);
+  if (root !== undefined && readModelConfig(readMetadata(bytes, source), source) === undefined) {
+    const { model, external } = decodeModelHeader(bytes, source);
+    return configFromJson(diffusersFolderConfig(root, model, external, givenJson, givenSource), givenJson === undefined ? root : givenSource);
+  }
+  return givenJson === undefined ? undefined : configFromJson(givenJson, givenSource);
+}
+
+/**
+ * Loads a denoiser for sampling from a path, a shipped model name, a diffusers pipeline folder, a
+ * URL or the file's bytes. The config comes from the file's metadata unless `config` is given
+ * (required for a foreign model such as a torch.onnx.export; for a diffusers folder it is read from
+ * the folder, and a given one overrides it key by key). A model with external data is loaded from
+ * its path, so that ONNX Runtime finds the data files from any working directory; every reference
+ * is checked first (nothing outside the model's folder is opened).
  */
 export async function loadModel(src: NodeModelSource, opts: LoadModelOptions = {}): Promise<DiffusionModel> {
   const read = await readModelSource(src);
   const source = read.source;
   let bytes = read.bytes;
-  if (opts.lora !== undefined) bytes = encodeModel(mergedModel(bytes, source, opts.lora));
-  const config = opts.config === undefined
-    ? undefined
-    : typeof opts.config === 'string'
-      ? configFromJson(readConfigFile(opts.config), opts.config)
-      : configFromJson(opts.config, 'config');
+  // bytes that are no protobuf at all (a pipeline JSON, garbage) are named by DiffusionModel.create
+  const refs = externalRefsIfModel(bytes, source) ?? [];
+  if (refs.length > 0 && read.file === undefined) {
+    throw new DiffusionError(`${source}: its weights are in external files (${[...new Set(refs.map((r) => r.location))].join(', ')}); load it from a local path`);
+  }
+  if (refs.length > 0) checkExternalData(read.file!, bytes, refs);
+  let sessionPath = refs.length > 0 ? read.file : undefined;
+  const config = modelConfigFor(bytes, source, read.file, opts.config);
+  let tmp: string | undefined;
+  if (opts.lora !== undefined) {
+    const merged = mergedModel(refs.length > 0 ? readModelFiles(read.file!, bytes) : bytes, source, opts.lora);
+    if (weightBytes(merged) < PROTOBUF_LIMIT - 2 ** 26) {
+      bytes = encodeModel(merged);
+      sessionPath = undefined;
+    } else {
+      // over a protobuf's 2 GB: written with external data to a temporary folder, read by ORT from there
+      tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-diffusion-merged-'));
+      sessionPath = path.join(tmp, 'model.onnx');
+      encodeModelToFiles(merged, sessionPath, { externalData: true });
+      bytes = fs.readFileSync(sessionPath);
+    }
+  }
   const options = sessionOptions(opts);
-  if (opts.device !== 'cuda') return DiffusionModel.create(ortNode() as unknown as OrtApi, bytes, { config, source, sessionOptions: options });
-  // Name the missing library or driver before ORT fails with a generic message.
-  cudaPreflight();
+  const create = () => DiffusionModel.create(ortNode() as unknown as OrtApi, bytes, { config, source, sessionOptions: options, path: sessionPath });
   try {
-    return await DiffusionModel.create(ortNode() as unknown as OrtApi, bytes, { config, source, sessionOptions: options });
-  } catch (e) {
-    const why = explainCudaFailure((e as Error).message);
-    throw why ? new DiffusionError(`${source}: ${why}`) : e;
+    if (opts.device !== 'cuda') return await create();
+    // Name the missing library or driver before ORT fails with a generic message.
+    cudaPreflight();
+    try {
+      return await create();
+    } catch (e) {
+      const why = explainCudaFailure((e as Error).message);
+      throw why ? new DiffusionError(`${source}: ${why}`) : e;
+    }
+  } finally {
+    if (tmp !== undefined) fs.rmSync(tmp, { recursive: true, force: true });
   }
 }

@@ -54,13 +54,15 @@ export function setOrtLogging(verbose: boolean): void {
 export class NodeSession {
   private constructor(readonly session: ort.InferenceSession, readonly device: Device) {}
 
-  static async create(model: Model | Uint8Array, options: SessionOptions = {}): Promise<NodeSession> {
-    const bytes = model instanceof Uint8Array ? model : encodeModel(model);
+  /** From a model, its bytes, or its file path (then ORT reads the external data beside it, from any working directory). */
+  static async create(model: Model | Uint8Array | string, options: SessionOptions = {}): Promise<NodeSession> {
+    const bytes = typeof model === 'string' || model instanceof Uint8Array ? model : encodeModel(model);
     const device = options.device ?? 'cpu';
     if (device === 'cuda') cudaPreflight();
     const so = sessionOptions(options);
     try {
-      return new NodeSession(await ortNode().InferenceSession.create(bytes, so), device);
+      const session = typeof bytes === 'string' ? await ortNode().InferenceSession.create(bytes, so) : await ortNode().InferenceSession.create(bytes, so);
+      return new NodeSession(session, device);
     } catch (e) {
       const cudaWhy = device === 'cuda' ? explainCudaFailure((e as Error).message) : null;
       if (cudaWhy) throw new DiffusionError(cudaWhy);

@@ -140,13 +140,14 @@ const WASM_MISSING = /no available backend found|fetching of the wasm failed|Fai
  */
 function withWasmHint(ort: OrtWeb, backend: Backend): OrtWeb {
   const file = ORT_WASM_FILES[backend];
-  const create = ort.InferenceSession.create.bind(ort.InferenceSession);
+  // One signature for both overloads (bytes or a path), so the wrapper keeps them both.
+  const create = ort.InferenceSession.create.bind(ort.InferenceSession) as (model: Uint8Array | string, options?: object) => ReturnType<OrtWeb['InferenceSession']['create']>;
   return {
     ...ort,
     env: ort.env,
     InferenceSession: {
       ...ort.InferenceSession,
-      create: async (...args: Parameters<typeof create>) => {
+      create: (async (...args: Parameters<typeof create>) => {
         try {
           return await create(...args);
         } catch (e) {
@@ -155,7 +156,7 @@ function withWasmHint(ort: OrtWeb, backend: Backend): OrtWeb {
           const where = typeof ort.env.wasm.wasmPaths === 'string' ? `under ${ort.env.wasm.wasmPaths}` : 'beside the bundle (or set `wasmPaths`)';
           throw new DiffusionError(`onnxruntime-web could not load its WASM runtime: serve node_modules/onnxruntime-web/dist/${file} and its .mjs ${where} (${msg.split('\n')[0]})`);
         }
-      },
+      }) as OrtWeb['InferenceSession']['create'],
     },
   };
 }

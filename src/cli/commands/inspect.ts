@@ -1,8 +1,9 @@
 import type { CommandModule } from 'yargs';
-import { readFileLimited } from '../../core/node/read-limits';
-import { decodeModel } from '../../onnx/proto';
 import type { Model, ValueInfo } from '../../onnx/ir';
-import type { DType } from '../../onnx/tensor';
+import { numElements, type DType } from '../../onnx/tensor';
+import type { ExternalRef } from '../../onnx/external-data';
+import { readModelHeader } from '../../runtime/model-files';
+import { resolveModelPath } from '../../runtime/load';
 
 interface InspectArgs {
   file: string;
@@ -29,6 +30,8 @@ export interface ModelSummary {
     elements: number;
     bytes: number;
   };
+  /** Initializers kept in external files beside the model (counted in `initializers` too); null when none. */
+  externalData: { tensors: number; bytes: number; files: string[] } | null;
   /** The `onnx-diffusion` metadata entry, parsed (a string when it is not JSON); null when absent. */
   onnxDiffusion: unknown;
   /** Other metadata_props entries. */
@@ -38,17 +41,21 @@ export interface ModelSummary {
 const FLOAT_TYPES = new Set<DType>(['float32', 'float16', 'float64']);
 const BYTES: Record<DType, number> = { float32: 4, float16: 2, float64: 8, int64: 8, int32: 4, int8: 1, uint8: 1, bool: 1 };
 
-/** Reads and decodes FILE, turning file-system failures into one-line errors naming the file. */
-export function readModelFile(file: string): { model: Model; bytes: number } {
-  const bytes = readFileLimited(file, 'onnx', 'ONNX model file');
-  return { model: decodeModel(bytes, file), bytes: bytes.length };
+/**
+ * Reads and decodes FILE (a diffusers pipeline folder: its unet/model.onnx), turning file-system
+ * failures into one-line errors naming the file. External data is checked (inside the folder, in
+ * bounds, the right size) but not read: the weights' dims are all a summary needs.
+ */
+export function readModelFile(file: string): { model: Model; bytes: number; external: ExternalRef[]; file: string } {
+  const resolved = resolveModelPath(file);
+  return { ...readModelHeader(resolved), file: resolved };
 }
 
 function values(vs: ValueInfo[]): ModelSummary['inputs'] {
   return vs.map((v) => ({ name: v.name, dtype: v.dtype, shape: v.shape ? [...v.shape] : null }));
 }
 
-export function summarize(file: string, model: Model, size: number): ModelSummary {
+export function summarize(file: string, model: Model, size: number, external: readonly ExternalRef[] = []): ModelSummary {
   const g = model.graph;
   const counts = new Map<string, number>();
   for (const n of g.nodes) {
@@ -64,6 +71,14 @@ export function summarize(file: string, model: Model, size: number): ModelSummar
     bytes += t.size * BYTES[t.dtype];
     if (FLOAT_TYPES.has(t.dtype)) parameters += t.size;
   }
+  let externalBytes = 0;
+  for (const r of external) {
+    const n = numElements(r.dims);
+    elements += n;
+    externalBytes += n * BYTES[r.dtype];
+    if (FLOAT_TYPES.has(r.dtype)) parameters += n;
+  }
+  bytes += externalBytes;
   const metadata = { ...model.metadata };
   let onnxDiffusion: unknown = null;
   if ('onnx-diffusion' in metadata) {
@@ -85,7 +100,8 @@ export function summarize(file: string, model: Model, size: number): ModelSummar
     outputs: values(g.outputs),
     nodes: g.nodes.length,
     ops,
-    initializers: { count: g.initializers.size, parameters, elements, bytes },
+    initializers: { count: g.initializers.size + external.length, parameters, elements, bytes },
+    externalData: external.length === 0 ? null : { tensors: external.length, bytes: externalBytes, files: [...new Set(external.map((r) => r.location))] },
     onnxDiffusion,
     metadata,
   };
@@ -115,6 +131,9 @@ export function formatSummary(s: ModelSummary): string {
   lines.push('outputs:');
   for (const v of s.outputs) lines.push(`  ${v.name}: ${v.dtype} ${shapeText(v.shape)}`);
   lines.push(`parameters: ${fmt(s.initializers.parameters)} in ${fmt(s.initializers.count)} initializers (${fmt(s.initializers.bytes)} bytes)`);
+  if (s.externalData) {
+    lines.push(`external data: ${fmt(s.externalData.tensors)} initializers, ${fmt(s.externalData.bytes)} bytes in ${s.externalData.files.join(', ')}`);
+  }
   lines.push(`ops (${fmt(s.nodes)} nodes):`);
   const width = Math.max(0, ...Object.keys(s.ops).map((k) => k.length));
   for (const [op, n] of Object.entries(s.ops)) lines.push(`  ${op.padEnd(width)}  ${String(n).padStart(5)}`);
@@ -141,11 +160,11 @@ export const inspectCommand: CommandModule<object, InspectArgs> = {
   describe: 'Show inputs, outputs, ops, parameters and metadata of an ONNX model',
   builder: (y) =>
     y
-      .positional('file', { type: 'string', demandOption: true, describe: 'ONNX model file' })
+      .positional('file', { type: 'string', demandOption: true, describe: 'ONNX model file (its external data is checked, not read), a checkpoint folder, or a diffusers pipeline folder' })
       .option('json', { type: 'boolean', describe: 'Print one machine-readable JSON object' }),
   handler: (args) => {
-    const { model, bytes } = readModelFile(args.file);
-    const s = summarize(args.file, model, bytes);
+    const { model, bytes, external, file } = readModelFile(args.file);
+    const s = summarize(file, model, bytes, external);
     process.stdout.write(`${args.json ? JSON.stringify(s, null, 2) : formatSummary(s)}\n`);
   },
 };

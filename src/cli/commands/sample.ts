@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { CreateSamplerOptions, createSampler } from '../../diffusion/sampler';
+import { CreateSamplerOptions, createSampler, type ShapedValues } from '../../diffusion/sampler';
 import { ModelConfig } from '../../core/model-config';
 import { loadCascade, loadEnsemble } from '../../runtime/pipelines';
 import type { SamplerModel } from '../../diffusion/sampler';
@@ -51,7 +51,8 @@ export interface SampleArgs {
   threads?: number;
   spacing?: string;
   variance?: string;
-  clip: boolean;
+  /** Unset: the model's own default (its scheduler's clip_sample, else on). */
+  clip?: boolean;
 }
 
 /** What any generator (one model today; a cascade or an expert ensemble later) hands to the writers. */
@@ -179,9 +180,9 @@ export async function readCondImage(file: string, config: ModelConfig): Promise<
 }
 
 /** `--input name=FILE.npy` flags -> values per conditioning input (one image's, or n images'). */
-export function readInputs(flags: string[], config: ModelConfig): Record<string, Float32Array> {
+export function readInputs(flags: string[], config: ModelConfig): Record<string, ShapedValues> {
   const names = (config.conditioning.inputs ?? []).map((i) => i.name);
-  const out: Record<string, Float32Array> = {};
+  const out: Record<string, ShapedValues> = {};
   for (const flag of flags) {
     const eq = flag.indexOf('=');
     if (eq < 1) throw new DiffusionError(`--input must look like NAME=FILE.npy, got '${flag}'`);
@@ -189,7 +190,8 @@ export function readInputs(flags: string[], config: ModelConfig): Record<string,
     const file = flag.slice(eq + 1);
     if (!names.includes(name)) throw new DiffusionError(`--input ${name}: not a conditioning input of this model (it has: ${names.join(', ') || 'none'})`);
     if (!fs.existsSync(file)) throw new DiffusionError(`--input ${name}=${file}: no such file`);
-    out[name] = npyToFloat32(decodeNpy(fs.readFileSync(file), file));
+    const npy = decodeNpy(fs.readFileSync(file), file);
+    out[name] = { data: npyToFloat32(npy), dims: npy.shape };
   }
   return out;
 }
@@ -401,10 +403,10 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
   describe: 'Sample images from a model.onnx and write a grid (optionally each image and the denoising process)',
   builder: (y) =>
     y
-      .option('model', { type: 'string', describe: 'model.onnx, a checkpoint folder holding one, or a shipped model name' })
+      .option('model', { type: 'string', describe: 'model.onnx (external data beside it is found from any folder), a checkpoint folder holding one, a diffusers pipeline folder (model_index.json, unet/, scheduler/), or a shipped model name' })
       .option('pipeline', { type: 'string', describe: `Cascade file: base model then super-resolution stages (${shippedDoc('pipelines.md')})` })
       .option('ensemble', { type: 'string', describe: `Experts file: one model per timestep range (${shippedDoc('pipelines.md')})` })
-      .option('config', { type: 'string', describe: 'JSON config for a model without onnx-diffusion metadata' })
+      .option('config', { type: 'string', describe: 'JSON config for a model without onnx-diffusion metadata (with a diffusers folder: overrides its configs key by key, e.g. {"image": {"size": 64}})' })
       .option('sampler', { type: 'string', describe: 'ddpm | ddim | dpm++2m | dpm++2m-sde | euler | heun (gaussian models; default ddim)' })
       .option('steps', { type: 'number', describe: 'Denoising steps (default: ddpm T, ddim 50, dpm++2m(-sde) 20, euler 30, heun 15)' })
       .option('eta', { type: 'number', describe: 'DDIM noise in [0, 1] (default 0)' })
@@ -430,7 +432,7 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
       .option('threads', { type: 'number', describe: 'Intra-op threads (default: all cores)' })
       .option('spacing', { type: 'string', describe: 'Timestep spacing: leading | trailing | linspace' })
       .option('variance', { type: 'string', describe: 'DDPM variance: beta | posterior (default)' })
-      .option('clip', { type: 'boolean', default: true, describe: 'Clamp predicted x0 to [-1, 1] (--no-clip to disable)' }),
+      .option('clip', { type: 'boolean', describe: 'Clamp predicted x0 to [-1, 1] (--no-clip to disable; default: on, or the scheduler config\'s clip_sample)' }),
   handler: async (args) => {
     checkArgs(args);
     if ([args.model, args.pipeline, args.ensemble].filter((v) => v !== undefined).length > 1) throw new DiffusionError('give only one of --model, --pipeline and --ensemble');

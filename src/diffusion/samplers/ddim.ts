@@ -59,13 +59,14 @@ export async function ddimSample(
   if (!(eta >= 0 && eta <= 1)) throw new DiffusionError(`ddim: eta must be in [0, 1], got ${eta}`);
   const size = shapeSize(shape);
   const rng = new Rng(opts.seed ?? 0);
-  const { ts, x: xT } = startingPoint(makeTimesteps(schedule.timesteps, opts.steps ?? 50, opts.spacing ?? 'leading'), schedule, rng, size, opts);
+  const { ts, x: xT } = startingPoint(makeTimesteps(schedule.timesteps, opts.steps ?? 50, opts.spacing ?? 'leading', opts.stepsOffset), schedule, rng, size, opts);
   return sampleLoop(denoiser, xT, shape.n, {
     ts,
     step(i, x, out) {
-      // the previous timestep is the next visited one; after the last, abar = 1
+      // the previous timestep is the next visited one; after the last, abar = 1, or abar_0 when
+      // set_alpha_to_one is false (diffusers DDIMScheduler's final_alpha_cumprod)
       const abar = schedule.alphasCumprod[ts[i]];
-      const abarPrev = i + 1 < ts.length ? schedule.alphasCumprod[ts[i + 1]] : 1;
+      const abarPrev = i + 1 < ts.length ? schedule.alphasCumprod[ts[i + 1]] : opts.setAlphaToOne === false ? schedule.alphasCumprod[0] : 1;
       const sigma = ddimSigma(abar, abarPrev, eta);
       const noise = sigma > 0 ? rng.normalArray(size) : null;
       const r = ddimStep({ x, modelOutput: out, prediction, abar, abarPrev, sigma, noise, clipX0: opts.clipX0 });

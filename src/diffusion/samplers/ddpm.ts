@@ -102,7 +102,7 @@ export async function ddpmSample(
   const size = shapeSize(shape);
   const T = schedule.timesteps;
   const rng = new Rng(opts.seed ?? 0);
-  const { ts, x: xT } = startingPoint(makeTimesteps(T, opts.steps ?? T, opts.spacing ?? 'leading'), schedule, rng, size, opts);
+  const { ts, x: xT } = startingPoint(makeTimesteps(T, opts.steps ?? T, opts.spacing ?? 'leading', opts.stepsOffset), schedule, rng, size, opts);
   return sampleLoop(denoiser, xT, shape.n, {
     ts,
     step(i, x, out) {

@@ -73,7 +73,7 @@ export async function dpmpp2mSample(
 ): Promise<Float32Array> {
   const size = shapeSize(shape);
   const rng = new Rng(opts.seed ?? 0);
-  const { ts, x: xT } = startingPoint(makeTimesteps(schedule.timesteps, opts.steps ?? 20, opts.spacing ?? 'trailing'), schedule, rng, size, opts);
+  const { ts, x: xT } = startingPoint(makeTimesteps(schedule.timesteps, opts.steps ?? 20, opts.spacing ?? 'trailing', opts.stepsOffset), schedule, rng, size, opts);
   let history: DpmStepArgs['history'] = null;
   return sampleLoop(denoiser, xT, shape.n, {
     ts,

@@ -12,15 +12,17 @@ export function roundHalfEven(x: number): number {
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-export function makeTimesteps(T: number, steps: number, spacing: TimestepSpacing = 'leading'): Int32Array {
+/** `offset` (diffusers `steps_offset`) shifts 'leading' timesteps only, as diffusers' DDIM/DDPM `set_timesteps` do. */
+export function makeTimesteps(T: number, steps: number, spacing: TimestepSpacing = 'leading', offset = 0): Int32Array {
   if (!Number.isInteger(steps) || steps < 1) throw new OptionError('steps', `must be a positive integer, got ${steps}`);
   if (steps > T) throw new OptionError('steps', `(${steps}) must not exceed the model's timesteps (${T})`);
   const out = new Int32Array(steps);
   switch (spacing) {
     case 'leading': {
-      // arange(0, steps) * (T // steps), reversed: 900, 800, ..., 0 for T = 1000, steps = 10
+      // arange(0, steps) * (T // steps) + steps_offset, reversed: 900, 800, ..., 0 for T = 1000, steps = 10
       const ratio = Math.floor(T / steps);
-      for (let i = 0; i < steps; i++) out[i] = (steps - 1 - i) * ratio;
+      for (let i = 0; i < steps; i++) out[i] = (steps - 1 - i) * ratio + offset;
+      if (out[0] > T - 1) throw new OptionError('steps', `${steps} leading steps with steps_offset ${offset} reach timestep ${out[0]}, past the model's ${T - 1}`);
       return out;
     }
     case 'trailing': {

@@ -38,6 +38,8 @@ export interface SamplerOptions {
   seed?: number;
   /** Clamp the predicted x0 to [-1, 1] before using it (default true). */
   clipX0?: boolean;
+  /** Added to every 'leading' timestep (diffusers `steps_offset`; SD 1.x: 1, giving 751, 501, 251, 1 for 4 steps). */
+  stepsOffset?: number;
   onStep?: (info: StepInfo) => void | Promise<void>;
   /** Checked before every network call; when aborted, rejects with a DOMException named 'AbortError'. */
   signal?: AbortSignal;
@@ -72,6 +74,8 @@ export interface DdpmOptions extends SamplerOptions {
 export interface DdimOptions extends SamplerOptions {
   /** 0 = deterministic DDIM, 1 = DDPM-like ancestral noise (Song et al. eq. 16). Default 0. */
   eta?: number;
+  /** abar stepped to after the last timestep: 1 (default) or abar_0 (false; diffusers `set_alpha_to_one`, SD 1.x). */
+  setAlphaToOne?: boolean;
   /** Default 'leading'. */
   spacing?: TimestepSpacing;
 }
