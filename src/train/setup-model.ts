@@ -53,7 +53,7 @@ export function setupFromModel(decoded: Model, file: string, given?: unknown, o:
   }
   // A foreign export (diffusers, optimum, torch.onnx): roles by name, trained through a graph
   // with x and t, pinned dims and folded shapes; model.onnx keeps the graph as exported.
-  const roles = config.recipe === undefined ? findIoRoles(model.graph, {}, file) : undefined;
+  const roles = config.recipe === undefined ? findIoRoles(model.graph, config.roles ?? {}, file) : undefined;
   if (roles && config.conditioning.inputs) {
     config.conditioning.inputs = config.conditioning.inputs.filter((i) => i.name !== roles.sample && i.name !== roles.timestep);
     if (config.conditioning.inputs.length === 0) delete config.conditioning.inputs;

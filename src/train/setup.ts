@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { readFileLimited, readTextLimited } from '../core/node/read-limits';
+import { join } from 'node:path';
+import { readTextLimited } from '../core/node/read-limits';
 import { packageRoot } from '../core/node/package-files';
 import { readModelConfig } from '../core/model-config';
 import { DiffusionError, OptionError } from '../core/errors';
@@ -8,8 +8,8 @@ import { buildModel, loadRecipe } from '../nn';
 import { Budget, checkRecipeBudget } from '../nn/recipe-budget';
 import { availableMemory } from '../core/node/memory';
 import type { Recipe } from '../nn';
-import { decodeModelWithExternalData } from '../onnx/external-data-read';
-import { folderFiles } from '../core/node/external-files';
+import { readModelFiles } from '../runtime/model-files';
+import { diffusersFolderConfig, diffusersFolderOf, diffusersUnetFile, isDiffusersFolder } from '../runtime/diffusers-folder';
 import type { TrainOptions } from './options';
 import { Setup, setupFromModel } from './setup-model';
 
@@ -38,11 +38,15 @@ export function setupModel(o: TrainOptions): Setup {
   if (o.config !== undefined && o.init === undefined) {
     throw new OptionError('config', `${typeof o.config === 'string' ? `${o.config}` : 'object'}: only used with \`init\` (a model without onnx-diffusion metadata)`);
   }
-  const file = o.resume ? join(o.resume, 'model.onnx') : o.init;
+  // A diffusers pipeline folder trains its unet/model.onnx, with the folder's scheduler and UNet configs.
+  const file = o.resume ? join(o.resume, 'model.onnx') : o.init !== undefined && isDiffusersFolder(o.init) ? diffusersUnetFile(o.init) : o.init;
   if (file) {
     if (!existsSync(file)) throw new DiffusionError(`${file}: no such model file`);
-    const model = decodeModelWithExternalData(readFileLimited(file, 'onnx', 'model file'), file, folderFiles(dirname(file)));
-    const given = typeof o.config === 'string' ? readJsonFile(o.config) : o.config;
+    // External data is read from the model's own folder only (runtime/model-files.ts checks every location).
+    const model = readModelFiles(file);
+    const user = typeof o.config === 'string' ? readJsonFile(o.config) : o.config;
+    const root = o.resume ? undefined : diffusersFolderOf(file);
+    const given = root !== undefined && readModelConfig(model.metadata, file) === undefined ? diffusersFolderConfig(root, model, [], user, typeof o.config === 'string' ? o.config : 'config') : user;
     // A foreign export's dims are pinned to the batch the trainer builds its step graph with (a resumed run keeps its own).
     const batch = (o.resume ? savedBatch(o.resume) : undefined) ?? o.overfitBatch ?? o.batch ?? 64;
     return setupFromModel(model, file, given, { configName: typeof o.config === 'string' ? o.config : 'config', prediction: o.prediction, batch });

@@ -1,8 +1,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { decodeNpy, npyToFloat32 } from '../../src/data/npy';
-import { folderFiles } from '../../src/core/node/external-files';
-import { decodeModelWithExternalData } from '../../src/onnx/external-data-read';
+import { readModelFiles } from '../../src/runtime/model-files';
 import { foldConstants } from '../../src/onnx/fold';
 import { Attribute, Graph, Model, newModel, Node } from '../../src/onnx/ir';
 import { pinInputShapes } from '../../src/onnx/pin-dims';
@@ -198,7 +197,7 @@ describe('onnx: constant folding of shape and value subgraphs (fold.ts) against 
     this.timeout(60000);
     const dir = fixture('tiny-sd');
     const file = `${dir}/unet/model.onnx`;
-    const model = decodeModelWithExternalData(fs.readFileSync(file), file, folderFiles(`${dir}/unet`));
+    const model = readModelFiles(file);
     const npy = (name: string) => {
       const a = decodeNpy(fs.readFileSync(`${dir}/reference/${name}.npy`));
       return new Tensor('float32', a.shape, npyToFloat32(a));
