@@ -3,8 +3,8 @@
  * (vae_encoder, times scaling_factor) and latents to images (vae_decoder, after dividing by it).
  * Isomorphic: the sessions come from onnxruntime-node or onnxruntime-web.
  */
-import { onnx } from '../onnx/onnx-proto';
-import { FileFormatError } from '../core/errors';
+import { onnx } from '../../onnx/onnx-proto';
+import { FileFormatError } from '../../core/errors';
 
 /**
  * diffusers' ONNX vae_encoder returns `latent_dist.sample()`: mean + std * RandomNormalLike, an

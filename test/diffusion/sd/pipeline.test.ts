@@ -8,12 +8,12 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { decodeNpy, npyToFloat32 } from '../../src/data/npy';
-import { loadStableDiffusion, type StableDiffusionPipeline } from '../../src/sd/node';
-import { ClipTokenizer } from '../../src/sd/tokenizer';
-import { DiffusionError, FileFormatError, OptionError } from '../../src/core/errors';
+import { decodeNpy, npyToFloat32 } from '../../../src/data/npy';
+import { loadStableDiffusion, type StableDiffusionPipeline } from '../../../src/runtime/sd';
+import { ClipTokenizer } from '../../../src/diffusion/sd/tokenizer';
+import { DiffusionError, FileFormatError, OptionError } from '../../../src/core/errors';
 
-const DIR = path.join(__dirname, '..', 'fixtures', 'tiny-sd');
+const DIR = path.join(__dirname, '..', '..', 'fixtures', 'tiny-sd');
 const REF = path.join(DIR, 'reference');
 const ref = (name: string) => decodeNpy(fs.readFileSync(path.join(REF, name)), name);
 const refF = (name: string) => npyToFloat32(ref(name));

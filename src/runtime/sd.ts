@@ -8,10 +8,10 @@ import * as path from 'node:path';
 import type { InferenceSession } from 'onnxruntime-common';
 import { DiffusionError, FileFormatError } from '../core/errors';
 import { readImage } from '../image/read';
-import { ortNode } from '../runtime/ort-node';
-import { sessionOptions, type SessionOptions } from '../runtime/node';
-import { openStableDiffusion, type FolderAccess } from './load';
-import type { SdOrt, SdResult, StableDiffusion, StableDiffusionOptions } from './pipeline';
+import { ortNode } from './ort-node';
+import { sessionOptions, type SessionOptions } from './node';
+import { openStableDiffusion, type FolderAccess } from '../diffusion/sd/load';
+import type { SdOrt, SdResult, StableDiffusion, StableDiffusionOptions } from '../diffusion/sd/pipeline';
 
 /** A folder that has text_encoder/ is a text-to-image pipeline (what `pipeline(dir)` dispatches on). */
 export function isStableDiffusionFolder(dir: string): boolean {

@@ -4,18 +4,18 @@
  * from the seeded Rng (or given) times the scheduler's init sigma; per timestep the UNet on the
  * batch [uncond, cond] and classifier-free guidance eps = u + g (c - u); the scheduler's step;
  * then the VAE decoder on latents / scaling_factor. Isomorphic: the sessions are made by the
- * Node (sd/node.ts) or page (web/sd.ts) edge.
+ * Node (runtime/sd.ts) or page (web/sd.ts) edge.
  *
  * Noise order for a seed: the starting latents (n images), then for img2img the noise added to
  * the encoded image, then one array per step for an ancestral scheduler.
  */
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
-import { DiffusionError, OptionError } from '../core/errors';
-import { Rng } from '../core/rng';
-import { toRgba, rgbaToChw, type RgbaImage } from '../image/pixels';
-import type { SampleResult } from '../diffusion/sampler';
-import { createScheduler, type Scheduler } from '../diffusion/schedulers';
-import { throwIfAborted } from '../diffusion/samplers/loop';
+import { DiffusionError, OptionError } from '../../core/errors';
+import { Rng } from '../../core/rng';
+import { toRgba, rgbaToChw, type RgbaImage } from '../../image/pixels';
+import type { SampleResult } from '../sampler';
+import { createScheduler, type Scheduler } from '../schedulers';
+import { throwIfAborted } from '../samplers/loop';
 import type { ClipTokenizer } from './tokenizer';
 
 /** The part of an onnxruntime module the pipeline uses (onnxruntime-node or onnxruntime-web). */
@@ -29,7 +29,7 @@ export interface NamedSession {
   source: string;
 }
 
-/** What a folder gives the pipeline (sd/load.ts reads it). */
+/** What a folder gives the pipeline (diffusion/sd/load.ts reads it). */
 export interface SdParts {
   /** The folder (a path or URL), for errors. */
   source: string;

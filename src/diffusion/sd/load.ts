@@ -5,9 +5,9 @@
  * file is reported before any session is made.
  */
 import type { InferenceSession } from 'onnxruntime-common';
-import { FileFormatError } from '../core/errors';
-import { isObj, type Obj } from '../core/schema';
-import { unetFolderConfig } from '../core/diffusers-config';
+import { FileFormatError } from '../../core/errors';
+import { isObj, type Obj } from '../../core/schema';
+import { unetFolderConfig } from '../../core/diffusers-config';
 import { ClipTokenizer } from './tokenizer';
 import { StableDiffusion, type NamedSession, type SdOrt } from './pipeline';
 import { encoderWithMeanLatents } from './vae';

@@ -18,8 +18,8 @@ interface Tokenizer {
   token_to_id(token: string): number | undefined;
 }
 const Tokenizer = untypedTokenizer as new (tokenizerJson: object, tokenizerConfig: object) => Tokenizer;
-import { FileFormatError } from '../core/errors';
-import { isObj, type Obj } from '../core/schema';
+import { FileFormatError } from '../../core/errors';
+import { isObj, type Obj } from '../../core/schema';
 
 /** The token ids of one prompt, and how many of its tokens did not fit. */
 export interface ClipTokens {
