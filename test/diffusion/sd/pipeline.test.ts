@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { decodeNpy, npyToFloat32 } from '../../../src/data/npy';
 import { loadStableDiffusion, type StableDiffusionPipeline } from '../../../src/runtime/sd';
+import { pipeline } from '../../../src';
 import { ClipTokenizer } from '../../../src/diffusion/sd/tokenizer';
 import { DiffusionError, FileFormatError, OptionError } from '../../../src/core/errors';
 
@@ -182,6 +183,17 @@ describe('Stable Diffusion pipeline (tiny-sd fixture, Node)', function () {
     const notImage = path.join(os.tmpdir(), 'sd-not-an-image.png');
     fs.writeFileSync(notImage, 'hello');
     await assert.rejects(gen({ ...base, image: notImage }), (e: Error) => e instanceof FileFormatError && e.message.startsWith(`${notImage}: cannot decode image`));
+  });
+
+  it('pipeline(dir) of a folder with text_encoder/ is this pipeline', async () => {
+    const gen = await pipeline(DIR, { threads: 1 }) as unknown as StableDiffusionPipeline;
+    try {
+      assert.equal(gen.dir, DIR);
+      const a = await gen({ prompt: 'a red shoe', steps: 4, latents: refF('latents_init.npy'), height: 128, width: 128 });
+      assert.ok(maxAbsDiff(a.latents, refF('latents_final.npy')) < 1e-4);
+    } finally {
+      await gen.release();
+    }
   });
 
   it('a folder without a tokenizer, without a UNet, with a bad scheduler config, or not a folder is refused naming the file', async () => {
