@@ -9,6 +9,7 @@
  *    giving SD's [1, 77, 768] context) and the fixture's VAE decoder: the UNet is the cost that
  *    matters (2 x 25 evaluations against 1 text-encoder and 1 VAE run). Run it under
  *    `flock /work/big/.memlock` (the UNet session takes several GB).
+ * 3. With --web: the fixture in headless Chromium (the browser bundle, onnxruntime-web WASM, 1 thread).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -16,6 +17,9 @@ import * as path from 'node:path';
 import { onnx } from '../src/onnx/onnx-proto';
 import { Rng } from '../src/core/rng';
 import { loadStableDiffusion } from '../src/runtime/sd';
+import { launchChromium } from './web/browser';
+import { buildWeb } from './web/build';
+import { serveStatic } from './web/serve';
 
 const arg = (name: string, d?: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -68,12 +72,46 @@ async function bench(label: string, dir: string, size: number): Promise<void> {
   console.log(`| ${label} | ${steps} | ${median.toFixed(2)} | ${Math.min(...times).toFixed(2)} | ${unet.toFixed(3)} | ${load.toFixed(1)} |`);
 }
 
+/** The fixture through the browser bundle in headless Chromium. */
+async function benchWeb(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-sd-web-'));
+  await buildWeb({ outDir: path.join(dir, 'site'), webgpu: false, train: false });
+  fs.symlinkSync(FIXTURE, path.join(dir, 'site', 'tiny-sd'));
+  const server = await serveStatic({ dir: path.join(dir, 'site') });
+  const browser = await launchChromium();
+  try {
+    const page = await browser.context.newPage();
+    await page.goto(`${server.url}tiny-sd/model_index.json`);
+    const r = await page.evaluate(`(async () => {
+      const lib = await import(new URL('/onnx-diffusion.mjs', location.href).href);
+      const t0 = performance.now();
+      const gen = await lib.pipeline(new URL('/tiny-sd/', location.href).href, { numThreads: 1 });
+      const load = performance.now() - t0;
+      const times = [];
+      for (let r = 0; r < ${runs}; r++) {
+        const t = performance.now();
+        await gen({ prompt: 'a red shoe', steps: ${steps}, seed: r, height: 128, width: 128 });
+        times.push(performance.now() - t);
+      }
+      await gen.release();
+      return { load, times };
+    })()`) as { load: number; times: number[] };
+    const times = r.times.map((t) => t / 1000).sort((a, b) => a - b);
+    console.log(`| tiny-sd fixture, 16x16 latents, Chromium WASM 1 thread | ${steps} | ${times[Math.floor(times.length / 2)].toFixed(2)} | ${times[0].toFixed(2)} | | ${(r.load / 1000).toFixed(1)} |`);
+  } finally {
+    await browser.close();
+    await server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   console.log(`${new Date().toISOString().slice(0, 10)}, ${os.cpus()[0]?.model ?? 'cpu'} x ${os.cpus().length}, ${threads} threads, ${device}, load average ${os.loadavg()[0].toFixed(1)}`);
   console.log('| pipeline | steps | s/image (median) | s/image (best) | s per guided step (median) | load s |');
   console.log('| --- | --- | --- | --- | --- | --- |');
   // the fixture has no vae config: diffusers' 8x is assumed, so 128 px gives its 16x16 latents
   await bench('tiny-sd fixture, 16x16 latents', FIXTURE, 128);
+  if (process.argv.includes('--web')) await benchWeb();
   const sd15 = arg('sd15');
   if (sd15) {
     const latent = Number(arg('latent', '32'));

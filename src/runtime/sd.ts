@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { InferenceSession } from 'onnxruntime-common';
-import { DiffusionError, FileFormatError } from '../core/errors';
+import { DiffusionError, FileFormatError, OptionError } from '../core/errors';
 import { readImage } from '../image/read';
 import { ortNode } from './ort-node';
 import { sessionOptions, type SessionOptions } from './node';
@@ -74,6 +74,10 @@ function nodeFolder(dir: string, opts: SessionOptions): FolderAccess {
 export async function loadStableDiffusion(dir: string, options: LoadStableDiffusionOptions = {}): Promise<StableDiffusionPipeline> {
   if (typeof dir !== 'string') throw new DiffusionError('loadStableDiffusion: the folder must be a path');
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new FileFormatError(dir, 'not a folder (expected a diffusers ONNX pipeline folder)');
+  // pipeline(dir) passes loadModel's options on; those for one denoiser file do not apply here
+  for (const k of ['lora', 'config'] as const) {
+    if ((options as Record<string, unknown>)[k] !== undefined) throw new OptionError(k, `does not apply to a Stable Diffusion folder (${dir})`);
+  }
   const sd = await openStableDiffusion(nodeFolder(dir, options), ortNode() as unknown as SdOrt);
   const call = async (o: NodeStableDiffusionOptions): Promise<SdResult> => {
     if (typeof o?.image !== 'string') return sd.generate(o as StableDiffusionOptions);

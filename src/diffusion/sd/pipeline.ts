@@ -245,8 +245,8 @@ export class StableDiffusion {
     const noise = given === undefined ? rng.normalArray(per * n) : repeat(given, per, n);
     if (init) {
       // diffusers img2img get_timesteps: run the last min(floor(steps * strength), steps) timesteps
-      const run = Math.min(Math.floor(steps * strength), steps);
-      timesteps = timesteps.subarray((steps - run) * scheduler.order);
+      const kept = Math.min(Math.floor(steps * strength), steps);
+      timesteps = timesteps.subarray((steps - kept) * scheduler.order);
       if (timesteps.length === 0) throw new OptionError('strength', `${strength} with ${steps} steps runs no step (steps * strength < 1)`);
       x = scheduler.addNoise(init.data, noise, timesteps[0]);
     } else {

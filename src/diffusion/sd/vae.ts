@@ -1,7 +1,6 @@
 /**
- * The VAE ends of a Stable Diffusion pipeline, over ONNX sessions: images to latents
- * (vae_encoder, times scaling_factor) and latents to images (vae_decoder, after dividing by it).
- * Isomorphic: the sessions come from onnxruntime-node or onnxruntime-web.
+ * The VAE encoder graph made deterministic before its session is created (pipeline.ts runs the
+ * encoder and decoder sessions). Isomorphic: edits ONNX bytes with onnx-proto only.
  */
 import { onnx } from '../../onnx/onnx-proto';
 import { FileFormatError } from '../../core/errors';
