@@ -13,6 +13,7 @@ import { loadStableDiffusion, type StableDiffusionPipeline } from '../../../src/
 import { pipeline } from '../../../src';
 import { ClipTokenizer } from '../../../src/diffusion/sd/tokenizer';
 import { DiffusionError, FileFormatError, OptionError } from '../../../src/core/errors';
+import { onnx } from '../../../src/onnx/onnx-proto';
 
 const DIR = path.join(__dirname, '..', '..', 'fixtures', 'tiny-sd');
 const REF = path.join(DIR, 'reference');
@@ -28,7 +29,7 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** A copy of the fixture folder by symlinks, minus `drop` (relative paths), for error cases. */
-function variant(drop: string[], extra: Record<string, string> = {}): string {
+function variant(drop: string[], extra: Record<string, string | Uint8Array> = {}): string {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'tiny-sd-'));
   for (const sub of fs.readdirSync(DIR)) {
     if (sub === 'reference' || drop.includes(sub)) continue;
@@ -183,6 +184,23 @@ describe('Stable Diffusion pipeline (tiny-sd fixture, Node)', function () {
     const notImage = path.join(os.tmpdir(), 'sd-not-an-image.png');
     fs.writeFileSync(notImage, 'hello');
     await assert.rejects(gen({ ...base, image: notImage }), (e: Error) => e instanceof FileFormatError && e.message.startsWith(`${notImage}: cannot decode image`));
+  });
+
+  it('feeds int64 ids to a text encoder that declares them (as optimum exports it), with the same embeddings', async () => {
+    // the fixture's encoder behind a Cast: input_ids int64 -> int32, then the original graph
+    const m = onnx.ModelProto.decode(fs.readFileSync(path.join(DIR, 'text_encoder', 'model.onnx')));
+    const g = m.graph!;
+    for (const n of g.node ?? []) n.input = (n.input ?? []).map((i) => (i === 'input_ids' ? 'input_ids_i32' : i));
+    g.node = [{ opType: 'Cast', input: ['input_ids'], output: ['input_ids_i32'], attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: onnx.TensorProto.DataType.INT32 }] }, ...(g.node ?? [])];
+    g.input![0].type!.tensorType!.elemType = onnx.TensorProto.DataType.INT64;
+    const dir = variant(['text_encoder'], { 'text_encoder/model.onnx': onnx.ModelProto.encode(m).finish() });
+    const g64 = await loadStableDiffusion(dir, { threads: 1 });
+    try {
+      const { embeddings } = await g64.sd.encodePrompt('a red shoe');
+      assert.ok(maxAbsDiff(embeddings, refF('text_embeddings_cond.npy')) < 1e-5);
+    } finally {
+      await g64.release();
+    }
   });
 
   it('pipeline(dir) of a folder with text_encoder/ is this pipeline', async () => {
