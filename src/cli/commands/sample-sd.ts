@@ -26,7 +26,11 @@ export interface SdSampleArgs {
 /** Adds the Stable Diffusion flags to the sample command. */
 export function sdOptions<T>(y: Argv<T>): Argv<T & SdSampleArgs> {
   return y
-    .option('prompt', { type: 'string', describe: 'Text prompt (a diffusers ONNX folder with text_encoder/ as --model)' })
+    .option('prompt', {
+      type: 'string',
+      describe: 'Text prompt, for a diffusers ONNX folder with text_encoder/ as --model (--n images, default 16; --sampler ddim | euler | '
+        + 'euler-karras | euler-ancestral | dpm++2m | dpm++2m-karras | pndm, default the folder\'s scheduler; --steps default 50; --guidance default 7.5)',
+    })
     .option('negative-prompt', { type: 'string', describe: 'Prompt of the unconditional branch of guidance (default "")' })
     .option('latents', { type: 'string', describe: 'Starting latents as FILE.npy, [n, 4, h, w] or one image\'s (with --prompt)' })
     .option('init', { type: 'string', describe: 'Init image for img2img (with --prompt and --strength)' })
