@@ -41,7 +41,12 @@ export function externalDataFiles(bytes: Uint8Array, source: string): string[] {
   return [...files];
 }
 
-function webFolder(base: string, sessionOptions: InferenceSession.SessionOptions, ort: { InferenceSession: { create(b: Uint8Array, o?: InferenceSession.SessionOptions): Promise<InferenceSession> } }): FolderAccess {
+/** The part of onnxruntime-web that makes sessions. */
+interface SessionMaker {
+  InferenceSession: { create(bytes: Uint8Array, options?: InferenceSession.SessionOptions): Promise<InferenceSession> };
+}
+
+function webFolder(base: string, sessionOptions: InferenceSession.SessionOptions, ort: SessionMaker): FolderAccess {
   const url = (rel: string) => new URL(rel, base).href;
   const get = async (rel: string): Promise<Response | undefined> => {
     let res: Response;
@@ -56,7 +61,9 @@ function webFolder(base: string, sessionOptions: InferenceSession.SessionOptions
   };
   const bytes = async (rel: string): Promise<Uint8Array> => {
     const res = await get(rel);
-    if (!res) throw new DiffusionError(`${url(rel)}: not found (HTTP 404; a diffusers ONNX pipeline folder has text_encoder/, unet/, vae_decoder/ model.onnx files)`);
+    if (!res) {
+      throw new DiffusionError(`${url(rel)}: not found (HTTP 404; a diffusers ONNX pipeline folder has text_encoder/, unet/, vae_decoder/ model.onnx files)`);
+    }
     return new Uint8Array(await res.arrayBuffer());
   };
   return {

@@ -40,7 +40,10 @@ export function sdOptions<T>(y: Argv<T>): Argv<T & SdSampleArgs> {
 }
 
 /** Flags of the other model kinds, refused with --prompt. */
-const NOT_SD = ['pipeline', 'ensemble', 'config', 'lora', 'class', 'labels', 'cond', 'input', 'aug-level', 'eta', 'spacing', 'variance', 'batch', 'process', 'process-steps'] as const;
+const NOT_SD = [
+  'pipeline', 'ensemble', 'config', 'lora', 'class', 'labels', 'cond', 'input', 'aug-level', 'eta', 'spacing', 'variance', 'batch', 'process',
+  'process-steps',
+] as const;
 
 /** Throws when --prompt and the model disagree: a prompt for a non-text model, or a text folder without one. */
 export function checkPromptModel(args: SampleArgs): boolean {

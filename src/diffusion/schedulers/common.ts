@@ -138,7 +138,9 @@ export function sigmaToT(sigma: number, logSigmas: Float64Array): number {
 export function indexOfTimestep(timesteps: ArrayLike<number>, t: number, scheduler: string): number {
   const hits: number[] = [];
   for (let i = 0; i < timesteps.length; i++) if (timesteps[i] === t) hits.push(i);
-  if (hits.length === 0) throw new OptionError('t', `${t} is not one of ${scheduler}'s timesteps (call setTimesteps first, then step through scheduler.timesteps)`);
+  if (hits.length === 0) {
+    throw new OptionError('t', `${t} is not one of ${scheduler}'s timesteps (call setTimesteps first, then step through scheduler.timesteps)`);
+  }
   return hits.length > 1 ? hits[1] : hits[0];
 }
 

@@ -54,7 +54,9 @@ export class DpmSolverMultistepScheduler implements Scheduler {
     this.trainTimesteps = d.timesteps;
     this.trainSigmas = sigmasOf(alphasCumprod32(d));
     this.prediction = d.prediction;
-    if (options.karras !== undefined && typeof options.karras !== 'boolean') throw new OptionError('karras', `must be true or false, got ${String(options.karras)}`);
+    if (options.karras !== undefined && typeof options.karras !== 'boolean') {
+      throw new OptionError('karras', `must be true or false, got ${String(options.karras)}`);
+    }
     const src = this.src;
     this.karras = options.karras ?? key(src, 'use_karras_sigmas', (c, v, k) => c.bool(v, k), false);
     this.name = this.karras ? 'dpm++2m-karras' : 'dpm++2m';

@@ -106,7 +106,9 @@ export class EulerDiscreteScheduler extends SigmaScheduler {
 
   private constructor(json: unknown, source: string, options: EulerOptions) {
     super(json, source);
-    if (options.karras !== undefined && typeof options.karras !== 'boolean') throw new OptionError('karras', `must be true or false, got ${String(options.karras)}`);
+    if (options.karras !== undefined && typeof options.karras !== 'boolean') {
+      throw new OptionError('karras', `must be true or false, got ${String(options.karras)}`);
+    }
     this.karras = options.karras ?? key(this.src, 'use_karras_sigmas', (c, v, k) => c.bool(v, k), false);
     this.name = this.karras ? 'euler-karras' : 'euler';
     key(this.src, 'interpolation_type', (c, v, k) => c.oneOf(v, k, ['linear']), 'linear');

@@ -62,8 +62,9 @@ export function createScheduler(json: unknown, source: string, name?: string): S
     return f(json, source);
   }
   const cls = isObj(json) ? json._class_name : undefined;
-  if (typeof cls !== 'string') throw new OptionError('sampler', `not given, and ${source} has no _class_name (expected one of ${Object.keys(CLASSES).join('|')})`);
+  const classes = Object.keys(CLASSES).join('|');
+  if (typeof cls !== 'string') throw new OptionError('sampler', `not given, and ${source} has no _class_name (expected one of ${classes})`);
   const f = CLASSES[cls];
-  if (!f) throw new OptionError('sampler', `not given, and ${source}'s _class_name ${cls} is not supported (expected one of ${Object.keys(CLASSES).join('|')}, or pass sampler)`);
+  if (!f) throw new OptionError('sampler', `not given, and ${source}'s _class_name ${cls} is not supported (expected one of ${classes}, or pass sampler)`);
   return f(json, source);
 }

@@ -36,7 +36,9 @@ export class PndmScheduler implements Scheduler {
   private constructor(json: unknown, source: string) {
     const src = readSchedulerSource(json, source, { timestep_spacing: 'leading', set_alpha_to_one: false, steps_offset: 0 });
     const d = src.diffusion;
-    if (!key(src, 'skip_prk_steps', (c, v, k) => c.bool(v, k), true)) src.check.fail('skip_prk_steps', 'false (Runge-Kutta warm-up) is not supported; set it to true (Stable Diffusion\'s PNDM config)');
+    if (!key(src, 'skip_prk_steps', (c, v, k) => c.bool(v, k), true)) {
+      src.check.fail('skip_prk_steps', 'false (Runge-Kutta warm-up) is not supported; set it to true (Stable Diffusion\'s PNDM config)');
+    }
     if (d.prediction === 'x0') src.check.fail('prediction_type', '"sample" is not supported by PNDM (expected epsilon|v_prediction)');
     this.trainTimesteps = d.timesteps;
     this.alphasCumprod = alphasCumprod32(d);

@@ -64,7 +64,9 @@ export async function openStableDiffusion(folder: FolderAccess, ort: SdOrt): Pro
   if (!schedulerConfig) throw new FileFormatError(`${src}/${schedulerRel}`, 'not found (a diffusers pipeline folder has scheduler/scheduler_config.json)');
   const vaeConfig = (await json(folder, 'vae_decoder/config.json')) ?? (await json(folder, 'vae/config.json'));
   const scaling = vaeConfig?.scaling_factor ?? DEFAULT_SCALING_FACTOR;
-  if (typeof scaling !== 'number' || !(scaling > 0)) throw new FileFormatError(`${src}/vae_decoder/config.json`, `scaling_factor: expected a number > 0, got ${String(scaling)}`);
+  if (typeof scaling !== 'number' || !(scaling > 0)) {
+    throw new FileFormatError(`${src}/vae_decoder/config.json`, `scaling_factor: expected a number > 0, got ${String(scaling)}`);
+  }
   const blocks = vaeConfig?.block_out_channels;
   const vaeScaleFactor = Array.isArray(blocks) && blocks.length > 0 ? 2 ** (blocks.length - 1) : 8;
   const unetJson = await json(folder, 'unet/config.json');

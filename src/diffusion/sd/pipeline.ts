@@ -144,9 +144,13 @@ export class StableDiffusion {
     requireInput(parts.unet, 'encoder_hidden_states', 'the text embeddings');
     requireInput(parts.vaeDecoder, 'latent_sample', 'the latents');
     const t = inputInfo(parts.unet, 'timestep');
-    if (t && t.type !== 'float32' && t.type !== 'int64') throw new DiffusionError(`${parts.unet.source}: input 'timestep' is ${t.type}, expected float32 or int64`);
+    if (t && t.type !== 'float32' && t.type !== 'int64') {
+      throw new DiffusionError(`${parts.unet.source}: input 'timestep' is ${t.type}, expected float32 or int64`);
+    }
     const s = inputInfo(parts.unet, 'sample');
-    if (s && s.type !== 'float32') throw new DiffusionError(`${parts.unet.source}: input 'sample' is ${s.type}, expected float32 (float16 UNets are not supported)`);
+    if (s && s.type !== 'float32') {
+      throw new DiffusionError(`${parts.unet.source}: input 'sample' is ${s.type}, expected float32 (float16 UNets are not supported)`);
+    }
     this.latentChannels = s && typeof s.shape[1] === 'number' ? s.shape[1] : 4;
     // the folder's scheduler config is checked at load, not at the first call
     this.scheduler();
@@ -189,7 +193,9 @@ export class StableDiffusion {
   /** One text-to-image (or, with `image`, image-to-image) call. */
   async generate(options: StableDiffusionOptions): Promise<SdResult> {
     if (typeof options !== 'object' || options === null) throw new OptionError('options', 'must be an object with at least a prompt');
-    for (const k of Object.keys(options)) if (!OPTION_KEYS.has(k)) throw new OptionError(k, `is not an option (expected one of ${[...OPTION_KEYS].join(', ')})`);
+    for (const k of Object.keys(options)) if (!OPTION_KEYS.has(k)) {
+      throw new OptionError(k, `is not an option (expected one of ${[...OPTION_KEYS].join(', ')})`);
+    }
     const { prompt, negativePrompt = '', signal, onStep } = options;
     const warn = options.onWarning ?? ((m: string) => console.warn(m));
     if (typeof prompt !== 'string') throw new OptionError('prompt', `must be a string, got ${typeof prompt}`);
@@ -197,13 +203,17 @@ export class StableDiffusion {
     const n = intOption(options.n, 'n', 1, 64, 1);
     const seed = intOption(options.seed, 'seed', 0, 2 ** 32 - 1, 0);
     const guidance = options.guidance ?? 7.5;
-    if (typeof guidance !== 'number' || !Number.isFinite(guidance) || guidance < 0) throw new OptionError('guidance', `must be a number >= 0, got ${String(guidance)}`);
+    if (typeof guidance !== 'number' || !Number.isFinite(guidance) || guidance < 0) {
+      throw new OptionError('guidance', `must be a number >= 0, got ${String(guidance)}`);
+    }
     const scheduler = this.scheduler(options.sampler);
     const steps = intOption(options.steps, 'steps', 1, scheduler.trainTimesteps, 50);
     const img2img = options.image !== undefined;
     const strength = options.strength ?? 0.8;
     if (options.strength !== undefined && !img2img) throw new OptionError('strength', 'needs an init image (`image`)');
-    if (typeof strength !== 'number' || !(strength > 0 && strength <= 1)) throw new OptionError('strength', `must be a number in (0, 1], got ${String(strength)}`);
+    if (typeof strength !== 'number' || !(strength > 0 && strength <= 1)) {
+      throw new OptionError('strength', `must be a number in (0, 1], got ${String(strength)}`);
+    }
     // The latent size: txt2img from height/width over the VAE factor; img2img from the encoder's
     // output for the image (its size is the output size).
     const f = this.parts.vaeScaleFactor;
@@ -224,7 +234,9 @@ export class StableDiffusion {
     if (cond.truncated > 0) warn(`prompt: ${cond.truncated} tokens beyond the text encoder's ${this.parts.tokenizer.maxLength} were truncated`);
     const cfg = guidance > 1;
     const uncond = cfg ? await this.encodePrompt(negativePrompt) : undefined;
-    if (uncond && uncond.truncated > 0) warn(`negativePrompt: ${uncond.truncated} tokens beyond the text encoder's ${this.parts.tokenizer.maxLength} were truncated`);
+    if (uncond && uncond.truncated > 0) {
+      warn(`negativePrompt: ${uncond.truncated} tokens beyond the text encoder's ${this.parts.tokenizer.maxLength} were truncated`);
+    }
     const [, L, D] = cond.dims;
     const rows = cfg ? [...Array(n).fill(uncond!.embeddings), ...Array(n).fill(cond.embeddings)] : Array(n).fill(cond.embeddings);
     const context = new Float32Array(rows.length * L * D);
@@ -239,7 +251,8 @@ export class StableDiffusion {
     const given = options.latents;
     if (given !== undefined) {
       if (!(given instanceof Float32Array) || (given.length !== per && given.length !== per * n)) {
-        throw new OptionError('latents', `must be a Float32Array of ${per * n} values ([${dims.join(', ')}]) or ${per} (one image's), got ${given instanceof Float32Array ? given.length : typeof given}`);
+        const got = given instanceof Float32Array ? given.length : typeof given;
+        throw new OptionError('latents', `must be a Float32Array of ${per * n} values ([${dims.join(', ')}]) or ${per} (one image's), got ${got}`);
       }
     }
     const noise = given === undefined ? rng.normalArray(per * n) : repeat(given, per, n);
@@ -272,7 +285,9 @@ export class StableDiffusion {
         timestep: tFeed,
         encoder_hidden_states: contextTensor,
       }, 'out_sample');
-      if (out.data.length !== batch * per) throw new DiffusionError(`${this.parts.unet.source}: out_sample has ${out.data.length} values, expected ${batch * per}`);
+      if (out.data.length !== batch * per) {
+        throw new DiffusionError(`${this.parts.unet.source}: out_sample has ${out.data.length} values, expected ${batch * per}`);
+      }
       let eps = out.data.subarray(0, n * per);
       if (cfg) {
         // classifier-free guidance (Ho & Salimans 2022): eps = eps_u + g (eps_c - eps_u)
@@ -314,8 +329,12 @@ function startImages(image: Float32Array | RgbaImage, n: number, height: number,
     if (image.length !== per) throw new OptionError('image', `must be float CHW [3, ${height}, ${width}] (${per} values), got ${image.length} values`);
     return repeat(image, per, n);
   }
-  if (typeof image !== 'object' || image === null || !(image.rgba instanceof Uint8Array)) throw new OptionError('image', 'must be float CHW in [-1, 1] or an RGBA image {width, height, rgba}');
-  if (image.width !== width || image.height !== height) throw new OptionError('image', `must be ${width}x${height} (the output size), got ${image.width}x${image.height}`);
+  if (typeof image !== 'object' || image === null || !(image.rgba instanceof Uint8Array)) {
+    throw new OptionError('image', 'must be float CHW in [-1, 1] or an RGBA image {width, height, rgba}');
+  }
+  if (image.width !== width || image.height !== height) {
+    throw new OptionError('image', `must be ${width}x${height} (the output size), got ${image.width}x${image.height}`);
+  }
   if (image.rgba.length !== width * height * 4) throw new OptionError('image', `has ${image.rgba.length} RGBA bytes, expected ${width * height * 4}`);
   return repeat(rgbaToChw(image, 3), per, n);
 }
