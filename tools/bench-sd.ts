@@ -43,7 +43,10 @@ function standInTextEncoder(width: number): Uint8Array {
       node: [{ opType: 'Gather', input: ['table', 'input_ids'], output: ['last_hidden_state'], name: 'embed' }],
       initializer: [{ name: 'table', dims: [1000, width], dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(table.buffer) }],
       input: [{ name: 'input_ids', type: { tensorType: { elemType: onnx.TensorProto.DataType.INT32, shape: { dim: [{ dimValue: 1 }, { dimValue: 77 }] } } } }],
-      output: [{ name: 'last_hidden_state', type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimValue: 1 }, { dimValue: 77 }, { dimValue: width }] } } } }],
+      output: [{
+        name: 'last_hidden_state',
+        type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimValue: 1 }, { dimValue: 77 }, { dimValue: width }] } } },
+      }],
     },
   }).finish();
 }
@@ -97,7 +100,9 @@ async function benchWeb(): Promise<void> {
       return { load, times };
     })()`) as { load: number; times: number[] };
     const times = r.times.map((t) => t / 1000).sort((a, b) => a - b);
-    console.log(`| tiny-sd fixture, 16x16 latents, Chromium WASM 1 thread | ${steps} | ${times[Math.floor(times.length / 2)].toFixed(2)} | ${times[0].toFixed(2)} | | ${(r.load / 1000).toFixed(1)} |`);
+    const median = times[Math.floor(times.length / 2)];
+    const cells = [steps, median.toFixed(2), times[0].toFixed(2), '', (r.load / 1000).toFixed(1)];
+    console.log(`| tiny-sd fixture, 16x16 latents, Chromium WASM 1 thread | ${cells.join(' | ')} |`);
   } finally {
     await browser.close();
     await server.close();
@@ -106,7 +111,8 @@ async function benchWeb(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  console.log(`${new Date().toISOString().slice(0, 10)}, ${os.cpus()[0]?.model ?? 'cpu'} x ${os.cpus().length}, ${threads} threads, ${device}, load average ${os.loadavg()[0].toFixed(1)}`);
+  const cpu = `${os.cpus()[0]?.model ?? 'cpu'} x ${os.cpus().length}`;
+  console.log(`${new Date().toISOString().slice(0, 10)}, ${cpu}, ${threads} threads, ${device}, load average ${os.loadavg()[0].toFixed(1)}`);
   console.log('| pipeline | steps | s/image (median) | s/image (best) | s per guided step (median) | load s |');
   console.log('| --- | --- | --- | --- | --- | --- |');
   // the fixture has no vae config: diffusers' 8x is assumed, so 128 px gives its 16x16 latents

@@ -88,7 +88,8 @@ describe('web entry: Stable Diffusion from a folder URL (headless Chromium)', fu
       })()`) as { steps: number[][]; images: number[]; ms: number; missing: string };
       assert.deepEqual(errors, []);
       checkAgainstReference(res.steps, res.images);
-      assert.equal(res.missing, `${server.url}missing/scheduler/scheduler_config.json: not found (a diffusers pipeline folder has scheduler/scheduler_config.json)`);
+      const missing = `${server.url}missing/scheduler/scheduler_config.json`;
+      assert.equal(res.missing, `${missing}: not found (a diffusers pipeline folder has scheduler/scheduler_config.json)`);
       console.log(`      Chromium (WASM, 1 thread): ${(res.ms / 1000).toFixed(2)} s per image (4 steps, guidance 7.5)`);
       await page.close();
     });

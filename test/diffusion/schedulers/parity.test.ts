@@ -21,7 +21,8 @@ const CONFIG = JSON.parse(fs.readFileSync(CONFIG_FILE, 'utf8'));
 const npy = (file: string) => npyToFloat32(decodeNpy(fs.readFileSync(file), file));
 const LATENTS = npy(path.join(FIX, 'tiny-sd', 'reference', 'latents_init.npy'));
 const PER = LATENTS.length;
-const refs = JSON.parse(fs.readFileSync(path.join(REFS, 'refs.json'), 'utf8')).cases as Record<string, { timesteps: number[]; init_noise_sigma: number; add_noise_t: number }>;
+type Ref = { timesteps: number[]; init_noise_sigma: number; add_noise_t: number };
+const refs = JSON.parse(fs.readFileSync(path.join(REFS, 'refs.json'), 'utf8')).cases as Record<string, Ref>;
 
 /** The script's model: eps(x, t) = 0.5 tanh(x) + 0.01 t / 1000, in float64, stored as float32. */
 const model = (x: Float32Array, t: number) => x.map((v) => 0.5 * Math.tanh(v) + (0.01 * t) / 1000);
@@ -41,7 +42,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 
 function run(s: Scheduler, steps: number, noise: NoiseSource): Float32Array[] {
   s.setTimesteps(steps);
-  let x = LATENTS.map((v) => v * s.initNoiseSigma);
+  let x: Float32Array = LATENTS.map((v) => v * s.initNoiseSigma);
   const out: Float32Array[] = [];
   for (const t of s.timesteps) {
     x = s.step(model(s.scaleModelInput(x, t), t), t, x, noise);
@@ -106,8 +107,10 @@ describe('diffusers-parity schedulers', () => {
   });
 
   it('bad options and keys are refused with one line naming them', () => {
-    assert.throws(() => createScheduler(CONFIG, 'cfg', 'nope'), (e: Error) => e instanceof OptionError && /^sampler "nope" is not a scheduler \(expected one of ddim\|/.test(e.message));
-    assert.throws(() => DdimScheduler.fromConfig(CONFIG, 'cfg', { eta: 2 }), (e: Error) => e instanceof OptionError && e.message === 'eta must be a number in [0, 1], got 2');
+    assert.throws(() => createScheduler(CONFIG, 'cfg', 'nope'),
+      (e: Error) => e instanceof OptionError && /^sampler "nope" is not a scheduler \(expected one of ddim\|/.test(e.message));
+    assert.throws(() => DdimScheduler.fromConfig(CONFIG, 'cfg', { eta: 2 }),
+      (e: Error) => e instanceof OptionError && e.message === 'eta must be a number in [0, 1], got 2');
     assert.throws(() => createScheduler({ ...CONFIG, use_karras_sigmas: 'yes' }, 'x/scheduler_config.json', 'euler-ancestral').setTimesteps(0),
       (e: Error) => e instanceof OptionError && /^steps must be an integer in \[1, 1000\], got 0$/.test(e.message));
     assert.throws(() => createScheduler({ ...CONFIG, skip_prk_steps: false }, 'x/scheduler_config.json', 'pndm'),

@@ -161,7 +161,8 @@ describe('Stable Diffusion pipeline (tiny-sd fixture, Node)', function () {
     await gen({ prompt: 'red '.repeat(90), steps: 1, height: 32, width: 32, onWarning: (m) => warnings.push(m) });
     assert.deepEqual(warnings, ['prompt: 15 tokens beyond the text encoder\'s 77 were truncated']);
     const ac = new AbortController();
-    await assert.rejects(gen({ prompt: 'x', steps: 4, height: 32, width: 32, signal: ac.signal, onStep: () => ac.abort() }), (e: Error) => e.name === 'AbortError');
+    await assert.rejects(gen({ prompt: 'x', steps: 4, height: 32, width: 32, signal: ac.signal, onStep: () => ac.abort() }),
+      (e: Error) => e.name === 'AbortError');
   });
 
   it('bad options and inputs get one line naming them', async () => {
@@ -179,11 +180,13 @@ describe('Stable Diffusion pipeline (tiny-sd fixture, Node)', function () {
       [{ guidance: -1 }, /^guidance must be a number >= 0, got -1$/],
     ];
     for (const [o, re] of cases) {
-      await assert.rejects(gen({ ...base, ...o } as never), (e: Error) => e instanceof OptionError && re.test(e.message) && !e.message.includes('\n'), JSON.stringify(Object.keys(o)));
+      await assert.rejects(gen({ ...base, ...o } as never),
+        (e: Error) => e instanceof OptionError && re.test(e.message) && !e.message.includes('\n'), JSON.stringify(Object.keys(o)));
     }
     const notImage = path.join(os.tmpdir(), 'sd-not-an-image.png');
     fs.writeFileSync(notImage, 'hello');
-    await assert.rejects(gen({ ...base, image: notImage }), (e: Error) => e instanceof FileFormatError && e.message.startsWith(`${notImage}: cannot decode image`));
+    await assert.rejects(gen({ ...base, image: notImage }),
+      (e: Error) => e instanceof FileFormatError && e.message.startsWith(`${notImage}: cannot decode image`));
   });
 
   it('feeds int64 ids to a text encoder that declares them (as optimum exports it), with the same embeddings', async () => {
@@ -191,7 +194,8 @@ describe('Stable Diffusion pipeline (tiny-sd fixture, Node)', function () {
     const m = onnx.ModelProto.decode(fs.readFileSync(path.join(DIR, 'text_encoder', 'model.onnx')));
     const g = m.graph!;
     for (const n of g.node ?? []) n.input = (n.input ?? []).map((i) => (i === 'input_ids' ? 'input_ids_i32' : i));
-    g.node = [{ opType: 'Cast', input: ['input_ids'], output: ['input_ids_i32'], attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: onnx.TensorProto.DataType.INT32 }] }, ...(g.node ?? [])];
+    const to = { name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: onnx.TensorProto.DataType.INT32 };
+    g.node = [{ opType: 'Cast', input: ['input_ids'], output: ['input_ids_i32'], attribute: [to] }, ...(g.node ?? [])];
     g.input![0].type!.tensorType!.elemType = onnx.TensorProto.DataType.INT64;
     const dir = variant(['text_encoder'], { 'text_encoder/model.onnx': onnx.ModelProto.encode(m).finish() });
     const g64 = await loadStableDiffusion(dir, { threads: 1 });
@@ -219,10 +223,12 @@ describe('Stable Diffusion pipeline (tiny-sd fixture, Node)', function () {
     await assert.rejects(loadStableDiffusion(noTok), (e: Error) => e instanceof FileFormatError
       && e.message === `${noTok}/tokenizer: no tokenizer: expected tokenizer.json, or vocab.json and merges.txt (a CLIP tokenizer folder)`);
     const noUnet = variant(['unet']);
-    await assert.rejects(loadStableDiffusion(noUnet), (e: Error) => e instanceof FileFormatError && e.message.startsWith(`${path.join(noUnet, 'unet/model.onnx')}: not found`));
+    await assert.rejects(loadStableDiffusion(noUnet),
+      (e: Error) => e instanceof FileFormatError && e.message.startsWith(`${path.join(noUnet, 'unet/model.onnx')}: not found`));
     const badScheduler = variant(['scheduler'], { 'scheduler/scheduler_config.json': '{"_class_name": "DDIMScheduler", "beta_schedule": "cubic"}' });
     await assert.rejects(loadStableDiffusion(badScheduler),
-      (e: Error) => e instanceof DiffusionError && e.message.startsWith(`${badScheduler}/scheduler/scheduler_config.json: beta_schedule: "cubic" is not supported`));
+      (e: Error) => e instanceof DiffusionError
+        && e.message.startsWith(`${badScheduler}/scheduler/scheduler_config.json: beta_schedule: "cubic" is not supported`));
     await assert.rejects(loadStableDiffusion(path.join(DIR, 'model_index.json')), (e: Error) => e instanceof DiffusionError && /not a folder/.test(e.message));
   });
 });
