@@ -23,6 +23,7 @@ function cli(...args: string[]): { code: number | null; stdout: string; stderr: 
 describe('onnx-diffusion sample --prompt (Stable Diffusion folder)', function () {
   this.timeout(120_000);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sample-sd-'));
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   it('writes diffusers\' reference image from the reference latents (4 DDIM steps, guidance 7.5), to one 8-bit level', async () => {
     const out = path.join(tmp, 'shoe.png');

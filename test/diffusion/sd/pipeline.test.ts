@@ -29,8 +29,10 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** A copy of the fixture folder by symlinks, minus `drop` (relative paths), for error cases. */
+const made: string[] = [];
 function variant(drop: string[], extra: Record<string, string | Uint8Array> = {}): string {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'tiny-sd-'));
+  made.push(out);
   for (const sub of fs.readdirSync(DIR)) {
     if (sub === 'reference' || drop.includes(sub)) continue;
     if (sub === 'tokenizer') {
@@ -59,7 +61,11 @@ const tokenizerFiles = (dir: string) => {
 describe('Stable Diffusion pipeline (tiny-sd fixture, Node)', function () {
   let gen: StableDiffusionPipeline;
   before(async () => { gen = await loadStableDiffusion(DIR, { threads: 2 }); });
-  after(async () => { await gen?.release(); });
+  after(async () => {
+    await gen?.release();
+    // rm removes the links, not the fixture files they point to
+    for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+  });
 
   it('tokenizes "a red shoe" and "" to the reference ids exactly, from tokenizer.json and from vocab.json + merges.txt', () => {
     const files = tokenizerFiles(path.join(DIR, 'tokenizer'));
