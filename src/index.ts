@@ -83,3 +83,13 @@ export { planExternalData, DEFAULT_EXTERNAL_THRESHOLD, type ExternalRef, type Ex
 export { resolveIo, type ModelIo, type TimestepFeed } from './diffusion/config-inputs';
 export { diffusersFolderConfig } from './runtime/diffusers-folder';
 export { type Roles } from './core/model-config';
+
+// Stable Diffusion: prompt to image over a diffusers ONNX folder, and diffusers-parity scheduler objects
+export { loadStableDiffusion, isStableDiffusionFolder, type StableDiffusionPipeline, type NodeStableDiffusionOptions, type LoadStableDiffusionOptions } from './runtime/sd';
+export { StableDiffusion, type StableDiffusionOptions, type SdResult, type SdStepInfo, type SdParts, type SdOrt } from './diffusion/sd/pipeline';
+export { ClipTokenizer, type ClipTokens, type TokenizerFiles } from './diffusion/sd/tokenizer';
+export { openStableDiffusion, type FolderAccess } from './diffusion/sd/load';
+export {
+  createScheduler, registerScheduler, schedulerNames, DdimScheduler, EulerDiscreteScheduler, EulerAncestralScheduler, DpmSolverMultistepScheduler,
+  PndmScheduler, type Scheduler, type SchedulerFactory, type NoiseSource,
+} from './diffusion/schedulers';

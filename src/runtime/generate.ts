@@ -24,6 +24,7 @@ const PIPELINE_OPTIONS: Readonly<Record<keyof NodePipelineOptions, OptionRule>> 
   progress: { kind: 'function' },
   cache: { kind: 'any' },
 };
+import { isStableDiffusionFolder, loadStableDiffusion } from './sd';
 
 /** Node's pipeline call: `image` may also be the path of an image file (resized to the model). */
 export interface NodeGenerateOptions extends Omit<GenerateOptions, 'image'> {
@@ -46,6 +47,9 @@ export async function pipeline(model: NodeModelSource | DiffusionModel, options:
   checkOptions(options, PIPELINE_OPTIONS, 'pipeline()');
   const { progress, cache, ...load } = options;
   const source = isRemote(model) ? await resolveRemote(model, { progress, cache }) : model;
+  // A diffusers folder with text_encoder/ is a text-to-image pipeline: its call takes { prompt, ... }
+  // (typed as StableDiffusionPipeline; TypeScript callers may use loadStableDiffusion for the types).
+  if (typeof source === 'string' && isStableDiffusionFolder(source)) return loadStableDiffusion(source, load) as unknown as NodeGenerator;
   // A source is a path, URL or bytes; anything else is a loaded model, also one that the other
   // build (require vs import) loaded, which `instanceof DiffusionModel` would not recognise.
   const owned = typeof source === 'string' || source instanceof URL || source instanceof Uint8Array || source instanceof ArrayBuffer;
