@@ -1,13 +1,15 @@
 /**
  * safetensors files (https://github.com/huggingface/safetensors#format): an 8-byte little-endian
  * header size, a JSON header `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__":
- * {string: string}}`, then the raw little-endian data. Used for LoRA adapter files. Hand-written:
+ * {string: string}}`, then the raw little-endian data. Used for LoRA adapter files. F16 and BF16
+ * tensors (common in kohya and diffusers files) are read widened to float32. Hand-written:
  * the npm package `safetensors` is a 0.0.1 placeholder; the format is 60 lines. Pure (bytes).
  */
 import { FileFormatError } from '../core/errors';
-import { Tensor } from './tensor';
+import { halfToFloat, Tensor } from './tensor';
 
-const DTYPES = { F32: 'float32', I64: 'int64' } as const;
+const DTYPES = { F32: 'float32', I64: 'int64', F16: 'float32', BF16: 'float32' } as const;
+const WIDTH: Record<StDtype, number> = { F32: 4, I64: 8, F16: 2, BF16: 2 };
 type StDtype = keyof typeof DTYPES;
 
 export interface SafeTensors {
@@ -62,14 +64,26 @@ export function decodeSafetensors(bytes: Uint8Array, source = '.safetensors'): S
   for (const [name, v] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const e = v as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
-    const dtype = DTYPES[e.dtype as StDtype] ?? fail(`tensor '${name}' has dtype ${e.dtype} (F32 and I64 are read)`);
+    const dtype = DTYPES[e.dtype as StDtype] ?? fail(`tensor '${name}' has dtype ${e.dtype} (F32, F16, BF16 and I64 are read)`);
     const [begin, end] = e.data_offsets ?? fail(`tensor '${name}' has no data_offsets`);
     const count = (e.shape ?? []).reduce((p, d) => p * d, 1);
-    const width = dtype === 'float32' ? 4 : 8;
-    if (end - begin !== count * width || end > data.length) fail(`tensor '${name}': offsets [${begin}, ${end}] do not hold shape [${e.shape}]`);
+    const width = WIDTH[e.dtype as StDtype];
+    if (!(begin >= 0 && end - begin === count * width && end <= data.length)) fail(`tensor '${name}': offsets [${begin}, ${end}] do not hold shape [${e.shape}]`);
     const raw = new Uint8Array(data.subarray(begin, end)); // a copy, aligned
-    const typed = dtype === 'float32' ? new Float32Array(raw.buffer) : new BigInt64Array(raw.buffer);
+    const typed = e.dtype === 'F16' ? halfsToFloat(new Uint16Array(raw.buffer)) : e.dtype === 'BF16' ? bf16ToFloat(new Uint16Array(raw.buffer))
+      : dtype === 'float32' ? new Float32Array(raw.buffer) : new BigInt64Array(raw.buffer);
     tensors.set(name, new Tensor(dtype, [...(e.shape ?? [])], typed));
   }
   return { tensors, metadata: (header.__metadata__ as Record<string, string> | undefined) ?? {} };
+}
+
+/** bfloat16 is float32's upper 16 bits. */
+function bf16ToFloat(h: Uint16Array): Float32Array {
+  const u = new Uint32Array(h.length);
+  for (let i = 0; i < h.length; i++) u[i] = h[i] << 16;
+  return new Float32Array(u.buffer);
+}
+
+function halfsToFloat(h: Uint16Array): Float32Array {
+  return Float32Array.from(h, halfToFloat);
 }
