@@ -18,6 +18,7 @@ import { writeCheckpoint, writeSamples } from './outputs';
 import { modelWithWeights } from './setup-model';
 import { optimizerFeeds } from './train-graph';
 import { applyLora, LORA_TRAINABLE, writeAdapterFile } from './lora';
+import { estimateWeightMemory } from './step-memory';
 import { flattenParams } from './params';
 import { setupModel, trainingBudget } from './setup';
 import { RunDir } from './run-dir';
@@ -62,7 +63,7 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
 
   // Errors from the model's own graph or recipe name a node, value or key; say which model it is.
   const source = o.init ?? (o.resume ? join(out, 'model.onnx') : typeof o.recipe === 'string' ? o.recipe : 'recipe');
-  checkTrainingMemory(setup, opt.overfitBatch ?? batchSize, source);
+  checkTrainingMemory(setup, opt.overfitBatch ?? batchSize, source, lora ? LORA_TRAINABLE : opt.trainable);
   const dataset = await openDataset(opt.data ?? defaultTrainData(), { channels: c, size, condChannels: config.conditioning.condChannels, seed });
   checkData(dataset, config, opt);
   if (opt.batch !== undefined && opt.batch > dataset.length && !opt.overfitBatch) {
@@ -173,13 +174,13 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
 }
 
 /** Refuses, before allocating, a step whose parameters, optimiser state and activations cannot fit in memory. */
-function checkTrainingMemory(setup: ReturnType<typeof setupModel>, batch: number, source: string): void {
+function checkTrainingMemory(setup: ReturnType<typeof setupModel>, batch: number, source: string, trainable: string | undefined): void {
   const budget = trainingBudget(batch);
   if (setup.recipe) return checkRecipeBudget(setup.recipe, source.endsWith('.onnx') ? `${source}: the recipe in its metadata` : source, budget);
-  let params = 0;
-  for (const t of setup.model.graph.initializers.values()) params += t.data.length;
-  if (params * 4 * budget.copies > budget.available) {
-    throw new DiffusionError(`${source}: training its ${params} parameters needs about ${((params * 4 * budget.copies) / 2 ** 30).toFixed(1)} GiB, more than the memory available`);
+  const w = estimateWeightMemory(setup.model.graph, trainable, budget.copies);
+  if (w.bytes > budget.available) {
+    const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
+    throw new DiffusionError(`${source}: training needs about ${gib(w.bytes)} for its weights (${gib(w.frozenBytes)} frozen, ${gib(w.trainableBytes)} trainable x ${budget.copies}), more than the ${gib(budget.available)} available`);
   }
 }
 
