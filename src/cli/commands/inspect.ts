@@ -3,10 +3,12 @@ import { readFileLimited } from '../../core/node/read-limits';
 import { decodeModel } from '../../onnx/proto';
 import type { Model, ValueInfo } from '../../onnx/ir';
 import type { DType } from '../../onnx/tensor';
+import { formatLoraTargets, loraTargetsReport } from '../lora-targets';
 
 interface InspectArgs {
   file: string;
   json?: boolean;
+  'lora-targets'?: string;
 }
 
 /** What `inspect` reports about a model file; `--json` prints exactly this object. */
@@ -142,9 +144,15 @@ export const inspectCommand: CommandModule<object, InspectArgs> = {
   builder: (y) =>
     y
       .positional('file', { type: 'string', demandOption: true, describe: 'ONNX model file' })
-      .option('json', { type: 'boolean', describe: 'Print one machine-readable JSON object' }),
+      .option('json', { type: 'boolean', describe: 'Print one machine-readable JSON object' })
+      .option('lora-targets', { type: 'string', describe: 'List the weights a --lora-targets pattern picks (presets attn, attn+ff, all-linear, all-linear+conv; globs; !excludes)' }),
   handler: (args) => {
     const { model, bytes } = readModelFile(args.file);
+    if (args['lora-targets'] !== undefined) {
+      const r = loraTargetsReport(model, args['lora-targets']);
+      process.stdout.write(`${args.json ? JSON.stringify(r, null, 2) : formatLoraTargets(r)}\n`);
+      return;
+    }
     const s = summarize(args.file, model, bytes);
     process.stdout.write(`${args.json ? JSON.stringify(s, null, 2) : formatSummary(s)}\n`);
   },
