@@ -50,8 +50,7 @@ function savedOptions(dir: string): TrainOptions {
 }
 
 async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<TrainResult> {
-  const setup = setupModel(o);
-  const lora = applyLora(setup, o);
+  const { setup, lora } = applyLora(setupModel(o), o);
   const { config } = setup;
   const saved = o.resume ? savedOptions(out) : undefined;
   // A resumed run keeps its hyper-parameters; only the step budget may grow.
