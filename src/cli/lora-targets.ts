@@ -3,7 +3,7 @@
  * training: each target's module key (the adapter file's name for it), its weight, node, layout
  * and shape, and the adapter's parameter count per rank.
  */
-import { findLoraTargets, LORA_PRESETS } from '../nn/lora';
+import { findLoraTargets, LORA_PRESETS, WeightInfo } from '../nn/lora';
 import type { Model } from '../onnx/ir';
 
 export interface LoraTargetsReport {
@@ -13,8 +13,9 @@ export interface LoraTargetsReport {
   parametersPerRank: number;
 }
 
-export function loraTargetsReport(model: Model, pattern: string): LoraTargetsReport {
-  const targets = findLoraTargets(model.graph, pattern).map((c) => ({ key: c.key, weight: c.weight, node: c.node, layout: c.layout, dims: c.dims, inFeatures: c.inF, outFeatures: c.outF }));
+/** `external`: the weights a header-only read left in external data (name, dtype, dims), so that they count too. */
+export function loraTargetsReport(model: Model, pattern: string, external: readonly ({ tensor: string } & WeightInfo)[] = []): LoraTargetsReport {
+  const targets = findLoraTargets(model.graph, pattern, new Map(external.map((e) => [e.tensor, e]))).map((c) => ({ key: c.key, weight: c.weight, node: c.node, layout: c.layout, dims: c.dims, inFeatures: c.inF, outFeatures: c.outF }));
   return { pattern, targets, parametersPerRank: targets.reduce((s, t) => s + t.inFeatures + t.outFeatures, 0) };
 }
 

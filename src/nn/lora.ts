@@ -93,8 +93,14 @@ function keyFor(weight: string, node: Node): string {
   return (parts.length > 1 ? parts.slice(0, -1) : parts).join('.') || weight.replace(/[^A-Za-z0-9_.]/g, '_');
 }
 
+/** A weight's type and dims: an initializer, or a tensor left in external data by a header-only read. */
+export interface WeightInfo {
+  dtype: string;
+  dims: readonly number[];
+}
+
 /** W's layout as `node` reads it (as input 1), or undefined when LoRA cannot adapt that use. */
-function layoutOf(node: Node, w: Tensor): LoraTarget['layout'] | undefined {
+function layoutOf(node: Node, w: WeightInfo): LoraTarget['layout'] | undefined {
   if (node.opType === 'MatMul' && w.dims.length === 2) return 'in-out';
   if (node.opType === 'Gemm' && w.dims.length === 2 && (node.attrs.transA?.value ?? 0) === 0) return node.attrs.transB?.value === 1 ? 'out-in' : 'in-out';
   if (node.opType === 'Conv' && w.dims.length === 4 && (node.attrs.group?.value ?? 1) === 1) return 'conv';
@@ -102,21 +108,25 @@ function layoutOf(node: Node, w: Tensor): LoraTarget['layout'] | undefined {
 }
 
 /** The nodes reading `weight`, when every one reads it as input 1 of the same op and layout (else none). */
-function readersOf(graph: Graph, weight: string, w: Tensor): Node[] {
+function readersOf(graph: Graph, weight: string, w: WeightInfo): Node[] {
   const readers = graph.nodes.filter((n) => n.inputs.includes(weight));
   const layout = readers.length > 0 ? layoutOf(readers[0], w) : undefined;
   const same = readers.every((n) => n.inputs.indexOf(weight) === 1 && n.inputs.lastIndexOf(weight) === 1 && n.opType === readers[0].opType && layoutOf(n, w) === layout);
   return layout && same ? readers : [];
 }
 
-/** Every float weight LoRA can adapt: 2-D MatMul/Gemm weights and group-1 Conv weights, in graph order. */
-export function loraCandidates(graph: Graph): LoraCandidate[] {
+/**
+ * Every float weight LoRA can adapt: 2-D MatMul/Gemm weights and group-1 Conv weights, in graph
+ * order. `external` describes weights that are not among the graph's initializers (a model read
+ * without its external data, e.g. for `inspect`).
+ */
+export function loraCandidates(graph: Graph, external?: ReadonlyMap<string, WeightInfo>): LoraCandidate[] {
   const out: LoraCandidate[] = [];
   const seen = new Set<string>();
   const keys = new Set<string>();
   for (const node of graph.nodes) {
     const weight = node.inputs[1];
-    const w = weight ? graph.initializers.get(weight) : undefined;
+    const w: WeightInfo | undefined = weight ? graph.initializers.get(weight) ?? external?.get(weight) : undefined;
     if (!w || w.dtype !== 'float32' || seen.has(weight)) continue;
     seen.add(weight);
     const layout = readersOf(graph, weight, w).length > 0 ? layoutOf(node, w) : undefined;
@@ -125,7 +135,7 @@ export function loraCandidates(graph: Graph): LoraCandidate[] {
     for (let k = 2; keys.has(key); k++) key = `${keyFor(weight, node)}_${k}`;
     keys.add(key);
     const [d0, d1] = w.dims;
-    const inF = layout === 'in-out' ? d0 : layout === 'out-in' ? d1 : w.size / d0;
+    const inF = layout === 'in-out' ? d0 : layout === 'out-in' ? d1 : w.dims.slice(1).reduce((p, d) => p * d, 1);
     const outF = layout === 'in-out' ? d1 : d0;
     out.push({ weight, key, layout, node: node.name, dims: [...w.dims], inF, outF });
   }
@@ -136,7 +146,7 @@ export function loraCandidates(graph: Graph): LoraCandidate[] {
  * The candidates a targets pattern picks: comma-separated presets (LORA_PRESETS) and globs
  * (core/glob.ts) over each candidate's module key, weight name and node name; `!` excludes.
  */
-export function findLoraTargets(graph: Graph, pattern = DEFAULT_LORA_TARGETS): LoraCandidate[] {
+export function findLoraTargets(graph: Graph, pattern = DEFAULT_LORA_TARGETS, external?: ReadonlyMap<string, WeightInfo>): LoraCandidate[] {
   const { include, exclude } = globParts(pattern);
   const picks = (items: string[]) => {
     const presets = items.filter((p) => p in LORA_PRESETS).map((p) => LORA_PRESETS[p]);
@@ -146,7 +156,7 @@ export function findLoraTargets(graph: Graph, pattern = DEFAULT_LORA_TARGETS): L
   };
   const inc = picks(include);
   const exc = picks(exclude);
-  return loraCandidates(graph).filter((c) => (include.length === 0 || inc(c)) && !exc(c));
+  return loraCandidates(graph, external).filter((c) => (include.length === 0 || inc(c)) && !exc(c));
 }
 
 /**

@@ -59,6 +59,11 @@ describe('LoRA on diffusers-named graphs', function () {
     assert.deepEqual(keys(m, 'attn,!*attn2*'), [KEYS.attn[0], KEYS.attn[3]]);
     assert.deepEqual(keys(m, 'onnx::MatMul_6'), [KEYS.ff[1]], 'the anonymous weight name matches too');
     assert.deepEqual(keys(m, '/time_embedding/*'), [KEYS.gemm], 'and the node name');
+    // A graph read without its external data (weights known by dtype and dims only) gives the same targets.
+    const header = m.graph.clone();
+    const external = new Map([...header.initializers].filter(([, t]) => t.dtype === 'float32').map(([n, t]) => [n, { dtype: t.dtype, dims: t.dims }]));
+    for (const n of external.keys()) header.initializers.delete(n);
+    assert.deepEqual(findLoraTargets(header, 'all-linear+conv', external), findLoraTargets(m.graph, 'all-linear+conv'));
   });
 
   it('the activation path (y + s B(A x)) equals the merged weights (W + s B A) for MatMul, Gemm (alpha 0.5) and 3x3 Conv within 1e-5', async () => {
