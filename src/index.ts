@@ -72,3 +72,8 @@ export { DiffusionError, OptionError, FileFormatError, ConfigError } from './cor
 export * from './diffusion/pipelines';
 export { loadCascade, loadEnsemble, type LoadedCascade, type LoadedEnsemble } from './runtime/pipelines';
 export { trainExperts, type TrainExpertsOptions, type TrainExpertsResult } from './train/experts';
+// LoRA: presets, adapter checks and the ecosystem's key names (docs/lora.md); the one glob matcher
+export { LORA_PRESETS, checkAdapter, loraCandidates, type LoraCandidate, type WeightInfo } from './nn/lora';
+export { adapterKeys, parseAdapterKey, kohyaName, LORA_KEY_FORMATS, type LoraKeyFormat } from './nn/lora-keys';
+export { globMatcher } from './core/glob';
+export { estimateWeightMemory, type WeightMemory } from './train/step-memory';
