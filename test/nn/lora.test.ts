@@ -128,6 +128,19 @@ describe('LoRA on diffusers-named graphs', function () {
     assert.ok(names.includes(`unet.${KEYS.attn[0]}.lora_A.weight`) && names.includes(`unet.${KEYS.gemm}.lora_B.weight`), names.join(', '));
   });
 
+  it('reads F16 and BF16 tensors (as downloaded LoRA files hold them) widened to float32', () => {
+    const header = JSON.stringify({ h: { dtype: 'F16', shape: [3], data_offsets: [0, 6] }, b: { dtype: 'BF16', shape: [2], data_offsets: [6, 10] } });
+    const bytes = new Uint8Array(8 + header.length + 10);
+    new DataView(bytes.buffer).setBigUint64(0, BigInt(header.length), true);
+    bytes.set(new TextEncoder().encode(header), 8);
+    // binary16: 0x3C00 = 1, 0xC000 = -2, 0x3555 = 0.333251953125; bfloat16: 0x3F80 = 1, 0xC040 = -3.
+    const data = new DataView(bytes.buffer, 8 + header.length);
+    [0x3c00, 0xc000, 0x3555, 0x3f80, 0xc040].forEach((v, i) => data.setUint16(2 * i, v, true));
+    const { tensors } = decodeSafetensors(bytes, 'half.safetensors');
+    assert.deepEqual(tensors.get('h'), Tensor.float32([3], [1, -2, 0.333251953125]));
+    assert.deepEqual(tensors.get('b'), Tensor.float32([2], [1, -3]));
+  });
+
   it('refuses bad adapters in one line: non-finite values, alpha <= 0, wrong shapes, a target twice, unknown modules and keys', () => {
     const base = diffusersLike();
     const adapter = randomAdapter(base, 2, 2);
