@@ -215,6 +215,7 @@ export function adapterDims(c: LoraTarget, dims: readonly number[], rank: number
 export function checkAdapter(graph: Graph, adapter: LoraAdapter, source = 'LoRA adapter'): void {
   const { spec, tensors } = adapter;
   if (!(Number.isFinite(spec.alpha) && spec.alpha > 0)) throw new DiffusionError(`${source}: alpha must be a positive number, got ${spec.alpha}`);
+  if (!Number.isFinite(Math.fround(spec.alpha / spec.rank))) throw new DiffusionError(`${source}: alpha / rank = ${spec.alpha / spec.rank} overflows float32`);
   const weights = new Set<string>();
   const keys = new Set<string>();
   for (const t of spec.targets) {
@@ -225,6 +226,8 @@ export function checkAdapter(graph: Graph, adapter: LoraAdapter, source = 'LoRA 
     const w = graph.initializers.get(t.weight);
     if (!w) throw new DiffusionError(`${source}: the model has no weight '${t.weight}' (target '${t.key}')`);
     const d = adapterDims(t, w.dims, spec.rank);
+    const [outF, inF] = [d.b[0], d.a.slice(1).reduce((p, x) => p * x, 1)];
+    if (spec.rank > Math.min(inF, outF)) throw new DiffusionError(`${source}: rank ${spec.rank} exceeds min(in, out) = ${Math.min(inF, outF)} of '${t.key}' (a higher rank adds nothing)`);
     for (const [name, dims] of [[loraA(t.key), d.a], [loraB(t.key), d.b]] as const) {
       const v = tensors.get(name);
       if (!v || v.dims.join(',') !== dims.join(',')) {
@@ -255,6 +258,8 @@ export function insertLora(model: Model, options: LoraOptions | LoraAdapter): Mo
       const all = loraCandidates(graph).map((c) => c.key);
       throw new OptionError('targets', `'${targets ?? DEFAULT_LORA_TARGETS}' matches no MatMul, Gemm or Conv weight; candidates: ${all.slice(0, 12).join(', ')}${all.length > 12 ? ', ...' : ''}`);
     }
+    const narrow = found.find((c) => rank > Math.min(c.inF, c.outF));
+    if (narrow) throw new OptionError('rank', `${rank} exceeds min(in, out) = ${Math.min(narrow.inF, narrow.outF)} of '${narrow.key}' (a higher rank adds nothing)`);
     const rng = new Rng(options.seed ?? 0);
     const tensors = new Map<string, Tensor>();
     for (const c of found) {
@@ -346,6 +351,7 @@ export function mergeLora(model: Model, adapter?: LoraAdapter): Model {
         // [out, in] for out-in and conv (row-major = W's flat order); [in, out] for in-out.
         const at = t.layout === 'in-out' ? i * outF + o : o * inF + i;
         out[at] = wd[at] + s * sum;
+        if (!Number.isFinite(out[at])) throw new DiffusionError(`LoRA merge: '${t.weight}' would hold a non-finite value (${out[at]}) at index ${at}`);
       }
     }
     graph.initializers.set(t.weight, new Tensor('float32', [...w.dims], out));

@@ -128,6 +128,28 @@ describe('LoRA on diffusers-named graphs', function () {
     assert.ok(names.includes(`unet.${KEYS.attn[0]}.lora_A.weight`) && names.includes(`unet.${KEYS.gemm}.lora_B.weight`), names.join(', '));
   });
 
+  it('refuses malformed safetensors headers in one line naming the tensor', () => {
+    const file = (header: unknown, dataBytes = 16) => {
+      const json = JSON.stringify(header);
+      const b = new Uint8Array(8 + json.length + dataBytes);
+      new DataView(b.buffer).setBigUint64(0, BigInt(json.length), true);
+      b.set(new TextEncoder().encode(json), 8);
+      return b;
+    };
+    const cases: [unknown, string][] = [
+      [null, 'header is not a JSON object'],
+      [{ a: null }, "tensor 'a' is not an object with dtype, shape and data_offsets"],
+      [{ a: { dtype: 'F32', shape: 5, data_offsets: [0, 4] } }, "tensor 'a' has shape 5 (a list of non-negative integers expected)"],
+      [{ a: { dtype: 'F32', shape: [-1, -4], data_offsets: [0, 16] } }, "tensor 'a' has shape [-1,-4] (a list of non-negative integers expected)"],
+      [{ a: { dtype: 'F32', shape: [1.5], data_offsets: [0, 4] } }, "tensor 'a' has shape [1.5] (a list of non-negative integers expected)"],
+      [{ a: { dtype: 'F32', shape: [1], data_offsets: [4, 0] } }, "tensor 'a': offsets [4, 0] do not hold shape [1] in 16 data bytes"],
+      [{ a: { dtype: 'F32', shape: [2], data_offsets: 8 } }, "tensor 'a' has data_offsets 8 ([begin, end] expected)"],
+      [{ a: { dtype: 'F64', shape: [2], data_offsets: [0, 16] } }, 'tensor \'a\' has dtype "F64" (F32, F16, BF16 and I64 are read)'],
+      [{ __metadata__: { k: 5 } }, '__metadata__ is not an object of strings'],
+    ];
+    for (const [header, why] of cases) assert.throws(() => decodeSafetensors(file(header), 'x.safetensors'), { message: `x.safetensors: not a readable safetensors file: ${why}` }, why);
+  });
+
   it('reads F16 and BF16 tensors (as downloaded LoRA files hold them) widened to float32', () => {
     const header = JSON.stringify({ h: { dtype: 'F16', shape: [3], data_offsets: [0, 6] }, b: { dtype: 'BF16', shape: [2], data_offsets: [6, 10] } });
     const bytes = new Uint8Array(8 + header.length + 10);
@@ -158,6 +180,8 @@ describe('LoRA on diffusers-named graphs', function () {
     });
     assert.throws(() => insertLora(base, bad((a) => a.spec.targets.push({ ...q, key: 'again' }))), { message: "LoRA adapter: weight 'onnx::MatMul_1' is targeted twice" });
     assert.throws(() => insertLora(base, { rank: 2, alpha: -1 }), { message: 'alpha must be a positive number, got -1' });
+    assert.throws(() => insertLora(base, { rank: 2, alpha: 1e308 }), { message: 'LoRA adapter: alpha / rank = 5e+307 overflows float32' });
+    assert.throws(() => insertLora(base, { rank: 1_000_000_000 }), { message: `rank 1000000000 exceeds min(in, out) = 8 of '${KEYS.attn[0]}' (a higher rank adds nothing)` });
     const tensors = new Map([['lora_unet_up_blocks_9_to_q.lora_down.weight', Tensor.float32([2, 8])], ['lora_unet_up_blocks_9_to_q.lora_up.weight', Tensor.float32([8, 2])]]);
     assert.throws(() => decodeAdapter(encodeSafetensors(tensors), 'k.safetensors', base.graph), {
       message: "k.safetensors: 'up_blocks_9_to_q' names no MatMul, Gemm or Conv weight of the model (its layers are named like 'conv_in')",
