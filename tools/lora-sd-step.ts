@@ -3,7 +3,7 @@
  * the graph is read without its data (frozen weights as zero-filled placeholders that the OS
  * never materialises), the step graph is written beside a hard link to the base's weights file
  * with every frozen initializer referencing its original bytes, and ORT opens it from the path.
- *   flock /work/big/.memlock node --import tsx tools/lora-sd-step.ts MODEL.onnx CONFIG.json CTX.npy OUTDIR [rank] [steps]
+ *   flock /work/big/.memlock node --import tsx tools/lora-sd-step.ts MODEL.onnx CONFIG.json CTX.npy OUTDIR [rank] [steps] [all|extended|basic|disabled]
  * Needs src/runtime/model-files.ts (external data, read without the data) and the foreign-model
  * preparation of src/train/setup-model.ts (roles, pinned dims, folded shapes) from the same round.
  */
@@ -23,7 +23,9 @@ import { decodeNpy, npyToFloat32 } from '../src/data/npy';
 import { estimateWeightMemory } from '../src/train/step-memory';
 import { ortNode } from '../src/runtime/ort-node';
 
-const [file, configFile, ctxFile, outDir, rankArg, stepsArg] = process.argv.slice(2);
+const [file, configFile, ctxFile, outDir, rankArg, stepsArg, optArg] = process.argv.slice(2);
+// ORT's constant folding turns each frozen weight's Transpose or flipped kernel in the backward pass into a second copy of it.
+const level = (optArg ?? 'all') as 'all' | 'extended' | 'basic' | 'disabled';
 const rank = Number(rankArg ?? 4);
 const steps = Number(stepsArg ?? 2);
 const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
@@ -66,10 +68,10 @@ async function main() {
   log(`wrote ${stepFile} (${mb(fs.statSync(stepFile).size)}; ${kept.length} frozen tensors by reference, ${missing} not in the step graph)`);
   const ort = ortNode();
   const session = await ort.InferenceSession.create(stepFile, {
-    graphOptimizationLevel: 'all', intraOpNumThreads: 2, interOpNumThreads: 1, executionMode: 'sequential', enableMemPattern: false, executionProviders: ['cpu'],
+    graphOptimizationLevel: level, intraOpNumThreads: 2, interOpNumThreads: 1, executionMode: 'sequential', enableMemPattern: false, executionProviders: ['cpu'],
     extra: { session: { disable_prepacking: '1' } },
   });
-  log('session created');
+  log(`session created (graph optimization ${level})`);
   const rng = new Rng(0);
   const img = () => new ort.Tensor('float32', Float32Array.from(rng.normalArray(4 * 32 * 32)), [1, 4, 32, 32]);
   const ctx = npyToFloat32(decodeNpy(fs.readFileSync(ctxFile)));
