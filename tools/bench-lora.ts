@@ -15,7 +15,8 @@ import { join, resolve } from 'node:path';
 import { configFromJson, ModelConfig, readModelConfig } from '../src/core/model-config';
 import { Rng } from '../src/core/rng';
 import { buildModel, loadRecipe } from '../src/nn';
-import { extractLora, insertLora, LORA_TRAINABLE, loraA, loraB } from '../src/nn/lora';
+import { insertLora, LORA_TRAINABLE } from '../src/nn/lora';
+import { weightForm } from './lora-weight-form';
 import { Model } from '../src/onnx/ir';
 import { decodeModel } from '../src/onnx/proto';
 import { Tensor } from '../src/onnx/tensor';
@@ -23,7 +24,6 @@ import { NodeSession } from '../src/runtime/node';
 import { flattenParams } from '../src/train/params';
 import { buildStepGraph } from '../src/train/step-graph';
 import { setupModel } from '../src/train/setup';
-import { sortTopologically } from '../src/onnx/topo';
 
 const root = resolve(__dirname, '..');
 const arg = (name: string, d: string) => {
@@ -82,35 +82,6 @@ async function runCase(c: Case): Promise<Result> {
     params: total, trained: params.length, stepMs: times[Math.floor(times.length / 2)], fedBytes: bytes(feeds), fetchedBytes: bytes(out), buildMs,
     peakRssMb: process.resourceUsage().maxRSS / 1024,
   };
-}
-
-/**
- * The former in-graph form, for this comparison only: W' = W + (alpha/r) dW is formed from A and B
- * on every step and the node reads W' (a full-size MatMul, Add and weight gradient per target).
- */
-function weightForm(base: Model, rank: number): Model {
-  const { base: plain, adapter } = extractLora(insertLora(base, { rank }));
-  const graph = plain.graph.clone();
-  for (const [name, t] of adapter.tensors) graph.initializers.set(name, t);
-  for (const t of adapter.spec.targets) {
-    const w = graph.initializers.get(t.weight)!;
-    const p = `lora_w/${t.key}`;
-    const node = (opType: string, inputs: string[], out: string, attrs = {}) => (graph.nodes.push({ name: `${p}/${out}`, opType, domain: '', inputs, outputs: [`${p}/${out}`], attrs }), `${p}/${out}`);
-    const cst = (name: string, v: Tensor) => (graph.initializers.set(`${p}/${name}`, v), `${p}/${name}`);
-    let a = loraA(t.key);
-    let b = loraB(t.key);
-    if (t.layout === 'conv') {
-      b = node('Reshape', [b, cst('b_dims', Tensor.int64([2], [w.dims[0], rank]))], 'b2d');
-      a = node('Reshape', [a, cst('a_dims', Tensor.int64([2], [rank, -1]))], 'a2d');
-    }
-    let d = node('MatMul', [b, a], 'ba');
-    if (t.layout === 'in-out') d = node('Transpose', [d], 'ba_t', { perm: { type: 'ints', value: [1, 0] } });
-    if (t.layout === 'conv') d = node('Reshape', [d, cst('w_dims', Tensor.int64([4], w.dims))], 'ba_w');
-    const merged = node('Add', [t.weight, node('Mul', [d, cst('scale', Tensor.scalar(adapter.spec.alpha / rank))], 'delta')], 'merged');
-    for (const n of graph.nodes) if (!n.name.startsWith(p)) n.inputs = n.inputs.map((i) => (i === t.weight ? merged : i));
-  }
-  sortTopologically(graph);
-  return { ...plain, graph };
 }
 
 async function main(): Promise<void> {

@@ -3,7 +3,7 @@
  * the graph is read without its data (frozen weights as zero-filled placeholders that the OS
  * never materialises), the step graph is written beside a hard link to the base's weights file
  * with every frozen initializer referencing its original bytes, and ORT opens it from the path.
- *   flock /work/big/.memlock node --import tsx tools/lora-sd-step.ts MODEL.onnx CONFIG.json CTX.npy OUTDIR [rank] [steps] [all|extended|basic|disabled]
+ *   flock /work/big/.memlock node --import tsx tools/lora-sd-step.ts MODEL.onnx CONFIG.json CTX.npy OUTDIR [rank] [steps] [all|extended|basic|disabled] [activation|weight]
  * Needs src/runtime/model-files.ts (external data, read without the data) and the foreign-model
  * preparation of src/train/setup-model.ts (roles, pinned dims, folded shapes) from the same round.
  */
@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { readModelHeader } from '../src/runtime/model-files';
 import { setupFromModel } from '../src/train/setup-model';
 import { insertLora, LORA_TRAINABLE } from '../src/nn/lora';
+import { weightForm } from './lora-weight-form';
 import { buildStepGraph } from '../src/train/step-graph';
 import { encodeModel } from '../src/onnx/proto';
 import { onnx } from '../src/onnx/onnx-proto';
@@ -23,7 +24,8 @@ import { decodeNpy, npyToFloat32 } from '../src/data/npy';
 import { estimateWeightMemory } from '../src/train/step-memory';
 import { ortNode } from '../src/runtime/ort-node';
 
-const [file, configFile, ctxFile, outDir, rankArg, stepsArg, optArg] = process.argv.slice(2);
+const [file, configFile, ctxFile, outDir, rankArg, stepsArg, optArg, formArg] = process.argv.slice(2);
+const form = formArg ?? 'activation';
 // ORT's constant folding turns each frozen weight's Transpose or flipped kernel in the backward pass into a second copy of it.
 const level = (optArg ?? 'all') as 'all' | 'extended' | 'basic' | 'disabled';
 const rank = Number(rankArg ?? 4);
@@ -40,7 +42,8 @@ async function main() {
   log(`header read: ${external.length} external tensors, ${mb(external.reduce((s, r) => s + tensorBytes(r), 0))}`);
   const given = JSON.parse(fs.readFileSync(configFile, 'utf8'));
   const setup = setupFromModel(model, file, given, { batch: 1 });
-  const lora = insertLora(setup.trainModel, { rank });
+  // The weight form (W' = W + sBA every step) only for comparison: tools/lora-weight-form.ts.
+  const lora = form === 'weight' ? weightForm(setup.trainModel, rank) : insertLora(setup.trainModel, { rank });
   const w = estimateWeightMemory(lora.graph, LORA_TRAINABLE, 12);
   log(`weights estimate: frozen ${mb(w.frozenBytes)}, trainable ${mb(w.trainableBytes)} x 12, total ${mb(w.bytes)}`);
   const step = buildStepGraph(lora, setup.config, { batch: 1, trainable: LORA_TRAINABLE });
@@ -71,7 +74,7 @@ async function main() {
     graphOptimizationLevel: level, intraOpNumThreads: 2, interOpNumThreads: 1, executionMode: 'sequential', enableMemPattern: false, executionProviders: ['cpu'],
     extra: { session: { disable_prepacking: '1' } },
   });
-  log(`session created (graph optimization ${level})`);
+  log(`session created (graph optimization ${level}, ${form} form)`);
   const rng = new Rng(0);
   const img = () => new ort.Tensor('float32', Float32Array.from(rng.normalArray(4 * 32 * 32)), [1, 4, 32, 32]);
   const ctx = npyToFloat32(decodeNpy(fs.readFileSync(ctxFile)));
