@@ -3,7 +3,7 @@
  * the graph is read without its data (frozen weights as zero-filled placeholders that the OS
  * never materialises), the step graph is written beside a hard link to the base's weights file
  * with every frozen initializer referencing its original bytes, and ORT opens it from the path.
- *   flock /work/big/.memlock node --import tsx tools/lora-sd-step.ts MODEL.onnx CONFIG.json CTX.npy OUTDIR [rank] [steps] [all|extended|basic|disabled] [activation|weight]
+ *   flock /work/big/.memlock node --import tsx tools/lora-sd-step.ts MODEL.onnx CONFIG.json CTX.npy OUTDIR [rank] [steps] [all|extended|basic|disabled] [activation|weight] [conv-flipped|conv-transpose]
  * Needs src/runtime/model-files.ts (external data, read without the data) and the foreign-model
  * preparation of src/train/setup-model.ts (roles, pinned dims, folded shapes) from the same round.
  */
@@ -24,7 +24,9 @@ import { decodeNpy, npyToFloat32 } from '../src/data/npy';
 import { estimateWeightMemory } from '../src/train/step-memory';
 import { ortNode } from '../src/runtime/ort-node';
 
-const [file, configFile, ctxFile, outDir, rankArg, stepsArg, optArg, formArg] = process.argv.slice(2);
+const [file, configFile, ctxFile, outDir, rankArg, stepsArg, optArg, formArg, convArg] = process.argv.slice(2);
+// conv-transpose: the Conv input gradient reads W as it is (no flipped kernel for ORT to fold into a copy).
+const inputGradient = (convArg ?? 'conv-flipped') as 'conv-flipped' | 'conv-transpose';
 const form = formArg ?? 'activation';
 // ORT's constant folding turns each frozen weight's Transpose or flipped kernel in the backward pass into a second copy of it.
 const level = (optArg ?? 'all') as 'all' | 'extended' | 'basic' | 'disabled';
@@ -46,7 +48,7 @@ async function main() {
   const lora = form === 'weight' ? weightForm(setup.trainModel, rank) : insertLora(setup.trainModel, { rank });
   const w = estimateWeightMemory(lora.graph, LORA_TRAINABLE, 12);
   log(`weights estimate: frozen ${mb(w.frozenBytes)}, trainable ${mb(w.trainableBytes)} x 12, total ${mb(w.bytes)}`);
-  const step = buildStepGraph(lora, setup.config, { batch: 1, trainable: LORA_TRAINABLE });
+  const step = buildStepGraph(lora, setup.config, { batch: 1, trainable: LORA_TRAINABLE, conv: { inputGradient } });
   log(`step graph: ${step.model.graph.nodes.length} nodes, ${step.layout.total} trained values`);
   const params = flattenParams(lora.graph, step.layout);
   // Frozen initializers still in the step graph that came from external data: written as references.
@@ -74,7 +76,7 @@ async function main() {
     graphOptimizationLevel: level, intraOpNumThreads: 2, interOpNumThreads: 1, executionMode: 'sequential', enableMemPattern: false, executionProviders: ['cpu'],
     extra: { session: { disable_prepacking: '1' } },
   });
-  log(`session created (graph optimization ${level}, ${form} form)`);
+  log(`session created (graph optimization ${level}, ${form} form, ${inputGradient})`);
   const rng = new Rng(0);
   const img = () => new ort.Tensor('float32', Float32Array.from(rng.normalArray(4 * 32 * 32)), [1, 4, 32, 32]);
   const ctx = npyToFloat32(decodeNpy(fs.readFileSync(ctxFile)));
