@@ -93,3 +93,9 @@ export {
   createScheduler, registerScheduler, schedulerNames, DdimScheduler, EulerDiscreteScheduler, EulerAncestralScheduler, DpmSolverMultistepScheduler,
   PndmScheduler, type Scheduler, type SchedulerFactory, type NoiseSource,
 } from './diffusion/schedulers';
+
+// LoRA: presets, adapter checks and the ecosystem's key names (docs/lora.md); the one glob matcher
+export { LORA_PRESETS, checkAdapter, loraCandidates, type LoraCandidate, type WeightInfo } from './nn/lora';
+export { adapterKeys, parseAdapterKey, kohyaName, LORA_KEY_FORMATS, type LoraKeyFormat } from './nn/lora-keys';
+export { globMatcher } from './core/glob';
+export { estimateWeightMemory, type WeightMemory } from './train/step-memory';

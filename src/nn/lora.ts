@@ -1,48 +1,67 @@
 /**
- * Low-rank adapters (LoRA, Hu et al. 2021) for any ONNX denoiser: for a selected weight W of a
- * MatMul, Gemm or Conv node, the graph forms W' = W + (alpha / r) B A (eq. 3: h = W0 x + B A x)
- * and the node reads W' instead of W. W stays a frozen initializer; A [r, in] and B [out, r] are
- * new initializers, the only ones that train. B starts at 0, so the adapted model starts equal to
- * the base model; A starts as PyTorch's nn.Linear / peft's (uniform in +-1/sqrt(in)).
+ * Low-rank adapters (LoRA, Hu et al. 2021) for any ONNX denoiser, on the activation path as peft
+ * applies them (peft/tuners/lora/layer.py, Linear.forward: result = base_layer(x) + lora_B(lora_A(x)) * scaling):
+ * for a selected weight W of a MatMul, Gemm or Conv node, the node's output y = W x (+ bias)
+ * becomes y + s B (A x), s = alpha / r (eq. 3: h = W0 x + B A x). W stays a frozen initializer,
+ * read only by its own node: no weight gradient, no full-size product, no copy. A [r, in] and
+ * B [out, r] are new initializers, the only ones that train. B starts at 0, so the adapted model
+ * starts equal to the base model; A starts as PyTorch's nn.Linear / peft's (uniform in +-1/sqrt(in)).
  *
  * Layouts (peft's convention for A and B, so an adapter reads like a peft one):
- *   Gemm transB=1, W [out, in]:        dW = B A
- *   MatMul (x @ W), W [in, out]:       dW = (B A)^T
- *   Conv, W [O, I, kh, kw], group 1:   A [r, I, kh, kw], B [O, r, 1, 1],
- *                                      dW = reshape(B[O, r] A[r, I*kh*kw], [O, I, kh, kw])
+ *   Gemm transB=1, W [out, in]:        delta = Gemm(Gemm(x, A, transB), B, transB)     dW = B A
+ *   MatMul (x @ W), W [in, out]:       delta = (x @ A^T) @ B^T                          dW = (B A)^T
+ *   Conv, W [O, I, kh, kw], group 1:   delta = Conv1x1(Conv(x, A; W's strides, pads), B)
+ *                                      A [r, I, kh, kw], B [O, r, 1, 1], dW = reshape(B[O, r] A[r, I*kh*kw])
  * The Conv factorisation is peft's Conv2d LoRA: A is a k x k conv to r channels, B a 1x1 conv back
- * to O, i.e. rank r over W flattened to [O, I*kh*kw]. It covers every kernel size with one rule,
- * costs r (O + I k^2) values, and merges exactly (dW is a plain reshape of a matrix product).
+ * to O, i.e. rank r over W flattened to [O, I*kh*kw]. mergeLora folds dW into W on the host
+ * (W' = W + s dW), the same function of x as the activation path.
  *
- * Adapter files are safetensors: tensors `<key>.lora_A.weight`, `<key>.lora_B.weight` and
- * `__metadata__.onnx_diffusion_lora` = JSON {format, rank, alpha, targets: [{weight, key, layout}]}.
- * Pure; no Node imports (runs in the browser entry too).
+ * Adapter files: nn/lora-keys.ts (peft/diffusers/kohya key names). Pure; no Node imports.
  */
-import { ConfigError, DiffusionError, OptionError } from '../core/errors';
+import { DiffusionError, OptionError } from '../core/errors';
+import { globMatcher, globParts } from '../core/glob';
 import { checkLoraSpec, LoraSpec, LoraTarget, readModelConfig, writeModelConfig } from '../core/model-config';
 import { Rng } from '../core/rng';
 import { Checker } from '../core/schema';
 import { Graph, Model, Node } from '../onnx/ir';
-import { decodeSafetensors, encodeSafetensors } from '../onnx/safetensors';
 import { Tensor } from '../onnx/tensor';
 import { sortTopologically } from '../onnx/topo';
 
+export { decodeAdapter, encodeAdapter, LORA_FORMAT } from './lora-keys';
+
 export type { LoraSpec, LoraTarget } from '../core/model-config';
 
-/**
- * Attention projections by default: q, k, v and output projections as torch exports and diffusers
- * name them (`/x2/q/MatMul`, `to_q`, `mida.qkv.weight`, `mida.o.weight`), and our own `attn` blocks.
- */
-export const DEFAULT_LORA_TARGETS = '*attn*,*attention*,*qkv*,*to_q*,*to_k*,*to_v*,*to_out*,*/q/*,*/k/*,*/v/*,*/o/*,*.q.*,*.k.*,*.v.*,*.o.*';
+/** What a preset picks, judged from a candidate's module key and layout. */
+const ATTN = /(^|\.)(to_q|to_k|to_v|to_out\.0|q|k|v|o|qkv)$|(^|\.)attn(\.\d+)?\.proj$/;
+const FF = /(^|\.)ff\.net\.(0\.proj|2)$/;
 
-export const LORA_FORMAT = 'onnx-diffusion-lora/1';
+/**
+ * Named target sets, usable wherever a glob is (`--lora-targets attn+ff,!*mid_block*`):
+ * - `attn`: the attention projections: diffusers' `to_q`, `to_k`, `to_v`, `to_out.0` in self- and
+ *   cross-attention (the target_modules of diffusers' examples/text_to_image/train_text_to_image_lora.py),
+ *   and this project's `attn.<i>.qkv|proj` and torch-style `q`, `k`, `v`, `o`;
+ * - `attn+ff`: also the transformer blocks' feed-forward (`ff.net.0.proj`, `ff.net.2`);
+ * - `all-linear`: every MatMul/Gemm weight (peft's "all-linear");
+ * - `all-linear+conv`: every candidate, convolutions included.
+ */
+export const LORA_PRESETS: Readonly<Record<string, (c: LoraTarget) => boolean>> = {
+  attn: (c) => ATTN.test(c.key),
+  'attn+ff': (c) => ATTN.test(c.key) || FF.test(c.key),
+  'all-linear': (c) => c.layout !== 'conv',
+  'all-linear+conv': () => true,
+};
+
+/** The default targets: the attention projections (preset `attn`). */
+export const DEFAULT_LORA_TARGETS = 'attn';
+
+/** The metadata key of a model whose config cannot hold the spec (no onnx-diffusion config). */
 const META_KEY = 'onnx_diffusion_lora';
 
 export interface LoraOptions {
   rank: number;
   /** Scale numerator: dW = (alpha / rank) B A (default alpha = rank, scale 1). */
   alpha?: number;
-  /** Comma-separated globs over weight names and node names ('!glob' excludes); default DEFAULT_LORA_TARGETS. */
+  /** Comma-separated presets (LORA_PRESETS) and globs over module keys, weight names and node names ('!' excludes); default 'attn'. */
   targets?: string;
   /** Seed of A's initialisation (default 0). */
   seed?: number;
@@ -58,19 +77,9 @@ export const loraA = (key: string): string => `${key}.lora_A.weight`;
 export const loraB = (key: string): string => `${key}.lora_B.weight`;
 /** The globs that select exactly the adapters as the trainable parameters. */
 export const LORA_TRAINABLE = '*.lora_A.weight,*.lora_B.weight';
-const merged = (weight: string) => `${weight}/lora_merged`;
-
-/** Comma-separated globs (`*` = any run of characters, `!` excludes) as a predicate over several names. */
-function globs(pattern: string): (names: string[]) => boolean {
-  const parts = pattern.split(',').map((p) => p.trim()).filter(Boolean);
-  const re = (g: string) => new RegExp(`^${g.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
-  const inc = parts.filter((p) => !p.startsWith('!')).map(re);
-  const exc = parts.filter((p) => p.startsWith('!')).map((p) => re(p.slice(1)));
-  return (names) => names.some((n) => inc.some((r) => r.test(n))) && !names.some((n) => exc.some((r) => r.test(n)));
-}
 
 /** A candidate: the node reading W, W's dims, its layout, (in, out) features and the adapter key. */
-interface Candidate extends LoraTarget {
+export interface LoraCandidate extends LoraTarget {
   node: string;
   dims: number[];
   inF: number;
@@ -84,112 +93,189 @@ function keyFor(weight: string, node: Node): string {
   return (parts.length > 1 ? parts.slice(0, -1) : parts).join('.') || weight.replace(/[^A-Za-z0-9_.]/g, '_');
 }
 
-/** Every float weight LoRA can adapt: 2-D MatMul/Gemm weights and group-1 Conv weights. */
-export function loraCandidates(graph: Graph): Candidate[] {
-  const out: Candidate[] = [];
+/** A weight's type and dims: an initializer, or a tensor left in external data by a header-only read. */
+export interface WeightInfo {
+  dtype: string;
+  dims: readonly number[];
+}
+
+/** W's layout as `node` reads it (as input 1), or undefined when LoRA cannot adapt that use. */
+function layoutOf(node: Node, w: WeightInfo): LoraTarget['layout'] | undefined {
+  if (node.opType === 'MatMul' && w.dims.length === 2) return 'in-out';
+  if (node.opType === 'Gemm' && w.dims.length === 2 && (node.attrs.transA?.value ?? 0) === 0) return node.attrs.transB?.value === 1 ? 'out-in' : 'in-out';
+  if (node.opType === 'Conv' && w.dims.length === 4 && (node.attrs.group?.value ?? 1) === 1) return 'conv';
+  return undefined;
+}
+
+/** The nodes reading `weight`, when every one reads it as input 1 of the same op and layout (else none). */
+function readersOf(graph: Graph, weight: string, w: WeightInfo): Node[] {
+  const readers = graph.nodes.filter((n) => n.inputs.includes(weight));
+  const layout = readers.length > 0 ? layoutOf(readers[0], w) : undefined;
+  const same = readers.every((n) => n.inputs.indexOf(weight) === 1 && n.inputs.lastIndexOf(weight) === 1 && n.opType === readers[0].opType && layoutOf(n, w) === layout);
+  return layout && same ? readers : [];
+}
+
+/**
+ * Every float weight LoRA can adapt: 2-D MatMul/Gemm weights and group-1 Conv weights, in graph
+ * order. `external` describes weights that are not among the graph's initializers (a model read
+ * without its external data, e.g. for `inspect`).
+ */
+export function loraCandidates(graph: Graph, external?: ReadonlyMap<string, WeightInfo>): LoraCandidate[] {
+  const out: LoraCandidate[] = [];
+  const seen = new Set<string>();
   const keys = new Set<string>();
   for (const node of graph.nodes) {
     const weight = node.inputs[1];
-    const w = weight ? graph.initializers.get(weight) : undefined;
-    if (!w || w.dtype !== 'float32' || out.some((c) => c.weight === weight)) continue;
-    let layout: LoraTarget['layout'] | undefined;
-    if (node.opType === 'MatMul' && w.dims.length === 2) layout = 'in-out';
-    else if (node.opType === 'Gemm' && w.dims.length === 2) layout = node.attrs.transB?.value === 1 ? 'out-in' : 'in-out';
-    else if (node.opType === 'Conv' && w.dims.length === 4 && (node.attrs.group?.value ?? 1) === 1) layout = 'conv';
+    const w: WeightInfo | undefined = weight ? graph.initializers.get(weight) ?? external?.get(weight) : undefined;
+    if (!w || w.dtype !== 'float32' || seen.has(weight)) continue;
+    seen.add(weight);
+    const layout = readersOf(graph, weight, w).length > 0 ? layoutOf(node, w) : undefined;
     if (!layout) continue;
     let key = keyFor(weight, node);
     for (let k = 2; keys.has(key); k++) key = `${keyFor(weight, node)}_${k}`;
     keys.add(key);
     const [d0, d1] = w.dims;
-    const inF = layout === 'in-out' ? d0 : layout === 'out-in' ? d1 : w.size / d0;
+    const inF = layout === 'in-out' ? d0 : layout === 'out-in' ? d1 : w.dims.slice(1).reduce((p, d) => p * d, 1);
     const outF = layout === 'in-out' ? d1 : d0;
     out.push({ weight, key, layout, node: node.name, dims: [...w.dims], inF, outF });
   }
   return out;
 }
 
-/** The candidates whose weight name or node name matches the globs. */
-export function findLoraTargets(graph: Graph, pattern = DEFAULT_LORA_TARGETS): Candidate[] {
-  const match = globs(pattern);
-  return loraCandidates(graph).filter((c) => match([c.weight, c.node]));
+/**
+ * The candidates a targets pattern picks: comma-separated presets (LORA_PRESETS) and globs
+ * (core/glob.ts) over each candidate's module key, weight name and node name; `!` excludes.
+ */
+export function findLoraTargets(graph: Graph, pattern = DEFAULT_LORA_TARGETS, external?: ReadonlyMap<string, WeightInfo>): LoraCandidate[] {
+  const { include, exclude } = globParts(pattern);
+  const picks = (items: string[]) => {
+    const presets = items.filter((p) => p in LORA_PRESETS).map((p) => LORA_PRESETS[p]);
+    const globs = items.filter((p) => !(p in LORA_PRESETS));
+    const match = globs.length > 0 ? globMatcher(globs.join(',')) : undefined;
+    return (c: LoraCandidate) => presets.some((f) => f(c)) || (match?.([c.key, c.weight, c.node]) ?? false);
+  };
+  const inc = picks(include);
+  const exc = picks(exclude);
+  return loraCandidates(graph, external).filter((c) => (include.length === 0 || inc(c)) && !exc(c));
 }
 
-/** Adds the nodes forming W' = W + s dW for one target and points W's readers at W'. */
-function insertOne(graph: Graph, c: LoraTarget, dims: number[], rank: number, scale: number): void {
-  const p = `lora/${c.key}`;
-  const cst = (name: string, t: Tensor) => {
-    graph.initializers.set(`${p}/${name}`, t);
-    return `${p}/${name}`;
-  };
-  const nodes: Node[] = [];
-  const add = (op: string, inputs: string[], out: string, attrs: Node['attrs'] = {}) => {
-    nodes.push({ name: `${p}/${op}_${nodes.length}`, opType: op, domain: '', inputs, outputs: [`${p}/${out}`], attrs });
-    return `${p}/${out}`;
-  };
-  let a = loraA(c.key);
-  let b = loraB(c.key);
-  if (c.layout === 'conv') {
-    b = add('Reshape', [b, cst('b_dims', Tensor.int64([2], [dims[0], rank]))], 'b2d');
-    a = add('Reshape', [a, cst('a_dims', Tensor.int64([2], [rank, -1]))], 'a2d');
-  }
-  let delta = add('MatMul', [b, a], 'ba');
-  if (c.layout === 'in-out') delta = add('Transpose', [delta], 'ba_t', { perm: { type: 'ints', value: [1, 0] } });
-  if (c.layout === 'conv') delta = add('Reshape', [delta, cst('w_dims', Tensor.int64([4], dims))], 'ba_w');
-  const scaled = add('Mul', [delta, cst('scale', Tensor.scalar(scale))], 'delta');
-  nodes.push({ name: `${p}/Add`, opType: 'Add', domain: '', inputs: [c.weight, scaled], outputs: [merged(c.weight)], attrs: {} });
-  for (const n of graph.nodes) n.inputs = n.inputs.map((i) => (i === c.weight ? merged(c.weight) : i));
-  graph.nodes = [...nodes, ...graph.nodes];
+/**
+ * Adds y <- y + s B (A x) after each node reading the target's weight (its output keeps its name;
+ * the base node's output is renamed `lora/<key>[/<j>]/base`).
+ */
+function insertOne(graph: Graph, c: LoraTarget, rank: number, scale: number): void {
+  const w = graph.initializers.get(c.weight)!;
+  const readers = readersOf(graph, c.weight, w);
+  if (readers.length === 0) throw new DiffusionError(`LoRA: weight '${c.weight}' is not read as input 1 of MatMul, Gemm or group-1 Conv nodes only`);
+  const added: Node[] = [];
+  readers.forEach((node, j) => {
+    const p = readers.length > 1 ? `lora/${c.key}/${j}` : `lora/${c.key}`;
+    const add = (op: string, inputs: string[], out: string, attrs: Node['attrs'] = {}) => {
+      added.push({ name: `${p}/${op}_${added.length}`, opType: op, domain: '', inputs, outputs: [`${p}/${out}`], attrs });
+      return `${p}/${out}`;
+    };
+    const x = node.inputs[0];
+    const y = node.outputs[0];
+    const T = { perm: { type: 'ints' as const, value: [1, 0] } };
+    let delta: string;
+    if (c.layout === 'conv') {
+      // A is a conv with W's kernel, strides, pads and dilations (peft Conv2d: lora_A copies them); B is 1x1.
+      const { group: _, ...attrs } = node.attrs;
+      delta = add('Conv', [add('Conv', [x, loraA(c.key)], 'ax', attrs), loraB(c.key)], 'bax');
+    } else if (c.layout === 'out-in') {
+      const transB = { type: 'int' as const, value: 1 };
+      delta = add('Gemm', [add('Gemm', [x, loraA(c.key)], 'ax', { transB }), loraB(c.key)], 'bax', { transB });
+    } else {
+      const at = add('Transpose', [loraA(c.key)], 'a_t', T);
+      const bt = add('Transpose', [loraB(c.key)], 'b_t', T);
+      delta = add('MatMul', [add('MatMul', [x, at], 'ax'), bt], 'bax');
+    }
+    // Gemm's alpha scales W x; scaling the delta alike keeps the activation path equal to the merged W'.
+    const gemmAlpha = node.opType === 'Gemm' ? Number(node.attrs.alpha?.value ?? 1) : 1;
+    const s = `${p}/scale`;
+    graph.initializers.set(s, Tensor.scalar(scale * gemmAlpha));
+    const scaled = add('Mul', [delta, s], 'delta');
+    node.outputs[0] = `${p}/base`;
+    added.push({ name: `${p}/Add`, opType: 'Add', domain: '', inputs: [node.outputs[0], scaled], outputs: [y], attrs: {} });
+  });
+  graph.nodes.push(...added);
 }
 
 /** A's and B's shapes for a target of W's dims. */
-function adapterDims(c: LoraTarget, dims: number[], rank: number): { a: number[]; b: number[] } {
+export function adapterDims(c: LoraTarget, dims: readonly number[], rank: number): { a: number[]; b: number[] } {
   if (c.layout === 'conv') return { a: [rank, ...dims.slice(1)], b: [dims[0], rank, 1, 1] };
   const [inF, outF] = c.layout === 'in-out' ? dims : [dims[1], dims[0]];
   return { a: [rank, inF], b: [outF, rank] };
 }
 
 /**
- * A copy of `model` whose selected weights are adapted in-graph (inputs and outputs unchanged),
- * with A and B as initializers (or the given adapter's values) and `lora` in its metadata.
+ * Checks an adapter against a graph: a positive finite alpha, each weight and key targeted once,
+ * every target a weight of the graph, A and B present, of the target's shapes, and finite.
+ */
+export function checkAdapter(graph: Graph, adapter: LoraAdapter, source = 'LoRA adapter'): void {
+  const { spec, tensors } = adapter;
+  if (!(Number.isFinite(spec.alpha) && spec.alpha > 0)) throw new DiffusionError(`${source}: alpha must be a positive number, got ${spec.alpha}`);
+  if (!Number.isFinite(Math.fround(spec.alpha / spec.rank))) throw new DiffusionError(`${source}: alpha / rank = ${spec.alpha / spec.rank} overflows float32`);
+  const weights = new Set<string>();
+  const keys = new Set<string>();
+  for (const t of spec.targets) {
+    if (weights.has(t.weight)) throw new DiffusionError(`${source}: weight '${t.weight}' is targeted twice`);
+    if (keys.has(t.key)) throw new DiffusionError(`${source}: key '${t.key}' is used twice`);
+    weights.add(t.weight);
+    keys.add(t.key);
+    const w = graph.initializers.get(t.weight);
+    if (!w) throw new DiffusionError(`${source}: the model has no weight '${t.weight}' (target '${t.key}')`);
+    const d = adapterDims(t, w.dims, spec.rank);
+    const [outF, inF] = [d.b[0], d.a.slice(1).reduce((p, x) => p * x, 1)];
+    if (spec.rank > Math.min(inF, outF)) throw new DiffusionError(`${source}: rank ${spec.rank} exceeds min(in, out) = ${Math.min(inF, outF)} of '${t.key}' (a higher rank adds nothing)`);
+    for (const [name, dims] of [[loraA(t.key), d.a], [loraB(t.key), d.b]] as const) {
+      const v = tensors.get(name);
+      if (!v || v.dims.join(',') !== dims.join(',')) {
+        throw new DiffusionError(`${source}: '${name}' should be [${dims.join(',')}] for '${t.weight}' [${w.dims.join(',')}] at rank ${spec.rank}, got ${v ? `[${v.dims.join(',')}]` : 'nothing'}`);
+      }
+      const data = v.data as Float32Array;
+      for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) throw new DiffusionError(`${source}: '${name}' holds a non-finite value (${data[i]}) at index ${i}`);
+    }
+  }
+}
+
+/**
+ * A copy of `model` whose selected layers add s B (A x) to their outputs (inputs and outputs
+ * unchanged), with A and B as initializers (or the given adapter's values) and `lora` in its metadata.
  */
 export function insertLora(model: Model, options: LoraOptions | LoraAdapter): Model {
   if (loraSpecOf(model)) throw new DiffusionError('the model already carries LoRA adapters (merge them first: mergeLora, or export --merge)');
   const graph = model.graph.clone();
-  let spec: LoraSpec;
-  let values: Map<string, Tensor> | undefined;
-  if ('spec' in options) {
-    spec = options.spec;
-    values = options.tensors;
-  } else {
+  let adapter: LoraAdapter;
+  if ('spec' in options) adapter = options;
+  else {
     const { rank, targets } = options;
     if (!Number.isInteger(rank) || rank < 1) throw new OptionError('rank', `must be a positive integer, got ${rank}`);
     const alpha = options.alpha ?? rank;
-    if (!Number.isFinite(alpha)) throw new OptionError('alpha', `must be a finite number, got ${alpha}`);
+    if (!(Number.isFinite(alpha) && alpha > 0)) throw new OptionError('alpha', `must be a positive number, got ${alpha}`);
     const found = findLoraTargets(graph, targets);
     if (found.length === 0) {
-      const all = loraCandidates(graph).map((c) => `${c.weight} (${c.node})`);
+      const all = loraCandidates(graph).map((c) => c.key);
       throw new OptionError('targets', `'${targets ?? DEFAULT_LORA_TARGETS}' matches no MatMul, Gemm or Conv weight; candidates: ${all.slice(0, 12).join(', ')}${all.length > 12 ? ', ...' : ''}`);
     }
-    spec = { rank, alpha, targets: found.map(({ weight, key, layout }) => ({ weight, key, layout })) };
+    const narrow = found.find((c) => rank > Math.min(c.inF, c.outF));
+    if (narrow) throw new OptionError('rank', `${rank} exceeds min(in, out) = ${Math.min(narrow.inF, narrow.outF)} of '${narrow.key}' (a higher rank adds nothing)`);
     const rng = new Rng(options.seed ?? 0);
-    values = new Map();
+    const tensors = new Map<string, Tensor>();
     for (const c of found) {
       const d = adapterDims(c, c.dims, rank);
       const bound = 1 / Math.sqrt(c.inF); // peft / nn.Linear: kaiming_uniform(a = sqrt(5))
-      values.set(loraA(c.key), Tensor.float32(d.a, Array.from({ length: d.a.reduce((p, x) => p * x, 1) }, () => (2 * rng.uniform() - 1) * bound)));
-      values.set(loraB(c.key), Tensor.float32(d.b));
+      tensors.set(loraA(c.key), Tensor.float32(d.a, Array.from({ length: d.a.reduce((p, x) => p * x, 1) }, () => (2 * rng.uniform() - 1) * bound)));
+      tensors.set(loraB(c.key), Tensor.float32(d.b));
     }
+    adapter = { spec: { rank, alpha, targets: found.map(({ weight, key, layout }) => ({ weight, key, layout })) }, tensors };
   }
+  checkAdapter(graph, adapter);
+  const { spec, tensors } = adapter;
   for (const t of spec.targets) {
-    const w = graph.initializers.get(t.weight);
-    if (!w) throw new DiffusionError(`LoRA adapter: the model has no weight '${t.weight}'`);
-    const d = adapterDims(t, w.dims, spec.rank);
-    for (const [name, dims] of [[loraA(t.key), d.a], [loraB(t.key), d.b]] as const) {
-      const v = values.get(name);
-      if (!v || v.dims.join(',') !== dims.join(',')) throw new DiffusionError(`LoRA adapter: '${name}' should be [${dims.join(',')}] for '${t.weight}' [${w.dims.join(',')}], got ${v ? `[${v.dims.join(',')}]` : 'nothing'}`);
-      graph.initializers.set(name, v);
-    }
-    insertOne(graph, t, w.dims, spec.rank, spec.alpha / spec.rank);
+    graph.initializers.set(loraA(t.key), tensors.get(loraA(t.key))!);
+    graph.initializers.set(loraB(t.key), tensors.get(loraB(t.key))!);
+    insertOne(graph, t, spec.rank, spec.alpha / spec.rank);
   }
   sortTopologically(graph);
   const out: Model = { ...model, graph, metadata: { ...model.metadata } };
@@ -213,6 +299,7 @@ export function extractLora(model: Model): { base: Model; adapter: LoraAdapter }
   if (!spec) throw new DiffusionError('the model carries no LoRA adapters');
   const graph = model.graph.clone();
   const tensors = new Map<string, Tensor>();
+  const back = new Map<string, string>();
   for (const t of spec.targets) {
     for (const name of [loraA(t.key), loraB(t.key)]) {
       const v = graph.initializers.get(name);
@@ -220,11 +307,12 @@ export function extractLora(model: Model): { base: Model; adapter: LoraAdapter }
       tensors.set(name, v);
       graph.initializers.delete(name);
     }
-    const back = new Map([[merged(t.weight), t.weight]]);
-    graph.nodes = graph.nodes.filter((n) => !n.name.startsWith(`lora/${t.key}/`));
-    for (const n of graph.nodes) n.inputs = n.inputs.map((i) => back.get(i) ?? i);
-    for (const name of [...graph.initializers.keys()]) if (name.startsWith(`lora/${t.key}/`)) graph.initializers.delete(name);
+    const mine = (name: string) => name === `lora/${t.key}` || name.startsWith(`lora/${t.key}/`);
+    for (const n of graph.nodes) if (mine(n.name) && n.opType === 'Add' && n.inputs[0].endsWith('/base')) back.set(n.inputs[0], n.outputs[0]);
+    graph.nodes = graph.nodes.filter((n) => !mine(n.name));
+    for (const name of [...graph.initializers.keys()]) if (mine(name)) graph.initializers.delete(name);
   }
+  for (const n of graph.nodes) n.outputs = n.outputs.map((o) => back.get(o) ?? o);
   const base: Model = { ...model, graph, metadata: { ...model.metadata } };
   delete base.metadata[META_KEY];
   const config = readModelConfig(model.metadata, 'model');
@@ -243,19 +331,17 @@ export function extractLora(model: Model): { base: Model; adapter: LoraAdapter }
 export function mergeLora(model: Model, adapter?: LoraAdapter): Model {
   if (!adapter) ({ base: model, adapter } = extractLora(model));
   else if (loraSpecOf(model)) throw new DiffusionError('the model already carries LoRA adapters; merge those first (mergeLora, or export --merge) or use its base model');
+  checkAdapter(model.graph, adapter);
   const { spec, tensors } = adapter;
   const graph = model.graph.clone();
   const s = spec.alpha / spec.rank;
   const r = spec.rank;
   for (const t of spec.targets) {
-    const w = graph.initializers.get(t.weight);
-    if (!w) throw new DiffusionError(`LoRA adapter: the model has no weight '${t.weight}'`);
-    const a = tensors.get(loraA(t.key))?.data as Float32Array | undefined;
-    const b = tensors.get(loraB(t.key))?.data as Float32Array | undefined;
-    if (!a || !b) throw new DiffusionError(`LoRA adapter: no tensors for '${t.key}'`);
+    const w = graph.initializers.get(t.weight)!;
+    const a = tensors.get(loraA(t.key))!.data as Float32Array;
+    const b = tensors.get(loraB(t.key))!.data as Float32Array;
     const outF = t.layout === 'in-out' ? w.dims[1] : w.dims[0];
     const inF = w.size / outF;
-    if (a.length !== r * inF || b.length !== outF * r) throw new DiffusionError(`LoRA adapter: '${t.key}' does not fit '${t.weight}' [${w.dims.join(',')}] at rank ${r}`);
     const wd = w.data as Float32Array;
     const out = new Float32Array(w.size);
     for (let o = 0; o < outF; o++) {
@@ -265,29 +351,12 @@ export function mergeLora(model: Model, adapter?: LoraAdapter): Model {
         // [out, in] for out-in and conv (row-major = W's flat order); [in, out] for in-out.
         const at = t.layout === 'in-out' ? i * outF + o : o * inF + i;
         out[at] = wd[at] + s * sum;
+        if (!Number.isFinite(out[at])) throw new DiffusionError(`LoRA merge: '${t.weight}' would hold a non-finite value (${out[at]}) at index ${at}`);
       }
     }
     graph.initializers.set(t.weight, new Tensor('float32', [...w.dims], out));
   }
   return { ...model, graph, metadata: { ...model.metadata } };
-}
-
-/** An adapter file: safetensors with the spec in `__metadata__`. */
-export function encodeAdapter(adapter: LoraAdapter): Uint8Array {
-  return encodeSafetensors(adapter.tensors, { [META_KEY]: JSON.stringify({ format: LORA_FORMAT, ...adapter.spec }) });
-}
-
-export function decodeAdapter(bytes: Uint8Array, source = 'adapter'): LoraAdapter {
-  const { tensors, metadata } = decodeSafetensors(bytes, source);
-  const raw = metadata[META_KEY];
-  if (!raw) throw new ConfigError(source, `no '${META_KEY}' in the safetensors metadata (not an onnx-diffusion LoRA adapter)`);
-  let obj: unknown;
-  try {
-    obj = JSON.parse(raw);
-  } catch {
-    throw new ConfigError(source, `'${META_KEY}' metadata is not JSON`);
-  }
-  return { spec: checkLoraSpec(new Checker(source, 'lora'), obj), tensors };
 }
 
 /** An adapter from trained values (e.g. the trainer's flat vector sliced by its parameter layout). */

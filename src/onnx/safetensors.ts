@@ -1,13 +1,15 @@
 /**
  * safetensors files (https://github.com/huggingface/safetensors#format): an 8-byte little-endian
  * header size, a JSON header `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__":
- * {string: string}}`, then the raw little-endian data. Used for LoRA adapter files. Hand-written:
+ * {string: string}}`, then the raw little-endian data. Used for LoRA adapter files. F16 and BF16
+ * tensors (common in kohya and diffusers files) are read widened to float32. Hand-written:
  * the npm package `safetensors` is a 0.0.1 placeholder; the format is 60 lines. Pure (bytes).
  */
 import { FileFormatError } from '../core/errors';
-import { Tensor } from './tensor';
+import { halfToFloat, Tensor } from './tensor';
 
-const DTYPES = { F32: 'float32', I64: 'int64' } as const;
+const DTYPES = { F32: 'float32', I64: 'int64', F16: 'float32', BF16: 'float32' } as const;
+const WIDTH: Record<StDtype, number> = { F32: 4, I64: 8, F16: 2, BF16: 2 };
 type StDtype = keyof typeof DTYPES;
 
 export interface SafeTensors {
@@ -43,7 +45,10 @@ export function encodeSafetensors(tensors: Map<string, Tensor>, metadata: Record
   return out;
 }
 
-/** Decodes a safetensors file; errors name `source`. F32 and I64 tensors only. */
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/** Decodes a safetensors file; errors name `source` and the tensor. F32, F16, BF16 (as float32) and I64 tensors. */
 export function decodeSafetensors(bytes: Uint8Array, source = '.safetensors'): SafeTensors {
   const fail = (why: string): never => {
     throw new FileFormatError(source, `not a readable safetensors file: ${why}`);
@@ -51,25 +56,46 @@ export function decodeSafetensors(bytes: Uint8Array, source = '.safetensors'): S
   if (bytes.length < 8) fail('shorter than its 8-byte header size');
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
   if (8 + n > bytes.length) fail(`header size ${n} exceeds the file`);
-  let header: Record<string, unknown>;
+  let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, unknown>;
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
   } catch {
     return fail('header is not JSON');
   }
+  if (!isObj(header)) return fail('header is not a JSON object');
   const data = bytes.subarray(8 + n);
   const tensors = new Map<string, Tensor>();
   for (const [name, v] of Object.entries(header)) {
     if (name === '__metadata__') continue;
-    const e = v as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
-    const dtype = DTYPES[e.dtype as StDtype] ?? fail(`tensor '${name}' has dtype ${e.dtype} (F32 and I64 are read)`);
-    const [begin, end] = e.data_offsets ?? fail(`tensor '${name}' has no data_offsets`);
-    const count = (e.shape ?? []).reduce((p, d) => p * d, 1);
-    const width = dtype === 'float32' ? 4 : 8;
-    if (end - begin !== count * width || end > data.length) fail(`tensor '${name}': offsets [${begin}, ${end}] do not hold shape [${e.shape}]`);
+    const what = `tensor '${name.length > 80 ? `${name.slice(0, 80)}...` : name}'`;
+    if (!isObj(v)) fail(`${what} is not an object with dtype, shape and data_offsets`);
+    const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    const dtype = DTYPES[e.dtype as StDtype] ?? fail(`${what} has dtype ${JSON.stringify(e.dtype)} (F32, F16, BF16 and I64 are read)`);
+    if (!Array.isArray(e.shape) || !e.shape.every(isCount)) fail(`${what} has shape ${JSON.stringify(e.shape)} (a list of non-negative integers expected)`);
+    const offsets = e.data_offsets;
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) fail(`${what} has data_offsets ${JSON.stringify(offsets)} ([begin, end] expected)`);
+    const [begin, end] = offsets as number[];
+    const shape = e.shape as number[];
+    const count = shape.reduce((p, d) => p * d, 1);
+    const width = WIDTH[e.dtype as StDtype];
+    if (!(begin <= end && end - begin === count * width && end <= data.length)) fail(`${what}: offsets [${begin}, ${end}] do not hold shape [${shape}] in ${data.length} data bytes`);
     const raw = new Uint8Array(data.subarray(begin, end)); // a copy, aligned
-    const typed = dtype === 'float32' ? new Float32Array(raw.buffer) : new BigInt64Array(raw.buffer);
-    tensors.set(name, new Tensor(dtype, [...(e.shape ?? [])], typed));
+    const typed = e.dtype === 'F16' ? halfsToFloat(new Uint16Array(raw.buffer)) : e.dtype === 'BF16' ? bf16ToFloat(new Uint16Array(raw.buffer))
+      : dtype === 'float32' ? new Float32Array(raw.buffer) : new BigInt64Array(raw.buffer);
+    tensors.set(name, new Tensor(dtype, [...shape], typed));
   }
-  return { tensors, metadata: (header.__metadata__ as Record<string, string> | undefined) ?? {} };
+  const meta = header.__metadata__ ?? {};
+  if (!isObj(meta) || !Object.values(meta).every((x) => typeof x === 'string')) fail('__metadata__ is not an object of strings');
+  return { tensors, metadata: meta as Record<string, string> };
+}
+
+/** bfloat16 is float32's upper 16 bits. */
+function bf16ToFloat(h: Uint16Array): Float32Array {
+  const u = new Uint32Array(h.length);
+  for (let i = 0; i < h.length; i++) u[i] = h[i] << 16;
+  return new Float32Array(u.buffer);
+}
+
+function halfsToFloat(h: Uint16Array): Float32Array {
+  return Float32Array.from(h, halfToFloat);
 }

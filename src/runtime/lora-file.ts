@@ -19,9 +19,12 @@ function read(file: string, what: string): Buffer {
   }
 }
 
-/** Reads an adapter file (safetensors written by `train --lora`). */
-export function readAdapterFile(file: string): LoraAdapter {
-  return decodeAdapter(read(file, 'LoRA adapter'), file);
+/**
+ * Reads an adapter file: ours (`train --lora`), or a diffusers, peft or kohya LoRA safetensors,
+ * which is matched by module name to `model`'s layers (nn/lora-keys.ts).
+ */
+export function readAdapterFile(file: string, model?: Model): LoraAdapter {
+  return decodeAdapter(read(file, 'LoRA adapter'), file, model?.graph);
 }
 
 /**
@@ -36,5 +39,5 @@ export function mergedModel(model: Model | Uint8Array, source: string, adapter?:
     writeModelConfig(m.metadata, configFromJson(obj, typeof config === 'string' ? config : 'config'));
   }
   if (adapter === undefined && !loraSpecOf(m)) throw new FileFormatError(source, 'carries no LoRA adapters; give the adapter file (the `lora` option: adapter.safetensors)');
-  return mergeLora(m, typeof adapter === 'string' ? readAdapterFile(adapter) : adapter);
+  return mergeLora(m, typeof adapter === 'string' ? readAdapterFile(adapter, m) : adapter);
 }

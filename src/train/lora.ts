@@ -1,7 +1,8 @@
 /**
  * LoRA in training: `train --lora RANK` inserts adapters into the model before the step graph is
- * built (nn/lora.ts), so the step graph's parameters, optimizer state and outputs are A and B only;
- * every other weight stays a frozen initializer of the step graph. Checkpoints hold model.onnx with
+ * built (nn/lora.ts: y + s B(A x) after each target's node), so the step graph's parameters,
+ * optimizer state and outputs are A and B only; every other weight stays a frozen initializer of
+ * the step graph, the same Tensor object the model reader gave (never copied). Checkpoints hold model.onnx with
  * the adapters in-graph (samples as is; `export --merge` folds them in) and adapter.safetensors.
  */
 import { join } from 'node:path';
@@ -18,23 +19,23 @@ export { LORA_TRAINABLE } from '../nn/lora';
 export const ADAPTER_FILE = 'adapter.safetensors';
 
 /**
- * Adds adapters to the setup's models when asked (or finds them in a resumed or re-initialised
- * model); returns the spec, or undefined for full or partial fine-tuning.
+ * The setup to train with LoRA when asked (a new Setup whose models carry adapters; the given one
+ * is left as it was), or as given with the adapters a resumed or re-initialised model already
+ * carries; `lora` is the spec, or undefined for full or partial fine-tuning.
  */
-export function applyLora(setup: Setup, o: TrainOptions): LoraSpec | undefined {
+export function applyLora(setup: Setup, o: TrainOptions): { setup: Setup; lora?: LoraSpec } {
   if (o.lora && o.trainable) throw new DiffusionError('give `lora` or `trainable`, not both (with `lora` only the adapters train)');
   const existing = setup.config.lora;
   if (existing) {
     if (o.lora && !o.resume) throw new DiffusionError('the model already carries LoRA adapters: drop `lora` to train them further, or merge them first (mergeLora; export --merge)');
-    return existing;
+    return { setup, lora: existing };
   }
-  if (!o.lora) return undefined;
+  if (!o.lora) return { setup };
   const opts: LoraOptions = { rank: o.lora.rank, alpha: o.lora.alpha, targets: o.lora.targets, seed: o.seed ?? 0 };
   const model = insertLora(setup.model, opts);
-  setup.trainModel = setup.trainModel === setup.model ? model : insertLora(setup.trainModel, opts);
-  setup.model = model;
-  setup.config = { ...setup.config, lora: loraSpecOf(model)! };
-  return setup.config.lora;
+  const trainModel = setup.trainModel === setup.model ? model : insertLora(setup.trainModel, opts);
+  const lora = loraSpecOf(model)!;
+  return { setup: { ...setup, model, trainModel, config: { ...setup.config, lora } }, lora };
 }
 
 /** Writes OUT/adapter.safetensors from a flat vector of adapter values laid out by `layout`. */

@@ -1,4 +1,5 @@
 import { DiffusionError } from '../core/errors';
+import { globMatcher } from '../core/glob';
 import { Graph } from '../onnx/ir';
 import { Tensor } from '../onnx/tensor';
 
@@ -16,16 +17,12 @@ export interface ParamLayout {
 }
 
 /**
- * Turns a --trainable pattern into a predicate. Comma-separated globs over parameter names
- * (`*` matches any run of characters); a leading `!` freezes. Empty = everything trains.
+ * Turns a --trainable pattern into a predicate over parameter names (core/glob.ts: comma-separated
+ * globs, `*` any run of characters, a leading `!` freezes; no include glob = everything trains).
  */
 export function namePredicate(pattern?: string): (name: string) => boolean {
-  if (!pattern) return () => true;
-  const parts = pattern.split(',').map((p) => p.trim()).filter(Boolean);
-  const toRe = (g: string) => new RegExp(`^${g.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
-  const include = parts.filter((p) => !p.startsWith('!')).map(toRe);
-  const exclude = parts.filter((p) => p.startsWith('!')).map((p) => toRe(p.slice(1)));
-  return (name) => (include.length === 0 || include.some((r) => r.test(name))) && !exclude.some((r) => r.test(name));
+  const match = globMatcher(pattern);
+  return (name) => match(name);
 }
 
 /** The float32 initializers that train (all of them by default), in graph order. */

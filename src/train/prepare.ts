@@ -14,6 +14,7 @@ import { checkRecipeBudget } from '../nn/recipe-budget';
 import { NodeSession } from '../runtime/node';
 import { TRAIN_DEFAULTS } from './hyper';
 import { applyLora, LORA_TRAINABLE } from './lora';
+import { estimateWeightMemory } from './step-memory';
 import type { TrainOptions } from './options';
 import { Setup, setupModel, trainingBudget } from './setup';
 import { buildStepGraph, StepGraph } from './step-graph';
@@ -40,21 +41,21 @@ export function sourceOf(opt: Readonly<TrainOptions>): string {
 export function setupFor(opt: Readonly<TrainOptions>, source: string): { setup: Setup; lora?: LoraSpec } {
   // A resumed run's model is its checkpoint's model.onnx; its saved recipe or init only made it.
   const setup = setupModel(opt.resume !== undefined ? { ...opt, recipe: undefined, init: undefined, config: undefined } : opt);
-  const lora = applyLora(setup, opt);
+  const { setup: adapted, lora } = applyLora(setup, opt);
   // A fresh recipe was checked before it was built (setupModel); a model read from a file is checked here.
-  if (opt.recipe === undefined || opt.resume !== undefined) checkTrainingMemory(setup, opt.overfitBatch ?? opt.batch ?? 64, source);
-  return { setup, lora };
+  if (opt.recipe === undefined || opt.resume !== undefined) checkTrainingMemory(adapted, opt.overfitBatch ?? opt.batch ?? 64, source, lora ? LORA_TRAINABLE : opt.trainable);
+  return { setup: adapted, lora };
 }
 
 /** Refuses, before allocating, a step whose parameters, optimiser state and activations cannot fit in memory. */
-function checkTrainingMemory(setup: Setup, batch: number, source: string): void {
+function checkTrainingMemory(setup: Setup, batch: number, source: string, trainable: string | undefined): void {
   const budget = trainingBudget(batch);
   if (setup.recipe) return checkRecipeBudget(setup.recipe, source.endsWith('.onnx') ? `${source}: the recipe in its metadata` : source, budget);
-  let params = 0;
-  for (const t of setup.model.graph.initializers.values()) params += t.data.length;
-  if (params * 4 * budget.copies > budget.available) {
-    const gib = ((params * 4 * budget.copies) / 2 ** 30).toFixed(1);
-    throw new DiffusionError(`${source}: training its ${params} parameters needs about ${gib} GiB, more than the memory available`);
+  // Frozen weights count once; gradients and optimizer state only for the trainable ones.
+  const w = estimateWeightMemory(setup.model.graph, trainable, budget.copies);
+  if (w.bytes > budget.available) {
+    const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
+    throw new DiffusionError(`${source}: training needs about ${gib(w.bytes)} for its weights (${gib(w.frozenBytes)} frozen, ${gib(w.trainableBytes)} trainable x ${budget.copies}), more than the ${gib(budget.available)} available`);
   }
 }
 

@@ -8,6 +8,7 @@ import { DiffusionError } from '../core/errors';
 import type { Graph } from '../onnx/ir';
 import { inferGraph } from '../onnx/infer';
 import { BYTES_PER_ELEMENT } from '../onnx/tensor';
+import { namePredicate } from './params';
 
 /** wasm32 addresses 4 GiB: the most one onnxruntime-web WASM instance can allocate. */
 export const WASM_HEAP_BYTES = 4 * 2 ** 30;
@@ -81,4 +82,30 @@ export function checkStepMemory(m: StepMemory, limit: number, where: string, hea
   const advice = fit >= 1 ? `batch ${fit} would fit` : 'not even batch 1 fits: train fewer parameters (`trainable`) or a smaller model';
   const limitText = limit === WASM_HEAP_BYTES ? heap : `the ${gib(limit)} allowed (memoryLimit)`;
   throw new DiffusionError(`${where}: a training step at batch ${m.batch} needs about ${gib(m.bytes)}, more than ${limitText}; ${advice}`);
+}
+
+/** A training run's weights: the frozen ones held once, the trainable ones with their gradients and optimizer state. */
+export interface WeightMemory {
+  frozenBytes: number;
+  trainableBytes: number;
+  /** frozenBytes + copies x trainableBytes. */
+  bytes: number;
+}
+
+/**
+ * The weights' part of a run's memory, before the step graph exists: frozen initializers once (the
+ * step graph reads them as they are), and `copies` of the float32 trainable ones (params, m, v,
+ * EMA, the gradient and the step's updated outputs). `trainable` is the --trainable pattern, or
+ * LORA_TRAINABLE for a LoRA run. Sizes come from dims, so weights not yet read (external data) count.
+ */
+export function estimateWeightMemory(graph: Graph, trainable: string | undefined, copies: number): WeightMemory {
+  const trains = namePredicate(trainable);
+  let frozenBytes = 0;
+  let trainableBytes = 0;
+  for (const [name, t] of graph.initializers) {
+    const bytes = t.dims.reduce((p, d) => p * d, 1) * BYTES_PER_ELEMENT[t.dtype];
+    if (t.dtype === 'float32' && trains(name)) trainableBytes += bytes;
+    else frozenBytes += bytes;
+  }
+  return { frozenBytes, trainableBytes, bytes: frozenBytes + copies * trainableBytes };
 }

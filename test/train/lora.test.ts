@@ -56,7 +56,7 @@ describe('LoRA adapters', function () {
   it('finds the attention projections of both fixtures by default (MatMul in one, 1x1 Conv in the other)', () => {
     assert.deepEqual(findLoraTargets(load(TEXT.onnx).graph).map((c) => c.key), ['x2.q', 'x2.k', 'x2.v', 'x2.o', 'x4.q', 'x4.k', 'x4.v', 'x4.o']);
     assert.deepEqual(findLoraTargets(load(UNET.onnx).graph).map((c) => `${c.key}:${c.layout}`), ['mida.qkv:conv', 'mida.o:conv']);
-    assert.throws(() => insertLora(load(UNET.onnx), { rank: 2, targets: 'nothing*' }), /^OptionError: targets 'nothing\*' matches no MatMul, Gemm or Conv weight; candidates: temb\.0\.weight/);
+    assert.throws(() => insertLora(load(UNET.onnx), { rank: 2, targets: 'nothing*' }), /^OptionError: targets 'nothing\*' matches no MatMul, Gemm or Conv weight; candidates: temb\.0, temb\.2, inc,/);
   });
 
   it('at initialisation (B = 0) the step graph\'s loss equals the base model\'s loss, bit for bit', async () => {
@@ -91,13 +91,20 @@ describe('LoRA adapters', function () {
     }
   });
 
-  it('the adapter file round-trips (safetensors, spec in its metadata)', () => {
+  it('the adapter file round-trips (safetensors, spec in its metadata; peft keys carry the scale in B)', () => {
     const m = insertLora(load(UNET.onnx), { rank: 2, alpha: 4, targets: '*qkv*,temb.0*', seed: 5 });
     const { adapter } = extractLora(m);
-    const back = decodeAdapter(encodeAdapter(adapter), 'a.safetensors');
-    assert.deepEqual(back.spec, { rank: 2, alpha: 4, targets: [{ weight: 'temb.0.weight', key: 'temb.0', layout: 'out-in' }, { weight: 'mida.qkv.weight', key: 'mida.qkv', layout: 'conv' }] });
-    assert.deepEqual([...back.tensors.keys()].sort(), [...adapter.tensors.keys()].sort());
-    for (const [k, t] of adapter.tensors) assert.deepEqual(back.tensors.get(k), t, k);
+    const spec = { rank: 2, alpha: 4, targets: [{ weight: 'temb.0.weight', key: 'temb.0', layout: 'out-in' }, { weight: 'mida.qkv.weight', key: 'mida.qkv', layout: 'conv' }] };
+    const kohya = decodeAdapter(encodeAdapter(adapter, 'kohya'), 'a.safetensors');
+    assert.deepEqual(kohya.spec, spec);
+    for (const [k, t] of adapter.tensors) assert.deepEqual(kohya.tensors.get(k), t, k);
+    const peft = decodeAdapter(encodeAdapter(adapter), 'a.safetensors');
+    assert.deepEqual(peft.spec, { ...spec, alpha: 2 });
+    assert.deepEqual([...peft.tensors.keys()].sort(), [...adapter.tensors.keys()].sort());
+    for (const [k, t] of adapter.tensors) {
+      const s = k.endsWith('lora_B.weight') ? 2 : 1;
+      assert.deepEqual(peft.tensors.get(k), Tensor.float32(t.dims, (t.data as Float32Array).map((v) => v * s)), k);
+    }
     assert.throws(() => decodeAdapter(new Uint8Array(4), 'bad.safetensors'), /bad\.safetensors: not a readable safetensors file/);
   });
 
@@ -118,7 +125,10 @@ describe('LoRA adapters', function () {
     }
     let moved = 0;
     for (const [name, t] of adapter.tensors) {
-      assert.deepEqual(trained.graph.initializers.get(name), t, `${name}: adapter file and model.onnx differ`);
+      // The file's B carries the scale alpha / r = 2 (peft and diffusers files have no alpha).
+      const inGraph = trained.graph.initializers.get(name)!;
+      const s = name.endsWith('lora_B.weight') ? 2 : 1;
+      assert.deepEqual(t, Tensor.float32(inGraph.dims, (inGraph.data as Float32Array).map((v) => v * s)), `${name}: adapter file and model.onnx differ`);
       if (name.endsWith('lora_B.weight')) moved += (t.data as Float32Array).reduce((s, v) => s + Math.abs(v), 0);
     }
     assert.ok(moved > 0, 'B did not move from 0');

@@ -4,10 +4,12 @@ import { numElements, type DType } from '../../onnx/tensor';
 import type { ExternalRef } from '../../onnx/external-data';
 import { readModelHeader } from '../../runtime/model-files';
 import { resolveModelPath } from '../../runtime/load';
+import { formatLoraTargets, loraTargetsReport } from '../lora-targets';
 
 interface InspectArgs {
   file: string;
   json?: boolean;
+  'lora-targets'?: string;
 }
 
 /** What `inspect` reports about a model file; `--json` prints exactly this object. */
@@ -161,9 +163,15 @@ export const inspectCommand: CommandModule<object, InspectArgs> = {
   builder: (y) =>
     y
       .positional('file', { type: 'string', demandOption: true, describe: 'ONNX model file (its external data is checked, not read), a checkpoint folder, or a diffusers pipeline folder' })
-      .option('json', { type: 'boolean', describe: 'Print one machine-readable JSON object' }),
+      .option('json', { type: 'boolean', describe: 'Print one machine-readable JSON object' })
+      .option('lora-targets', { type: 'string', describe: 'List the weights a --lora-targets pattern picks (presets attn, attn+ff, all-linear, all-linear+conv; globs; !excludes)' }),
   handler: (args) => {
     const { model, bytes, external, file } = readModelFile(args.file);
+    if (args['lora-targets'] !== undefined) {
+      const r = loraTargetsReport(model, args['lora-targets'], external);
+      process.stdout.write(`${args.json ? JSON.stringify(r, null, 2) : formatLoraTargets(r)}\n`);
+      return;
+    }
     const s = summarize(file, model, bytes, external);
     process.stdout.write(`${args.json ? JSON.stringify(s, null, 2) : formatSummary(s)}\n`);
   },

@@ -139,9 +139,9 @@ export const trainCommand: CommandModule<object, Args> = {
       .option('flip', { type: 'boolean', describe: 'Random horizontal flips' })
       .option('t-range', { type: 'string', describe: 'Train only on timesteps LO:HI (an expert of an ensemble)' })
       .option('cond-dropout', { type: 'number', describe: 'Probability of the null class/labels/inputs (default: recipe nullClassDropout)' })
-      .option('lora', { type: 'number', describe: `Train rank-R LoRA adapters only (${shippedDoc('fine-tuning.md')}); writes OUT/adapter.safetensors` })
-      .option('lora-alpha', { type: 'number', describe: 'LoRA scale numerator: W + (alpha/rank) B A (default: rank)' })
-      .option('lora-targets', { type: 'string', describe: 'Globs over weight or node names of MatMul/Gemm/Conv weights to adapt (default: attention projections)' }),
+      .option('lora', { type: 'number', describe: `Train rank-R LoRA adapters only, y + (alpha/r) B(A x) (${shippedDoc('lora.md')}); writes OUT/adapter.safetensors (peft/diffusers key names)` })
+      .option('lora-alpha', { type: 'number', describe: 'LoRA scale numerator: y + (alpha/rank) B(A x) (default: rank)' })
+      .option('lora-targets', { type: 'string', describe: 'Presets (attn, attn+ff, all-linear, all-linear+conv) and globs over module keys, weight or node names of MatMul/Gemm/Conv weights; !excludes (default: attn, the attention projections; see inspect --lora-targets)' }),
   handler: async (a) => {
     const options = toOptions(a);
     const p = trainDisplay({ logEvery: a['log-every'] ?? 50 });
