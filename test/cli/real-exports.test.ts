@@ -65,7 +65,7 @@ describe('inspect and sample on a diffusers export with external data (tiny-sd)'
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /sampled 2 images/);
     assert.ok(fs.statSync(path.join(tmp, 'grid.png')).size > 0);
-    const missing = cliIn(tmp, 'sample', '--model', TINY, '--config', cfg, '--n', '1', '--steps', '2', '--out', 'g2.png');
+    const missing = cliIn(tmp, 'sample', '--model', path.join(TINY, 'unet', 'model.onnx'), '--config', cfg, '--n', '1', '--steps', '2', '--out', 'g2.png');
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /encoder_hidden_states: missing input, expected float32 \[N,sequence,32\]; give it with --input encoder_hidden_states=FILE\.npy/);
   });

@@ -51,7 +51,7 @@ describe('onnx-diffusion sample --prompt (Stable Diffusion folder)', function ()
 
   it('refuses mismatched flags and bad values in one line naming the flag', async () => {
     const cases: [string[], RegExp][] = [
-      [['--model', DIR], /^--model .*tiny-sd is a text-to-image pipeline \(it has text_encoder\/\): pass --prompt "\.\.\."$/],
+      [['--model', DIR], /^--model .*tiny-sd is a text-to-image pipeline \(it has text_encoder\/\): pass --prompt "\.\.\." \(or --input encoder_hidden_states=FILE\.npy to run its UNet alone\)$/],
       [['--model', fixture('torch-unet-16px.onnx'), '--prompt', 'x'], /^--prompt needs a diffusers ONNX folder with text_encoder\/ as --model; .* is not one$/],
       [['--model', DIR, '--prompt', 'x', '--sampler', 'lms'], /^--sampler "lms" is not a scheduler \(expected one of ddim\|euler\|/],
       [['--model', DIR, '--prompt', 'x', '--guidance', '-1'], /^--guidance must be a number >= 0, got -1$/],

@@ -1,8 +1,6 @@
-import * as fs from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { DiffusionError, OptionError } from '../../core/errors';
-import { writeFileAtomic } from '../../image/atomic';
-import { decodeModel, encodeModel } from '../../onnx/proto';
+import { encodeModelToFiles, readModelFiles } from '../../runtime/model-files';
 import { fullPrecisionWeights, halfPrecisionWeights } from '../../onnx/fp16';
 import type { Model } from '../../onnx/ir';
 import { configFromJson, writeModelConfig } from '../../core/model-config';
@@ -34,13 +32,16 @@ export const exportCommand: CommandModule<object, Args> = {
     if (!a.merge && !a.fp16) throw new DiffusionError('export needs --merge (fold LoRA adapters into the weights), --fp16 (store the weights as float16), or both');
     if (!a.merge && a.lora !== undefined) throw new OptionError('lora', 'only used with --merge');
     const file = resolveModelPath(a.model);
-    const bytesIn = fs.readFileSync(file);
-    let merged = a.merge ? mergedModel(bytesIn, file, a.lora, a.config) : withConfig(decodeModel(bytesIn, file), a.config);
+    // Bounded read; weights in external data are read from the model's own folder only.
+    const base = readModelFiles(file);
+    let merged = a.merge ? mergedModel(base, file, a.lora, a.config) : withConfig(base, a.config);
     if (a.fp16) merged = halfPrecisionWeights(fullPrecisionWeights(merged)).model;
-    const bytes = encodeModel(merged);
-    await writeFileAtomic(a.out, bytes);
+    // Over 1 GiB of weights, they go to an external data file beside the output: never a protobuf over 2 GB.
+    const written = encodeModelToFiles(merged, a.out);
+    const bytes = written.files.reduce((s, f) => s + f.bytes, 0);
     const inputs = merged.graph.inputs.map((i) => i.name).join(', ');
-    process.stdout.write(`wrote ${a.out} (${bytes.length.toLocaleString('en-US')} bytes; inputs ${inputs}; outputs ${merged.graph.outputs.map((o) => o.name).join(', ')})\n`);
+    const data = written.location ? `, weights in ${written.location}` : '';
+    process.stdout.write(`wrote ${a.out} (${bytes.toLocaleString('en-US')} bytes${data}; inputs ${inputs}; outputs ${merged.graph.outputs.map((o) => o.name).join(', ')})\n`);
   },
 };
 

@@ -49,7 +49,10 @@ const NOT_SD = [
 export function checkPromptModel(args: SampleArgs): boolean {
   const sd = args.model !== undefined && isStableDiffusionFolder(args.model);
   if (args.prompt === undefined) {
-    if (sd) throw new DiffusionError(`--model ${args.model} is a text-to-image pipeline (it has text_encoder/): pass --prompt "..."`);
+    // Without --prompt, a text-to-image folder's UNet samples on its own when given its embeddings (--input).
+    if (sd && args.input === undefined) {
+      throw new DiffusionError(`--model ${args.model} is a text-to-image pipeline (it has text_encoder/): pass --prompt "..." (or --input encoder_hidden_states=FILE.npy to run its UNet alone)`);
+    }
     for (const flag of ['negative-prompt', 'latents', 'init', 'strength', 'height', 'width'] as const) {
       if (args[flag] !== undefined) throw new DiffusionError(`--${flag} needs --prompt and a Stable Diffusion folder as --model`);
     }
