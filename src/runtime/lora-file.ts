@@ -3,7 +3,7 @@
  * `loadModel(path, {lora})`), or fold a checkpoint's in-graph adapters into its weights
  * (`export --merge`). The merged model has the base model's inputs, outputs and nodes.
  */
-import * as fs from 'node:fs';
+import { readFileLimited } from '../core/node/read-limits';
 import { FileFormatError } from '../core/errors';
 import { configFromJson, writeModelConfig } from '../core/model-config';
 import { decodeAdapter, LoraAdapter, loraSpecOf, mergeLora } from '../nn/lora';
@@ -11,17 +11,14 @@ import { Model } from '../onnx/ir';
 import { decodeModel } from '../onnx/proto';
 import { fullPrecisionWeights } from '../onnx/fp16';
 
-function read(file: string, what: string): Buffer {
-  try {
-    return fs.readFileSync(file);
-  } catch (e) {
-    throw new FileFormatError(file, `cannot read ${what}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
+/** Bounded, regular files only (a FIFO or /dev/zero is refused without reading). */
+function read(file: string, what: string, kind: 'adapter' | 'config'): Buffer {
+  return readFileLimited(file, kind, what);
 }
 
 /** Reads an adapter file (safetensors written by `train --lora`). */
 export function readAdapterFile(file: string): LoraAdapter {
-  return decodeAdapter(read(file, 'LoRA adapter'), file);
+  return decodeAdapter(read(file, 'LoRA adapter', 'adapter'), file);
 }
 
 /**
@@ -32,7 +29,7 @@ export function readAdapterFile(file: string): LoraAdapter {
 export function mergedModel(model: Model | Uint8Array, source: string, adapter?: string | LoraAdapter, config?: string | object): Model {
   const m = fullPrecisionWeights(model instanceof Uint8Array ? decodeModel(model, source) : model);
   if (config !== undefined) {
-    const obj = typeof config === 'string' ? JSON.parse(read(config, 'config').toString('utf8')) as unknown : config;
+    const obj = typeof config === 'string' ? JSON.parse(read(config, 'config', 'config').toString('utf8')) as unknown : config;
     writeModelConfig(m.metadata, configFromJson(obj, typeof config === 'string' ? config : 'config'));
   }
   if (adapter === undefined && !loraSpecOf(m)) throw new FileFormatError(source, 'carries no LoRA adapters; give the adapter file (the `lora` option: adapter.safetensors)');

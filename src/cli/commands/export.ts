@@ -1,4 +1,4 @@
-import * as fs from 'node:fs';
+import { readFileLimited } from '../../core/node/read-limits';
 import type { CommandModule } from 'yargs';
 import { DiffusionError, OptionError } from '../../core/errors';
 import { writeFileAtomic } from '../../image/atomic';
@@ -34,7 +34,7 @@ export const exportCommand: CommandModule<object, Args> = {
     if (!a.merge && !a.fp16) throw new DiffusionError('export needs --merge (fold LoRA adapters into the weights), --fp16 (store the weights as float16), or both');
     if (!a.merge && a.lora !== undefined) throw new OptionError('lora', 'only used with --merge');
     const file = resolveModelPath(a.model);
-    const bytesIn = fs.readFileSync(file);
+    const bytesIn = readFileLimited(file, 'onnx', 'model file');
     let merged = a.merge ? mergedModel(bytesIn, file, a.lora, a.config) : withConfig(decodeModel(bytesIn, file), a.config);
     if (a.fp16) merged = halfPrecisionWeights(fullPrecisionWeights(merged)).model;
     const bytes = encodeModel(merged);
