@@ -170,6 +170,9 @@ export function insertLora(model: Model, options: LoraOptions | LoraAdapter): Mo
       const all = loraCandidates(graph).map((c) => `${c.weight} (${c.node})`);
       throw new OptionError('targets', `'${targets ?? DEFAULT_LORA_TARGETS}' matches no MatMul, Gemm or Conv weight; candidates: ${all.slice(0, 12).join(', ')}${all.length > 12 ? ', ...' : ''}`);
     }
+    // A rank above a weight's smaller side adds nothing (B A already has full rank) and only costs memory.
+    const maxRank = Math.max(...found.map((c) => Math.min(c.inF, c.outF)));
+    if (rank > maxRank) throw new OptionError('rank', `${rank} is above ${maxRank}, the largest rank any target weight has (min of its in and out features)`);
     spec = { rank, alpha, targets: found.map(({ weight, key, layout }) => ({ weight, key, layout })) };
     const rng = new Rng(options.seed ?? 0);
     values = new Map();

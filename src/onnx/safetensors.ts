@@ -57,13 +57,23 @@ export function decodeSafetensors(bytes: Uint8Array, source = '.safetensors'): S
   } catch {
     return fail('header is not JSON');
   }
+  // Shapes checked before use: a header of `null`, `{"a": null}` or `"shape": 5` once reached the user as a raw TypeError.
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const isCount = (d: unknown): d is number => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0;
+  if (!isObj(header)) fail('header is not a JSON object');
+  const meta = header.__metadata__;
+  if (meta !== undefined && (!isObj(meta) || Object.values(meta).some((x) => typeof x !== 'string'))) fail("'__metadata__' is not an object of strings");
   const data = bytes.subarray(8 + n);
   const tensors = new Map<string, Tensor>();
   for (const [name, v] of Object.entries(header)) {
     if (name === '__metadata__') continue;
+    if (!isObj(v)) fail(`tensor '${name}' is not an object with dtype, shape and data_offsets`);
     const e = v as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
     const dtype = DTYPES[e.dtype as StDtype] ?? fail(`tensor '${name}' has dtype ${e.dtype} (F32 and I64 are read)`);
-    const [begin, end] = e.data_offsets ?? fail(`tensor '${name}' has no data_offsets`);
+    if (e.shape !== undefined && !(Array.isArray(e.shape) && e.shape.every(isCount))) fail(`tensor '${name}': shape is not a list of non-negative integers`);
+    const off = e.data_offsets;
+    if (!(Array.isArray(off) && off.length === 2 && off.every(isCount) && off[0] <= off[1])) fail(`tensor '${name}' has no data_offsets [begin, end]`);
+    const [begin, end] = off as [number, number];
     const count = (e.shape ?? []).reduce((p, d) => p * d, 1);
     const width = dtype === 'float32' ? 4 : 8;
     if (end - begin !== count * width || end > data.length) fail(`tensor '${name}': offsets [${begin}, ${end}] do not hold shape [${e.shape}]`);
