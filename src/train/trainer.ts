@@ -20,6 +20,7 @@ import { optimizerFeeds } from './train-graph';
 import { applyLora, LORA_TRAINABLE, writeAdapterFile } from './lora';
 import { flattenParams } from './params';
 import { setupModel, trainingBudget } from './setup';
+import { previewBatch, tryPreview } from './preview';
 import { RunDir } from './run-dir';
 import { buildStepGraph, StepGraph } from './step-graph';
 
@@ -55,6 +56,8 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
   const saved = o.resume ? savedOptions(out) : undefined;
   // A resumed run keeps its hyper-parameters; only the step budget may grow.
   const opt: TrainOptions = saved ? { ...saved, steps: o.steps ?? saved.steps, resume: out, out, onStep: o.onStep, onEval: o.onEval, signal: o.signal, threads: o.threads ?? saved.threads, device: o.device ?? saved.device } : { ...o, data: o.data ?? defaultTrainData() };
+  // Previews and evaluations are not hyper-parameters: a resumed run takes new ones (--sample-every 0 stops them).
+  if (saved) for (const k of ['sampleEvery', 'sampleN', 'evalEvery', 'evalN'] as const) if (o[k] !== undefined) opt[k] = o[k];
   const batchSize = opt.batch ?? 64;
   const seed = opt.seed ?? 0;
   const c = config.image.channels;
@@ -123,7 +126,7 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
 
   while (meta.step < totalSteps) {
     const batch = await loader.next();
-    fixedSampleBatch ??= batch;
+    fixedSampleBatch ??= await previewBatch(batch, out, run.path, run.resuming);
     const feeds = makeFeeds(batch, config, step, rng, [tLo, tHi], condDropout);
     const scalars = stepScalars(meta.step, schedule);
     const lr = scalars.lr;
@@ -150,16 +153,20 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
     const interrupted = opt.signal?.aborted === true;
     const atEnd = meta.step === totalSteps;
     if (evaluator && (meta.step % opt.evalEvery! === 0 || atEnd)) {
-      const point: EvalPoint = await evaluator.run(modelWithWeights(setup, step, vec.ema, config), config, meta.step);
-      meta.evals = [...(meta.evals ?? []), point];
-      opt.onEval?.(point);
+      const inputs = fixedSampleBatch.inputs && { k: fixedSampleBatch.size, values: fixedSampleBatch.inputs };
+      await tryPreview('the evaluation', meta.step, async () => {
+        const point: EvalPoint = await evaluator.run(modelWithWeights(setup, step, vec.ema, config), config, meta.step, inputs);
+        meta.evals = [...(meta.evals ?? []), point];
+        opt.onEval?.(point);
+      });
     }
     if (interrupted || atEnd || (opt.saveEvery && meta.step % opt.saveEvery === 0)) {
       await save();
       lastGood = { meta: JSON.parse(JSON.stringify(meta)) as TrainStateMeta, vec };
     }
     if (opt.sampleEvery && (meta.step % opt.sampleEvery === 0 || atEnd)) {
-      await writeSamples(run.path, setup, step, config, vec.ema, meta.step, opt.sampleN ?? 16, fixedSampleBatch, opt.threads);
+      const batch = fixedSampleBatch;
+      await tryPreview('the preview sample', meta.step, () => writeSamples(run.path, setup, step, config, vec.ema, meta.step, opt.sampleN ?? 16, batch, opt.threads));
     }
     if (interrupted) {
       stopped = 'interrupted';
