@@ -52,6 +52,20 @@ function isDir(p: string): boolean {
   }
 }
 
+function isDanglingLink(p: string): boolean {
+  try {
+    if (!fs.lstatSync(p).isSymbolicLink()) return false;
+  } catch {
+    return false;
+  }
+  try {
+    fs.statSync(p);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 function removeTree(p: string): void {
   try {
     fs.rmSync(p, { recursive: true, force: true });
@@ -115,6 +129,7 @@ export class RunDir {
    */
   static open(dirIn: string, mode: RunMode): RunDir {
     const dir = realRunPath(dirIn);
+    if (isDanglingLink(dirIn)) throw new DiffusionError(`${dirIn}: is a symbolic link to nothing (or a loop of links); give the run folder itself`);
     const lock = RunLock.acquire(dirIn);
     try {
       cleanLeftovers(dir);
