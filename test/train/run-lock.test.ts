@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RunDir } from '../../src/train/run-dir';
 import { lockPathFor } from '../../src/train/run-lock';
@@ -70,6 +70,29 @@ describe('run lock: keyed on the real path, bounded and honest about odd lock fi
       const t = Date.now();
       assert.throws(() => RunDir.open(dir, 'fresh'), msg, what);
       assert.ok(Date.now() - t < 2000, `${what} took ${Date.now() - t} ms`);
+    }
+  });
+
+  it('a stale lock that cannot be removed (immutable, or a read-only folder) says so instead of looping', () => {
+    const parent = join(tmp, 'ro');
+    mkdirSync(parent);
+    const dir = join(parent, 'run');
+    const lock = lockPathFor(dir);
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    writeFileSync(lock, JSON.stringify({ pid: dead, host: hostname(), started: 'then' }));
+    // root ignores folder permissions but not the immutable flag; other users the reverse
+    let undo: () => void;
+    try {
+      execFileSync('chattr', ['+i', lock], { stdio: 'ignore' });
+      undo = () => execFileSync('chattr', ['-i', lock]);
+    } catch {
+      chmodSync(parent, 0o555);
+      undo = () => chmodSync(parent, 0o755);
+    }
+    try {
+      assert.throws(() => RunDir.open(dir, 'fresh'), new RegExp(`^FileFormatError: ${lock}\\.tmp-\\d+: cannot write the lock file \\(permission denied|^DiffusionError: ${lock}: stale lock \\(pid ${dead} is gone\\) that cannot be removed \\((EPERM|EACCES): immutable, read-only or not yours\\); remove it by hand`));
+    } finally {
+      undo();
     }
   });
 });
