@@ -4,7 +4,7 @@
  * (`export --merge`). The merged model has the base model's inputs, outputs and nodes.
  */
 import { readFileLimited } from '../core/node/read-limits';
-import { FileFormatError } from '../core/errors';
+import { DiffusionError, FileFormatError } from '../core/errors';
 import { configFromJson, writeModelConfig } from '../core/model-config';
 import { decodeAdapter, LoraAdapter, loraSpecOf, mergeLora } from '../nn/lora';
 import { Model } from '../onnx/ir';
@@ -33,5 +33,13 @@ export function mergedModel(model: Model | Uint8Array, source: string, adapter?:
     writeModelConfig(m.metadata, configFromJson(obj, typeof config === 'string' ? config : 'config'));
   }
   if (adapter === undefined && !loraSpecOf(m)) throw new FileFormatError(source, 'carries no LoRA adapters; give the adapter file (the `lora` option: adapter.safetensors)');
-  return mergeLora(m, typeof adapter === 'string' ? readAdapterFile(adapter) : adapter);
+  if (typeof adapter !== 'string') return mergeLora(m, adapter);
+  const a = readAdapterFile(adapter);
+  try {
+    return mergeLora(m, a);
+  } catch (e) {
+    // An adapter that does not fit the model: say which adapter file.
+    if (e instanceof DiffusionError && !e.message.includes(adapter)) throw new FileFormatError(adapter, `does not fit ${source}: ${e.message}`);
+    throw e;
+  }
 }

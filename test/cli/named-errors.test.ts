@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { INTERNAL_HINT, reportError } from '../../src/cli/errors';
 import { cliInProcess } from '../helpers/cli';
+import { buildModel, loadRecipe } from '../../src/nn';
+import { encodeAdapter, extractLora, insertLora } from '../../src/nn/lora';
 
 /**
  * The raw TypeErrors and RangeErrors issue 26 listed, each reproduced: every one is now a one-line
@@ -57,6 +59,13 @@ describe('CLI: the listed raw JS errors are named errors now', function () {
       writeFileSync(file, b);
       await expectLine(['export', '--model', model, '--lora', file, '--merge', '--out', join(tmp, 'm.onnx')], new RegExp(`^error: ${file}: not a readable safetensors file: ${re.source}`));
     }
+  });
+
+  it('an adapter that does not fit the model names the adapter file (LoRA fit errors named no file)', async () => {
+    const file = join(tmp, 'tiny-adapter.safetensors');
+    writeFileSync(file, encodeAdapter(extractLora(insertLora(buildModel(loadRecipe('graphs/unet-tiny.json')), { rank: 2 })).adapter));
+    await expectLine(['export', '--model', model, '--lora', file, '--merge', '--out', join(tmp, 'm.onnx')],
+      new RegExp(`^error: ${file}: does not fit ${model}: LoRA adapter: the model has no weight '`));
   });
 
   it('a truly unexpected error is one line that says "internal error" and how to report it', () => {
