@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { decodeNpy, encodeNpy, npyToFloat32 } from '../../src/data/npy';
+import type { NpyArray } from '../../src/data/npy';
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s, 'hex'));
 // Written by numpy 1.x (np.lib.format.write_array), an independent reference.
@@ -42,7 +43,7 @@ describe('.npy reader and writer', () => {
       { dtype: 'uint8', shape: [2, 2, 1], data: Uint8Array.of(0, 1, 254, 255) },
     ] as const;
     for (const c of cases) {
-      const back = decodeNpy(encodeNpy(c));
+      const back = decodeNpy(encodeNpy(c as unknown as NpyArray));
       assert.equal(back.dtype, c.dtype);
       assert.deepEqual(back.shape, c.shape);
       assert.deepEqual(Array.from(back.data as ArrayLike<unknown>), Array.from(c.data as ArrayLike<unknown>));

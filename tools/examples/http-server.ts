@@ -103,7 +103,7 @@ async function main(): Promise<void> {
     if (work > opts.maxWork) {
       throw new DiffusionError(`work n x steps x pixels = ${n} x ${steps} x ${size * size} = ${work} is over this server's cap of ${opts.maxWork} (--max-work); ask for fewer images or steps`);
     }
-    const sampler = createSampler(model, { sampler: q.get('sampler') ?? undefined, steps, seed, classes: cls });
+    const sampler = createSampler(model, { sampler: (q.get('sampler') ?? undefined) as NonNullable<Parameters<typeof createSampler>[1]>['sampler'], steps, seed, classes: cls });
     return { sampler, n, upscale };
   };
 

@@ -76,7 +76,7 @@ function corrupt(rng: Rng, bytes: Uint8Array, keepHead = 0): { bytes: Uint8Array
 }
 
 function cloneModel(m: Model): Model {
-  return { ...m, metadata: { ...m.metadata }, graph: { ...m.graph, nodes: m.graph.nodes.map((n) => ({ ...n, inputs: [...n.inputs], attributes: { ...n.attributes } })), initializers: new Map(m.graph.initializers), inputs: [...m.graph.inputs] } } as Model;
+  return { ...m, metadata: { ...m.metadata }, graph: m.graph.clone() };
 }
 
 /** A structurally valid model with one semantic fault. */

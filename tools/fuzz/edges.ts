@@ -32,7 +32,7 @@ export interface EdgeCase {
 
 const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[rng.int(0, xs.length - 1)];
 
-function safetensors(header: unknown, data = new Uint8Array(16)): Uint8Array {
+function safetensors(header: unknown, data: Uint8Array = new Uint8Array(16)): Uint8Array {
   const h = Buffer.from(typeof header === 'string' ? header : JSON.stringify(header));
   const b = Buffer.alloc(8 + h.length + data.length);
   b.writeBigUInt64LE(BigInt(h.length), 0);
