@@ -72,3 +72,7 @@ export { DiffusionError, OptionError, FileFormatError, ConfigError } from './cor
 export * from './diffusion/pipelines';
 export { loadCascade, loadEnsemble, type LoadedCascade, type LoadedEnsemble } from './runtime/pipelines';
 export { trainExperts, type TrainExpertsOptions, type TrainExpertsResult } from './train/experts';
+
+// Reliability (docs/reliability.md): the .npy error type, and a bounded .npy file reader
+export { NpyError } from './data/npy';
+export { readNpyFile } from './data/npy-file';
