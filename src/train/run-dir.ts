@@ -15,8 +15,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileError } from '../core/fs-errors';
 import { DiffusionError } from '../core/errors';
-import { deadOwnedFolders, makeOwnedFolder, markOwned, ownedName, pidAlive, unmark } from '../core/node/owned';
-import { cleanStaleWrites } from '../image/atomic';
+import { deadOwnedFolders, deadStagingIn, makeOwnedFolder, markOwned, ownedName, pidAlive, unmark } from '../core/node/owned';
 import { realRunPath, RunLock } from './run-lock';
 
 export type RunMode = 'fresh' | 'resume' | 'overwrite';
@@ -112,7 +111,8 @@ function cleanLeftovers(dir: string): void {
     const m = STATE_LEFTOVER.exec(n);
     if (n === 'state.tmp' || n === 'state.old' || (m && Number(m[2]) !== process.pid && !pidAlive(Number(m[2])))) removeTree(path.join(dir, n));
   }
-  for (const f of ['model.onnx', 'train.json', 'loss.png', 'loss.svg']) cleanStaleWrites(path.join(dir, f));
+  // Atomic writes killed mid-way (model.onnx, train.json, samples, previews): proven staging folders only.
+  for (const sub of [dir, path.join(dir, 'samples'), path.join(dir, 'preview')]) for (const p of deadStagingIn(sub)) removeTree(p);
 }
 
 /** The folder of one training run, held exclusively while the run lives. */

@@ -66,11 +66,15 @@ describe('run folders: lock, refusal, leftovers', function () {
       return p;
     };
     const staleWrite = plant(join(dir, 'model.onnx'), 'tmp');
+    mkdirSync(join(dir, 'samples'));
+    const staleSample = plant(join(dir, 'samples', 'step-000002.png'), 'tmp');
+    writeFileSync(join(dir, 'samples', `step-000004.png.tmp-${pid}`), 'a user file named like a leftover');
     const staleRun = plant(dir, 'tmp');
     const r = RunDir.open(dir, 'overwrite');
     r.close();
     for (const p of [`state.tmp-${pid}`, `state.old-${pid}`]) assert.ok(!existsSync(join(dir, p)), p);
-    assert.ok(!existsSync(staleWrite) && !existsSync(staleRun));
+    assert.ok(!existsSync(staleWrite) && !existsSync(staleRun) && !existsSync(staleSample));
+    assert.ok(existsSync(join(dir, 'samples', `step-000004.png.tmp-${pid}`)));
     assert.ok(existsSync(join(dir, 'state', 'state.json')), 'state.old was not put back as state');
   });
 

@@ -99,6 +99,23 @@ export function deadOwnedFolders(target: string, tag: OwnedTag): string[] {
   });
 }
 
+/** Staging folders (`*.tmp-<pid>-<id>`) of dead writers anywhere in `folder`, each proven against its own target name. */
+export function deadStagingIn(folder: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(folder);
+  } catch {
+    return [];
+  }
+  return names.flatMap((n) => {
+    const m = /^(.+)\.tmp-\d+-[0-9a-f]{16}$/.exec(n);
+    if (!m) return [];
+    const p = path.join(folder, n);
+    const o = provenOwner(p, path.join(folder, m[1]), 'tmp');
+    return o !== undefined && o.pid !== process.pid && !pidAlive(o.pid) ? [p] : [];
+  });
+}
+
 /** Removes the marker from a folder that has become a real output (a staging folder renamed into place). */
 export function unmark(folder: string): void {
   fs.rmSync(path.join(folder, OWNER_FILE), { force: true });
