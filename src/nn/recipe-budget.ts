@@ -129,12 +129,15 @@ export const MAX_NODES = 10_000;
  */
 function checkRecipeWork(r: Recipe, at: (key: string) => string): void {
   for (const [key, v] of [['image.channels', r.image.channels], ['conditioning.condChannels', r.conditioning?.condChannels ?? 0]] as const) {
-    if (v > MAX_CHANNELS) throw new ConfigError(at(key), `${v} channels is more than the ${MAX_CHANNELS} a recipe may have (images have 1 to 4, latents 4 to 16)`);
+    if (v > MAX_CHANNELS) {
+      throw new ConfigError(at(key), `${v} channels is more than the ${MAX_CHANNELS} a recipe may have (images have 1 to 4, latents 4 to 16)`);
+    }
   }
   const { nodes } = estimateRecipe(r);
   if (nodes > MAX_NODES) {
     const key = r.unet.resBlocks > 2 || r.unet.mults.length <= 4 ? 'unet.resBlocks' : 'unet.mults';
-    throw new ConfigError(at(key), `${valueOf(r, key)} gives a network of about ${nodes.toLocaleString('en-US')} nodes, over the ${MAX_NODES.toLocaleString('en-US')} this builds and trains in reasonable time (fewer resBlocks or levels)`);
+    const n = (x: number) => x.toLocaleString('en-US');
+    throw new ConfigError(at(key), `${valueOf(r, key)} gives a network of about ${n(nodes)} nodes, over the ${n(MAX_NODES)} this builds and trains in reasonable time (fewer resBlocks or levels)`);
   }
 }
 

@@ -109,7 +109,9 @@ export class RunLock {
           const to = fs.existsSync(file) ? 'a symbolic link' : 'a dangling symbolic link';
           throw new DiffusionError(`${dir}: the lock file ${file} is ${to}, not a lock this program wrote; delete it if no run is using this folder`);
         }
-        if (h === 'unreadable') throw new DiffusionError(`${dir}: the lock file ${file} is unreadable or not a lock (a regular file of at most 64 KiB); delete it if no run is using this folder`);
+        if (h === 'unreadable') {
+          throw new DiffusionError(`${dir}: the lock file ${file} is unreadable or not a lock (a regular file of at most 64 KiB); delete it if no run is using this folder`);
+        }
         const local = h.host === os.hostname();
         if (local && !pidAlive(h.pid)) {
           takeOverStale(file, h);
@@ -145,7 +147,8 @@ function takeOverStale(file: string, stale: LockHolder): void {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EPERM' || code === 'EACCES' || code === 'EROFS') {
-      throw new DiffusionError(`${file}: stale lock (pid ${stale.pid} is gone) that cannot be removed (${code}: immutable, read-only or not yours); remove it by hand`);
+      const why = `${code}: immutable, read-only or not yours`;
+      throw new DiffusionError(`${file}: stale lock (pid ${stale.pid} is gone) that cannot be removed (${why}); remove it by hand`);
     }
     return;
   }

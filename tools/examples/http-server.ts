@@ -31,7 +31,9 @@ const USAGE = 'usage: http-server.ts --model model.onnx [--config c.json] [--por
 /** A non-negative integer flag value within [lo, hi]. */
 function intFlag(flag: string, value: string, lo: number, hi: number): number {
   const v = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(v) || v < lo || v > hi) throw new DiffusionError(`${flag} must be an integer in [${lo}, ${hi}], got "${value}"`);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(v) || v < lo || v > hi) {
+    throw new DiffusionError(`${flag} must be an integer in [${lo}, ${hi}], got "${value}"`);
+  }
   return v;
 }
 
@@ -60,7 +62,9 @@ function intParam(q: URLSearchParams, name: string, dflt: number | undefined, lo
   const raw = q.get(name);
   if (raw === null) return dflt;
   const v = Number(raw);
-  if (!Number.isInteger(v) || v < lo || v > hi) throw new DiffusionError(`${name} must be an integer in [${lo}, ${hi}], got ${JSON.stringify(raw.slice(0, 40))}`);
+  if (!Number.isInteger(v) || v < lo || v > hi) {
+    throw new DiffusionError(`${name} must be an integer in [${lo}, ${hi}], got ${JSON.stringify(raw.slice(0, 40))}`);
+  }
   return v;
 }
 
@@ -101,9 +105,11 @@ async function main(): Promise<void> {
     const seed = intParam(q, 'seed', 0, 0, 2 ** 31 - 1);
     const work = n * steps * size * size;
     if (work > opts.maxWork) {
-      throw new DiffusionError(`work n x steps x pixels = ${n} x ${steps} x ${size * size} = ${work} is over this server's cap of ${opts.maxWork} (--max-work); ask for fewer images or steps`);
+      const product = `${n} x ${steps} x ${size * size} = ${work}`;
+      throw new DiffusionError(`work n x steps x pixels = ${product} is over this server's cap of ${opts.maxWork} (--max-work); ask for fewer images or steps`);
     }
-    const sampler = createSampler(model, { sampler: (q.get('sampler') ?? undefined) as NonNullable<Parameters<typeof createSampler>[1]>['sampler'], steps, seed, classes: cls });
+    const name = (q.get('sampler') ?? undefined) as NonNullable<Parameters<typeof createSampler>[1]>['sampler'];
+    const sampler = createSampler(model, { sampler: name, steps, seed, classes: cls });
     return { sampler, n, upscale };
   };
 
@@ -167,7 +173,8 @@ async function main(): Promise<void> {
   server.headersTimeout = 10_000;
 
   server.on('error', (e: NodeJS.ErrnoException) => {
-    const why = e.code === 'EADDRINUSE' ? 'is in use (pick another --port, or --port 0 for a free one)' : e.code === 'EACCES' ? 'needs privileges (use a port above 1023, or 0)' : e.message;
+    const why = e.code === 'EADDRINUSE' ? 'is in use (pick another --port, or --port 0 for a free one)'
+      : e.code === 'EACCES' ? 'needs privileges (use a port above 1023, or 0)' : e.message;
     process.stderr.write(`error: 127.0.0.1:${opts.port} ${why}\n`);
     void model.release().finally(() => process.exit(1));
   });

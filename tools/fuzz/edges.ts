@@ -87,7 +87,11 @@ function mutateAdapter(rng: Rng, good: Uint8Array): { bytes: Uint8Array; how: st
     case 'spec-json': meta.onnx_diffusion_lora = '{"rank": '; break;
     case 'spec-rank': meta.onnx_diffusion_lora = JSON.stringify({ ...spec(), rank: pick(rng, [0, -1, 1e9, 2.5, 'x']) }); break;
     case 'alpha': meta.onnx_diffusion_lora = JSON.stringify({ ...spec(), alpha: pick(rng, [1e308, -8, 0, 'x', null]) }); break;
-    case 'dup-target': { const s = spec(); meta.onnx_diffusion_lora = JSON.stringify({ ...s, targets: Array.from({ length: 200 }, () => s.targets[0]) }); break; }
+    case 'dup-target': {
+      const s = spec();
+      meta.onnx_diffusion_lora = JSON.stringify({ ...s, targets: Array.from({ length: 200 }, () => s.targets[0]) });
+      break;
+    }
     case 'nan-values': {
       const d = Uint8Array.from(data);
       const [b] = header[name].data_offsets as number[];
@@ -145,7 +149,8 @@ function hostileNpy(rng: Rng, file: string): string {
 
 /** Files a user made beside `dir` with names like a program's leftovers; the case fails if any is gone. */
 function plantUserFiles(dir: string, parent: string): () => EdgeOutcome | undefined {
-  const files = [`${dir}.backup.old-20240101/f`, `${dir}.csv.tmp-31337`, `${dir}.log.stale-4000000`, `${dir}.tmp-999999/f`, `${dir}.old-4000000`, `${dir}.lock.tmp-31337`];
+  const files = [`${dir}.backup.old-20240101/f`, `${dir}.csv.tmp-31337`, `${dir}.log.stale-4000000`, `${dir}.tmp-999999/f`,
+    `${dir}.old-4000000`, `${dir}.lock.tmp-31337`];
   for (const f of files) {
     mkdirSync(join(f, '..'), { recursive: true });
     writeFileSync(f, 'mine');
@@ -221,7 +226,9 @@ export function makeEdgeCase(family: EdgeFamily, rng: Rng, dir: string, seedsDir
     const cmd = pick(rng, ['dataset', 'train'] as const);
     const args = cmd === 'dataset' ? ['dataset', '--data', `manifest:${data}`, '--n', '2', '--size', '16', '--channels', '1', '--out', join(dir, 'grid.png')]
       : ['train', '--init', textModel, '--config', textConfig, '--data', `manifest:${data}`, ...trainQuick, '--out', join(dir, 'run')];
-    if (cmd === 'train') lines = lines.map((l) => (typeof l === 'object' && l !== null && 'c' in l ? { ...l, encoder_hidden_states: (l as { c: unknown }).c, c: undefined } : l));
+    // The text-conditioned fixture's input is encoder_hidden_states.
+    const renamed = (l: unknown) => (typeof l === 'object' && l !== null && 'c' in l ? { ...l, encoder_hidden_states: (l as { c: unknown }).c, c: undefined } : l);
+    if (cmd === 'train') lines = lines.map(renamed);
     if (cmd === 'train' && !['fifo-manifest', 'devzero-manifest', 'not-json'].includes(how)) writeFileSync(mf, lines.map((l) => JSON.stringify(l)).join('\n'));
     return {
       mutation: `${cmd} manifest ${how}`, args, names: [data, 'manifest'],
