@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RunDir } from '../../src/train/run-dir';
@@ -89,7 +89,17 @@ describe('run lock: keyed on the real path, bounded and honest about odd lock fi
       chmodSync(parent, 0o555);
       undo = () => chmodSync(parent, 0o755);
     }
+    // Where neither holds (root on a file system without the immutable flag) the lock is removable:
+    // then the stale lock must be taken over as usual.
+    let removable = true;
     try {
+      renameSync(lock, `${lock}.probe`);
+      renameSync(`${lock}.probe`, lock);
+    } catch {
+      removable = false;
+    }
+    try {
+      if (removable) return RunDir.open(dir, 'fresh').close();
       assert.throws(() => RunDir.open(dir, 'fresh'), new RegExp(`^FileFormatError: ${lock}\\.tmp-\\d+: cannot write the lock file \\(permission denied|^DiffusionError: ${lock}: stale lock \\(pid ${dead} is gone\\) that cannot be removed \\((EPERM|EACCES): immutable, read-only or not yours\\); remove it by hand`));
     } finally {
       undo();
