@@ -99,3 +99,7 @@ export { LORA_PRESETS, checkAdapter, loraCandidates, type LoraCandidate, type We
 export { adapterKeys, parseAdapterKey, kohyaName, LORA_KEY_FORMATS, type LoraKeyFormat } from './nn/lora-keys';
 export { globMatcher } from './core/glob';
 export { estimateWeightMemory, type WeightMemory } from './train/step-memory';
+
+// Reliability (docs/reliability.md): the .npy error type, and a bounded .npy file reader
+export { NpyError } from './data/npy';
+export { readNpyFile } from './data/npy-file';

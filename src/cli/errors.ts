@@ -18,6 +18,9 @@ export function inFlagTerms(err: Error): string {
   return msg.replace(/the `(\w+)` option/g, (_, o: string) => flagOf(o)).replace(/`(\w+)`/g, (_, o: string) => flagOf(o));
 }
 
+/** What an unexpected error asks of the user. */
+export const INTERNAL_HINT = '(a bug in onnx-diffusion: please report it with the command and the output of --verbose)';
+
 /** Prints one line for an error (the stack too with --verbose) and returns the exit code. */
 export function reportError(e: unknown, verbose: boolean): number {
   const err = e instanceof Error ? e : new Error(String(e));
@@ -26,7 +29,8 @@ export function reportError(e: unknown, verbose: boolean): number {
     const usage = err.constructor.name === 'UsageError';
     const known = err instanceof DiffusionError || usage;
     const code = (err as NodeJS.ErrnoException).code;
-    const msg = known ? inFlagTerms(err) : code ? err.message : `${err.name}: ${err.message}`;
+    // Anything else is a bug of this program, not a mistake of the user's: said so, with how to report it.
+    const msg = known ? inFlagTerms(err) : code ? err.message : `internal error: ${err.name}: ${err.message.split('\n')[0].slice(0, 300)} ${INTERNAL_HINT}`;
     // yargs spreads a usage error over lines ("Invalid values:\n  Argument: ..."): keep it whole, on one line.
     const line = usage ? msg.split('\n').map((s) => s.trim()).filter(Boolean).join(' ') : msg.split('\n')[0];
     process.stderr.write(`error: ${line}\n`);

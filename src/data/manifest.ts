@@ -10,13 +10,15 @@
  * Instead of `image`, a line may give the noisy input itself as a tensor under the model input's
  * name (`x`, `sample`, ...: latents of any channel count, used as they are, not scaled).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, realpathSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { DiffusionError, FileFormatError } from '../core/errors';
+import { readTextLimited } from '../core/node/read-limits';
 import type { Dataset, DatasetRequest } from './dataset';
 import { decodeAll } from './folder';
 import { MemoryDataset } from './memory';
-import { decodeNpy, npyToFloat32, type NpyArray } from './npy';
+import { npyToFloat32, type NpyArray } from './npy';
+import { readNpyFile } from './npy-file';
 import { ROLE_NAMES } from '../core/io-roles';
 
 export const MANIFEST_FILE = 'manifest.jsonl';
@@ -33,17 +35,46 @@ function sampleKey(o: Record<string, unknown>, sample?: string): string | undefi
   return ROLE_NAMES.sample.find((n) => n in o);
 }
 
+/** A manifest value for a message: long ones cut (a 50 MB value is not echoed). */
+const shown = (v: string) => JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}...` : v);
+
+/**
+ * `rel` resolved against the manifest's folder `dir`, refused (naming the line `at`) unless it stays
+ * inside: no absolute path, no `..` out of it, and no symlink whose target lies outside.
+ */
+export function resolveInManifestDir(dir: string, rel: string, at: string): string {
+  const outside = (why: string): never => {
+    throw new FileFormatError(at, `${shown(rel)} ${why}; manifest paths must stay inside the manifest's folder ${dir}`);
+  };
+  if (rel === '' || rel.includes('\0')) outside('is not a file name');
+  if (isAbsolute(rel)) outside('is an absolute path');
+  const file = join(dir, rel);
+  const inside = (root: string, p: string) => {
+    const r = relative(root, p);
+    return r !== '' && r !== '..' && !r.startsWith(`..${sep}`) && !isAbsolute(r);
+  };
+  if (!inside(dir, file)) outside('leads out of the folder');
+  let real: string | undefined;
+  try {
+    real = realpathSync(file);
+  } catch {
+    return file; // absent: the reader says so
+  }
+  if (!inside(realpathSync(dir), real)) outside(`is a link to ${real}, outside the folder`);
+  return file;
+}
+
 /** Reads one manifest value: a .npy path (optionally `#row`), a number or an array of numbers. */
 function readValue(v: unknown, at: string, dir: string, cache: Map<string, NpyArray>): { dims: number[]; data: Float32Array } {
   if (typeof v === 'number') return { dims: [], data: Float32Array.of(v) };
   if (Array.isArray(v) && v.every((x) => typeof x === 'number')) return { dims: [v.length], data: Float32Array.from(v as number[]) };
   if (typeof v !== 'string') throw new DiffusionError(`${at}: expected a .npy path, a number or an array of numbers`);
   const m = /^(.*?)(?:#(\d+))?$/.exec(v)!;
-  const file = join(dir, m[1]);
+  const file = resolveInManifestDir(dir, m[1], at);
   let arr = cache.get(file);
   if (!arr) {
-    if (!existsSync(file)) throw new DiffusionError(`${at}: ${file}: no such file`);
-    arr = decodeNpy(readFileSync(file), file);
+    if (!existsSync(file)) throw new DiffusionError(`${at}: ${shown(m[1])}: no such file in ${dir}`);
+    arr = readNpyFile(file, '.npy file');
     cache.set(file, arr);
   }
   const all = npyToFloat32(arr);
@@ -65,7 +96,7 @@ export function readManifest(path: string, sample?: string): { entries: Entry[];
   const entries: Entry[] = [];
   let keys: string[] | undefined;
   let sampleName: string | undefined;
-  readFileSync(path, 'utf8').split('\n').forEach((line, k) => {
+  readTextLimited(path, 'manifest', 'manifest').split('\n').forEach((line, k) => {
     if (line.trim() === '') return;
     const at = `${path}:${k + 1}`;
     let obj: unknown;
@@ -85,6 +116,7 @@ export function readManifest(path: string, sample?: string): { entries: Entry[];
       throw new FileFormatError(at, `gives the input as "${latent ?? 'image'}", line 1 as "${sampleName ?? 'image'}"`);
     }
     sampleName = latent;
+    if (typeof o.image === 'string') resolveInManifestDir(dir, o.image, `${at}: image`);
     const names = Object.keys(o).filter((n) => n !== 'image').sort();
     keys ??= names;
     if (names.join(',') !== keys.join(',')) throw new FileFormatError(at, `keys ${names.join(', ') || 'none'} differ from line 1's (${keys.join(', ') || 'none'})`);

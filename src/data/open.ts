@@ -35,6 +35,9 @@ export async function openDataset(spec: string, want: DatasetRequest): Promise<D
     case 'synthetic': {
       if (arg !== '' && !/^\d+$/.test(arg)) throw new DiffusionError(`${spec}: the image count must be a positive integer, got '${arg}'`);
       const n = arg === '' ? SYNTHETIC_DEFAULT_N : Number(arg);
+      // Held in memory as float32: past 2^31 bytes no typed array holds it (and few machines would).
+      const per = want.channels * want.size * want.size * 4;
+      if (n * per > 2 ** 31) throw new DiffusionError(`${spec}: ${n} images of ${want.channels}x${want.size}x${want.size} need ${(n * per / 2 ** 30).toFixed(1)} GiB in memory; at most ${Math.floor(2 ** 31 / per)} fit`);
       return openSynthetic(n, want);
     }
     case 'idx':

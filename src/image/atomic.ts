@@ -1,14 +1,19 @@
 /**
- * Atomic file writes: the bytes go to `path.tmp-<pid>` and are renamed over `path`, so an
- * interrupted run leaves either the old file or the new one, never half of one.
+ * Atomic file writes: the bytes go to a private staging folder beside `path`
+ * (`path.tmp-<pid>-<id>/`, marked as this program's: core/node/owned.ts) and the file is renamed
+ * over `path`, so an interrupted run leaves either the old file or the new one, never half of one.
+ * A writer killed mid-write leaves its staging folder; the next writer to the same `path` removes
+ * it (only folders proven to be ours, never a user's `path.tmp-123`).
  */
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { fileError } from '../core/fs-errors';
+import { deadOwnedFolders, makeOwnedFolder } from '../core/node/owned';
 
-/** Temporary name used while `path` is being written. */
-export function tmpPathFor(path: string): string {
-  return `${path}.tmp-${process.pid}`;
+/** Removes the staging folders that killed writers of `path` left. */
+export function cleanStaleWrites(path: string): void {
+  for (const p of deadOwnedFolders(path, 'tmp')) rmSync(p, { recursive: true, force: true });
 }
 
 /** Writes `data` to `path` atomically, creating parent folders. */
@@ -18,12 +23,15 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
   } catch (err) {
     throw fileError(dirname(path), 'cannot create the folder', err);
   }
-  const tmp = tmpPathFor(path);
+  cleanStaleWrites(path);
+  const staging = makeOwnedFolder(path, 'tmp');
+  const tmp = join(staging, basename(path));
   try {
     await writeFile(tmp, data);
     await rename(tmp, path);
   } catch (err) {
-    await rm(tmp, { force: true });
     throw fileError(path, 'cannot write', err);
+  } finally {
+    await rm(staging, { recursive: true, force: true });
   }
 }

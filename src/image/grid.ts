@@ -2,7 +2,7 @@
  * Tiling RGBA images into sample grids and denoising strips, with a thin border and an integer
  * nearest-neighbour upscale. Pure: no Node imports (the browser demo reuses it).
  */
-import { OptionError } from '../core/errors';
+import { DiffusionError, OptionError } from '../core/errors';
 import { checkOptions } from '../core/option-check';
 import type { RgbaImage } from './pixels';
 
@@ -39,6 +39,9 @@ export function checkRgbaList(images: unknown, entry: string): void {
 
 const DEFAULT_BORDER: Rgba = [96, 96, 96, 255];
 
+/** Largest grid drawn: 2^28 pixels (1 GiB of RGBA), past what image encoders take in one piece. */
+export const MAX_GRID_PIXELS = 2 ** 28;
+
 /** Nearest-neighbour upscale by an integer factor k >= 1. */
 export function upscale(img: RgbaImage, k: number): RgbaImage {
   if (!Number.isInteger(k) || k < 1) throw new RangeError(`upscale factor must be a positive integer, got ${k}`);
@@ -74,6 +77,9 @@ export function tileTable(cells: (RgbaImage | undefined)[][], opts: TileOptions 
   const th = first.height * scale;
   const width = cols * tw + (cols + 1) * border;
   const height = rows * th + (rows + 1) * border;
+  if (!(width * height <= MAX_GRID_PIXELS)) {
+    throw new DiffusionError(`the grid would be ${width} x ${height} pixels (upscale ${scale}, border ${border}), over the limit of ${MAX_GRID_PIXELS.toLocaleString('en-US')} pixels; lower the upscale or border`);
+  }
   const rgba = new Uint8Array(width * height * 4);
   for (let p = 0; p < width * height; p++) rgba.set(color, 4 * p);
   for (let r = 0; r < rows; r++) {

@@ -12,6 +12,8 @@ export const ONNX_MAX_BYTES = 2 ** 31;
 
 export interface RecipeSize {
   params: number;
+  /** Nodes of the forward graph (a training step graph has about 4 times as many). */
+  nodes: number;
   /** float32 values of the forward activations of one image (the backward pass keeps about as many). */
   activationsPerImage: number;
 }
@@ -29,13 +31,19 @@ export function estimateRecipe(r: Recipe): RecipeSize {
   params += ((cc.classes ?? -1) + 1) * tdim + (cc.labels ?? 0) * tdim;
   params += conv(C + (cc.condChannels ?? 0), base) + conv(base, C);
   let act = (C + (cc.condChannels ?? 0) + base) * S * S;
+  // Node counts measured on built graphs (unet-tiny variants, 2026-12-03): about 38 per ResBlock
+  // (43 with scale-shift), 30 per attention block, 5 per level, 56 more (embeddings, mid attention, ends).
+  const perRes = scaleShift ? 43 : 38;
+  let nodes = 56 + 5 * mults.length + 2 * perRes;
   const chans: number[] = [base];
   let ch = base;
   const level = (l: number, i: number, o: number) => {
     const s = S / 2 ** l;
     params += res(i, o);
+    nodes += perRes;
     act += 10 * o * s * s;
     if (attention.includes(s)) {
+      nodes += 30;
       params += attn(o);
       act += 8 * o * s * s + 2 * heads * s ** 4;
     }
@@ -57,7 +65,7 @@ export function estimateRecipe(r: Recipe): RecipeSize {
       ch = base * mults[l];
     }
   }
-  return { params, activationsPerImage: act };
+  return { params, nodes, activationsPerImage: act };
 }
 
 export interface Budget {
@@ -109,12 +117,37 @@ function valueOf(r: Recipe, key: string): string {
   return key === 'unet.mults' ? JSON.stringify(r.unet.mults) : String(k ? k[1](r) : '?');
 }
 
+/** Image and condition channels: images have 1-4, latents 4-16; more is a mistake, and a slow one. */
+export const MAX_CHANNELS = 64;
+/** Forward-graph nodes built in reasonable time: 7 times the largest shipped recipe (unet-sr-64-128, 1,408). */
+export const MAX_NODES = 10_000;
+
+/**
+ * Refuses, before anything is built, a recipe whose graph would take minutes to build and
+ * train on (resBlocks 200 without attention is about 36,000 nodes; channels 1e6 is a 1 GB
+ * first convolution), naming the key.
+ */
+function checkRecipeWork(r: Recipe, at: (key: string) => string): void {
+  for (const [key, v] of [['image.channels', r.image.channels], ['conditioning.condChannels', r.conditioning?.condChannels ?? 0]] as const) {
+    if (v > MAX_CHANNELS) {
+      throw new ConfigError(at(key), `${v} channels is more than the ${MAX_CHANNELS} a recipe may have (images have 1 to 4, latents 4 to 16)`);
+    }
+  }
+  const { nodes } = estimateRecipe(r);
+  if (nodes > MAX_NODES) {
+    const key = r.unet.resBlocks > 2 || r.unet.mults.length <= 4 ? 'unet.resBlocks' : 'unet.mults';
+    const n = (x: number) => x.toLocaleString('en-US');
+    throw new ConfigError(at(key), `${valueOf(r, key)} gives a network of about ${n(nodes)} nodes, over the ${n(MAX_NODES)} this builds and trains in reasonable time (fewer resBlocks or levels)`);
+  }
+}
+
 /**
  * Refuses a recipe whose model cannot be saved (over 2 GiB of weights) or whose parameters and
  * `budget.batch` images of activations exceed the memory available; names the key (or batch flag).
  */
 export function checkRecipeBudget(r: Recipe, where: string, budget: Budget = { batch: 0, copies: 4, activationFactor: 1, available: Infinity }): void {
   const at = (key: string) => (where ? `${where}: ${key}` : key);
+  checkRecipeWork(r, at);
   const size = estimateRecipe(r);
   if (!(size.params * 4 < ONNX_MAX_BYTES)) {
     const key = culprit(r, (x) => estimateRecipe(x).params);

@@ -12,7 +12,7 @@ import { Recipe, validateRecipe } from '../core/recipe';
  */
 export function loadRecipe(pathOrName: string): Recipe {
   const path = resolveRecipePath(pathOrName);
-  const text = readTextLimited(path, 'json', 'recipe');
+  const text = readTextLimited(path, 'recipe', 'recipe');
   let obj: unknown;
   try {
     obj = JSON.parse(text);

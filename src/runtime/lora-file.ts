@@ -3,20 +3,17 @@
  * `loadModel(path, {lora})`), or fold a checkpoint's in-graph adapters into its weights
  * (`export --merge`). The merged model has the base model's inputs, outputs and nodes.
  */
-import * as fs from 'node:fs';
-import { FileFormatError } from '../core/errors';
+import { readFileLimited } from '../core/node/read-limits';
+import { DiffusionError, FileFormatError } from '../core/errors';
 import { configFromJson, writeModelConfig } from '../core/model-config';
 import { decodeAdapter, LoraAdapter, loraSpecOf, mergeLora } from '../nn/lora';
 import { Model } from '../onnx/ir';
 import { decodeModel } from '../onnx/proto';
 import { fullPrecisionWeights } from '../onnx/fp16';
 
-function read(file: string, what: string): Buffer {
-  try {
-    return fs.readFileSync(file);
-  } catch (e) {
-    throw new FileFormatError(file, `cannot read ${what}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
+/** Bounded, regular files only (a FIFO or /dev/zero is refused without reading). */
+function read(file: string, what: string, kind: 'adapter' | 'config'): Buffer {
+  return readFileLimited(file, kind, what);
 }
 
 /**
@@ -24,7 +21,7 @@ function read(file: string, what: string): Buffer {
  * which is matched by module name to `model`'s layers (nn/lora-keys.ts).
  */
 export function readAdapterFile(file: string, model?: Model): LoraAdapter {
-  return decodeAdapter(read(file, 'LoRA adapter'), file, model?.graph);
+  return decodeAdapter(read(file, 'LoRA adapter', 'adapter'), file, model?.graph);
 }
 
 /**
@@ -35,9 +32,17 @@ export function readAdapterFile(file: string, model?: Model): LoraAdapter {
 export function mergedModel(model: Model | Uint8Array, source: string, adapter?: string | LoraAdapter, config?: string | object): Model {
   const m = fullPrecisionWeights(model instanceof Uint8Array ? decodeModel(model, source) : model);
   if (config !== undefined) {
-    const obj = typeof config === 'string' ? JSON.parse(read(config, 'config').toString('utf8')) as unknown : config;
+    const obj = typeof config === 'string' ? JSON.parse(read(config, 'config', 'config').toString('utf8')) as unknown : config;
     writeModelConfig(m.metadata, configFromJson(obj, typeof config === 'string' ? config : 'config'));
   }
   if (adapter === undefined && !loraSpecOf(m)) throw new FileFormatError(source, 'carries no LoRA adapters; give the adapter file (the `lora` option: adapter.safetensors)');
-  return mergeLora(m, typeof adapter === 'string' ? readAdapterFile(adapter, m) : adapter);
+  if (typeof adapter !== 'string') return mergeLora(m, adapter);
+  const a = readAdapterFile(adapter, m);
+  try {
+    return mergeLora(m, a);
+  } catch (e) {
+    // An adapter that does not fit the model: say which adapter file.
+    if (e instanceof DiffusionError && !e.message.includes(adapter)) throw new FileFormatError(adapter, `does not fit ${source}: ${e.message}`);
+    throw e;
+  }
 }

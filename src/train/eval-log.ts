@@ -6,6 +6,7 @@
 import { ortNode } from '../runtime/ort-node';
 import type { ModelConfig } from '../core/model-config';
 import { createSampler } from '../diffusion/sampler';
+import { tileInputs } from './preview';
 import { createEvaluator, Evaluator, requestedClasses, type Scores } from '../eval/evaluate';
 import { Model } from '../onnx/ir';
 import { encodeModel } from '../onnx/proto';
@@ -26,7 +27,8 @@ export class TrainingEvaluator {
 
   constructor(readonly n: number, private readonly threads?: number) {}
 
-  async run(model: Model, config: ModelConfig, step: number): Promise<EvalPoint> {
+  /** `inputs`: conditioning inputs of any name, `k` examples (the run's preview batch), repeated over the n images. */
+  async run(model: Model, config: ModelConfig, step: number, inputs?: { k: number; values: Record<string, Float32Array> }): Promise<EvalPoint> {
     this.evaluator ??= await createEvaluator({ threads: this.threads });
     const ev = this.evaluator;
     if (this.floorFd === undefined) {
@@ -39,7 +41,7 @@ export class TrainingEvaluator {
     const dm = await DiffusionModel.create(ortNode(), encodeModel(model), { config, source: 'EMA model', sessionOptions: sessionOptions({ threads: this.threads }) });
     try {
       const gaussian = config.kind === 'gaussian';
-      const res = await createSampler(dm, { sampler: gaussian ? 'ddim' : undefined, steps: gaussian ? 50 : undefined, seed: 0 }).sample(this.n);
+      const res = await createSampler(dm, { sampler: gaussian ? 'ddim' : undefined, steps: gaussian ? 50 : undefined, seed: 0, inputs: inputs && tileInputs(inputs.values, inputs.k, this.n) }).sample(this.n);
       const k = config.conditioning.classes;
       const requested = k !== undefined && k === ev.net.config.classes ? requestedClasses(this.n, k) : undefined;
       const s = await ev.score(res.images, this.n, { source: `step ${step}`, channels: res.c, size: res.h, requested });

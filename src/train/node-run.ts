@@ -16,6 +16,7 @@ import { writeAdapterFile } from './lora';
 import type { TrainOptions } from './options';
 import { writeCheckpoint, writeSamples } from './outputs';
 import { namingSource } from './prepare';
+import { tryPreview } from './preview';
 import type { RunDir } from './run-dir';
 import { modelWithWeights, type Setup } from './setup-model';
 import type { StepGraph } from './step-graph';
@@ -107,13 +108,18 @@ export class NodeRun {
     const step = this.run.step;
     const atEnd = step === this.p.totalSteps;
     if (this.evaluator && (step % opt.evalEvery! === 0 || atEnd)) {
-      const point: EvalPoint = await this.evaluator.run(modelWithWeights(setup, graph, this.run.vec.ema, this.config), this.config, step);
-      this.meta.evals = [...(this.meta.evals ?? []), point];
-      opt.onEval?.(point);
+      const inputs = fixedBatch.inputs && { k: fixedBatch.size, values: fixedBatch.inputs };
+      const evaluator = this.evaluator;
+      // An evaluation or preview that fails is reported and training goes on (preview.ts).
+      await tryPreview('the evaluation', step, async () => {
+        const point: EvalPoint = await evaluator.run(modelWithWeights(setup, graph, this.run.vec.ema, this.config), this.config, step, inputs);
+        this.meta.evals = [...(this.meta.evals ?? []), point];
+        opt.onEval?.(point);
+      });
     }
     if (interrupted || atEnd || (opt.saveEvery && step % opt.saveEvery === 0)) await this.save();
     if (opt.sampleEvery && (step % opt.sampleEvery === 0 || atEnd)) {
-      await writeSamples(dir.path, setup, graph, this.config, this.run.vec.ema, step, opt.sampleN ?? 16, fixedBatch, opt.threads);
+      await tryPreview('the preview sample', step, () => writeSamples(dir.path, setup, graph, this.config, this.run.vec.ema, step, opt.sampleN ?? 16, fixedBatch, opt.threads));
     }
   }
 

@@ -85,9 +85,11 @@ export interface TrainResult {
  */
 export function resolveTrainOptions(o: TrainOptions, out: string, saved: TrainOptions | undefined, defaultData: () => string): Readonly<TrainOptions> {
   if (saved) {
+    // Previews and evaluations are not hyper-parameters: a resumed run takes new ones (--sample-every 0 stops them).
+    const previews = Object.fromEntries((['sampleEvery', 'sampleN', 'evalEvery', 'evalN'] as const).filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
     return Object.freeze({
       ...saved, steps: o.steps ?? saved.steps, resume: out, out, onStep: o.onStep, onEval: o.onEval, signal: o.signal,
-      threads: o.threads ?? saved.threads, device: o.device ?? saved.device,
+      threads: o.threads ?? saved.threads, device: o.device ?? saved.device, ...previews,
     });
   }
   return Object.freeze({ ...o, data: o.data ?? defaultData() });

@@ -11,6 +11,7 @@ import { sessionOptions } from '../runtime/node';
 import { saveState, TrainStateMeta, TrainVectors } from './checkpoint';
 import type { TrainOptions } from './options';
 import { modelWithWeights, type Setup } from './setup-model';
+import { tileInputs } from './preview';
 import { conditionFromImage } from './sr';
 import type { StepGraph } from './step-graph';
 
@@ -43,8 +44,16 @@ export async function writeSamples(out: string, setup: Setup, step: StepGraph, c
     cond = batch.cond?.slice(0, k * per) ?? conditionFromImage(batch, config, new Rng(0), 0).cond.slice(0, k * per);
     n = k;
   }
-  const sampler = createSampler(model, { sampler: config.kind === 'gaussian' ? 'ddim' : undefined, steps: config.kind === 'gaussian' ? 50 : undefined, seed: 0, cond, labels: cc.labels && batch.multiLabels ? Array.from(batch.multiLabels.slice(0, n * cc.labels)) : undefined });
-  const res = await sampler.sample(n);
-  await writePng(join(out, 'samples', `step-${String(at).padStart(6, '0')}.png`), makeGrid(res.rgba, { scale: Math.max(1, Math.round(64 / config.image.size)) }));
-  await model.release();
+  // Conditioning inputs of any name (manifest data): the preview batch's, one image each (preview.ts).
+  const inputs = tileInputs(batch.inputs, batch.size, n);
+  try {
+    const sampler = createSampler(model, {
+      sampler: config.kind === 'gaussian' ? 'ddim' : undefined, steps: config.kind === 'gaussian' ? 50 : undefined, seed: 0, cond, inputs,
+      labels: cc.labels && batch.multiLabels ? Array.from(batch.multiLabels.slice(0, n * cc.labels)) : undefined,
+    });
+    const res = await sampler.sample(n);
+    await writePng(join(out, 'samples', `step-${String(at).padStart(6, '0')}.png`), makeGrid(res.rgba, { scale: Math.max(1, Math.round(64 / config.image.size)) }));
+  } finally {
+    await model.release();
+  }
 }

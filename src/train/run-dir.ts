@@ -2,23 +2,26 @@
  * A run folder as a small transactional store: at every instant it is absent, or it holds a
  * complete checkpoint that `--resume` loads.
  *
- * - A new run writes into a private sibling `DIR.tmp-<pid>` until its first checkpoint is whole,
- *   then renames it into place (with --overwrite the old run is moved to `DIR.old-<pid>` first and
- *   removed after).
+ * - A new run writes into a private sibling `DIR.tmp-<pid>-<id>` until its first checkpoint is
+ *   whole, then renames it into place (with --overwrite the old run is moved to `DIR.old-<pid>-<id>`
+ *   first and removed after). Both carry an owner marker (core/node/owned.ts).
  * - Later checkpoints replace state/ as one folder (checkpoint.ts), then model.onnx and train.json
  *   by atomic renames; --resume puts model.onnx back in line with state/ if a kill fell between.
- * - One writer at a time (run-lock.ts). Leftovers of killed writers (`*.tmp-<pid>`, `*.old-<pid>`)
- *   are cleaned when the next writer takes the lock.
+ * - One writer at a time (run-lock.ts). Leftovers of killed writers are cleaned when the next
+ *   writer takes the lock: only folders proven to be this program's by name and marker, so a
+ *   user's `run.backup.old-20240101/` or `run.csv.tmp-31337` is never touched.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileError } from '../core/fs-errors';
 import { DiffusionError } from '../core/errors';
-import { pidAlive, RunLock } from './run-lock';
+import { deadOwnedFolders, deadStagingIn, makeOwnedFolder, markOwned, ownedName, pidAlive, unmark } from '../core/node/owned';
+import { realRunPath, RunLock } from './run-lock';
 
 export type RunMode = 'fresh' | 'resume' | 'overwrite';
 
-const LEFTOVER = /\.(tmp|old|stale)-(\d+)$/;
+/** Per-process names checkpoint.ts gives state copies inside a run folder (the run is ours). */
+const STATE_LEFTOVER = /^state\.(tmp|old)-(\d+)$/;
 
 /** Whether `dir` holds a run: a state/ folder (or the old copy a kill left mid-swap) or a model.onnx. */
 export function holdsRun(dir: string): boolean {
@@ -48,6 +51,20 @@ function isDir(p: string): boolean {
   }
 }
 
+function isDanglingLink(p: string): boolean {
+  try {
+    if (!fs.lstatSync(p).isSymbolicLink()) return false;
+  } catch {
+    return false;
+  }
+  try {
+    fs.statSync(p);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 function removeTree(p: string): void {
   try {
     fs.rmSync(p, { recursive: true, force: true });
@@ -64,28 +81,19 @@ function rename(from: string, to: string): void {
   }
 }
 
-/** Leftovers of dead writers: in the parent (`DIR.tmp-<pid>`, `DIR.old-<pid>`) and inside the run. */
+/** Leftovers of dead writers: proven staging folders beside the run, and state copies inside it. */
 function cleanLeftovers(dir: string): void {
-  const parent = path.dirname(dir);
-  const base = path.basename(dir);
-  const dead = (name: string): boolean => {
-    const m = LEFTOVER.exec(name);
-    return m !== null && Number(m[2]) !== process.pid && !pidAlive(Number(m[2]));
-  };
-  let siblings: string[] = [];
-  try {
-    siblings = fs.readdirSync(parent);
-  } catch {
-    // the parent does not exist yet: nothing to clean
-  }
-  for (const n of siblings) {
-    if (!n.startsWith(`${base}.`) || !dead(n)) continue;
-    const p = path.join(parent, n);
+  for (const p of deadOwnedFolders(dir, 'tmp')) removeTree(p);
+  for (const p of deadOwnedFolders(dir, 'old')) {
     // A kill between the two renames of an --overwrite leaves DIR absent and the old run here: restore it.
-    if (n.startsWith(`${base}.old-`) && !fs.existsSync(dir)) rename(p, dir);
-    else removeTree(p);
+    if (!fs.existsSync(dir)) {
+      rename(p, dir);
+      unmark(dir);
+    } else removeTree(p);
   }
   if (!isDir(dir)) return;
+  // A kill right after a staging folder was renamed into place leaves its marker: the run is whole.
+  unmark(dir);
   if (!fs.existsSync(path.join(dir, 'state', 'state.json'))) {
     const old = oldStates(dir)[0];
     if (old) {
@@ -93,15 +101,18 @@ function cleanLeftovers(dir: string): void {
       rename(old, path.join(dir, 'state'));
     }
   }
-  for (const sub of [dir, path.join(dir, 'samples')]) {
-    let names: string[] = [];
-    try {
-      names = fs.readdirSync(sub);
-    } catch {
-      continue;
-    }
-    for (const n of names) if (n === 'state.tmp' || n === 'state.old' || dead(n)) removeTree(path.join(sub, n));
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
   }
+  for (const n of names) {
+    const m = STATE_LEFTOVER.exec(n);
+    if (n === 'state.tmp' || n === 'state.old' || (m && Number(m[2]) !== process.pid && !pidAlive(Number(m[2])))) removeTree(path.join(dir, n));
+  }
+  // Atomic writes killed mid-way (model.onnx, train.json, samples, previews): proven staging folders only.
+  for (const sub of [dir, path.join(dir, 'samples'), path.join(dir, 'preview')]) for (const p of deadStagingIn(sub)) removeTree(p);
 }
 
 /** The folder of one training run, held exclusively while the run lives. */
@@ -110,7 +121,6 @@ export class RunDir {
   private replaced = false;
 
   private constructor(readonly dir: string, private readonly lock: RunLock, private readonly mode: RunMode) {
-    if (mode !== 'resume') this.staging = `${dir}.tmp-${process.pid}`;
   }
 
   /**
@@ -118,7 +128,8 @@ export class RunDir {
    * one a checkpoint, --overwrite a run folder (never an unrelated non-empty folder).
    */
   static open(dirIn: string, mode: RunMode): RunDir {
-    const dir = path.resolve(dirIn);
+    const dir = realRunPath(dirIn);
+    if (isDanglingLink(dirIn)) throw new DiffusionError(`${dirIn}: is a symbolic link to nothing (or a loop of links); give the run folder itself`);
     const lock = RunLock.acquire(dirIn);
     try {
       cleanLeftovers(dir);
@@ -135,13 +146,7 @@ export class RunDir {
         throw new DiffusionError(`${dirIn}: the folder is not empty and holds no run; choose another \`out\``);
       }
       const rd = new RunDir(dir, lock, mode);
-      if (rd.staging) {
-        try {
-          fs.mkdirSync(rd.staging, { recursive: true });
-        } catch (e) {
-          throw fileError(rd.staging, 'cannot create the folder', e);
-        }
-      }
+      if (mode !== 'resume') rd.staging = makeOwnedFolder(dir, 'tmp');
       return rd;
     } catch (e) {
       lock.release();
@@ -162,12 +167,15 @@ export class RunDir {
   /** Call after a complete checkpoint was written to `path`: the first one moves the run into place. */
   commit(): void {
     if (!this.staging) return;
-    const old = `${this.dir}.old-${process.pid}`;
+    const { path: old, id } = ownedName(this.dir, 'old');
     if (fs.existsSync(this.dir)) {
+      // Marked before the move, so a kill between the renames leaves a folder cleanup can prove is ours.
+      markOwned(this.dir, this.dir, id);
       rename(this.dir, old);
       this.replaced = true;
     }
     rename(this.staging, this.dir);
+    unmark(this.dir);
     this.staging = undefined;
     if (this.replaced) removeTree(old);
   }

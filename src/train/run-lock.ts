@@ -2,12 +2,18 @@
  * One writer per run folder: an exclusive lock file `DIR.lock` beside the folder (the folder itself
  * may not exist yet) holding the writer's pid and host. A lock whose pid is dead on this host is
  * stale and taken over; a live one turns the second writer away with one line naming the holder.
+ * The lock keys on the real path of the folder (symlinks resolved), so `rr` and a link `rrlink`
+ * to it share one lock. The lock file is read bounded and only when it is a regular file.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DiffusionError } from '../core/errors';
 import { fileError } from '../core/fs-errors';
+import { pidAlive } from '../core/node/owned';
+import { readTextLimited } from '../core/node/read-limits';
+
+export { pidAlive };
 
 export interface LockHolder {
   pid: number;
@@ -15,28 +21,38 @@ export interface LockHolder {
   started: string;
 }
 
-/** The lock file of run folder `dir`. */
-export function lockPathFor(dir: string): string {
-  return `${path.resolve(dir)}.lock`;
-}
-
-/** Whether process `pid` exists on this host (EPERM: it exists, owned by someone else). */
-export function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
+/**
+ * The real path of run folder `dir`: the folder itself with symlinks resolved when it exists,
+ * else the real path of its parent plus its base name.
+ */
+export function realRunPath(dir: string): string {
+  const abs = path.resolve(dir);
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    return fs.realpathSync(abs);
+  } catch {
+    // absent (or a dangling link): key on the parent
+  }
+  try {
+    return path.join(fs.realpathSync(path.dirname(abs)), path.basename(abs));
+  } catch {
+    return abs;
   }
 }
 
-function readHolder(file: string): LockHolder | 'unreadable' | undefined {
+/** The lock file of run folder `dir`, beside its real path. */
+export function lockPathFor(dir: string): string {
+  return `${realRunPath(dir)}.lock`;
+}
+
+type Read = LockHolder | 'unreadable' | 'symlink' | undefined;
+
+function readHolder(file: string): Read {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    if (fs.lstatSync(file).isSymbolicLink()) return 'symlink';
+    text = readTextLimited(file, 'lock', 'lock file');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || /no such file/.test((e as Error).message)) return undefined;
     return 'unreadable';
   }
   try {
@@ -50,7 +66,7 @@ function readHolder(file: string): LockHolder | 'unreadable' | undefined {
 /** Whether a live writer (on this host) holds the lock of `dir`; the holder when so. */
 export function liveHolder(dir: string): LockHolder | undefined {
   const h = readHolder(lockPathFor(dir));
-  if (h === undefined || h === 'unreadable') return undefined;
+  if (typeof h !== 'object') return undefined;
   return h.host !== os.hostname() || pidAlive(h.pid) ? h : undefined;
 }
 
@@ -89,7 +105,13 @@ export class RunLock {
         }
         const h = readHolder(file);
         if (h === undefined) continue;
-        if (h === 'unreadable') throw new DiffusionError(`${dir}: the lock file ${file} is unreadable; delete it if no run is using this folder`);
+        if (h === 'symlink') {
+          const to = fs.existsSync(file) ? 'a symbolic link' : 'a dangling symbolic link';
+          throw new DiffusionError(`${dir}: the lock file ${file} is ${to}, not a lock this program wrote; delete it if no run is using this folder`);
+        }
+        if (h === 'unreadable') {
+          throw new DiffusionError(`${dir}: the lock file ${file} is unreadable or not a lock (a regular file of at most 64 KiB); delete it if no run is using this folder`);
+        }
         const local = h.host === os.hostname();
         if (local && !pidAlive(h.pid)) {
           takeOverStale(file, h);
@@ -110,7 +132,7 @@ export class RunLock {
     this.released = true;
     process.off('exit', this.onExit);
     const h = readHolder(this.file);
-    if (h !== undefined && h !== 'unreadable' && h.pid === process.pid && h.host === os.hostname()) fs.rmSync(this.file, { force: true });
+    if (typeof h === 'object' && h.pid === process.pid && h.host === os.hostname()) fs.rmSync(this.file, { force: true });
   }
 }
 
@@ -122,11 +144,16 @@ function takeOverStale(file: string, stale: LockHolder): void {
   const aside = `${file}.stale-${process.pid}`;
   try {
     fs.renameSync(file, aside);
-  } catch {
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EPERM' || code === 'EACCES' || code === 'EROFS') {
+      const why = `${code}: immutable, read-only or not yours`;
+      throw new DiffusionError(`${file}: stale lock (pid ${stale.pid} is gone) that cannot be removed (${why}); remove it by hand`);
+    }
     return;
   }
   const moved = readHolder(aside);
-  if (moved !== undefined && moved !== 'unreadable' && (moved.pid !== stale.pid || moved.started !== stale.started)) {
+  if (typeof moved === 'object' && (moved.pid !== stale.pid || moved.started !== stale.started)) {
     try {
       fs.linkSync(aside, file);
     } catch {

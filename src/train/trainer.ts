@@ -6,6 +6,7 @@
  */
 import type { Batch } from '../data/loader';
 import { checkTrainOptions } from './train-options-check';
+import { previewBatch } from './preview';
 import { defaultTrainData } from '../data/fashion-mnist';
 import { DiffusionError } from '../core/errors';
 import { NodeRun } from './node-run';
@@ -25,7 +26,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const opt = resolveTrainOptions(o, out, o.resume !== undefined ? savedOptions(out) : undefined, defaultTrainData);
     const run = await prepare(dir, opt);
     try {
-      return await steps(run, out, opt);
+      return await steps(run, out, opt, dir);
     } finally {
       await run.release();
     }
@@ -43,7 +44,7 @@ async function prepare(dir: RunDir, opt: Readonly<TrainOptions>): Promise<NodeRu
   return new NodeRun({ opt, dir, setup, lora, dataset, graph, session, totalSteps, source });
 }
 
-async function steps(r: NodeRun, out: string, opt: Readonly<TrainOptions>): Promise<TrainResult> {
+async function steps(r: NodeRun, out: string, opt: Readonly<TrainOptions>, dir: RunDir): Promise<TrainResult> {
   const { run } = r;
   const totalSteps = r.totalSteps;
   // A kill between the writes of a checkpoint can leave model.onnx one checkpoint behind state/.
@@ -55,7 +56,8 @@ async function steps(r: NodeRun, out: string, opt: Readonly<TrainOptions>): Prom
   let stopped: TrainResult['stopped'] = 'done';
   while (run.step < totalSteps) {
     const batch = await r.loader.next();
-    fixedBatch ??= batch;
+    // Previews are conditioned on the first batch's inputs, stored with the run (preview.ts).
+    fixedBatch ??= await previewBatch(batch, out, dir.path, dir.resuming);
     const s = await run.next(batch);
     runMs += s.ms;
     const elapsed = (Date.now() - started) / 1000;

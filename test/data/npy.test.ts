@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { decodeNpy, encodeNpy, npyToFloat32 } from '../../src/data/npy';
+import type { NpyArray } from '../../src/data/npy';
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s, 'hex'));
 // Written by numpy 1.x (np.lib.format.write_array), an independent reference.
@@ -42,7 +43,7 @@ describe('.npy reader and writer', () => {
       { dtype: 'uint8', shape: [2, 2, 1], data: Uint8Array.of(0, 1, 254, 255) },
     ] as const;
     for (const c of cases) {
-      const back = decodeNpy(encodeNpy(c));
+      const back = decodeNpy(encodeNpy(c as unknown as NpyArray));
       assert.equal(back.dtype, c.dtype);
       assert.deepEqual(back.shape, c.shape);
       assert.deepEqual(Array.from(back.data as ArrayLike<unknown>), Array.from(c.data as ArrayLike<unknown>));
@@ -50,11 +51,41 @@ describe('.npy reader and writer', () => {
   });
 
   it('names the file and the problem: bad magic, truncated data, unsupported dtype, Fortran order', () => {
-    assert.throws(() => decodeNpy(Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11), 'x.npy'), /^FileFormatError: x\.npy: not a readable \.npy file: bad magic/);
-    assert.throws(() => decodeNpy(NUMPY_F4_2x3.slice(0, -4), 'y.npy'), /y\.npy: .*data has 20 bytes, the header promises 24/);
+    assert.throws(() => decodeNpy(Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11), 'x.npy'), /^NpyError: x\.npy: not a readable \.npy file: bad magic/);
+    assert.throws(() => decodeNpy(NUMPY_F4_2x3.slice(0, -4), 'y.npy'), /y\.npy: .*header key 'shape': data has 20 bytes, the shape promises 24/);
     const text = (s: string) => Buffer.from(NUMPY_F4_2x3).toString('latin1').replace("'<f4'", s);
     assert.throws(() => decodeNpy(Uint8Array.from(Buffer.from(text("'<c8'"), 'latin1')), 'z.npy'), /dtype '<c8' is not supported/);
     const fortran = Buffer.from(NUMPY_F4_2x3).toString('latin1').replace('False', 'True ');
     assert.throws(() => decodeNpy(Uint8Array.from(Buffer.from(fortran, 'latin1'))), /Fortran-order arrays are not supported/);
+  });
+
+  it('parses the header by its grammar: a \'descr\' inside another key\'s string is not the dtype (issue 26)', () => {
+    const npy = (header: string, data: Uint8Array) => {
+      const b = Buffer.alloc(10 + header.length + data.length);
+      b.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
+      b.writeUInt16LE(header.length, 8);
+      b.write(header, 10, 'latin1');
+      b.set(data, 10 + header.length);
+      return b;
+    };
+    const f8 = new Uint8Array(Float64Array.of(1.5, -2.25).buffer);
+    // The regex reader took the first 'descr' it saw: this <f8 data was read as four float32s.
+    const tricky = npy(`{'note': "'descr': '<f4', ", 'descr': '<f8', 'fortran_order': False, 'shape': (2,), }`, f8);
+    assert.throws(() => decodeNpy(tricky, 'n.npy'), /^NpyError: n\.npy: not a readable \.npy file: header key 'note': not a \.npy header key/);
+    const ok = decodeNpy(npy(`{"shape": (2,), 'fortran_order': False, 'descr': '<f8'}`, f8), 'o.npy');
+    assert.deepEqual([ok.dtype, ok.shape, [...ok.data]], ['float64', [2], [1.5, -2.25]]);
+    const bad: [string, RegExp][] = [
+      [`{'descr': '<f8', 'fortran_order': False, 'shape': 5}`, /key 'shape': expected a tuple of non-negative integers/],
+      [`{'descr': '<f8', 'fortran_order': False, 'shape': (2, -1)}`, /key 'shape': expected a tuple/],
+      [`{'descr': '<f8', 'fortran_order': 'no', 'shape': (2,)}`, /key 'fortran_order': expected True or False/],
+      [`{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,)}`, /key 'descr': expected a dtype string/],
+      [`{'descr': '<f8', 'fortran_order': False}`, /key 'shape': missing/],
+      [`{'descr': '<f8', 'descr': '<f4', 'fortran_order': False, 'shape': (2,)}`, /key 'descr' given twice/],
+      [`{'descr': '<f8', 'fortran_order': False, 'shape': (2,)} junk`, /unexpected text after the header dict/],
+      [`{'descr': '<f8`, /unterminated string/],
+      [`${'('.repeat(100)}`, /nested too deeply/],
+      [`{'descr': '<f8', 'fortran_order': False, 'shape': (9007199254740993,)}`, /key 'shape'/],
+    ];
+    for (const [h, re] of bad) assert.throws(() => decodeNpy(npy(h, f8), 'b.npy'), (e: Error) => e.name === 'NpyError' && re.test(e.message) && e.message.startsWith('b.npy: '), h);
   });
 });

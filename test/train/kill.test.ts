@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Rng } from '../../src/core/rng';
 import { loadState } from '../../src/train/checkpoint';
 import { runCli, spawnCli } from '../helpers/cli';
@@ -20,14 +20,16 @@ type Aim = 'random' | 'first-checkpoint' | 'later-checkpoint';
 async function killRun(out: string, aim: Aim, rng: Rng): Promise<void> {
   const child = spawnCli(args(out), { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
-  const staging = `${out}.tmp-${child.pid}`;
-  const target = aim === 'first-checkpoint' ? join(staging, `state.tmp-${child.pid}`) : join(out, `state.tmp-${child.pid}`);
+  // The private staging folder is `${out}.tmp-<pid>-<random id>` (core/node/owned.ts).
+  const stagingRe = new RegExp(`^${basename(out)}\\.tmp-${child.pid}-[0-9a-f]{16}$`);
+  const staging = () => readdirSync(dirname(out)).filter((n) => stagingRe.test(n)).map((n) => join(dirname(out), n))[0];
+  const target = () => (aim === 'first-checkpoint' ? join(staging() ?? join(out, 'none'), `state.tmp-${child.pid}`) : join(out, `state.tmp-${child.pid}`));
   const delay = aim === 'random' ? 300 + rng.uniform() * 2700 : rng.uniform() * 4;
   let done = false;
   void exited.then(() => (done = true));
   if (aim !== 'random') {
     // Polled, not fs.watch: the state folder appears and goes within milliseconds.
-    while (!done && !existsSync(target)) await new Promise((r) => setImmediate(r));
+    while (!done && !existsSync(target())) await new Promise((r) => setImmediate(r));
   }
   await new Promise((r) => setTimeout(r, delay));
   child.kill('SIGKILL');
@@ -65,14 +67,14 @@ describe('SIGKILL during training leaves a run folder that is absent or resumes 
           assert.ok(Buffer.from(st.vec[k].buffer).equals(Buffer.from(ref.vec[k].buffer)), `kill ${i} (${aim}): ${k} differs from the uninterrupted run`);
         }
         assert.deepEqual(st.meta.losses, ref.meta.losses);
-        const left = readdirSync(out).filter((n) => /\.(tmp|old)-\d+$/.test(n));
+        const left = readdirSync(out).filter((n) => /\.(tmp|old)-\d+(-[0-9a-f]{16})?$/.test(n));
         assert.deepEqual(left, [], `kill ${i}: leftovers in the resumed run`);
         outcome = 'resumed';
       }
       outcomes[`${aim} ${outcome}`] = (outcomes[`${aim} ${outcome}`] ?? 0) + 1;
     }
     // Killed writers leave their lock and staging folders; the next writer of that folder removes them.
-    const stray = readdirSync(tmp).filter((n) => /\.(tmp|old)-\d+$/.test(n) || n.endsWith('.lock'));
+    const stray = readdirSync(tmp).filter((n) => /\.(tmp|old)-\d+(-[0-9a-f]{16})?$/.test(n) || n.endsWith('.lock'));
     console.log(`      kill outcomes: ${JSON.stringify(outcomes)}; leftovers of killed writers awaiting cleanup: ${stray.length}`);
     assert.ok(Object.keys(outcomes).some((k) => k.endsWith('resumed')), 'no kill left a folder to resume');
   });

@@ -1,8 +1,10 @@
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { OWNER_FILE } from '../../src/core/node/owned';
+import { writeFileAtomic } from '../../src/image/atomic';
 import { loadState } from '../../src/train/checkpoint';
 import { RunDir } from '../../src/train/run-dir';
 import { lockPathFor } from '../../src/train/run-lock';
@@ -49,22 +51,81 @@ describe('run folders: lock, refusal, leftovers', function () {
     assert.throws(() => RunDir.open(dir, 'fresh'), /pid 1 on host elsewhere .*delete .*run\.lock/);
   });
 
-  it('leftovers of dead writers are cleaned, and a state swap cut in half is completed', () => {
+  it('leftovers of dead writers are cleaned (proven by name and marker), and a state swap cut in half is completed', () => {
     const dir = join(tmp, 'run');
     const pid = deadPid();
     mkdirSync(join(dir, `state.old-${pid}`), { recursive: true });
     writeFileSync(join(dir, `state.old-${pid}`, 'state.json'), '{}');
     mkdirSync(join(dir, `state.tmp-${pid}`));
-    mkdirSync(join(dir, 'samples'));
     writeFileSync(join(dir, 'model.onnx'), 'x');
-    writeFileSync(join(dir, `model.onnx.tmp-${pid}`), 'x');
-    writeFileSync(join(dir, 'samples', `step-000001.png.tmp-${pid}`), 'x');
-    mkdirSync(`${dir}.tmp-${pid}`);
+    const plant = (target: string, tag: string) => {
+      const id = '0123456789abcdef';
+      const p = `${target}.${tag}-${pid}-${id}`;
+      mkdirSync(p);
+      writeFileSync(join(p, OWNER_FILE), JSON.stringify({ pid, id, host: hostname(), target: basename(target) }));
+      return p;
+    };
+    const staleWrite = plant(join(dir, 'model.onnx'), 'tmp');
+    mkdirSync(join(dir, 'samples'));
+    const staleSample = plant(join(dir, 'samples', 'step-000002.png'), 'tmp');
+    writeFileSync(join(dir, 'samples', `step-000004.png.tmp-${pid}`), 'a user file named like a leftover');
+    const staleRun = plant(dir, 'tmp');
     const r = RunDir.open(dir, 'overwrite');
     r.close();
-    for (const p of [`state.tmp-${pid}`, `state.old-${pid}`, `model.onnx.tmp-${pid}`, `samples/step-000001.png.tmp-${pid}`]) assert.ok(!existsSync(join(dir, p)), p);
-    assert.ok(!existsSync(`${dir}.tmp-${pid}`));
+    for (const p of [`state.tmp-${pid}`, `state.old-${pid}`]) assert.ok(!existsSync(join(dir, p)), p);
+    assert.ok(!existsSync(staleWrite) && !existsSync(staleRun) && !existsSync(staleSample));
+    assert.ok(existsSync(join(dir, 'samples', `step-000004.png.tmp-${pid}`)));
     assert.ok(existsSync(join(dir, 'state', 'state.json')), 'state.old was not put back as state');
+  });
+
+  it('a kill between the two renames of --overwrite: the old run (marked) is put back', () => {
+    const dir = join(tmp, 'run');
+    const pid = deadPid();
+    const id = 'fedcba9876543210';
+    const old = `${dir}.old-${pid}-${id}`;
+    mkdirSync(join(old, 'state'), { recursive: true });
+    writeFileSync(join(old, 'state', 'state.json'), '{}');
+    writeFileSync(join(old, OWNER_FILE), JSON.stringify({ pid, id, host: hostname(), target: 'run' }));
+    RunDir.open(dir, 'resume').close();
+    assert.ok(existsSync(join(dir, 'state', 'state.json')) && !existsSync(old) && !existsSync(join(dir, OWNER_FILE)));
+  });
+
+  it('files and folders a user named like leftovers are never touched (issue 26)', async () => {
+    const dir = join(tmp, 'run');
+    const pid = deadPid();
+    const user = [`run.backup.old-20240101/f`, `run.csv.tmp-31337`, `run.log.stale-4000000`, `run.old-${pid}/f`, `run.tmp-${pid}/f`,
+      `run.tmp-${pid}-0123456789abcdef/f`, `run.lock.stale-4000000`];
+    // a marker that does not match the folder's name proves nothing
+    const forged = `run.tmp-${pid}-aaaaaaaaaaaaaaaa`;
+    mkdirSync(join(tmp, forged));
+    writeFileSync(join(tmp, forged, OWNER_FILE), JSON.stringify({ pid, id: 'bbbbbbbbbbbbbbbb', host: hostname(), target: 'run' }));
+    for (const f of user) {
+      mkdirSync(dirname(join(tmp, f)), { recursive: true });
+      writeFileSync(join(tmp, f), 'mine');
+    }
+    const r = await runCli(trainArgs(dir, ['--steps', '1']));
+    assert.equal(r.code, 0, r.stderr);
+    for (const f of [...user, forged]) assert.ok(existsSync(join(tmp, f)), `${f} was deleted`);
+    const notes = join(tmp, 'newrun.notes.old-20240101');
+    writeFileSync(notes, 'mine');
+    assert.equal((await runCli(trainArgs(join(tmp, 'newrun'), ['--steps', '1']))).code, 0);
+    assert.ok(existsSync(notes));
+  });
+
+  it('a killed writer\'s temp folder is removed by the next writer to the same output; a user\'s OUT.tmp-<n> is kept', async () => {
+    const out = join(tmp, 'x.bin');
+    const pid = deadPid();
+    const id = '00112233445566aa';
+    const stale = `${out}.tmp-${pid}-${id}`;
+    mkdirSync(stale);
+    writeFileSync(join(stale, 'x.bin'), 'half');
+    writeFileSync(join(stale, OWNER_FILE), JSON.stringify({ pid, id, host: hostname(), target: 'x.bin' }));
+    writeFileSync(`${out}.tmp-${pid}`, 'user file');
+    await writeFileAtomic(out, 'whole');
+    assert.ok(!existsSync(stale));
+    assert.equal(readFileSync(`${out}.tmp-${pid}`, 'utf8'), 'user file');
+    assert.equal(readFileSync(out, 'utf8'), 'whole');
+    assert.deepEqual(readdirSync(tmp).sort(), ['x.bin', `x.bin.tmp-${pid}`]);
   });
 
   it('a folder holding a run is refused without --resume or --overwrite; --overwrite keeps the old run until the new one has a checkpoint', () => {

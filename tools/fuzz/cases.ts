@@ -14,8 +14,9 @@ import { Rng } from '../../src/core/rng';
 import { buildModel, loadRecipe } from '../../src/nn';
 import { encodeModel } from '../../src/onnx/proto';
 import type { Model } from '../../src/onnx/ir';
+import { EDGE_FAMILIES, EdgeFamily, EdgeOutcome, makeEdgeCase } from './edges';
 
-export type Family = 'onnx' | 'data' | 'recipe' | 'flags';
+export type Family = 'onnx' | 'data' | 'recipe' | 'flags' | EdgeFamily;
 
 export interface FuzzCase {
   id: number;
@@ -27,24 +28,29 @@ export interface FuzzCase {
   names: string[];
   /** Must run in a child process (may abort natively in ONNX Runtime or protobuf). */
   child: boolean;
+  /** In-process cases of the edge families: set-up just before, and a check of what the run left (tools/fuzz/edges.ts). */
+  before?: () => void;
+  after?: (code: number) => EdgeOutcome | undefined;
 }
 
 /** Inputs every case starts from, written once per fuzz run. */
 export interface Seeds {
   dir: string;
+  /** The repository (fixtures the edge families use). */
+  repoRoot?: string;
   model: Model;
   modelBytes: Uint8Array;
   png: Buffer;
   jpeg: Buffer;
 }
 
-export async function makeSeeds(dir: string, repoRoot: string): Promise<Seeds> {
+export async function makeSeeds(dir: string, repoRoot: string): Promise<Seeds & { repoRoot: string }> {
   mkdirSync(dir, { recursive: true });
   const model = buildModel(loadRecipe(join(repoRoot, 'graphs/unet-tiny.json')));
   const raw = { raw: { width: 16, height: 16, channels: 3 as const } };
   const px = Buffer.from(Array.from({ length: 16 * 16 * 3 }, (_, i) => (i * 37) % 256));
   return {
-    dir, model, modelBytes: encodeModel(model),
+    dir, model, modelBytes: encodeModel(model), repoRoot,
     png: await sharp(px, raw).png().toBuffer(),
     jpeg: await sharp(px, raw).jpeg().toBuffer(),
   };
@@ -70,7 +76,7 @@ function corrupt(rng: Rng, bytes: Uint8Array, keepHead = 0): { bytes: Uint8Array
 }
 
 function cloneModel(m: Model): Model {
-  return { ...m, metadata: { ...m.metadata }, graph: { ...m.graph, nodes: m.graph.nodes.map((n) => ({ ...n, inputs: [...n.inputs], attributes: { ...n.attributes } })), initializers: new Map(m.graph.initializers), inputs: [...m.graph.inputs] } } as Model;
+  return { ...m, metadata: { ...m.metadata }, graph: m.graph.clone() };
 }
 
 /** A structurally valid model with one semantic fault. */
@@ -171,7 +177,11 @@ export function makeCase(seeds: Seeds, seed: number, id: number): FuzzCase {
   const dir = join(seeds.dir, `case-${id}`);
   mkdirSync(dir, { recursive: true });
   const out = join(dir, 'out');
-  const family = pick(rng, ['onnx', 'onnx', 'data', 'data', 'recipe', 'flags'] as const);
+  const family = pick(rng, ['onnx', 'onnx', 'data', 'data', 'recipe', 'flags', ...EDGE_FAMILIES] as const);
+  if ((EDGE_FAMILIES as readonly string[]).includes(family)) {
+    const e = makeEdgeCase(family as EdgeFamily, rng, dir, seeds.dir, seeds.model, seeds.repoRoot ?? process.cwd());
+    return { id, family, child: false, ...e };
+  }
   const trainQuick = ['--steps', '1', '--batch', '2', '--threads', '1', '--sample-every', '0'];
   if (family === 'onnx') {
     const file = join(dir, 'model.onnx');
@@ -290,9 +300,10 @@ function loadRecipeJson(seeds: Seeds): unknown {
 export function writeShared(seeds: Seeds): void {
   writeFileSync(join(seeds.dir, 'tiny.json'), JSON.stringify(loadRecipeJson(seeds)));
   writeFileSync(join(seeds.dir, 'good.onnx'), seeds.modelBytes);
+  writeFileSync(join(seeds.dir, 'a.png'), seeds.png);
 }
 
-export type Outcome = 'ok' | 'clean-error' | 'error-naming-nothing' | 'multi-line-error' | 'stack-trace' | 'native-abort' | 'timeout' | 'bad-exit';
+export type Outcome = 'ok' | 'clean-error' | 'error-naming-nothing' | 'multi-line-error' | 'stack-trace' | 'native-abort' | 'timeout' | 'bad-exit' | 'internal-error' | EdgeOutcome;
 
 /** Classifies one run against the contract. */
 export function classify(c: FuzzCase, r: { code: number | null; signal: string | null; stderr: string; timedOut: boolean }): Outcome {
@@ -303,6 +314,8 @@ export function classify(c: FuzzCase, r: { code: number | null; signal: string |
   if (/\n\s+at /.test(r.stderr)) return 'stack-trace';
   const lines = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
   if (lines.length !== 1) return 'multi-line-error';
+  // A raw JS error (TypeError, RangeError, ...) that reached the user: the CLI calls it internal.
+  if (lines[0].startsWith('error: internal error:')) return 'internal-error';
   // Progress lines may precede the error; nothing but the error may follow it.
   const after = r.stderr.slice(r.stderr.indexOf('error:')).trim().split('\n');
   if (after.length !== 1) return 'multi-line-error';

@@ -56,6 +56,7 @@ async function runInProcess(c: FuzzCase, o: RunOptions): Promise<CaseResult> {
   let timedOut = false;
   let timer: NodeJS.Timeout | undefined;
   try {
+    c.before?.();
     await Promise.race([main(c.args), new Promise<void>((resolve) => (timer = setTimeout(() => ((timedOut = true), resolve()), o.timeoutMs)))]);
   } finally {
     clearTimeout(timer);
@@ -66,7 +67,14 @@ async function runInProcess(c: FuzzCase, o: RunOptions): Promise<CaseResult> {
   }
   const code = Number(process.exitCode ?? 0);
   process.exitCode = before;
-  return { case: c, outcome: classify(c, { code, signal: null, stderr, timedOut }), stderr, ms: Date.now() - started, rss: process.memoryUsage().rss };
+  let broken: Outcome | undefined;
+  try {
+    broken = c.after?.(code);
+  } catch (e) {
+    stderr += `\nerror: internal error: the case's check failed: ${(e as Error).message}`;
+  }
+  const outcome = broken ?? classify(c, { code, signal: null, stderr, timedOut });
+  return { case: c, outcome, stderr, ms: Date.now() - started, rss: process.memoryUsage().rss };
 }
 
 /** Runs every case; children `jobs` at a time, in-process cases one at a time beside them. */

@@ -96,10 +96,16 @@ if (require.main === module) {
     return i >= 0 ? args[i + 1] : undefined;
   };
   const dir = opt('--dir') ?? path.resolve(__dirname, '..', '..', 'web-dist');
-  serveStatic({ dir, port: Number(opt('--port') ?? 8080), isolate: !args.includes('--no-isolate') }).then(
+  const portText = opt('--port') ?? '8080';
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535) {
+    console.error(`error: --port must be an integer in [0, 65535] (0 picks a free port), got "${portText}"`);
+    process.exit(1);
+  }
+  new Promise<StaticServer>((resolve) => resolve(serveStatic({ dir, port, isolate: !args.includes('--no-isolate') }))).then(
     (s) => console.log(`serving ${path.resolve(dir)} at ${s.url} (COOP/COEP ${args.includes('--no-isolate') ? 'off' : 'on'}); Ctrl-C stops`),
-    (e: Error) => {
-      console.error(e.message);
+    (e: NodeJS.ErrnoException) => {
+      console.error(`error: ${e.code === 'EADDRINUSE' ? `127.0.0.1:${port} is in use (pick another --port, or --port 0 for a free one)` : e.message}`);
       process.exit(1);
     },
   );

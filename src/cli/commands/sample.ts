@@ -13,7 +13,8 @@ import { shippedDoc } from '../../core/node/package-files';
 import { checkRecipeBudget } from '../../nn/recipe-budget';
 import { type Recipe, validateRecipe } from '../../core/recipe';
 import { loadModel } from '../../runtime/load';
-import { decodeNpy, npyToFloat32 } from '../../data/npy';
+import { npyToFloat32 } from '../../data/npy';
+import { readNpyFile } from '../../data/npy-file';
 import type { Device } from '../../runtime/node';
 import { checkSeed } from '../flags';
 import { formatSeconds, startProgress } from '../progress';
@@ -191,7 +192,7 @@ export function readInputs(flags: string[], config: ModelConfig): Record<string,
     const file = flag.slice(eq + 1);
     if (!names.includes(name)) throw new DiffusionError(`--input ${name}: not a conditioning input of this model (it has: ${names.join(', ') || 'none'})`);
     if (!fs.existsSync(file)) throw new DiffusionError(`--input ${name}=${file}: no such file`);
-    const npy = decodeNpy(fs.readFileSync(file), file);
+    const npy = readNpyFile(file, `--input ${name} .npy file`);
     out[name] = { data: npyToFloat32(npy), dims: npy.shape };
   }
   return out;

@@ -92,7 +92,7 @@ export function toOptions(a: Args): TrainOptions {
     lrDecay: a['lr-decay'] as TrainOptions['lrDecay'], weightDecay: a['weight-decay'], emaDecay: a['ema-decay'],
     gradClip: a['grad-clip'], prediction: a.prediction as TrainOptions['prediction'], trainable: a.trainable,
     minSnrGamma: a['min-snr'], recompute: a.recompute, seed: a.seed, device: a.device as TrainOptions['device'], deviceId: a['device-id'],
-    threads: a.threads, out: a.out, saveEvery: a['save-every'], sampleEvery: a['sample-every'] ?? 250, sampleN: a['sample-n'],
+    threads: a.threads, out: a.out, saveEvery: a['save-every'], sampleEvery: a['sample-every'] ?? (a.resume !== undefined ? undefined : 250), sampleN: a['sample-n'],
     evalEvery: a['eval-every'], evalN: a['eval-n'],
     overfitBatch: a['overfit-batch'], flip: a.flip, tRange: parseRange(a['t-range']), condDropout: a['cond-dropout'],
   };

@@ -21,8 +21,20 @@ export const READ_LIMITS = {
   cifar: 512 * MB,
   /** One image file (PNG, JPEG, WebP, ...). */
   image: 256 * MB,
-  /** Recipes, configs, train.json, metadata, labels.csv. */
+  /** train.json, metadata, other JSON. */
   json: 64 * MB,
+  /** Model recipes (graphs/*.json): a few KB. */
+  recipe: 16 * MB,
+  /** Config files (config.json, scheduler_config.json, --config). */
+  config: 16 * MB,
+  /** LoRA adapters (safetensors); a rank-128 adapter of an SD-size UNet is about 800 MB. */
+  adapter: 2048 * MB,
+  /** NumPy .npy tensors (conditioning embeddings, --input values). */
+  npy: 1024 * MB,
+  /** manifest.jsonl: one line per image. */
+  manifest: 256 * MB,
+  /** A run folder's lock file: a pid, host and time. */
+  lock: 64 * 1024,
   text: 64 * MB,
   /** Training state vectors (params, moments, EMA), as large as a model can be. */
   state: 2048 * MB,
