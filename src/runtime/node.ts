@@ -21,6 +21,10 @@ export interface SessionOptions {
    * steps turn it off, which halves their peak RSS at no measured cost (docs/autodiff.md).
    */
   memoryPattern?: boolean;
+  /** ORT's graph optimization level (default 'all'); a LoRA step over SD-size frozen weights uses 'disabled' (docs/lora.md). */
+  graphOptimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** false: ORT keeps no pre-packed copy of constant weights (default true, ORT's own default). */
+  prepacking?: boolean;
 }
 
 /** Session options for every graph here: all optimisations, intra-op threads = cores, CPU or CUDA. */
@@ -30,13 +34,14 @@ export function sessionOptions(opts: SessionOptions = {}): ort.InferenceSession.
   const threads = opts.threads ?? os.availableParallelism();
   if (!Number.isInteger(threads) || threads < 1) throw new OptionError('threads', `must be a positive integer, got ${threads}`);
   return {
-    graphOptimizationLevel: 'all',
+    graphOptimizationLevel: opts.graphOptimization ?? 'all',
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
     enableMemPattern: opts.memoryPattern ?? true,
     executionProviders: device === 'cuda' ? cudaExecutionProviders(opts.deviceId ?? 0) : ['cpu'],
     logSeverityLevel: SEVERITY[ortNode().env.logLevel ?? 'warning'],
+    ...(opts.prepacking === false ? { extra: { session: { disable_prepacking: '1' } } } : {}),
   };
 }
 

@@ -33,6 +33,11 @@ export interface TrainOptions {
   minSnrGamma?: number;
   /** Recompute block activations in the backward pass (gradient checkpointing): less memory, about a third more compute. */
   recompute?: boolean;
+  /**
+   * LoRA over a model whose weights are in external data: keep the frozen weights there, never
+   * read nor copied (train/frozen-weights.ts). Default: on when they pass 1 GiB; false reads them.
+   */
+  frozenByReference?: boolean;
   seed?: number;
   device?: Device;
   deviceId?: number;

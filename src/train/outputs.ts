@@ -21,7 +21,10 @@ export async function writeCheckpoint(out: string, setup: Setup, step: StepGraph
   saveState(out, meta, vec);
   const cfg: ModelConfig = { ...config, training: { step: meta.step, data, updated: new Date().toISOString() } };
   if (opt.tRange) cfg.tRange = opt.tRange;
-  await writeFileAtomic(join(out, 'model.onnx'), encodeModel(modelWithWeights(setup, step, vec.ema, cfg)));
+  const model = modelWithWeights(setup, step, vec.ema, cfg);
+  // LoRA over external data: the frozen weights by reference to a hard link of their file in `out`.
+  if (setup.frozen) setup.frozen.write(model, join(out, 'model.onnx'));
+  else await writeFileAtomic(join(out, 'model.onnx'), encodeModel(model));
   const { onStep: _a, signal: _b, onEval: _c, ...plain } = opt;
   await writeFileAtomic(join(out, 'train.json'), JSON.stringify({ options: { ...plain, recipe: setup.recipe ?? plain.recipe }, step: meta.step, totalSteps: meta.totalSteps, losses: meta.losses, evals: meta.evals }, null, 1));
   // FD (when --eval-every measured it) is drawn to the right of the loss.

@@ -18,6 +18,7 @@ import { estimateWeightMemory } from './step-memory';
 import type { TrainOptions } from './options';
 import { Setup, setupModel, trainingBudget } from './setup';
 import { buildStepGraph, StepGraph } from './step-graph';
+import { stepGraphFile } from './frozen-weights';
 
 /** The run's saved options (train.json), read first on resume: they win over the caller's. */
 export function savedOptions(dir: string): TrainOptions {
@@ -71,17 +72,26 @@ export async function openTrainingData(opt: Readonly<TrainOptions>, config: Mode
   return dataset;
 }
 
-/** The step graph and its onnxruntime-node session. */
+/**
+ * The step graph and its onnxruntime-node session. With frozen weights by reference, the step
+ * graph is written into `folder` (the run's) beside a hard link to their data file, and ORT opens it
+ * from there with graph optimizations off: at level 'all' ORT constant-folds each frozen weight's
+ * Transpose and flipped kernel into a second copy of the weights (docs/lora.md, "At SD-1.5 size").
+ */
 export async function openStep(
-  setup: Setup, lora: LoraSpec | undefined, opt: Readonly<TrainOptions>, source: string,
+  setup: Setup, lora: LoraSpec | undefined, opt: Readonly<TrainOptions>, source: string, folder?: string,
 ): Promise<{ graph: StepGraph; session: NodeSession }> {
   try {
     const graph = buildStepGraph(setup.trainModel, setup.config, {
       trainable: lora ? LORA_TRAINABLE : opt.trainable, minSnrGamma: opt.minSnrGamma, adamw: { weightDecay: opt.weightDecay ?? 0 },
       batch: opt.overfitBatch ?? opt.batch ?? 64, recompute: opt.recompute,
     });
-    const session = await NodeSession.create(graph.model, { device: opt.device, deviceId: opt.deviceId, threads: opt.threads, memoryPattern: false });
-    return { graph, session };
+    const so = { device: opt.device, deviceId: opt.deviceId, threads: opt.threads, memoryPattern: false };
+    if (!setup.frozen) return { graph, session: await NodeSession.create(graph.model, so) };
+    if (folder === undefined) throw new DiffusionError(`${source}: a step over frozen weights by reference needs a run folder`);
+    const file = stepGraphFile(folder);
+    setup.frozen.write(graph.model, file);
+    return { graph, session: await NodeSession.create(file, { ...so, graphOptimization: 'disabled', prepacking: false }) };
   } catch (e) {
     throw namingSource(e, source, opt.device === 'cuda');
   }

@@ -15,6 +15,7 @@ import type { StepGraph } from './step-graph';
 import { unflattenInto } from './params';
 import { findIoRoles } from '../core/io-roles';
 import { prepareForeignModel } from './foreign-model';
+import type { FrozenWeights } from './frozen-weights';
 
 /** The model to train: model.onnx as it will be saved, the graph the step is built from, its config. */
 export interface Setup {
@@ -24,6 +25,8 @@ export interface Setup {
   recipe?: Recipe;
   /** For a foreign export: the batch its training graph is pinned to (the step graph must use the same). */
   batch?: number;
+  /** LoRA over external data: the frozen weights are placeholders, written by reference (frozen-weights.ts). */
+  frozen?: FrozenWeights;
 }
 
 export interface SetupFromModelOptions {

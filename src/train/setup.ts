@@ -8,7 +8,7 @@ import { buildModel, loadRecipe } from '../nn';
 import { Budget, checkRecipeBudget } from '../nn/recipe-budget';
 import { availableMemory } from '../core/node/memory';
 import type { Recipe } from '../nn';
-import { readModelFiles } from '../runtime/model-files';
+import { readTrainModel } from './frozen-weights';
 import { diffusersFolderConfig, diffusersFolderOf, diffusersUnetFile, isDiffusersFolder } from '../runtime/diffusers-folder';
 import type { TrainOptions } from './options';
 import { Setup, setupFromModel } from './setup-model';
@@ -43,13 +43,15 @@ export function setupModel(o: TrainOptions): Setup {
   if (file) {
     if (!existsSync(file)) throw new DiffusionError(`${file}: no such model file`);
     // External data is read from the model's own folder only (runtime/model-files.ts checks every location).
-    const model = readModelFiles(file);
+    // LoRA over SD-size external data keeps the frozen weights there (frozen-weights.ts).
+    const { model, frozen } = readTrainModel(file, o);
     const user = typeof o.config === 'string' ? readJsonFile(o.config) : o.config;
     const root = o.resume ? undefined : diffusersFolderOf(file);
     const given = root !== undefined && readModelConfig(model.metadata, file) === undefined ? diffusersFolderConfig(root, model, [], user, typeof o.config === 'string' ? o.config : 'config') : user;
     // A foreign export's dims are pinned to the batch the trainer builds its step graph with (a resumed run keeps its own).
     const batch = (o.resume ? savedBatch(o.resume) : undefined) ?? o.overfitBatch ?? o.batch ?? 64;
-    return setupFromModel(model, file, given, { configName: typeof o.config === 'string' ? o.config : 'config', prediction: o.prediction, batch });
+    const setup = setupFromModel(model, file, given, { configName: typeof o.config === 'string' ? o.config : 'config', prediction: o.prediction, batch });
+    return frozen ? { ...setup, frozen } : setup;
   }
   const recipe0 = typeof o.recipe === 'string' ? loadRecipe(o.recipe) : o.recipe ?? loadRecipe(defaultRecipePath());
   const recipe: Recipe = o.prediction ? { ...recipe0, diffusion: { ...recipe0.diffusion, prediction: o.prediction } } : recipe0;

@@ -28,6 +28,7 @@ export const TRAIN_OPTIONS: Readonly<Record<keyof TrainOptions, OptionRule>> = {
   lora: { kind: 'object' },
   minSnrGamma: { kind: 'number', gt: 0 },
   recompute: { kind: 'boolean' },
+  frozenByReference: { kind: 'boolean' },
   seed: { kind: 'integer' },
   device: { kind: 'string', oneOf: ['cpu', 'cuda'] },
   deviceId: { kind: 'integer', min: 0 },

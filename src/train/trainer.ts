@@ -40,7 +40,7 @@ async function prepare(dir: RunDir, opt: Readonly<TrainOptions>): Promise<NodeRu
   const { setup, lora } = setupFor(opt, source);
   const dataset = await openTrainingData(opt, setup.config);
   const totalSteps = resolveSteps(opt, dataset.length, opt.batch ?? 64);
-  const { graph, session } = await openStep(setup, lora, opt, source);
+  const { graph, session } = await openStep(setup, lora, opt, source, dir.path);
   return new NodeRun({ opt, dir, setup, lora, dataset, graph, session, totalSteps, source });
 }
 
