@@ -31,11 +31,16 @@ export interface TrainOptions {
   /** Train low-rank adapters only (docs/fine-tuning.md): rank, alpha (default rank), target globs. */
   lora?: { rank: number; alpha?: number; targets?: string };
   minSnrGamma?: number;
-  /** Recompute block activations in the backward pass (gradient checkpointing): less memory, about a third more compute. */
+  /**
+   * Recompute block activations in the backward pass (gradient checkpointing): less memory, about
+   * a third more compute. Default off, except for LoRA with frozen weights by reference.
+   */
   recompute?: boolean;
   /**
    * LoRA over a model whose weights are in external data: keep the frozen weights there, never
    * read nor copied (train/frozen-weights.ts). Default: on when they pass 1 GiB; false reads them.
+   * No previews or evaluations then (sampleEvery, evalEvery 0); the step runs with ORT's graph
+   * optimizations off and, unless `recompute: false`, with recompute.
    */
   frozenByReference?: boolean;
   seed?: number;

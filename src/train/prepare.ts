@@ -84,7 +84,8 @@ export async function openStep(
   try {
     const graph = buildStepGraph(setup.trainModel, setup.config, {
       trainable: lora ? LORA_TRAINABLE : opt.trainable, minSnrGamma: opt.minSnrGamma, adamw: { weightDecay: opt.weightDecay ?? 0 },
-      batch: opt.overfitBatch ?? opt.batch ?? 64, recompute: opt.recompute,
+      // Over frozen weights by reference memory is what limits: recompute unless told not to (docs/lora.md: 1.71x -> 1.43x the weights at SD size).
+      batch: opt.overfitBatch ?? opt.batch ?? 64, recompute: opt.recompute ?? setup.frozen !== undefined,
     });
     const so = { device: opt.device, deviceId: opt.deviceId, threads: opt.threads, memoryPattern: false };
     if (!setup.frozen) return { graph, session: await NodeSession.create(graph.model, so) };
