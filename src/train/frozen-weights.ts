@@ -138,7 +138,8 @@ export function stepGraphFile(folder: string): string {
  * and the FrozenWeights that say where their bytes are.
  */
 export function readTrainModel(file: string, o: Readonly<TrainOptions>): { model: Model; frozen?: FrozenWeights } {
-  if (o.frozenByReference === false) return { model: readModelFiles(file) };
+  // Only LoRA leaves weights frozen; without it the graph is read once, with its weights.
+  if (o.frozenByReference === false || (o.frozenByReference === undefined && o.lora === undefined)) return { model: readModelFiles(file) };
   if (o.frozenByReference === true && o.lora === undefined) {
     throw new OptionError('frozenByReference', 'only with `lora` (without it every weight trains)');
   }
