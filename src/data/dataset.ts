@@ -39,4 +39,6 @@ export interface DatasetRequest {
   condChannels?: number;
   /** Seed for procedural data sets (default 0). */
   seed?: number;
+  /** The model's noisy-input name, under which manifest lines may give it as a tensor (default: x, sample, ...). */
+  sample?: string;
 }

@@ -31,6 +31,8 @@ export interface TrainOptions {
   /** Train low-rank adapters only (docs/fine-tuning.md): rank, alpha (default rank), target globs. */
   lora?: { rank: number; alpha?: number; targets?: string };
   minSnrGamma?: number;
+  /** Recompute block activations in the backward pass (gradient checkpointing): less memory, about a third more compute. */
+  recompute?: boolean;
   seed?: number;
   device?: Device;
   deviceId?: number;

@@ -13,6 +13,8 @@ import { fullPrecisionWeights } from '../onnx/fp16';
 import { Model } from '../onnx/ir';
 import type { StepGraph } from './step-graph';
 import { unflattenInto } from './params';
+import { findIoRoles } from '../core/io-roles';
+import { prepareForeignModel } from './foreign-model';
 
 /** The model to train: model.onnx as it will be saved, the graph the step is built from, its config. */
 export interface Setup {
@@ -20,6 +22,8 @@ export interface Setup {
   trainModel: Model;
   config: ModelConfig;
   recipe?: Recipe;
+  /** For a foreign export: the batch its training graph is pinned to (the step graph must use the same). */
+  batch?: number;
 }
 
 export interface SetupFromModelOptions {
@@ -29,6 +33,8 @@ export interface SetupFromModelOptions {
   prediction?: string;
   /** How this caller passes a config, for a model without metadata (default: the Node trainer's `config` or `recipe`). */
   noConfig?: string;
+  /** The training batch: a foreign export's symbolic dims are pinned to it (default 1). */
+  batch?: number;
 }
 
 /**
@@ -45,9 +51,23 @@ export function setupFromModel(decoded: Model, file: string, given?: unknown, o:
   if (prediction && prediction !== config.diffusion.prediction) {
     throw new OptionError('prediction', `${prediction}: the model was trained to predict ${config.diffusion.prediction}; only fresh models (\`recipe\`) can change it`);
   }
-  describeGraphInputs(model, config, file);
-  checkConfigInputs(config, model.graph.inputs.filter((i) => !model.graph.initializers.has(i.name)).map((i) => i.name), file, model.graph.inputs.find((i) => i.name === 'x')?.shape);
+  // A foreign export (diffusers, optimum, torch.onnx): roles by name, trained through a graph
+  // with x and t, pinned dims and folded shapes; model.onnx keeps the graph as exported.
+  const roles = config.recipe === undefined ? findIoRoles(model.graph, {}, file) : undefined;
+  if (roles && config.conditioning.inputs) {
+    config.conditioning.inputs = config.conditioning.inputs.filter((i) => i.name !== roles.sample && i.name !== roles.timestep);
+    if (config.conditioning.inputs.length === 0) delete config.conditioning.inputs;
+  }
+  describeGraphInputs(model, config, file, roles ? [roles.sample, roles.timestep] : []);
+  const graphInputs = model.graph.inputs.filter((i) => !model.graph.initializers.has(i.name));
+  const asTrained = (n: string) => (n === roles?.sample ? 'x' : n === roles?.timestep ? 't' : n);
+  checkConfigInputs(config, graphInputs.map((i) => asTrained(i.name)), file, graphInputs.find((i) => asTrained(i.name) === 'x')?.shape);
   writeModelConfig(model.metadata, config);
+  if (roles) {
+    const batch = o.batch ?? 1;
+    const prepared = prepareForeignModel(model, config, batch, file, roles);
+    return { model, trainModel: prepared.model, config, batch };
+  }
   // Our own models carry their recipe: with dropout, train through a graph that has the Dropout
   // nodes (model.onnx has none), holding this file's weights under the same names.
   const recipe = config.recipe === undefined ? undefined : validateRecipe(config.recipe, `${file}: the recipe in its metadata`);
@@ -63,8 +83,8 @@ export function setupFromModel(decoded: Model, file: string, given?: unknown, o:
  * Conditioning inputs the config does not describe are described from the graph's own input
  * declarations (dtype, shape; meaning from the rank), so the model.onnx we write carries them.
  */
-function describeGraphInputs(model: Model, config: ModelConfig, file: string): void {
-  const known = Object.keys(expectedFeeds(config));
+function describeGraphInputs(model: Model, config: ModelConfig, file: string, roleInputs: string[]): void {
+  const known = [...Object.keys(expectedFeeds(config)), ...roleInputs];
   for (const v of model.graph.inputs) {
     if (known.includes(v.name) || model.graph.initializers.has(v.name)) continue;
     if ((v.dtype !== 'float32' && v.dtype !== 'int64') || !v.shape || v.shape.length === 0) {

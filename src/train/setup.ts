@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { readFileLimited, readTextLimited } from '../core/node/read-limits';
 import { packageRoot } from '../core/node/package-files';
 import { readModelConfig } from '../core/model-config';
@@ -8,7 +8,8 @@ import { buildModel, loadRecipe } from '../nn';
 import { Budget, checkRecipeBudget } from '../nn/recipe-budget';
 import { availableMemory } from '../core/node/memory';
 import type { Recipe } from '../nn';
-import { decodeModel } from '../onnx/proto';
+import { decodeModelWithExternalData } from '../onnx/external-data-read';
+import { folderFiles } from '../core/node/external-files';
 import type { TrainOptions } from './options';
 import { Setup, setupFromModel } from './setup-model';
 
@@ -22,6 +23,14 @@ function readJsonFile(path: string): unknown {
   }
 }
 
+/** The batch a run was trained with (train.json's options), for a resumed foreign model's pinned dims. */
+function savedBatch(dir: string): number | undefined {
+  const file = join(dir, 'train.json');
+  if (!existsSync(file)) return undefined;
+  const j = readJsonFile(file) as { options?: { batch?: number; overfitBatch?: number } };
+  return j.options?.overfitBatch ?? j.options?.batch;
+}
+
 /** The model to train and its config, from a recipe, an existing model.onnx, or a checkpoint. */
 export function setupModel(o: TrainOptions): Setup {
   const sources = [o.recipe, o.init, o.resume].filter((x) => x !== undefined).length;
@@ -32,9 +41,11 @@ export function setupModel(o: TrainOptions): Setup {
   const file = o.resume ? join(o.resume, 'model.onnx') : o.init;
   if (file) {
     if (!existsSync(file)) throw new DiffusionError(`${file}: no such model file`);
-    const model = decodeModel(readFileLimited(file, 'onnx', 'model file'), file);
+    const model = decodeModelWithExternalData(readFileLimited(file, 'onnx', 'model file'), file, folderFiles(dirname(file)));
     const given = typeof o.config === 'string' ? readJsonFile(o.config) : o.config;
-    return setupFromModel(model, file, given, { configName: typeof o.config === 'string' ? o.config : 'config', prediction: o.prediction });
+    // A foreign export's dims are pinned to the batch the trainer builds its step graph with (a resumed run keeps its own).
+    const batch = (o.resume ? savedBatch(o.resume) : undefined) ?? o.overfitBatch ?? o.batch ?? 64;
+    return setupFromModel(model, file, given, { configName: typeof o.config === 'string' ? o.config : 'config', prediction: o.prediction, batch });
   }
   const recipe0 = typeof o.recipe === 'string' ? loadRecipe(o.recipe) : o.recipe ?? loadRecipe(defaultRecipePath());
   const recipe: Recipe = o.prediction ? { ...recipe0, diffusion: { ...recipe0.diffusion, prediction: o.prediction } } : recipe0;

@@ -26,6 +26,8 @@ export interface StepGraphOptions {
   conv?: Partial<ConvGradOptions>;
   /** Run the step-graph optimiser (src/train/optimize) over the result (default true). */
   optimize?: boolean;
+  /** Gradient checkpointing of block activations (autodiff/grad.ts `recompute`); default off. */
+  recompute?: boolean;
 }
 
 export interface StepGraph {
@@ -132,7 +134,7 @@ export function buildStepGraph(model: Model, config: ModelConfig, options: StepG
   }
   // F.mse_loss: mean over all elements.
   const loss = b.op('ReduceMean', [sq], { keepdims: 0 });
-  const grads = grad(b, { of: loss.name, wrt: layout.slots.map((s) => s.name), conv: options.conv });
+  const grads = grad(b, { of: loss.name, wrt: layout.slots.map((s) => s.name), conv: options.conv, recompute: options.recompute });
 
   if (optimizer === 'none') {
     b.output(loss, 'loss');

@@ -75,7 +75,7 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
   let session: NodeSession;
   try {
     step = buildStepGraph(setup.trainModel, config, {
-      trainable: lora ? LORA_TRAINABLE : opt.trainable, minSnrGamma: opt.minSnrGamma, adamw: { weightDecay: opt.weightDecay ?? 0 }, batch: opt.overfitBatch ?? batchSize,
+      trainable: lora ? LORA_TRAINABLE : opt.trainable, minSnrGamma: opt.minSnrGamma, adamw: { weightDecay: opt.weightDecay ?? 0 }, batch: opt.overfitBatch ?? batchSize, recompute: opt.recompute,
     });
     session = await NodeSession.create(step.model, { device: opt.device, deviceId: opt.deviceId, threads: opt.threads, memoryPattern: false });
   } catch (e) {

@@ -337,7 +337,7 @@ export async function createTrainer(model: ModelSource, config?: unknown, option
   const totalSteps = options.steps ?? TRAIN_DEFAULTS.steps;
   if (!Number.isInteger(totalSteps) || totalSteps < 1) throw new OptionError('steps', `must be a positive integer, got ${totalSteps}`);
   const setup = setupFromModel(decodeModel(bytes, source), source, config, {
-    configName: `${source} config`, noConfig: 'pass its config (the second argument of createTrainer)',
+    configName: `${source} config`, noConfig: 'pass its config (the second argument of createTrainer)', batch,
   });
   let graph: StepGraph;
   try {

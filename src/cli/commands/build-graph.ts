@@ -6,6 +6,7 @@ import { writeFileAtomic } from '../../image/atomic';
 import { countFlops, countParams } from '../../nn';
 import { encodeModel } from '../../onnx/proto';
 import { buildStepGraph } from '../../train/step-graph';
+import { estimateStepMemory } from '../../train/step-memory';
 import { setupModel } from '../../train/trainer';
 
 interface Args {
@@ -20,6 +21,7 @@ interface Args {
   trainable?: string;
   'weight-decay'?: number;
   'min-snr'?: number;
+  recompute?: boolean;
 }
 
 export const buildGraphCommand: CommandModule<object, Args> = {
@@ -37,11 +39,12 @@ export const buildGraphCommand: CommandModule<object, Args> = {
       .option('seed', { type: 'number', describe: 'Initialisation seed (default: the recipe seed)' })
       .option('trainable', { type: 'string', describe: 'Globs of parameters that train (default all)' })
       .option('weight-decay', { type: 'number', describe: 'AdamW weight decay baked into the step (default 0)' })
-      .option('min-snr', { type: 'number', describe: 'Min-SNR-gamma loss weighting' }),
+      .option('min-snr', { type: 'number', describe: 'Min-SNR-gamma loss weighting' })
+      .option('recompute', { type: 'boolean', describe: 'Recompute block activations in the backward pass (gradient checkpointing)' }),
   handler: async (a) => {
     if (!a.recipe && !a.from) throw new DiffusionError('give --recipe FILE or --from model.onnx');
     if (a.batch !== undefined && !(Number.isInteger(a.batch) && a.batch > 0)) throw new DiffusionError(`--batch must be a positive integer, got ${a.batch}`);
-    const setup = setupModel({ recipe: a.recipe, init: a.from, config: a.config, seed: a.seed });
+    const setup = setupModel({ recipe: a.recipe, init: a.from, config: a.config, seed: a.seed, batch: a.batch ?? (a.from ? 1 : undefined) });
     mkdirSync(a.out, { recursive: true });
     const lines: string[] = [];
     if (!a.from) {
@@ -50,12 +53,17 @@ export const buildGraphCommand: CommandModule<object, Args> = {
     }
     if (a.train || a.from || a.optimizer === 'none') {
       const step = buildStepGraph(setup.trainModel, setup.config, {
-        optimizer: a.optimizer as 'adamw' | 'none', batch: a.batch, trainable: a.trainable,
-        adamw: { weightDecay: a['weight-decay'] ?? 0 }, minSnrGamma: a['min-snr'],
+        optimizer: a.optimizer as 'adamw' | 'none', batch: a.batch ?? setup.batch, trainable: a.trainable,
+        adamw: { weightDecay: a['weight-decay'] ?? 0 }, minSnrGamma: a['min-snr'], recompute: a.recompute,
       });
       const file = join(a.out, a.optimizer === 'none' ? 'grad.onnx' : 'train-step.onnx');
       await writeFileAtomic(file, encodeModel(step.model));
-      lines.push(`${file}: ${step.model.graph.nodes.length} nodes, ${step.layout.slots.length} trainable tensors (${step.layout.total.toLocaleString('en-US')} values)`);
+      const batch = a.batch ?? setup.batch;
+      // With a static batch, the step's peak memory as estimated from its shapes (step-memory.ts).
+      const memory = batch !== undefined
+        ? `, about ${(estimateStepMemory(step.model.graph, batch, ['x0', 'noise', 'xt', 'target', 't', ...step.extraInputs]).bytes / 2 ** 30).toFixed(2)} GiB per step at batch ${batch}`
+        : '';
+      lines.push(`${file}: ${step.model.graph.nodes.length} nodes, ${step.layout.slots.length} trainable tensors (${step.layout.total.toLocaleString('en-US')} values)${memory}`);
     }
     process.stdout.write(`${lines.join('\n')}\n`);
   },

@@ -25,6 +25,7 @@ interface Args {
   prediction?: string;
   trainable?: string;
   'min-snr'?: number;
+  recompute?: boolean;
   seed?: number;
   device?: string;
   'device-id'?: number;
@@ -90,7 +91,7 @@ export function toOptions(a: Args): TrainOptions {
     steps: a.steps, epochs: a.epochs, batch: a.batch, lr: a.lr, warmup: a.warmup,
     lrDecay: a['lr-decay'] as TrainOptions['lrDecay'], weightDecay: a['weight-decay'], emaDecay: a['ema-decay'],
     gradClip: a['grad-clip'], prediction: a.prediction as TrainOptions['prediction'], trainable: a.trainable,
-    minSnrGamma: a['min-snr'], seed: a.seed, device: a.device as TrainOptions['device'], deviceId: a['device-id'],
+    minSnrGamma: a['min-snr'], recompute: a.recompute, seed: a.seed, device: a.device as TrainOptions['device'], deviceId: a['device-id'],
     threads: a.threads, out: a.out, saveEvery: a['save-every'], sampleEvery: a['sample-every'] ?? 250, sampleN: a['sample-n'],
     evalEvery: a['eval-every'], evalN: a['eval-n'],
     overfitBatch: a['overfit-batch'], flip: a.flip, tRange: parseRange(a['t-range']), condDropout: a['cond-dropout'],
@@ -163,6 +164,7 @@ export const trainCommand: CommandModule<object, Args> = {
       .option('prediction', { choices: ['eps', 'x0', 'v'], describe: 'Override the recipe objective (fresh models only)' })
       .option('trainable', { type: 'string', describe: "Comma-separated globs of parameters to train; '!glob' freezes (default all)" })
       .option('min-snr', { type: 'number', describe: 'Min-SNR-gamma loss weighting (e.g. 5)' })
+      .option('recompute', { type: 'boolean', describe: 'Recompute block activations in the backward pass (gradient checkpointing): less memory, more compute' })
       .option('seed', { type: 'number', describe: 'Seed for init, data order and noise (default 0)' })
       .option('device', { choices: ['cpu', 'cuda'], describe: 'Execution provider (default cpu)' })
       .option('device-id', { type: 'number', describe: 'CUDA device id (default 0)' })
