@@ -72,3 +72,12 @@ export { DiffusionError, OptionError, FileFormatError, ConfigError } from './cor
 export * from './diffusion/pipelines';
 export { loadCascade, loadEnsemble, type LoadedCascade, type LoadedEnsemble } from './runtime/pipelines';
 export { trainExperts, type TrainExpertsOptions, type TrainExpertsResult } from './train/experts';
+// Stable Diffusion: prompt to image over a diffusers ONNX folder, and diffusers-parity scheduler objects
+export { loadStableDiffusion, isStableDiffusionFolder, type StableDiffusionPipeline, type NodeStableDiffusionOptions, type LoadStableDiffusionOptions } from './runtime/sd';
+export { StableDiffusion, type StableDiffusionOptions, type SdResult, type SdStepInfo, type SdParts, type SdOrt } from './diffusion/sd/pipeline';
+export { ClipTokenizer, type ClipTokens, type TokenizerFiles } from './diffusion/sd/tokenizer';
+export { openStableDiffusion, type FolderAccess } from './diffusion/sd/load';
+export {
+  createScheduler, registerScheduler, schedulerNames, DdimScheduler, EulerDiscreteScheduler, EulerAncestralScheduler, DpmSolverMultistepScheduler,
+  PndmScheduler, type Scheduler, type SchedulerFactory, type NoiseSource,
+} from './diffusion/schedulers';

@@ -8,6 +8,7 @@ import type { SampleResult } from '../diffusion/sampler';
 import { readImage } from '../image/read';
 import { loadModel, type LoadModelOptions, type NodeModelSource } from './load';
 import { DiffusionModel } from './model';
+import { isStableDiffusionFolder, loadStableDiffusion } from './sd';
 
 /** Node's pipeline call: `image` may also be the path of an image file (resized to the model). */
 export interface NodeGenerateOptions extends Omit<GenerateOptions, 'image'> {
@@ -27,6 +28,9 @@ export interface NodeGenerator {
  * `gen.release()` frees the session (a model passed in is left to its owner).
  */
 export async function pipeline(model: NodeModelSource | DiffusionModel, options: LoadModelOptions = {}): Promise<NodeGenerator> {
+  // A diffusers folder with text_encoder/ is a text-to-image pipeline: its call takes { prompt, ... }
+  // (typed as StableDiffusionPipeline; TypeScript callers may use loadStableDiffusion for the types).
+  if (typeof model === 'string' && isStableDiffusionFolder(model)) return loadStableDiffusion(model, options) as unknown as NodeGenerator;
   // A source is a path, URL or bytes; anything else is a loaded model, also one that the other
   // build (require vs import) loaded, which `instanceof DiffusionModel` would not recognise.
   const owned = typeof model === 'string' || model instanceof URL || model instanceof Uint8Array || model instanceof ArrayBuffer;

@@ -61,6 +61,8 @@ export async function loadModel(source: ModelSource, options: WebLoadOptions = {
  */
 export async function pipeline(source: ModelSource | DiffusionModel, options: WebLoadOptions = {}): Promise<Generator<DiffusionModel>> {
   if (source instanceof DiffusionModel) return generator(source, async () => {});
+  // A folder URL ('.../tiny-sd/') is a diffusers text-to-image pipeline (web/sd.ts); its call takes { prompt, ... }.
+  if (isFolderUrl(source)) return loadStableDiffusion(source, options) as unknown as Generator<DiffusionModel>;
   const model = await loadModel(source, options);
   return generator(model, () => model.release());
 }
@@ -80,3 +82,13 @@ export { MemoryDataset } from '../data/memory';
 export type { Dataset } from '../data/dataset';
 export type { Batch } from '../data/loader';
 export type { StepMemory } from '../train/step-memory';
+
+// Stable Diffusion in the page: a diffusers ONNX folder URL, and the diffusers-parity schedulers.
+import { isFolderUrl, loadStableDiffusion } from './sd';
+export { loadStableDiffusion, externalDataFiles, type WebStableDiffusionPipeline } from './sd';
+export { StableDiffusion, type StableDiffusionOptions, type SdResult, type SdStepInfo } from '../diffusion/sd/pipeline';
+export { ClipTokenizer, type ClipTokens, type TokenizerFiles } from '../diffusion/sd/tokenizer';
+export {
+  createScheduler, registerScheduler, schedulerNames, DdimScheduler, EulerDiscreteScheduler, EulerAncestralScheduler, DpmSolverMultistepScheduler,
+  PndmScheduler, type Scheduler, type SchedulerFactory, type NoiseSource,
+} from '../diffusion/schedulers';

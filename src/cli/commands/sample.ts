@@ -17,8 +17,9 @@ import { decodeNpy, npyToFloat32 } from '../../data/npy';
 import type { Device } from '../../runtime/node';
 import { checkSeed } from '../flags';
 import { formatSeconds, startProgress } from '../progress';
+import { checkPromptModel, sampleFromStableDiffusion, sdOptions, type SdSampleArgs } from './sample-sd';
 
-export interface SampleArgs {
+export interface SampleArgs extends SdSampleArgs {
   model?: string;
   /** A cascade file (stages of super-resolution models). */
   pipeline?: string;
@@ -397,7 +398,7 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
   command: 'sample',
   describe: 'Sample images from a model.onnx and write a grid (optionally each image and the denoising process)',
   builder: (y) =>
-    y
+    sdOptions(y)
       .option('model', { type: 'string', describe: 'model.onnx, a checkpoint folder holding one, or a shipped model name' })
       .option('pipeline', { type: 'string', describe: `Cascade file: base model then super-resolution stages (${shippedDoc('pipelines.md')})` })
       .option('ensemble', { type: 'string', describe: `Experts file: one model per timestep range (${shippedDoc('pipelines.md')})` })
@@ -431,7 +432,8 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
   handler: async (args) => {
     checkArgs(args);
     if ([args.model, args.pipeline, args.ensemble].filter((v) => v !== undefined).length > 1) throw new DiffusionError('give only one of --model, --pipeline and --ensemble');
-    const outcome = args.pipeline !== undefined ? await sampleFromCascade(args) : args.ensemble !== undefined ? await sampleFromEnsemble(args) : await sampleFromModel(args);
+    const outcome = checkPromptModel(args) ? await sampleFromStableDiffusion(args)
+      : args.pipeline !== undefined ? await sampleFromCascade(args) : args.ensemble !== undefined ? await sampleFromEnsemble(args) : await sampleFromModel(args);
     const written = await writeOutcome(args, outcome);
     const rate = outcome.steps / Math.max(outcome.seconds, 1e-9);
     process.stdout.write(`sampled ${outcome.images.length} images in ${formatSeconds(outcome.seconds)} (${rate.toFixed(1)} steps/s)\n`);

@@ -1,0 +1,98 @@
+/**
+ * Opening a diffusers ONNX folder (model_index.json, tokenizer/, text_encoder/, unet/,
+ * vae_decoder/, vae_encoder/, scheduler/) through a FolderAccess, which the Node edge implements
+ * over the file system and the page over fetch. Reads every config first, so a missing or bad
+ * file is reported before any session is made.
+ */
+import type { InferenceSession } from 'onnxruntime-common';
+import { FileFormatError } from '../../core/errors';
+import { isObj, type Obj } from '../../core/schema';
+import { unetFolderConfig } from '../../core/diffusers-config';
+import { ClipTokenizer } from './tokenizer';
+import { StableDiffusion, type NamedSession, type SdOrt } from './pipeline';
+import { encoderWithMeanLatents } from './vae';
+
+/** A pipeline folder, read by relative paths (`unet/model.onnx`). */
+export interface FolderAccess {
+  /** The folder, as errors name it. */
+  readonly source: string;
+  /** The file's text, or undefined when there is none. */
+  text(rel: string): Promise<string | undefined>;
+  /** The file's bytes (the file must exist). */
+  bytes(rel: string): Promise<Uint8Array>;
+  /**
+   * A session over `rel` (its external data resolved beside it), or over `bytes` when given (an
+   * edited graph of the same file).
+   */
+  session(rel: string, bytes?: Uint8Array): Promise<InferenceSession>;
+}
+
+/** The text encoder's token length, when its graph fixes it (else the tokenizer's). */
+function fixedLength(s: InferenceSession): number | undefined {
+  const m = (s.inputMetadata ?? []).find((x) => x.name === 'input_ids');
+  return m && m.isTensor && typeof m.shape[1] === 'number' ? m.shape[1] : undefined;
+}
+
+async function json(folder: FolderAccess, rel: string): Promise<Obj | undefined> {
+  const text = await folder.text(rel);
+  if (text === undefined) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new FileFormatError(`${folder.source}/${rel}`, `not valid JSON (${(e as Error).message.split('\n')[0]})`);
+  }
+  if (!isObj(v)) throw new FileFormatError(`${folder.source}/${rel}`, 'expected a JSON object');
+  return v;
+}
+
+/** SD 1.x's latent scale, for a VAE without a config (diffusers' AutoencoderKL default). */
+export const DEFAULT_SCALING_FACTOR = 0.18215;
+
+/** Reads the folder's configs and tokenizer and makes the sessions. */
+export async function openStableDiffusion(folder: FolderAccess, ort: SdOrt): Promise<StableDiffusion> {
+  const src = folder.source;
+  const tokenizerFiles = {
+    tokenizerJson: await folder.text('tokenizer/tokenizer.json'),
+    tokenizerConfig: await folder.text('tokenizer/tokenizer_config.json'),
+    specialTokensMap: await folder.text('tokenizer/special_tokens_map.json'),
+    vocabJson: await folder.text('tokenizer/vocab.json'),
+    mergesTxt: await folder.text('tokenizer/merges.txt'),
+  };
+  const schedulerRel = 'scheduler/scheduler_config.json';
+  const schedulerConfig = await json(folder, schedulerRel);
+  if (!schedulerConfig) throw new FileFormatError(`${src}/${schedulerRel}`, 'not found (a diffusers pipeline folder has scheduler/scheduler_config.json)');
+  const vaeConfig = (await json(folder, 'vae_decoder/config.json')) ?? (await json(folder, 'vae/config.json'));
+  const scaling = vaeConfig?.scaling_factor ?? DEFAULT_SCALING_FACTOR;
+  if (typeof scaling !== 'number' || !(scaling > 0)) throw new FileFormatError(`${src}/vae_decoder/config.json`, `scaling_factor: expected a number > 0, got ${String(scaling)}`);
+  const blocks = vaeConfig?.block_out_channels;
+  const vaeScaleFactor = Array.isArray(blocks) && blocks.length > 0 ? 2 ** (blocks.length - 1) : 8;
+  const unetJson = await json(folder, 'unet/config.json');
+  const sampleSize = unetJson ? unetFolderConfig(unetJson, `${src}/unet/config.json`).sampleSize : undefined;
+
+  const sessions: NamedSession[] = [];
+  const open = async (rel: string): Promise<NamedSession> => {
+    const s = { session: await folder.session(rel), source: `${src}/${rel}` };
+    sessions.push(s);
+    return s;
+  };
+  try {
+    const textEncoder = await open('text_encoder/model.onnx');
+    const tokenizer = ClipTokenizer.fromFiles(tokenizerFiles, `${src}/tokenizer`, fixedLength(textEncoder.session));
+    const unet = await open('unet/model.onnx');
+    const vaeDecoder = await open('vae_decoder/model.onnx');
+    const encoderRel = 'vae_encoder/model.onnx';
+    const vaeEncoder = async (): Promise<NamedSession> => {
+      const source = `${src}/${encoderRel}`;
+      const bytes = encoderWithMeanLatents(await folder.bytes(encoderRel), source);
+      return { session: await folder.session(encoderRel, bytes), source };
+    };
+    return new StableDiffusion({
+      source: src, tokenizer, textEncoder, unet, vaeDecoder, vaeEncoder,
+      schedulerConfig, schedulerSource: `${src}/${schedulerRel}`, scalingFactor: scaling, vaeScaleFactor, sampleSize,
+    }, ort);
+  } catch (e) {
+    await Promise.all(sessions.map((s) => s.session.release()));
+    throw e;
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * Each scheduler against diffusers 0.27.2's class of the same name on the tiny-sd scheduler config
+ * (SD 1.5's betas, steps_offset 1, leading spacing), driven by the closed-form "model" that
+ * tools/sd-scheduler-refs.py also uses, from the fixture's latents_init, for 4 and 10 steps:
+ * every step's latents to 1e-4. Euler ancestral gets the script's saved noise draws.
+ */
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { decodeNpy, npyToFloat32 } from '../../../src/data/npy';
+import {
+  alphasCumprod32, createScheduler, registerScheduler, schedulerNames, DdimScheduler, type NoiseSource, type Scheduler,
+} from '../../../src/diffusion/schedulers';
+import { diffusionConfigFromScheduler } from '../../../src/core/diffusers-config';
+import { ConfigError, OptionError } from '../../../src/core/errors';
+
+const FIX = path.join(__dirname, '..', '..', 'fixtures');
+const REFS = path.join(FIX, 'schedulers');
+const CONFIG_FILE = path.join(FIX, 'tiny-sd', 'scheduler', 'scheduler_config.json');
+const CONFIG = JSON.parse(fs.readFileSync(CONFIG_FILE, 'utf8'));
+const npy = (file: string) => npyToFloat32(decodeNpy(fs.readFileSync(file), file));
+const LATENTS = npy(path.join(FIX, 'tiny-sd', 'reference', 'latents_init.npy'));
+const PER = LATENTS.length;
+const refs = JSON.parse(fs.readFileSync(path.join(REFS, 'refs.json'), 'utf8')).cases as Record<string, { timesteps: number[]; init_noise_sigma: number; add_noise_t: number }>;
+
+/** The script's model: eps(x, t) = 0.5 tanh(x) + 0.01 t / 1000, in float64, stored as float32. */
+const model = (x: Float32Array, t: number) => x.map((v) => 0.5 * Math.tanh(v) + (0.01 * t) / 1000);
+
+/** Hands out the saved draws in order, as the script's randn_tensor stand-in does. */
+function fixedNoise(draws: Float32Array): NoiseSource {
+  let i = 0;
+  return { normalArray: (n: number) => draws.slice(i * n, ++i * n) };
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let k = 0; k < a.length; k++) m = Math.max(m, Math.abs(a[k] - b[k]));
+  return m;
+}
+
+function run(s: Scheduler, steps: number, noise: NoiseSource): Float32Array[] {
+  s.setTimesteps(steps);
+  let x = LATENTS.map((v) => v * s.initNoiseSigma);
+  const out: Float32Array[] = [];
+  for (const t of s.timesteps) {
+    x = s.step(model(s.scaleModelInput(x, t), t), t, x, noise);
+    out.push(x);
+  }
+  return out;
+}
+
+const NAMES = ['ddim', 'euler', 'euler-karras', 'euler-ancestral', 'dpm++2m', 'dpm++2m-karras', 'pndm'];
+
+describe('diffusers-parity schedulers', () => {
+  it('alphas_cumprod equals diffusers\' float32 table to 3e-7 relative', () => {
+    const ref = npy(path.join(FIX, 'tiny-sd', 'reference', 'alphas_cumprod.npy'));
+    const ours = alphasCumprod32(diffusionConfigFromScheduler(CONFIG, 'scheduler_config.json'));
+    let worst = 0;
+    for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(ours[i] - ref[i]) / ref[i]);
+    assert.ok(worst < 3e-7, `relative difference ${worst}`);
+  });
+
+  for (const name of NAMES) {
+    for (const steps of [4, 10]) {
+      it(`${name}, ${steps} steps: timesteps, init sigma and every step's latents match diffusers to 1e-4`, () => {
+        const ref = refs[`${name}-${steps}`];
+        const s = createScheduler(CONFIG, 'scheduler_config.json', name);
+        const noise = fixedNoise(npy(path.join(REFS, `noise-${steps}.npy`)));
+        const got = run(s, steps, noise);
+        s.timesteps.forEach((t, i) => assert.ok(Math.abs(t - ref.timesteps[i]) < 2e-3, `timestep ${i}: ${t} vs ${ref.timesteps[i]}`));
+        assert.equal(s.timesteps.length, ref.timesteps.length);
+        assert.ok(Math.abs(s.initNoiseSigma - ref.init_noise_sigma) < 1e-5, `init sigma ${s.initNoiseSigma} vs ${ref.init_noise_sigma}`);
+        const want = npy(path.join(REFS, `${name}-${steps}.npy`));
+        assert.equal(got.length * PER, want.length);
+        got.forEach((x, i) => {
+          const d = maxAbsDiff(x, want.subarray(i * PER, (i + 1) * PER));
+          assert.ok(d < 1e-4, `step ${i}: max |diff| ${d}`);
+        });
+      });
+    }
+    it(`${name}: addNoise at the second timestep matches diffusers' add_noise`, () => {
+      const s = createScheduler(CONFIG, 'scheduler_config.json', name);
+      s.setTimesteps(10);
+      const noise = npy(path.join(REFS, 'noise-10.npy')).subarray(0, PER);
+      const d = maxAbsDiff(s.addNoise(LATENTS, noise, s.timesteps[1]), npy(path.join(REFS, `${name}-10-add-noise.npy`)));
+      assert.ok(d < 1e-4, `max |diff| ${d}`);
+    });
+  }
+
+  it('the file\'s _class_name chooses the scheduler when no name is given', () => {
+    assert.equal(createScheduler(CONFIG, 'cfg').name, 'ddim');
+    assert.equal(createScheduler({ ...CONFIG, _class_name: 'DPMSolverMultistepScheduler', use_karras_sigmas: true }, 'cfg').name, 'dpm++2m-karras');
+  });
+
+  it('registerScheduler adds a user scheduler that createScheduler then finds by name', () => {
+    registerScheduler('ddim-eta1', (j, s) => DdimScheduler.fromConfig(j, s, { eta: 1 }));
+    assert.ok(schedulerNames().includes('ddim-eta1'));
+    const s = createScheduler(CONFIG, 'cfg', 'ddim-eta1');
+    s.setTimesteps(4);
+    const zeros = { normalArray: (n: number) => new Float32Array(n) };
+    const ones = { normalArray: (n: number) => new Float32Array(n).fill(1) };
+    const eps = model(LATENTS, 751);
+    // eta = 1 adds sigma_t z: the same step with z = 1 and z = 0 differs
+    assert.ok(maxAbsDiff(s.step(eps, 751, LATENTS, ones), s.step(eps, 751, LATENTS, zeros)) > 0.1);
+  });
+
+  it('bad options and keys are refused with one line naming them', () => {
+    assert.throws(() => createScheduler(CONFIG, 'cfg', 'nope'), (e: Error) => e instanceof OptionError && /^sampler "nope" is not a scheduler \(expected one of ddim\|/.test(e.message));
+    assert.throws(() => DdimScheduler.fromConfig(CONFIG, 'cfg', { eta: 2 }), (e: Error) => e instanceof OptionError && e.message === 'eta must be a number in [0, 1], got 2');
+    assert.throws(() => createScheduler({ ...CONFIG, use_karras_sigmas: 'yes' }, 'x/scheduler_config.json', 'euler-ancestral').setTimesteps(0),
+      (e: Error) => e instanceof OptionError && /^steps must be an integer in \[1, 1000\], got 0$/.test(e.message));
+    assert.throws(() => createScheduler({ ...CONFIG, skip_prk_steps: false }, 'x/scheduler_config.json', 'pndm'),
+      (e: Error) => e instanceof ConfigError && /^x\/scheduler_config\.json: skip_prk_steps: false \(Runge-Kutta/.test(e.message));
+    assert.throws(() => createScheduler({ ...CONFIG, _class_name: 'DPMSolverMultistepScheduler', solver_order: 3 }, 'x/s.json'),
+      (e: Error) => e instanceof ConfigError && e.message === 'x/s.json: solver_order: 3 is not supported (expected 1 or 2)');
+    const s = createScheduler(CONFIG, 'cfg', 'euler');
+    assert.throws(() => s.step(LATENTS, 751, LATENTS), (e: Error) => e instanceof OptionError && /^steps not set/.test(e.message));
+    s.setTimesteps(4);
+    assert.throws(() => s.step(LATENTS, 750, LATENTS), (e: Error) => e instanceof OptionError && /^t 750 is not one of euler's timesteps/.test(e.message));
+    const a = createScheduler(CONFIG, 'cfg', 'euler-ancestral');
+    a.setTimesteps(4);
+    assert.throws(() => a.step(LATENTS, 751, LATENTS), (e: Error) => e instanceof OptionError && /^noise is needed/.test(e.message));
+  });
+});

@@ -1,0 +1,86 @@
+#!/usr/bin/python3
+"""Reference latents for the scheduler parity tests (test/diffusion/schedulers.test.ts), by hand:
+
+    /usr/bin/python3 tools/sd-scheduler-refs.py [OUTDIR]      # default test/fixtures/schedulers
+
+Runs each diffusers v0.27.2 scheduler class, made with from_config(test/fixtures/tiny-sd/scheduler/
+scheduler_config.json), on a closed-form "model" that the TypeScript test writes identically:
+    eps(x, t) = 0.5 * tanh(x) + 0.01 * t / 1000      (float64, then float32)
+from the fixture's latents_init.npy times init_noise_sigma, for 4 and 10 steps, and saves every
+step's latents. Euler ancestral draws its noise through diffusers' randn_tensor; that is replaced
+by a fixed array saved here (noise-<steps>.npy, one draw per step), which the test feeds back.
+Needs the diffusers source at /work/diffusers-src/src and the export stubs (see
+/work/shared/tools/diffusers_export/README.txt); numpy and torch from Debian's python3.
+"""
+import json, os, sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.environ.get("DIFFUSERS_STUBS", "/work/shared/tools/diffusers_export/stubs"),
+                os.environ.get("DIFFUSERS_SRC", "/work/diffusers-src/src")]
+
+import numpy as np
+import torch
+import diffusers.schedulers.scheduling_euler_ancestral_discrete as eulera_mod
+from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
+                       EulerDiscreteScheduler, PNDMScheduler)
+
+OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "test", "fixtures", "schedulers")
+FIX = os.path.join(ROOT, "test", "fixtures", "tiny-sd")
+config = json.load(open(os.path.join(FIX, "scheduler", "scheduler_config.json")))
+latents_init = torch.from_numpy(np.load(os.path.join(FIX, "reference", "latents_init.npy")))
+
+CASES = {
+    "ddim": lambda: DDIMScheduler.from_config(config),
+    "euler": lambda: EulerDiscreteScheduler.from_config(config),
+    "euler-karras": lambda: EulerDiscreteScheduler.from_config(config, use_karras_sigmas=True),
+    "euler-ancestral": lambda: EulerAncestralDiscreteScheduler.from_config(config),
+    "dpm++2m": lambda: DPMSolverMultistepScheduler.from_config(config),
+    "dpm++2m-karras": lambda: DPMSolverMultistepScheduler.from_config(config, use_karras_sigmas=True),
+    "pndm": lambda: PNDMScheduler.from_config(config, skip_prk_steps=True),
+}
+
+
+def model(x, t):
+    return (0.5 * torch.tanh(x.double()) + 0.01 * float(t) / 1000).float()
+
+
+class FixedNoise:
+    """Stands in for randn_tensor: hands out the saved draws in order."""
+    def __init__(self, draws):
+        self.draws, self.i = draws, 0
+
+    def __call__(self, shape, **kwargs):
+        z = self.draws[self.i]
+        self.i += 1
+        assert tuple(z.shape) == tuple(shape), (z.shape, shape)
+        return z.clone()
+
+
+os.makedirs(OUT, exist_ok=True)
+summary = {"model": "eps(x, t) = 0.5 * tanh(x) + 0.01 * t / 1000", "latents": "tiny-sd/reference/latents_init.npy", "cases": {}}
+for steps in (4, 10):
+    noise = torch.randn((steps + 1,) + tuple(latents_init.shape), generator=torch.Generator().manual_seed(steps))
+    np.save(os.path.join(OUT, f"noise-{steps}.npy"), noise.numpy())
+    for name, make in CASES.items():
+        s = make()
+        s.set_timesteps(steps)
+        eulera_mod.randn_tensor = FixedNoise(noise)
+        x = latents_init * s.init_noise_sigma
+        out = []
+        for t in s.timesteps:
+            eps = model(s.scale_model_input(x, t), t)
+            x = s.step(eps, t, x).prev_sample
+            out.append(x.numpy().copy())
+        np.save(os.path.join(OUT, f"{name}-{steps}.npy"), np.stack(out).astype(np.float32))
+        # add_noise at the second timestep: the img2img starting point
+        s2 = make()
+        s2.set_timesteps(steps)
+        t1 = s2.timesteps[1:2]
+        noisy = s2.add_noise(latents_init, noise[0], t1)
+        np.save(os.path.join(OUT, f"{name}-{steps}-add-noise.npy"), noisy.numpy().astype(np.float32))
+        summary["cases"][f"{name}-{steps}"] = {
+            "class": type(s).__name__, "timesteps": [float(t) for t in s.timesteps],
+            "init_noise_sigma": float(s.init_noise_sigma), "add_noise_t": float(t1[0]),
+        }
+json.dump(summary, open(os.path.join(OUT, "refs.json"), "w"), indent=1)
+print("wrote", OUT)
