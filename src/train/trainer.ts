@@ -22,6 +22,7 @@ import { flattenParams } from './params';
 import { setupModel, trainingBudget } from './setup';
 import { RunDir } from './run-dir';
 import { buildStepGraph, StepGraph } from './step-graph';
+import { openCaptionedRun, type CaptionedRun } from './captioned';
 
 export type { StepReport, TrainOptions, TrainResult } from './options';
 export { setupModel } from './setup';
@@ -48,8 +49,18 @@ function savedOptions(dir: string): TrainOptions {
   }
 }
 
-async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<TrainResult> {
-  const setup = setupModel(o);
+async function trainIn(run: RunDir, out: string, o0: TrainOptions): Promise<TrainResult> {
+  // captions: data on a diffusers folder: latents and embeddings encoded once into the run (train/captioned.ts)
+  const captioned = await openCaptionedRun(o0, run.path);
+  try {
+    return await trainWith(run, out, captioned?.options ?? o0, captioned);
+  } finally {
+    await captioned?.release();
+  }
+}
+
+async function trainWith(run: RunDir, out: string, o: TrainOptions, captioned: CaptionedRun | undefined): Promise<TrainResult> {
+  const setup = setupModel(captioned?.setupOptions ?? o);
   const lora = applyLora(setup, o);
   const { config } = setup;
   const saved = o.resume ? savedOptions(out) : undefined;
@@ -63,7 +74,7 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
   // Errors from the model's own graph or recipe name a node, value or key; say which model it is.
   const source = o.init ?? (o.resume ? join(out, 'model.onnx') : typeof o.recipe === 'string' ? o.recipe : 'recipe');
   checkTrainingMemory(setup, opt.overfitBatch ?? batchSize, source);
-  const dataset = await openDataset(opt.data ?? defaultTrainData(), { channels: c, size, condChannels: config.conditioning.condChannels, seed });
+  const dataset = captioned?.dataset ?? await openDataset(opt.data ?? defaultTrainData(), { channels: c, size, condChannels: config.conditioning.condChannels, seed });
   checkData(dataset, config, opt);
   if (opt.batch !== undefined && opt.batch > dataset.length && !opt.overfitBatch) {
     throw new OptionError('batch', `${opt.batch}: larger than the data set ${dataset.name} (${dataset.length} images)`);
@@ -116,6 +127,7 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
     meta.loader = loader.getState();
     await writeCheckpoint(run.path, setup, step, config, vec, meta, opt, dataset.name);
     if (lora) await writeAdapterFile(run.path, lora, step.layout, vec.ema);
+    else captioned?.writePipeline(run.path);
     run.commit();
   };
   // A kill between the writes of a checkpoint can leave model.onnx one checkpoint behind state/.
@@ -124,7 +136,7 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
   while (meta.step < totalSteps) {
     const batch = await loader.next();
     fixedSampleBatch ??= batch;
-    const feeds = makeFeeds(batch, config, step, rng, [tLo, tHi], condDropout);
+    const feeds = makeFeeds(batch, config, step, rng, [tLo, tHi], condDropout, captioned?.nullTensors);
     const scalars = stepScalars(meta.step, schedule);
     const lr = scalars.lr;
     Object.assign(feeds, optimizerFeeds(vec, scalars));
@@ -158,7 +170,9 @@ async function trainIn(run: RunDir, out: string, o: TrainOptions): Promise<Train
       await save();
       lastGood = { meta: JSON.parse(JSON.stringify(meta)) as TrainStateMeta, vec };
     }
-    if (opt.sampleEvery && (meta.step % opt.sampleEvery === 0 || atEnd)) {
+    if (opt.sampleEvery && (meta.step % opt.sampleEvery === 0 || atEnd) && captioned) {
+      await captioned.writeSamples(run.path, modelWithWeights(setup, step, vec.ema, config), meta.step);
+    } else if (opt.sampleEvery && (meta.step % opt.sampleEvery === 0 || atEnd)) {
       await writeSamples(run.path, setup, step, config, vec.ema, meta.step, opt.sampleN ?? 16, fixedSampleBatch, opt.threads);
     }
     if (interrupted) {
