@@ -83,6 +83,11 @@ function readNpy(file: string): { data: Float32Array; shape: number[] } {
   return { data: npyToFloat32(a), shape: a.shape };
 }
 
+/** Lists FOLDER's captioned pictures and decodes each once (small), so a bad file is named before any encoder runs. */
+export async function checkCaptionFolder(folder: string): Promise<void> {
+  for (const it of listCaptioned(folder)) await readCaptionedImage(folder, it, 8);
+}
+
 /** Reads RUN/cache/, checking the data folder (when it still exists) against its index. */
 function loadCache(dir: string, folder: string): CaptionCache {
   const file = join(dir, 'index.json');

@@ -24,7 +24,7 @@ import { encodeModel } from '../onnx/proto';
 import { ortNode } from '../runtime/ort-node';
 import { sessionOptions } from '../runtime/node';
 import { isStableDiffusionFolder, loadStableDiffusion, type StableDiffusionPipeline } from '../runtime/sd';
-import { CACHE_DIR, captionCache, cacheDataset, firstCaptions, type CaptionCache } from './caption-cache';
+import { CACHE_DIR, captionCache, cacheDataset, checkCaptionFolder, firstCaptions, type CaptionCache } from './caption-cache';
 import type { TrainOptions } from './options';
 
 export const CAPTIONS_PREFIX = 'captions:';
@@ -82,19 +82,25 @@ export async function openCaptionedRun(o: TrainOptions, runPath: string): Promis
   if (folder === '') throw new OptionError('data', "captions: needs a folder (captions:FOLDER, pictures with same-named .txt captions or a metadata.jsonl)");
   const dir = base.init;
   if (dir === undefined || !isStableDiffusionFolder(dir)) {
-    throw new OptionError('init', `${dir ?? '(none)'}: captions: data trains a diffusers ONNX pipeline folder (text_encoder/, tokenizer/, unet/, vae_encoder/); give it as init`);
+    throw new OptionError('init', `must be a diffusers ONNX pipeline folder (text_encoder/, tokenizer/, unet/, vae_encoder/) to train on captions: data, got ${dir ?? 'none'}`);
   }
   if (!saved) {
     if (o.config !== undefined) throw new OptionError('config', `is read from the pipeline folder ${dir} (scheduler/, unet/, vae_encoder/); drop it`);
     if (o.flip) throw new OptionError('flip', 'does not apply to captioned pictures: their latents are encoded once, and a flipped latent is not the latent of the flipped picture');
     if (o.resolution !== undefined && !(Number.isInteger(o.resolution) && o.resolution > 0)) throw new OptionError('resolution', `must be a positive integer (pixels), got ${String(o.resolution)}`);
   }
+  // The pictures and captions are checked before any session is made (a bad file fails in a second).
+  if (!existsSync(join(runPath, CACHE_DIR, 'index.json'))) await checkCaptionFolder(folder);
   const sd = await loadStableDiffusion(dir, { threads: o.threads, device: o.device, deviceId: o.deviceId });
   try {
     const parts = sd.sd.parts;
     const resolution = base.resolution ?? (parts.sampleSize !== undefined ? parts.sampleSize * parts.vaeScaleFactor : undefined);
     if (resolution === undefined) {
-      throw new OptionError('resolution', `${dir} has no unet/config.json sample_size: give the training size in pixels (e.g. --resolution 512; the UNet's latent size times the VAE's factor)`);
+      throw new OptionError('resolution', `is needed: ${dir} has no unet/config.json sample_size; give the training size in pixels (e.g. 512: the UNet's latent size times the VAE's factor)`);
+    }
+    for (const p of base.samplePrompts ?? []) {
+      const { truncated } = parts.tokenizer.encode(p);
+      if (truncated > 0) throw new OptionError('samplePrompts', `'${p.slice(0, 40)}...' is ${parts.tokenizer.maxLength - 2 + truncated} tokens; the text encoder takes ${parts.tokenizer.maxLength - 2}`);
     }
     const cache = await captionCache(join(runPath, CACHE_DIR), folder, sd.sd, resolution, o.onEncode);
     const dataset = cacheDataset(cache, TEXT_INPUT, folder);
@@ -108,14 +114,11 @@ export async function openCaptionedRun(o: TrainOptions, runPath: string): Promis
     };
     const setupOptions: TrainOptions = saved ? o : { ...options, init: join(dir, 'unet', 'model.onnx'), config };
     const prompts = base.samplePrompts ?? firstCaptions(cache, GRID_PROMPTS);
-    for (const p of prompts) {
-      const { truncated } = parts.tokenizer.encode(p);
-      if (truncated > 0) throw new OptionError('samplePrompts', `'${p.slice(0, 40)}...' is ${parts.tokenizer.maxLength - 2 + truncated} tokens; the text encoder takes ${parts.tokenizer.maxLength - 2}`);
-    }
     return {
       options, setupOptions, dataset, cache,
       nullTensors: { [TEXT_INPUT]: cache.empty },
-      writeSamples: (out, unet, step) => promptGrid(sd, unet, prompts, join(out, 'samples', `step-${String(step).padStart(6, '0')}.png`), o.threads),
+      // The pipeline's height is in its own pixels (latents times its VAE factor, 8 without a vae config): the trained latent size.
+      writeSamples: (out, unet, step) => promptGrid(sd, unet, prompts, size * parts.vaeScaleFactor, join(out, 'samples', `step-${String(step).padStart(6, '0')}.png`), o.threads),
       writePipeline: (out) => linkPipeline(dir, out),
       release: () => sd.release(),
     };
@@ -126,7 +129,7 @@ export async function openCaptionedRun(o: TrainOptions, runPath: string): Promis
 }
 
 /** One row of images, one per prompt, from the pipeline with `unet` in place of the folder's. */
-async function promptGrid(sd: StableDiffusionPipeline, unet: Model, prompts: string[], file: string, threads?: number): Promise<void> {
+async function promptGrid(sd: StableDiffusionPipeline, unet: Model, prompts: string[], height: number, file: string, threads?: number): Promise<void> {
   const ort = ortNode();
   let session: InferenceSession | undefined;
   try {
@@ -134,7 +137,7 @@ async function promptGrid(sd: StableDiffusionPipeline, unet: Model, prompts: str
     const current = new StableDiffusion({ ...sd.sd.parts, unet: { session, source: 'the trained UNet' } }, ort as unknown as SdOrt);
     const images = [];
     for (const prompt of prompts) {
-      const r = await current.generate({ prompt, steps: GRID_STEPS, seed: 0, onWarning: () => undefined });
+      const r = await current.generate({ prompt, steps: GRID_STEPS, seed: 0, height, width: height });
       images.push(...r.rgba);
     }
     await writePng(file, makeGrid(images, { scale: Math.max(1, Math.round(64 / images[0].width)) }));
