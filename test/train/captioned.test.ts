@@ -11,6 +11,7 @@ import { loadStableDiffusion } from '../../src/runtime/sd';
 import { unetWithLora } from '../../src/runtime/sd-lora';
 import { train } from '../../src/train/trainer';
 import { captionCache } from '../../src/train/caption-cache';
+import { cliInProcess } from '../helpers/cli';
 import { fixture } from '../helpers/paths';
 import { cli, tempDir } from '../runtime/fakes';
 
@@ -131,6 +132,17 @@ describe('captioned training: train --init DIR --data captions:FOLDER on the tin
     await Promise.all([gen.release(), plain.release(), applied.release(), merged.release(), base.release()]);
   });
 
+  it('CLI: sample --model DIR --prompt --lora ADAPTER samples with the adapter merged', async () => {
+    const out = join(tmp, 'lora-sample.png');
+    const r = await cliInProcess(['sample', '--model', DIR, '--prompt', 'a red square', '--lora', join(loraRun, 'adapter.safetensors'), '--steps', '2',
+      '--n', '1', '--height', '128', '--width', '128', '--border', '0', '--threads', '2', '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /wrote .*lora-sample\.png \(32x32\)/);
+    const bad = await cliInProcess(['sample', '--model', DIR, '--prompt', 'x', '--lora', join(tmp, 'none.safetensors'), '--steps', '1', '--out', join(tmp, 'no.png')]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr.trim(), /^error: .*none\.safetensors: cannot read LoRA adapter: no such file$/);
+  });
+
   it('resume is bit-exact with caption dropout; a full fine-tune leaves a pipeline folder and a prompt grid', async () => {
     const base = { init: DIR, data: `captions:${pics}`, resolution: 32, batch: 2, lr: 1e-3, warmup: 0, condDropout: 0.5, lrDecay: 'constant' as const, threads: 2 };
     const whole = await train({ ...base, steps: 2, out: join(tmp, 'whole'), sampleEvery: 2, samplePrompts: ['a red square', 'a blue circle'] });
@@ -192,6 +204,18 @@ describe('captioned training: train --init DIR --data captions:FOLDER on the tin
     it('a sample prompt longer than the text encoder takes, and no resolution for a folder without a UNet config', async () => {
       await refused({ init: DIR, data: `captions:${pics}`, samplePrompts: ['blue '.repeat(90)] }, /samplePrompts 'blue blue .* is 90 tokens/);
       await refused({ init: DIR, data: `captions:${pics}`, resolution: undefined }, /resolution is needed: .*tiny-sd has no unet\/config\.json sample_size/);
+    });
+
+    it('a resumed run whose captions changed since its cache was made', async () => {
+      const dir = join(tmp, 'changing');
+      mkdirSync(dir);
+      for (const f of ['p0.png', 'p0.txt', 'p1.png', 'p1.txt']) writeFileSync(join(dir, f), readFileSync(join(pics, f)));
+      const out = join(tmp, 'changing-run');
+      await train({ init: DIR, data: `captions:${dir}`, resolution: 32, steps: 1, batch: 2, threads: 2, out, sampleEvery: 0 });
+      writeFileSync(join(dir, 'p1.txt'), 'a red circle');
+      await assert.rejects(train({ resume: out, steps: 2, threads: 2 }),
+        /changing\/p1\.png: has a changed caption since the run's caption cache \(.*changing-run\/cache\/index\.json\) was made/);
+      assert.equal(JSON.parse(readFileSync(join(out, 'train.json'), 'utf8')).step, 1, 'the refused resume changed the run');
     });
 
     it('CLI: captions: data with a model file instead of a pipeline folder', () => {
