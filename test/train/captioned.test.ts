@@ -212,7 +212,7 @@ describe('captioned training: train --init DIR --data captions:FOLDER on the tin
       for (const f of ['p0.png', 'p0.txt', 'p1.png', 'p1.txt']) writeFileSync(join(dir, f), readFileSync(join(pics, f)));
       const out = join(tmp, 'changing-run');
       await train({ init: DIR, data: `captions:${dir}`, resolution: 32, steps: 1, batch: 2, threads: 2, out, sampleEvery: 0 });
-      writeFileSync(join(dir, 'p1.txt'), 'a red circle');
+      writeFileSync(join(dir, 'p1.txt'), 'a blue circle');
       await assert.rejects(train({ resume: out, steps: 2, threads: 2 }),
         /changing\/p1\.png: has a changed caption since the run's caption cache \(.*changing-run\/cache\/index\.json\) was made/);
       assert.equal(JSON.parse(readFileSync(join(out, 'train.json'), 'utf8')).step, 1, 'the refused resume changed the run');
