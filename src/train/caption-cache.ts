@@ -103,18 +103,27 @@ function loadCache(dir: string, folder: string): CaptionCache {
     const old = new Map(index.items.map((it) => [it.file, it]));
     for (const it of now) {
       const was = old.get(it.file);
-      const what = !was ? 'was added' : was.imageSha256 !== it.imageSha256 ? 'changed' : was.captionSha256 !== it.captionSha256 ? 'has a changed caption' : undefined;
-      if (what) throw new DiffusionError(`${join(folder, it.file)}: ${what} since the run's caption cache (${file}) was made; a resumed run trains on the data it started with: restore the folder or start a new run`);
+      const what = !was ? 'was added'
+        : was.imageSha256 !== it.imageSha256 ? 'changed'
+          : was.captionSha256 !== it.captionSha256 ? 'has a changed caption' : undefined;
+      if (what) {
+        throw new DiffusionError(`${join(folder, it.file)}: ${what} since the run's caption cache (${file}) was made; `
+          + 'a resumed run trains on the data it started with: restore the folder or start a new run');
+      }
       old.delete(it.file);
     }
     const gone = [...old.keys()][0];
-    if (gone !== undefined) throw new DiffusionError(`${join(folder, gone)}: removed since the run's caption cache (${file}) was made; restore it or start a new run`);
+    if (gone !== undefined) {
+      throw new DiffusionError(`${join(folder, gone)}: removed since the run's caption cache (${file}) was made; restore it or start a new run`);
+    }
   }
   const latents = readNpy(join(dir, 'latents.npy'));
   const embeddings = readNpy(join(dir, 'embeddings.npy'));
   const empty = readNpy(join(dir, 'empty.npy'));
   const n = index.items.length;
-  if (latents.shape[0] !== n || embeddings.shape[0] !== n) throw new FileFormatError(dir, `the cache holds ${latents.shape[0]} latents and ${embeddings.shape[0]} embeddings for ${n} pictures in index.json`);
+  if (latents.shape[0] !== n || embeddings.shape[0] !== n) {
+    throw new FileFormatError(dir, `the cache holds ${latents.shape[0]} latents and ${embeddings.shape[0]} embeddings for ${n} pictures in index.json`);
+  }
   return { index, latents: latents.data, embeddings: embeddings.data, empty: empty.data, encoded: 0 };
 }
 
@@ -123,7 +132,9 @@ function loadCache(dir: string, folder: string): CaptionCache {
  * captions into `dir`, or reuses the cache already there. A caption longer than the text encoder
  * takes is refused (diffusers truncates silently; here nothing of a caption is dropped unseen).
  */
-export async function captionCache(dir: string, folder: string, sd: StableDiffusion, resolution: number, onEncode?: (p: EncodeProgress) => void): Promise<CaptionCache> {
+export async function captionCache(
+  dir: string, folder: string, sd: StableDiffusion, resolution: number, onEncode?: (p: EncodeProgress) => void,
+): Promise<CaptionCache> {
   if (existsSync(join(dir, 'index.json'))) return loadCache(dir, folder);
   const items = listCaptioned(folder);
   const tok = sd.parts.tokenizer;
@@ -131,7 +142,8 @@ export async function captionCache(dir: string, folder: string, sd: StableDiffus
     const { truncated } = tok.encode(it.caption);
     if (truncated > 0) {
       const n = tok.maxLength - 2 + truncated;
-      throw new FileFormatError(captionFile(folder, it), `the caption of ${it.file} is ${n} tokens; the text encoder takes ${tok.maxLength - 2} (${tok.maxLength} with its start and end tokens): shorten it`);
+      throw new FileFormatError(captionFile(folder, it),
+        `the caption of ${it.file} is ${n} tokens; the text encoder takes ${tok.maxLength - 2} (${tok.maxLength} with its start and end tokens): shorten it`);
     }
   }
   const index: CacheIndex = {
@@ -148,7 +160,9 @@ export async function captionCache(dir: string, folder: string, sd: StableDiffus
     if (!latents || !embeddings) {
       index.latentDims = [...lat.dims.slice(1)];
       index.embeddingDims = [...emb.dims.slice(1)];
-      if (index.latentDims[1] !== index.latentDims[2]) throw new DiffusionError(`${sd.parts.source}/vae_encoder/model.onnx: latents of a square picture are [${index.latentDims.join(', ')}], not square`);
+      if (index.latentDims[1] !== index.latentDims[2]) {
+        throw new DiffusionError(`${sd.parts.source}/vae_encoder/model.onnx: latents of a square picture are [${index.latentDims.join(', ')}], not square`);
+      }
       latents = new Float32Array(n * lat.data.length);
       embeddings = new Float32Array(n * emb.embeddings.length);
     }

@@ -74,7 +74,8 @@ export async function openCaptionedRun(o: TrainOptions, runPath: string): Promis
   const base = saved ?? o;
   if (!isCaptionData(base.data)) {
     if (o.init !== undefined && isStableDiffusionFolder(o.init)) {
-      throw new OptionError('data', `${o.init} is a diffusers pipeline folder: train it on captioned pictures (captions:FOLDER), or give its unet/model.onnx with --config for other data`);
+      throw new OptionError('data',
+        `must be captions:FOLDER when \`init\` is a diffusers pipeline folder (${o.init}); for other data give its unet/model.onnx and \`config\``);
     }
     return undefined;
   }
@@ -82,12 +83,18 @@ export async function openCaptionedRun(o: TrainOptions, runPath: string): Promis
   if (folder === '') throw new OptionError('data', "captions: needs a folder (captions:FOLDER, pictures with same-named .txt captions or a metadata.jsonl)");
   const dir = base.init;
   if (dir === undefined || !isStableDiffusionFolder(dir)) {
-    throw new OptionError('init', `must be a diffusers ONNX pipeline folder (text_encoder/, tokenizer/, unet/, vae_encoder/) to train on captions: data, got ${dir ?? 'none'}`);
+    throw new OptionError('init',
+      `must be a diffusers ONNX pipeline folder (text_encoder/, tokenizer/, unet/, vae_encoder/) to train on captions: data, got ${dir ?? 'none'}`);
   }
   if (!saved) {
     if (o.config !== undefined) throw new OptionError('config', `is read from the pipeline folder ${dir} (scheduler/, unet/, vae_encoder/); drop it`);
-    if (o.flip) throw new OptionError('flip', 'does not apply to captioned pictures: their latents are encoded once, and a flipped latent is not the latent of the flipped picture');
-    if (o.resolution !== undefined && !(Number.isInteger(o.resolution) && o.resolution > 0)) throw new OptionError('resolution', `must be a positive integer (pixels), got ${String(o.resolution)}`);
+    if (o.flip) {
+      throw new OptionError('flip',
+        'does not apply to captioned pictures: their latents are encoded once, and a flipped latent is not the latent of the flipped picture');
+    }
+    if (o.resolution !== undefined && !(Number.isInteger(o.resolution) && o.resolution > 0)) {
+      throw new OptionError('resolution', `must be a positive integer (pixels), got ${String(o.resolution)}`);
+    }
   }
   // The pictures and captions are checked before any session is made (a bad file fails in a second).
   if (!existsSync(join(runPath, CACHE_DIR, 'index.json'))) await checkCaptionFolder(folder);
@@ -96,11 +103,13 @@ export async function openCaptionedRun(o: TrainOptions, runPath: string): Promis
     const parts = sd.sd.parts;
     const resolution = base.resolution ?? (parts.sampleSize !== undefined ? parts.sampleSize * parts.vaeScaleFactor : undefined);
     if (resolution === undefined) {
-      throw new OptionError('resolution', `is needed: ${dir} has no unet/config.json sample_size; give the training size in pixels (e.g. 512: the UNet's latent size times the VAE's factor)`);
+      throw new OptionError('resolution',
+        `is needed: ${dir} has no unet/config.json sample_size; give the training size in pixels (e.g. 512: the UNet's latent size times the VAE's factor)`);
     }
     for (const p of base.samplePrompts ?? []) {
       const { truncated } = parts.tokenizer.encode(p);
-      if (truncated > 0) throw new OptionError('samplePrompts', `'${p.slice(0, 40)}...' is ${parts.tokenizer.maxLength - 2 + truncated} tokens; the text encoder takes ${parts.tokenizer.maxLength - 2}`);
+      const room = parts.tokenizer.maxLength - 2;
+      if (truncated > 0) throw new OptionError('samplePrompts', `'${p.slice(0, 40)}...' is ${room + truncated} tokens; the text encoder takes ${room}`);
     }
     const cache = await captionCache(join(runPath, CACHE_DIR), folder, sd.sd, resolution, o.onEncode);
     const dataset = cacheDataset(cache, TEXT_INPUT, folder);
@@ -118,7 +127,8 @@ export async function openCaptionedRun(o: TrainOptions, runPath: string): Promis
       options, setupOptions, dataset, cache,
       nullTensors: { [TEXT_INPUT]: cache.empty },
       // The pipeline's height is in its own pixels (latents times its VAE factor, 8 without a vae config): the trained latent size.
-      writeSamples: (out, unet, step) => promptGrid(sd, unet, prompts, size * parts.vaeScaleFactor, join(out, 'samples', `step-${String(step).padStart(6, '0')}.png`), o.threads),
+      writeSamples: (out, unet, step) =>
+        promptGrid(sd, unet, prompts, size * parts.vaeScaleFactor, join(out, 'samples', `step-${String(step).padStart(6, '0')}.png`), o.threads),
       writePipeline: (out) => linkPipeline(dir, out),
       release: () => sd.release(),
     };
