@@ -201,9 +201,10 @@ describe('captioned training: train --init DIR --data captions:FOLDER on the tin
       await refused({ init: DIR, data: `captions:${dir}` }, /long\/a\.txt: the caption of a\.png is 80 tokens; the text encoder takes 75/);
     });
 
-    it('a sample prompt longer than the text encoder takes, and no resolution for a folder without a UNet config', async () => {
+    it('a sample prompt longer than the text encoder takes, no resolution for a folder without a UNet config, other data for a folder', async () => {
       await refused({ init: DIR, data: `captions:${pics}`, samplePrompts: ['blue '.repeat(90)] }, /samplePrompts 'blue blue .* is 90 tokens/);
       await refused({ init: DIR, data: `captions:${pics}`, resolution: undefined }, /resolution is needed: .*tiny-sd has no unet\/config\.json sample_size/);
+      await refused({ init: DIR, data: 'synthetic' }, /^data must be captions:FOLDER when `init` is a diffusers pipeline folder \(.*tiny-sd\)/);
     });
 
     it('a resumed run whose captions changed since its cache was made', async () => {
