@@ -52,6 +52,12 @@ export interface TrainOptions {
   tRange?: [number, number];
   /** Probability of replacing the class, label vector or conditioning inputs by the null ones, for guidance. */
   condDropout?: number;
+  /** captions: data: the pixel size pictures are resized and centre-cropped to (default the UNet's sample_size times the VAE's factor). */
+  resolution?: number;
+  /** captions: data: the prompts of the --sample-every grid (default the first 4 captions). */
+  samplePrompts?: string[];
+  /** captions: data: called after each picture and caption is encoded into the run's cache (not on resume). */
+  onEncode?: (p: { done: number; total: number; file: string }) => void;
   /** Called after every step (library users; the CLI draws its progress bar from it). */
   onStep?: (s: StepReport) => void;
   /** Called after every evaluation (--eval-every). */
