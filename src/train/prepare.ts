@@ -115,6 +115,13 @@ function checkData(d: Dataset, config: ModelConfig, o: Readonly<TrainOptions>): 
 }
 
 function checkCondInputs(d: Dataset, config: ModelConfig): void {
+  // A manifest key that no input of the model takes is a typo or the wrong data: say so, do not drop it.
+  const inputs = (config.conditioning.inputs ?? []).map((i) => i.name);
+  for (const key of Object.keys(d.tensors ?? {})) {
+    if (!inputs.includes(key)) {
+      throw new DiffusionError(`${d.name}: its key '${key}' is no input of the model (conditioning inputs: ${inputs.join(', ') || 'none'})`);
+    }
+  }
   for (const input of config.conditioning.inputs ?? []) {
     const dims = d.tensors?.[input.name];
     if (!dims) {
