@@ -32,7 +32,7 @@ export type ExternalReader = (ref: ExternalRef, into: Uint8Array) => void;
 type LongLike = number | { toNumber(): number };
 const num = (v: LongLike | null | undefined): number => (v === null || v === undefined ? 0 : typeof v === 'number' ? v : v.toNumber());
 
-/** True when the TensorProto keeps its data in an external file. */
+/** True when the TensorProto keeps its data in an external file. @internal */
 export function isExternal(p: onnx.ITensorProto): boolean {
   return p.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL;
 }

@@ -8,7 +8,7 @@
  * A node folds when every input it reads is a constant (a Constant node, a non-float initializer,
  * or a value folded before it) or when it is a Shape of a value whose shape inference has made
  * static. Float initializers are the model's weights and never fold. Semantics follow the ONNX
- * operator specs (onnx/docs/Operators.md, opsets 11-17); float32 arithmetic is rounded to float32
+ * operator specs (ONNX's operator documentation, opsets 11-17); float32 arithmetic is rounded to float32
  * after each op, as ONNX Runtime computes it. Each op is checked against ONNX Runtime on the
  * unfolded graph (test/onnx/fold.test.ts).
  */

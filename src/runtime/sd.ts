@@ -12,6 +12,8 @@ import { ortNode } from './ort-node';
 import { sessionOptions, type SessionOptions } from './node';
 import { openStableDiffusion, type FolderAccess } from '../diffusion/sd/load';
 import type { SdOrt, SdResult, StableDiffusion, StableDiffusionOptions } from '../diffusion/sd/pipeline';
+import type { LoraAdapter } from '../nn/lora';
+import { unetWithLora } from './sd-lora';
 
 /** A folder that has text_encoder/ is a text-to-image pipeline (what `pipeline(dir)` dispatches on). */
 export function isStableDiffusionFolder(dir: string): boolean {
@@ -22,8 +24,10 @@ export function isStableDiffusionFolder(dir: string): boolean {
   }
 }
 
-/** Node's options: the session's device and threads. */
-export type LoadStableDiffusionOptions = SessionOptions;
+/** Node's options: the session's device and threads; `lora`, an adapter (file or object) merged into the UNet. */
+export interface LoadStableDiffusionOptions extends SessionOptions {
+  lora?: string | LoraAdapter;
+}
 
 /** Node's call options: `image` may also be an image file (resized and centre-cropped to the output size). */
 export interface NodeStableDiffusionOptions extends Omit<StableDiffusionOptions, 'image'> {
@@ -75,10 +79,14 @@ export async function loadStableDiffusion(dir: string, options: LoadStableDiffus
   if (typeof dir !== 'string') throw new DiffusionError('loadStableDiffusion: the folder must be a path');
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new FileFormatError(dir, 'not a folder (expected a diffusers ONNX pipeline folder)');
   // pipeline(dir) passes loadModel's options on; those for one denoiser file do not apply here
-  for (const k of ['lora', 'config'] as const) {
+  for (const k of ['config'] as const) {
     if ((options as Record<string, unknown>)[k] !== undefined) throw new OptionError(k, `does not apply to a Stable Diffusion folder (${dir})`);
   }
-  const sd = await openStableDiffusion(nodeFolder(dir, options), ortNode() as unknown as SdOrt);
+  const folder = nodeFolder(dir, options);
+  // With an adapter (train --lora on captions: data), the UNet session runs the merged weights.
+  const unet = options.lora !== undefined ? unetWithLora(dir, options.lora) : undefined;
+  const access: FolderAccess = unet ? { ...folder, session: (rel, bytes) => folder.session(rel, bytes ?? (rel === 'unet/model.onnx' ? unet : undefined)) } : folder;
+  const sd = await openStableDiffusion(access, ortNode() as unknown as SdOrt);
   const call = async (o: NodeStableDiffusionOptions): Promise<SdResult> => {
     if (typeof o?.image !== 'string') return sd.generate(o as StableDiffusionOptions);
     const f = sd.parts.vaeScaleFactor;

@@ -11,7 +11,9 @@ import type { Rng } from '../core/rng';
 import type { Batch } from '../data/loader';
 import { Tensor } from '../onnx/tensor';
 
-export function condInputFeeds(batch: Batch, config: ModelConfig, extraInputs: readonly string[], rng: Rng, condDropout: number): Record<string, Tensor> {
+export function condInputFeeds(
+  batch: Batch, config: ModelConfig, extraInputs: readonly string[], rng: Rng, condDropout: number, nulls?: Record<string, Float32Array>,
+): Record<string, Tensor> {
   const inputs = (config.conditioning.inputs ?? []).filter((i) => extraInputs.includes(i.name));
   if (inputs.length === 0) return {};
   const n = batch.size;
@@ -23,7 +25,10 @@ export function condInputFeeds(batch: Batch, config: ModelConfig, extraInputs: r
     if (!src) throw new DiffusionError(`${input.name}: the data gives no values for this input (use manifest:DIR data naming it)`);
     const values = Float32Array.from(src);
     const per = values.length / n;
-    dropped.forEach((d, i) => d && values.fill(input.nullValue ?? 0, i * per, (i + 1) * per));
+    // A whole null tensor (captions: the empty prompt's embedding) wins over the scalar nullValue.
+    const nullTensor = nulls?.[input.name];
+    if (nullTensor && nullTensor.length !== per) throw new DiffusionError(`${input.name}: its null value has ${nullTensor.length} values, an image's ${per}`);
+    dropped.forEach((d, i) => d && (nullTensor ? values.set(nullTensor, i * per) : values.fill(input.nullValue ?? 0, i * per, (i + 1) * per)));
     const dims = inputDims(input, n, values.length);
     feeds[input.name] = input.dtype === 'int64'
       ? new Tensor('int64', dims, BigInt64Array.from(values, (v) => BigInt(Math.round(v))))

@@ -9,7 +9,7 @@ import { conditionFromImage } from './sr';
 import type { StepGraph } from './step-graph';
 
 export function makeFeeds(
-  batch: Batch, config: ModelConfig, step: StepGraph, rng: Rng, [lo, hi]: readonly [number, number], condDropout: number,
+  batch: Batch, config: ModelConfig, step: StepGraph, rng: Rng, [lo, hi]: readonly [number, number], condDropout: number, nulls?: Record<string, Float32Array>,
 ): Record<string, Tensor> {
   const n = batch.size;
   const { channels: c, size } = config.image;
@@ -46,7 +46,7 @@ export function makeFeeds(
     if (step.extraInputs.includes('cond')) feeds.cond = new Tensor('float32', [n, cc.condChannels ?? c, size, size], cond);
     if (step.extraInputs.includes('aug')) feeds.aug = new Tensor('int64', [n], BigInt64Array.from(aug, (v) => BigInt(v)));
   }
-  Object.assign(feeds, condInputFeeds(batch, config, step.extraInputs, rng, condDropout));
+  Object.assign(feeds, condInputFeeds(batch, config, step.extraInputs, rng, condDropout, nulls));
   return feeds;
 }
 

@@ -19,7 +19,7 @@ import { allocate, numElements, Tensor } from '../onnx/tensor';
 import { readModelFiles, readModelHeader } from '../runtime/model-files';
 import type { TrainOptions } from './options';
 
-/** External weights above which a LoRA run keeps them by reference when `frozenByReference` is not given. */
+/** External weights above which a LoRA run without previews keeps them by reference when `frozenByReference` is not given. */
 export const FROZEN_REFERENCE_THRESHOLD = 2 ** 30;
 
 const STEP_FILE = 'lora-step.onnx';
@@ -145,10 +145,12 @@ export function readTrainModel(file: string, o: Readonly<TrainOptions>): { model
   }
   const { model, external } = readModelHeader(file);
   const bytes = external.reduce((s, r) => s + tensorBytes(r), 0);
-  const on = o.frozenByReference ?? (o.lora !== undefined && bytes > FROZEN_REFERENCE_THRESHOLD);
+  // Previews and evaluations run the model in this process, so they need its weights: asked for, the default reads them.
+  const previews = Boolean(o.sampleEvery || o.evalEvery);
+  const on = o.frozenByReference ?? (o.lora !== undefined && bytes > FROZEN_REFERENCE_THRESHOLD && !previews);
   if (!on) return { model: readModelFiles(file) };
   if (external.length === 0) throw new OptionError('frozenByReference', `${file} keeps its weights inside; there is no external data to reference`);
-  if (o.sampleEvery || o.evalEvery) {
+  if (previews) {
     const key = o.sampleEvery ? 'sampleEvery' : 'evalEvery';
     throw new OptionError(key, `previews and evaluations are not made while the frozen weights stay in ${file}'s external data; pass 0 (sample from the checkpoint instead)`);
   }

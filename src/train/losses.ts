@@ -101,7 +101,7 @@ export interface DiffusionLossOptions {
 }
 
 /**
- * The denoising loss (DESIGN.md "The loss"): the denoiser's input `x` becomes x_t formed from the
+ * The denoising loss (docs/diffusion.md): the denoiser's input `x` becomes x_t formed from the
  * step's inputs x0, noise, t (or fed by the host for cold diffusion), and
  * loss = mean((net(x_t, t) - target)^2) [* min-SNR weight(t)], as F.mse_loss.
  */

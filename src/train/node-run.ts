@@ -17,6 +17,7 @@ import type { TrainOptions } from './options';
 import { writeCheckpoint, writeSamples } from './outputs';
 import { namingSource } from './prepare';
 import { tryPreview } from './preview';
+import type { CaptionedRun } from './captioned';
 import type { RunDir } from './run-dir';
 import { modelWithWeights, type Setup } from './setup-model';
 import type { StepGraph } from './step-graph';
@@ -33,6 +34,8 @@ export interface NodeRunParts {
   session: NodeSession;
   totalSteps: number;
   source: string;
+  /** captions: data: the cached encodings' null tensors, the prompt grid and the pipeline folder written beside the run. */
+  captioned?: CaptionedRun;
 }
 
 export class NodeRun {
@@ -55,7 +58,7 @@ export class NodeRun {
     const run = (feeds: Feeds) => p.session.run(feeds).catch((e: unknown) => {
       throw namingSource(e, p.source, false);
     });
-    this.run = diffusionRun({ graph, config: setup.config, rng: this.rng, hyper }, {
+    this.run = diffusionRun({ graph, config: setup.config, rng: this.rng, hyper, nulls: p.captioned?.nullTensors }, {
       run, vec: start.vec, step: this.meta.step, losses: this.meta.losses, kept: () => `stopped, ${this.kept()}`,
     });
     this.evaluator = opt.evalEvery ? new TrainingEvaluator(opt.evalN ?? 500, opt.threads) : undefined;
@@ -98,6 +101,7 @@ export class NodeRun {
     Object.assign(this.meta, { step: this.run.step, rng: this.rng.getState(), loader: this.loader.getState() });
     await writeCheckpoint(dir.path, setup, graph, setup.config, this.run.vec, this.meta, opt, dataset.name);
     if (lora) await writeAdapterFile(dir.path, lora, graph.layout, this.run.vec.ema);
+    else this.p.captioned?.writePipeline(dir.path);
     dir.commit();
     this.savedStep = this.run.step;
   }
@@ -119,7 +123,10 @@ export class NodeRun {
     }
     if (interrupted || atEnd || (opt.saveEvery && step % opt.saveEvery === 0)) await this.save();
     if (opt.sampleEvery && (step % opt.sampleEvery === 0 || atEnd)) {
-      await tryPreview('the preview sample', step, () => writeSamples(dir.path, setup, graph, this.config, this.run.vec.ema, step, opt.sampleN ?? 16, fixedBatch, opt.threads));
+      const captioned = this.p.captioned;
+      await tryPreview('the preview sample', step, () => (captioned
+        ? captioned.writeSamples(dir.path, modelWithWeights(setup, graph, this.run.vec.ema, this.config), step)
+        : writeSamples(dir.path, setup, graph, this.config, this.run.vec.ema, step, opt.sampleN ?? 16, fixedBatch, opt.threads)));
     }
   }
 

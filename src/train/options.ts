@@ -38,8 +38,9 @@ export interface TrainOptions {
   recompute?: boolean;
   /**
    * LoRA over a model whose weights are in external data: keep the frozen weights there, never
-   * read nor copied (train/frozen-weights.ts). Default: on when they pass 1 GiB; false reads them.
-   * No previews or evaluations then (sampleEvery, evalEvery 0); the step runs with ORT's graph
+   * read nor copied (train/frozen-weights.ts). Default: on when they pass 1 GiB and no previews or
+   * evaluations are asked for (sampleEvery, evalEvery 0: they need the weights); false reads them.
+   * The step then runs with ORT's graph
    * optimizations off and, unless `recompute: false`, with recompute.
    */
   frozenByReference?: boolean;
@@ -62,6 +63,12 @@ export interface TrainOptions {
   tRange?: [number, number];
   /** Probability of replacing the class, label vector or conditioning inputs by the null ones, for guidance. */
   condDropout?: number;
+  /** captions: data: the pixel size pictures are resized and centre-cropped to (default the UNet's sample_size times the VAE's factor). */
+  resolution?: number;
+  /** captions: data: the prompts of the --sample-every grid (default the first 4 captions). */
+  samplePrompts?: string[];
+  /** captions: data: called after each picture and caption is encoded into the run's cache (not on resume). */
+  onEncode?: (p: { done: number; total: number; file: string }) => void;
   /** Called after every step (library users; the CLI draws its progress bar from it). */
   onStep?: (s: StepReport) => void;
   /** Called after every evaluation (--eval-every). */

@@ -39,9 +39,10 @@ export function sourceOf(opt: Readonly<TrainOptions>): string {
 }
 
 /** The model to train (with its adapters when LoRA trains), checked to fit in memory once. */
-export function setupFor(opt: Readonly<TrainOptions>, source: string): { setup: Setup; lora?: LoraSpec } {
+export function setupFor(opt: Readonly<TrainOptions>, source: string, setupOptions?: TrainOptions): { setup: Setup; lora?: LoraSpec } {
   // A resumed run's model is its checkpoint's model.onnx; its saved recipe or init only made it.
-  const setup = setupModel(opt.resume !== undefined ? { ...opt, recipe: undefined, init: undefined, config: undefined } : opt);
+  // `setupOptions`: what the model is set up from when it differs (captions: data: the folder's UNet and config).
+  const setup = setupModel(opt.resume !== undefined ? { ...opt, recipe: undefined, init: undefined, config: undefined } : setupOptions ?? opt);
   const { setup: adapted, lora } = applyLora(setup, opt);
   // A fresh recipe was checked before it was built (setupModel); a model read from a file is checked here.
   if (opt.recipe === undefined || opt.resume !== undefined) checkTrainingMemory(adapted, opt.overfitBatch ?? opt.batch ?? 64, source, lora ? LORA_TRAINABLE : opt.trainable);
@@ -125,6 +126,13 @@ function checkData(d: Dataset, config: ModelConfig, o: Readonly<TrainOptions>): 
 }
 
 function checkCondInputs(d: Dataset, config: ModelConfig): void {
+  // A manifest key that no input of the model takes is a typo or the wrong data: say so, do not drop it.
+  const inputs = (config.conditioning.inputs ?? []).map((i) => i.name);
+  for (const key of Object.keys(d.tensors ?? {})) {
+    if (!inputs.includes(key)) {
+      throw new DiffusionError(`${d.name}: its key '${key}' is no input of the model (conditioning inputs: ${inputs.join(', ') || 'none'})`);
+    }
+  }
   for (const input of config.conditioning.inputs ?? []) {
     const dims = d.tensors?.[input.name];
     if (!dims) {

@@ -7,6 +7,7 @@
 import type { Batch } from '../data/loader';
 import { checkTrainOptions } from './train-options-check';
 import { previewBatch } from './preview';
+import { openCaptionedRun, type CaptionedRun } from './captioned';
 import { defaultTrainData } from '../data/fashion-mnist';
 import { DiffusionError } from '../core/errors';
 import { NodeRun } from './node-run';
@@ -23,25 +24,31 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const out = o.resume ?? o.out ?? 'runs/train';
   const dir = RunDir.open(out, o.resume !== undefined ? 'resume' : o.overwrite ? 'overwrite' : 'fresh');
   try {
-    const opt = resolveTrainOptions(o, out, o.resume !== undefined ? savedOptions(out) : undefined, defaultTrainData);
-    const run = await prepare(dir, opt);
+    // captions: data on a diffusers folder: latents and embeddings encoded once into the run (captioned.ts).
+    const captioned = await openCaptionedRun(o, dir.path);
     try {
-      return await steps(run, out, opt, dir);
+      const opt = resolveTrainOptions(captioned?.options ?? o, out, o.resume !== undefined ? savedOptions(out) : undefined, defaultTrainData);
+      const run = await prepare(dir, opt, captioned);
+      try {
+        return await steps(run, out, opt, dir);
+      } finally {
+        await run.release();
+      }
     } finally {
-      await run.release();
+      await captioned?.release();
     }
   } finally {
     dir.close();
   }
 }
 
-async function prepare(dir: RunDir, opt: Readonly<TrainOptions>): Promise<NodeRun> {
+async function prepare(dir: RunDir, opt: Readonly<TrainOptions>, captioned: CaptionedRun | undefined): Promise<NodeRun> {
   const source = sourceOf(opt);
-  const { setup, lora } = setupFor(opt, source);
-  const dataset = await openTrainingData(opt, setup.config);
+  const { setup, lora } = setupFor(opt, source, captioned?.setupOptions);
+  const dataset = captioned?.dataset ?? await openTrainingData(opt, setup.config);
   const totalSteps = resolveSteps(opt, dataset.length, opt.batch ?? 64);
   const { graph, session } = await openStep(setup, lora, opt, source, dir.path);
-  return new NodeRun({ opt, dir, setup, lora, dataset, graph, session, totalSteps, source });
+  return new NodeRun({ opt, dir, setup, lora, dataset, graph, session, totalSteps, source, captioned });
 }
 
 async function steps(r: NodeRun, out: string, opt: Readonly<TrainOptions>, dir: RunDir): Promise<TrainResult> {

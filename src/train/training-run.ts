@@ -89,13 +89,15 @@ export interface DiffusionRunInit {
   /** Draws timesteps, noise and conditioning dropout (seed + 1, as the Node trainer seeds it). */
   rng: Rng;
   hyper: RunHyper;
+  /** Per-input null tensors for conditioning dropout (captions: the empty prompt's embedding). */
+  nulls?: Record<string, Float32Array>;
 }
 
 /** A TrainingRun over diffusion batches: Node's train() and the page's Trainer both make it here. */
 export function diffusionRun(d: DiffusionRunInit, o: Omit<TrainingRunInit<Batch>, 'feed' | 'scalars'>): TrainingRun<Batch> {
   return new TrainingRun<Batch>({
     ...o,
-    feed: (batch) => makeFeeds(batch, d.config, d.graph, d.rng, d.hyper.tRange, d.hyper.condDropout),
+    feed: (batch) => makeFeeds(batch, d.config, d.graph, d.rng, d.hyper.tRange, d.hyper.condDropout, d.nulls),
     scalars: (k) => stepScalars(k, d.hyper.schedule),
   });
 }

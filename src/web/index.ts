@@ -11,7 +11,7 @@ import { DiffusionError, OptionError } from '../core/errors';
 import type { RgbaImage } from '../image/pixels';
 import { DiffusionModel } from '../runtime/model';
 import { generator, type Generator } from '../diffusion/generate';
-import { type Backend, type ModelSource, openRuntime, readBytes, type WebRuntimeOptions } from './runtime';
+import { type Backend, checkWebLoadOptions, type FetchModelOptions, type ModelSource, openRuntime, readBytes, type WebRuntimeOptions } from './runtime';
 
 export { resolveBackend, resolveThreads } from './runtime';
 export type { Backend, ModelSource, WebRuntimeOptions } from './runtime';
@@ -31,7 +31,7 @@ export { insertLora, mergeLora, extractLora, findLoraTargets, encodeAdapter, dec
 export type { LoraAdapter, LoraOptions, LoraSpec } from '../nn/lora';
 export { decodeModel, encodeModel } from '../onnx/proto';
 
-export interface WebLoadOptions extends WebRuntimeOptions {
+export interface WebLoadOptions extends WebRuntimeOptions, FetchModelOptions {
   /** Config for a model without onnx-diffusion metadata (e.g. a PyTorch export). */
   config?: unknown;
 }
@@ -48,7 +48,9 @@ export function backendOf(model: DiffusionModel): Backend | undefined {
  * The result plugs into `createSampler` exactly like a Node model.
  */
 export async function loadModel(source: ModelSource, options: WebLoadOptions = {}): Promise<DiffusionModel> {
-  const { bytes, name } = await readBytes(source);
+  checkWebLoadOptions(options);
+  // A URL is fetched with download progress and, when asked, kept in the page's Cache API.
+  const { bytes, name } = await readBytes(source, 'loadModel', { progress: options.progress, cache: options.cache });
   const { ort, backend, sessionOptions } = await openRuntime(options);
   const model = await DiffusionModel.create(ort, bytes, { config: options.config, sessionOptions, source: name });
   backends.set(model, backend);

@@ -103,7 +103,9 @@ export async function openRuntime(options: WebRuntimeOptions): Promise<{ ort: Or
 }
 
 /** The page's loadModel/pipeline options (WebLoadOptions in src/web/index.ts): a rule for each. */
-export const WEB_LOAD_OPTIONS: Readonly<Record<keyof WebRuntimeOptions | 'config', OptionRule>> = {
+export const WEB_LOAD_OPTIONS: Readonly<Record<keyof WebRuntimeOptions | keyof FetchModelOptions | 'config', OptionRule>> = {
+  progress: { kind: 'function' },
+  cache: { kind: 'any' },
   backend: { kind: 'string', oneOf: ['wasm', 'webgpu'] },
   numThreads: { kind: 'integer', min: 1 },
   wasmPaths: { kind: 'any' },

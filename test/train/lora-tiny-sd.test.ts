@@ -11,6 +11,7 @@ import { Tensor } from '../../src/onnx/tensor';
 import { NodeSession } from '../../src/runtime/node';
 import { train } from '../../src/train/trainer';
 import { fixture } from '../helpers/paths';
+import { writeTinySdManifest } from '../helpers/tiny-sd';
 import { tempDir } from '../runtime/fakes';
 
 const DIR = fixture('tiny-sd');
@@ -23,15 +24,7 @@ describe('LoRA on the tiny-sd UNet as exported (diffusers attention projections,
   let tmp: string;
   before(() => {
     tmp = tempDir('lora-tiny-sd');
-    const latents = new Float32Array(2 * 4 * 16 * 16);
-    latents.set(ref('train_latents'));
-    latents.set(ref('latents_init').map((v) => v * 0.5), 4 * 16 * 16);
-    const emb = new Float32Array(2 * 77 * 32);
-    emb.set(ref('text_embeddings_cond'));
-    emb.set(ref('text_embeddings_uncond'), 77 * 32);
-    writeFileSync(join(tmp, 'latents.npy'), encodeNpy({ dtype: 'float32', shape: [2, 4, 16, 16], data: latents }));
-    writeFileSync(join(tmp, 'emb.npy'), encodeNpy({ dtype: 'float32', shape: [2, 77, 32], data: emb }));
-    writeFileSync(join(tmp, 'manifest.jsonl'), [0, 1].map((i) => JSON.stringify({ sample: `latents.npy#${i}`, encoder_hidden_states: `emb.npy#${i}` })).join('\n'));
+    writeTinySdManifest(tmp);
   });
   after(() => rmSync(tmp, { recursive: true, force: true }));
 

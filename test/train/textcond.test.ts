@@ -42,6 +42,17 @@ describe('a foreign model with a conditioning input of its own name (torch-textc
     assert.equal(s.code, 0, s.stderr);
   });
 
+  it('a manifest key that no input of the model takes is refused naming the key and the inputs', async () => {
+    const data = join(tmp, 'data-extra');
+    await writeTokenManifest(data);
+    const file = join(data, 'manifest.jsonl');
+    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.stringify({ ...JSON.parse(l), encoder_hiden_states: 1 }));
+    writeFileSync(file, lines.join('\n'));
+    await assert.rejects(train({ init: MODEL, config: CONFIG, data: `manifest:${data}`, steps: 1, batch: 2, out: join(tmp, 'extra-out'), sampleEvery: 0 }), {
+      message: `manifest:${data}: its key 'encoder_hiden_states' is no input of the model (conditioning inputs: encoder_hidden_states)`,
+    });
+  });
+
   it('sample --input is deterministic per seed (and guidance and seeds change the images)', () => {
     const run = (seed: string, ...extra: string[]) => {
       const out = join(tmp, `s-${seed}-${extra.length}.png`);

@@ -6,6 +6,7 @@ import { decodeNpy, encodeNpy, npyToFloat32 } from '../../src/data/npy';
 import { decodeModel } from '../../src/onnx/proto';
 import { train } from '../../src/train/trainer';
 import { fixture } from '../helpers/paths';
+import { writeTinySdManifest } from '../helpers/tiny-sd';
 import { tempDir } from '../runtime/fakes';
 import { cli } from '../helpers/cli';
 
@@ -18,16 +19,7 @@ describe('the tiny-sd UNet as exported (diffusers UNet2DConditionModel, external
   let tmp: string;
   before(() => {
     tmp = tempDir('tiny-sd');
-    // Two latents (the fixture's training latents and half its initial noise) with the prompt's and the empty prompt's embeddings.
-    const latents = new Float32Array(2 * 4 * 16 * 16);
-    latents.set(ref('train_latents'));
-    latents.set(ref('latents_init').map((v) => v * 0.5), 4 * 16 * 16);
-    const emb = new Float32Array(2 * 77 * 32);
-    emb.set(ref('text_embeddings_cond'));
-    emb.set(ref('text_embeddings_uncond'), 77 * 32);
-    writeFileSync(join(tmp, 'latents.npy'), encodeNpy({ dtype: 'float32', shape: [2, 4, 16, 16], data: latents }));
-    writeFileSync(join(tmp, 'emb.npy'), encodeNpy({ dtype: 'float32', shape: [2, 77, 32], data: emb }));
-    writeFileSync(join(tmp, 'manifest.jsonl'), [0, 1].map((i) => JSON.stringify({ sample: `latents.npy#${i}`, encoder_hidden_states: `emb.npy#${i}` })).join('\n'));
+    writeTinySdManifest(tmp);
   });
   after(() => rmSync(tmp, { recursive: true, force: true }));
 

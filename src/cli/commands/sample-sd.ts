@@ -40,10 +40,7 @@ export function sdOptions<T>(y: Argv<T>): Argv<T & SdSampleArgs> {
 }
 
 /** Flags of the other model kinds, refused with --prompt. */
-const NOT_SD = [
-  'pipeline', 'ensemble', 'config', 'lora', 'class', 'labels', 'cond', 'input', 'aug-level', 'eta', 'spacing', 'variance', 'batch', 'process',
-  'process-steps',
-] as const;
+const NOT_SD = ['pipeline', 'ensemble', 'config', 'class', 'labels', 'cond', 'input', 'aug-level', 'eta', 'spacing', 'variance', 'batch', 'process', 'process-steps'] as const;
 
 /** Throws when --prompt and the model disagree: a prompt for a non-text model, or a text folder without one. */
 export function checkPromptModel(args: SampleArgs): boolean {
@@ -69,7 +66,8 @@ export function checkPromptModel(args: SampleArgs): boolean {
 
 /** Samples n images from a prompt; option errors name the flag (--guidance, not `guidance`). */
 export async function sampleFromStableDiffusion(args: SampleArgs): Promise<SampleOutcome> {
-  const gen = await loadStableDiffusion(args.model!, { device: args.device as Device, deviceId: args['device-id'], threads: args.threads });
+  // --lora: an adapter of `train --init DIR --data captions:... --lora R`, merged into the UNet.
+  const gen = await loadStableDiffusion(args.model!, { device: args.device as Device, deviceId: args['device-id'], threads: args.threads, lora: args.lora });
   try {
     const latents = args.latents !== undefined ? npyToFloat32(decodeNpy(fs.readFileSync(args.latents), args.latents)) : undefined;
     let progress: ReturnType<typeof startProgress> | undefined;

@@ -45,6 +45,8 @@ interface Args {
   lora?: number;
   'lora-alpha'?: number;
   'lora-targets'?: string;
+  resolution?: number;
+  'sample-prompts'?: string;
 }
 
 function positive(name: string, v: number | undefined, integer = true, allowZero = false): void {
@@ -84,6 +86,9 @@ export function toOptions(a: Args): TrainOptions {
   if (a['ema-decay'] !== undefined && !(a['ema-decay'] >= 0 && a['ema-decay'] < 1)) throw new DiffusionError(`--ema-decay must be in [0, 1), got ${a['ema-decay']}`);
   if (a['cond-dropout'] !== undefined && !(a['cond-dropout'] >= 0 && a['cond-dropout'] < 1)) throw new DiffusionError(`--cond-dropout must be in [0, 1), got ${a['cond-dropout']}`);
   positive('lora', a.lora);
+  positive('resolution', a.resolution);
+  const samplePrompts = a['sample-prompts']?.split(',').map((p) => p.trim());
+  if (samplePrompts && samplePrompts.some((p) => p === '')) throw new DiffusionError(`--sample-prompts must be comma-separated prompts, none empty, got '${a['sample-prompts']}'`);
   if (a.lora === undefined && (a['lora-alpha'] !== undefined || a['lora-targets'] !== undefined)) throw new DiffusionError('--lora-alpha and --lora-targets need --lora RANK');
   if (a['lora-alpha'] !== undefined && !(Number.isFinite(a['lora-alpha']) && a['lora-alpha'] > 0)) throw new DiffusionError(`--lora-alpha must be a positive number, got ${a['lora-alpha']}`);
   return {
@@ -96,6 +101,7 @@ export function toOptions(a: Args): TrainOptions {
     threads: a.threads, out: a.out, saveEvery: a['save-every'], sampleEvery: a['sample-every'] ?? (a.resume !== undefined ? undefined : 250), sampleN: a['sample-n'],
     evalEvery: a['eval-every'], evalN: a['eval-n'],
     overfitBatch: a['overfit-batch'], flip: a.flip, tRange: parseRange(a['t-range']), condDropout: a['cond-dropout'],
+    resolution: a.resolution, samplePrompts,
   };
 }
 
@@ -111,7 +117,7 @@ export const trainCommand: CommandModule<object, Args> = {
       .option('config', { type: 'string', describe: 'JSON config for a model without onnx-diffusion metadata' })
       .option('resume', { type: 'string', describe: 'Checkpoint directory to continue exactly where it stopped' })
       .option('overwrite', { type: 'boolean', describe: 'Replace the run already in --out (otherwise a folder holding a run is refused)' })
-      .option('data', { type: 'string', describe: 'fashion-mnist | fashion-mnist:full | idx:PATH | cifar10:DIR | folder:DIR | paired:DIR | manifest:DIR | synthetic[:N] (default fashion-mnist:full where Debian\'s dataset-fashion-mnist is installed, else the embedded fashion-mnist)', default: undefined })
+      .option('data', { type: 'string', describe: 'fashion-mnist | fashion-mnist:full | idx:PATH | cifar10:DIR | folder:DIR | paired:DIR | manifest:DIR | captions:DIR (pictures with .txt captions or metadata.jsonl; --init a diffusers folder) | synthetic[:N] (default fashion-mnist:full where Debian\'s dataset-fashion-mnist is installed, else the embedded fashion-mnist)', default: undefined })
       .option('steps', { type: 'number', describe: 'Optimisation steps (default 2000)' })
       .option('epochs', { type: 'number', describe: 'Passes over the data (instead of --steps)' })
       .option('batch', { type: 'number', describe: 'Images per step (default 64)' })
@@ -127,7 +133,7 @@ export const trainCommand: CommandModule<object, Args> = {
       .option('recompute', { type: 'boolean', describe: 'Recompute block activations in the backward pass (gradient checkpointing): less memory, more compute' })
       .option('frozen-by-reference', {
         type: 'boolean',
-        describe: 'With --lora over external data: keep the frozen weights in the base\'s data file, hard-linked into the run (default: when over 1 GiB)',
+        describe: 'With --lora over external data: keep the frozen weights in the base\'s data file, hard-linked into the run (default: when over 1 GiB and --sample-every 0)',
       })
       .option('seed', { type: 'number', describe: 'Seed for init, data order and noise (default 0)' })
       .option('device', { choices: ['cpu', 'cuda'], describe: 'Execution provider (default cpu)' })
@@ -146,6 +152,8 @@ export const trainCommand: CommandModule<object, Args> = {
       .option('cond-dropout', { type: 'number', describe: 'Probability of the null class/labels/inputs (default: recipe nullClassDropout)' })
       .option('lora', { type: 'number', describe: `Train rank-R LoRA adapters only, y + (alpha/r) B(A x) (${shippedDoc('lora.md')}); writes OUT/adapter.safetensors (peft/diffusers key names)` })
       .option('lora-alpha', { type: 'number', describe: 'LoRA scale numerator: y + (alpha/rank) B(A x) (default: rank)' })
+      .option('resolution', { type: 'number', describe: 'captions: data: pixel size pictures are resized (cover) and centre-cropped to (default unet sample_size times the VAE factor)' })
+      .option('sample-prompts', { type: 'string', describe: 'captions: data: comma-separated prompts of the --sample-every grid (default the first 4 captions)' })
       .option('lora-targets', { type: 'string', describe: 'Presets (attn, attn+ff, all-linear, all-linear+conv) and globs over module keys, weight or node names of MatMul/Gemm/Conv weights; !excludes (default: attn, the attention projections; see inspect --lora-targets)' }),
   handler: async (a) => {
     const options = toOptions(a);
@@ -159,7 +167,10 @@ export const trainCommand: CommandModule<object, Args> = {
     process.on('SIGINT', onSigint);
     try {
       const onEval = (e: EvalPoint) => process.stderr.write(`\neval at step ${e.step}: FD ${e.fd.toFixed(3)}${e.floorFd !== undefined ? ` (floor ${e.floorFd.toFixed(3)})` : ''}, confidence ${e.confidence.toFixed(3)}, entropy ${e.entropy.toFixed(2)} bits, precision ${e.precision.toFixed(3)}, recall ${e.recall.toFixed(3)}\n`);
-      const r = await train({ ...options, onStep: p.onStep, onEval, signal: controller.signal });
+      const onEncode = (e: { done: number; total: number }) => {
+        if (e.done === 1 || e.done === e.total || e.done % 50 === 0) process.stderr.write(`encoding captioned pictures into the run's cache: ${e.done}/${e.total}\n`);
+      };
+      const r = await train({ ...options, onStep: p.onStep, onEval, onEncode, signal: controller.signal });
       p.stop();
       const last = r.losses.slice(-Math.min(50, r.losses.length));
       const mean = last.reduce((s, x) => s + x, 0) / Math.max(1, last.length);
