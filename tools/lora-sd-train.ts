@@ -2,7 +2,8 @@
  * The trainer's LoRA run over an SD-size export whose weights stay in its external data
  * (src/train/frozen-weights.ts), timed per stage: what `train --init MODEL --lora RANK` does, with
  * the wall time and RSS printed at the session's creation and after each step.
- *   flock /work/big/.memlock /usr/bin/time -v node --import tsx tools/lora-sd-train.ts MODEL.onnx CONFIG.json DATA_DIR OUT [steps] [recompute|no-recompute] [resume]
+ *   flock /work/big/.memlock /usr/bin/time -v node --import tsx tools/lora-sd-train.ts \
+ *     MODEL.onnx CONFIG.json DATA_DIR OUT [steps] [recompute|no-recompute] [resume]
  */
 import { train } from '../src/train/trainer';
 
@@ -12,7 +13,8 @@ const t0 = performance.now();
 let last = t0;
 const log = (s: string) => {
   const now = performance.now();
-  console.log(`[${((now - t0) / 1000).toFixed(1)} s (+${((now - last) / 1000).toFixed(1)}), rss ${mb(process.memoryUsage().rss)}, peak ${mb(process.resourceUsage().maxRSS * 1024)}] ${s}`);
+  const at = `${((now - t0) / 1000).toFixed(1)} s (+${((now - last) / 1000).toFixed(1)})`;
+  console.log(`[${at}, rss ${mb(process.memoryUsage().rss)}, peak ${mb(process.resourceUsage().maxRSS * 1024)}] ${s}`);
   last = now;
 };
 

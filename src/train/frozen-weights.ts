@@ -18,6 +18,7 @@ import { encodeModel } from '../onnx/proto';
 import { allocate, numElements, Tensor } from '../onnx/tensor';
 import { readModelFiles, readModelHeader } from '../runtime/model-files';
 import type { TrainOptions } from './options';
+import type { FrozenByReference } from './setup-model';
 
 /** External weights above which a LoRA run without previews keeps them by reference when `frozenByReference` is not given. */
 export const FROZEN_REFERENCE_THRESHOLD = 2 ** 30;
@@ -35,7 +36,7 @@ interface Frozen {
 }
 
 /** The frozen weights of a model read by reference: each placeholder Tensor and where its bytes are. */
-export class FrozenWeights {
+export class FrozenWeights implements FrozenByReference {
   private constructor(private readonly byTensor: Map<Tensor, Frozen>, readonly source: string) {}
 
   /** Placeholders for every external tensor of `file`'s graph (`model` is its header). */
@@ -46,7 +47,9 @@ export class FrozenWeights {
       const data = path.join(path.dirname(path.resolve(file)), ref.location);
       const link = path.basename(ref.location);
       if (RUN_FILES.has(link)) throw new DiffusionError(`${file}: external data file '${ref.location}' has the name of a run folder's own file; rename it`);
-      if ((links.get(link) ?? data) !== data) throw new DiffusionError(`${file}: two external data files are named '${link}' ('${links.get(link)}', '${data}')`);
+      if ((links.get(link) ?? data) !== data) {
+        throw new DiffusionError(`${file}: two external data files are named '${link}' ('${links.get(link)}', '${data}')`);
+      }
       links.set(link, data);
       // calloc'd: not resident until written or read, and nothing reads them.
       const t = new Tensor(ref.dtype, [...ref.dims], allocate(ref.dtype, numElements(ref.dims)));
@@ -83,7 +86,9 @@ export class FrozenWeights {
     });
     for (const [t, f] of this.byTensor) {
       if (!seen.has(t)) {
-        throw new DiffusionError(`${what}: the frozen weight '${f.ref.tensor}' of ${this.source} was rewritten while preparing the graph; train with frozenByReference: false`);
+        throw new DiffusionError(
+          `${what}: the frozen weight '${f.ref.tensor}' of ${this.source} was rewritten while preparing the graph; train with frozenByReference: false`,
+        );
       }
     }
     return bytes;
@@ -110,7 +115,8 @@ export class FrozenWeights {
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
         throw new DiffusionError(
-          `${f.file}: cannot hard-link the frozen weights into ${folder} (${code}); put the run folder on the model's file system (LoRA over external data never copies them)`,
+          `${f.file}: cannot hard-link the frozen weights into ${folder} (${code}); `
+          + 'put the run folder on the model\'s file system (LoRA over external data never copies them)',
         );
       }
       fs.renameSync(tmp, dest);
@@ -152,7 +158,8 @@ export function readTrainModel(file: string, o: Readonly<TrainOptions>): { model
   if (external.length === 0) throw new OptionError('frozenByReference', `${file} keeps its weights inside; there is no external data to reference`);
   if (previews) {
     const key = o.sampleEvery ? 'sampleEvery' : 'evalEvery';
-    throw new OptionError(key, `previews and evaluations are not made while the frozen weights stay in ${file}'s external data; pass 0 (sample from the checkpoint instead)`);
+    const why = `previews and evaluations are not made while the frozen weights stay in ${file}'s external data`;
+    throw new OptionError(key, `${why}; pass 0 (sample from the checkpoint instead)`);
   }
   return { model, frozen: FrozenWeights.of(model, external, file) };
 }

@@ -15,7 +15,6 @@ import type { StepGraph } from './step-graph';
 import { unflattenInto } from './params';
 import { findIoRoles } from '../core/io-roles';
 import { prepareForeignModel } from './foreign-model';
-import type { FrozenWeights } from './frozen-weights';
 
 /** The model to train: model.onnx as it will be saved, the graph the step is built from, its config. */
 export interface Setup {
@@ -25,8 +24,14 @@ export interface Setup {
   recipe?: Recipe;
   /** For a foreign export: the batch its training graph is pinned to (the step graph must use the same). */
   batch?: number;
-  /** LoRA over external data: the frozen weights are placeholders, written by reference (frozen-weights.ts). */
-  frozen?: FrozenWeights;
+  /** LoRA over external data: the frozen weights are placeholders, written by reference (Node's frozen-weights.ts). */
+  frozen?: FrozenByReference;
+}
+
+/** Frozen weights left in their data file: every model written from this setup names them by reference. */
+export interface FrozenByReference {
+  /** Writes `model` as `file`, the frozen weights as references to a hard link of their data file beside it. */
+  write(model: Model, file: string): void;
 }
 
 export interface SetupFromModelOptions {

@@ -1,8 +1,7 @@
 import * as assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { diffusionConfigFromScheduler } from '../../src/core/diffusers-config';
-import { decodeNpy, encodeNpy, npyToFloat32 } from '../../src/data/npy';
 import { isExternal } from '../../src/onnx/external-data';
 import { onnx } from '../../src/onnx/onnx-proto';
 import { Tensor } from '../../src/onnx/tensor';
@@ -11,11 +10,10 @@ import { loadState } from '../../src/train/checkpoint';
 import { FrozenWeights } from '../../src/train/frozen-weights';
 import type { TrainOptions } from '../../src/train/options';
 import { train } from '../../src/train/trainer';
-import { fixture } from '../helpers/paths';
+import { TINY_SD, writeTinySdManifest } from '../helpers/tiny-sd';
 import { tempDir } from '../runtime/fakes';
 
-const DIR = fixture('tiny-sd');
-const ref = (name: string) => npyToFloat32(decodeNpy(readFileSync(join(DIR, 'reference', `${name}.npy`))));
+const DIR = TINY_SD;
 
 /** The initializers of a model file's protobuf: which hold bytes inline, which reference a data file (and where). */
 function initializersOf(file: string): { inline: Set<string>; external: Map<string, { location: string; offset: string; length: string }> } {
@@ -44,17 +42,10 @@ describe('LoRA with the frozen weights left in the base model\'s external data (
     for (const f of ['model.onnx', 'weights.pb']) copyFileSync(join(DIR, 'unet', f), join(tmp, 'unet', f));
     unet = join(tmp, 'unet', 'model.onnx');
     mkdirSync(join(tmp, 'data'));
-    const latents = new Float32Array(2 * 4 * 16 * 16);
-    latents.set(ref('train_latents'));
-    latents.set(ref('latents_init').map((v) => v * 0.5), 4 * 16 * 16);
-    const emb = new Float32Array(2 * 77 * 32);
-    emb.set(ref('text_embeddings_cond'));
-    emb.set(ref('text_embeddings_uncond'), 77 * 32);
-    writeFileSync(join(tmp, 'data', 'latents.npy'), encodeNpy({ dtype: 'float32', shape: [2, 4, 16, 16], data: latents }));
-    writeFileSync(join(tmp, 'data', 'emb.npy'), encodeNpy({ dtype: 'float32', shape: [2, 77, 32], data: emb }));
-    writeFileSync(join(tmp, 'data', 'manifest.jsonl'), [0, 1].map((i) => JSON.stringify({ sample: `latents.npy#${i}`, encoder_hidden_states: `emb.npy#${i}` })).join('\n'));
+    writeTinySdManifest(join(tmp, 'data'));
     const scheduler = JSON.parse(readFileSync(join(DIR, 'scheduler', 'scheduler_config.json'), 'utf8'));
-    const config = { image: { channels: 4, size: 16 }, diffusion: diffusionConfigFromScheduler(scheduler, 'scheduler_config.json'), inputs: { encoder_hidden_states: 'float32 [N,77,32]' } };
+    const diffusion = diffusionConfigFromScheduler(scheduler, 'scheduler_config.json');
+    const config = { image: { channels: 4, size: 16 }, diffusion, inputs: { encoder_hidden_states: 'float32 [N,77,32]' } };
     base = {
       init: unet, config, data: `manifest:${join(tmp, 'data')}`, lora: { rank: 4 }, steps: 4, batch: 1, lr: 1e-2, threads: 2,
       warmup: 0, emaDecay: 0.9, sampleEvery: 0, seed: 3,
@@ -75,7 +66,9 @@ describe('LoRA with the frozen weights left in the base model\'s external data (
     const name = external[0].tensor;
     const t = model.graph.initializers.get(name)!;
     model.graph.initializers.set(name, new Tensor(t.dtype, t.dims, t.data.slice()));
-    assert.throws(() => frozen.encode(model, 'step.onnx'), new RegExp(`step.onnx: the frozen weight '${name.replace(/[.[\]]/g, '\\$&')}' of .*model.onnx was rewritten while preparing the graph`));
+    const escaped = name.replace(/[.[\]]/g, '\\$&');
+    const message = new RegExp(`step.onnx: the frozen weight '${escaped}' of .*model.onnx was rewritten while preparing the graph`);
+    assert.throws(() => frozen.encode(model, 'step.onnx'), message);
   });
 
   it('trains with the same losses as the inline path, writes step graph and checkpoint by reference, and resumes exactly', async () => {

@@ -97,7 +97,8 @@ export function toOptions(a: Args): TrainOptions {
     steps: a.steps, epochs: a.epochs, batch: a.batch, lr: a.lr, warmup: a.warmup,
     lrDecay: a['lr-decay'] as TrainOptions['lrDecay'], weightDecay: a['weight-decay'], emaDecay: a['ema-decay'],
     gradClip: a['grad-clip'], prediction: a.prediction as TrainOptions['prediction'], trainable: a.trainable,
-    minSnrGamma: a['min-snr'], recompute: a.recompute, frozenByReference: a['frozen-by-reference'], seed: a.seed, device: a.device as TrainOptions['device'], deviceId: a['device-id'],
+    minSnrGamma: a['min-snr'], recompute: a.recompute,
+    frozenByReference: a['frozen-by-reference'], seed: a.seed, device: a.device as TrainOptions['device'], deviceId: a['device-id'],
     threads: a.threads, out: a.out, saveEvery: a['save-every'], sampleEvery: a['sample-every'] ?? (a.resume !== undefined ? undefined : 250), sampleN: a['sample-n'],
     evalEvery: a['eval-every'], evalN: a['eval-n'],
     overfitBatch: a['overfit-batch'], flip: a.flip, tRange: parseRange(a['t-range']), condDropout: a['cond-dropout'],
@@ -133,7 +134,8 @@ export const trainCommand: CommandModule<object, Args> = {
       .option('recompute', { type: 'boolean', describe: 'Recompute block activations in the backward pass (gradient checkpointing): less memory, more compute' })
       .option('frozen-by-reference', {
         type: 'boolean',
-        describe: 'With --lora over external data: keep the frozen weights in the base\'s data file, hard-linked into the run (default: when over 1 GiB and --sample-every 0)',
+        describe: 'With --lora over external data: keep the frozen weights in the base\'s data file, hard-linked into the run '
+          + '(default: when over 1 GiB and --sample-every 0)',
       })
       .option('seed', { type: 'number', describe: 'Seed for init, data order and noise (default 0)' })
       .option('device', { choices: ['cpu', 'cuda'], describe: 'Execution provider (default cpu)' })
