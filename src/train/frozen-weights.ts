@@ -143,7 +143,7 @@ export function stepGraphFile(folder: string): string {
  * (past FROZEN_REFERENCE_THRESHOLD, or `frozenByReference: true`), its graph with placeholders
  * and the FrozenWeights that say where their bytes are.
  */
-export function readTrainModel(file: string, o: Readonly<TrainOptions>): { model: Model; frozen?: FrozenWeights } {
+export function readTrainModel(file: string, o: Readonly<TrainOptions>, threshold = FROZEN_REFERENCE_THRESHOLD): { model: Model; frozen?: FrozenWeights } {
   // Only LoRA leaves weights frozen; without it the graph is read once, with its weights.
   if (o.frozenByReference === false || (o.frozenByReference === undefined && o.lora === undefined)) return { model: readModelFiles(file) };
   if (o.frozenByReference === true && o.lora === undefined) {
@@ -153,7 +153,7 @@ export function readTrainModel(file: string, o: Readonly<TrainOptions>): { model
   const bytes = external.reduce((s, r) => s + tensorBytes(r), 0);
   // Previews and evaluations run the model in this process, so they need its weights: asked for, the default reads them.
   const previews = Boolean(o.sampleEvery || o.evalEvery);
-  const on = o.frozenByReference ?? (o.lora !== undefined && bytes > FROZEN_REFERENCE_THRESHOLD && !previews);
+  const on = o.frozenByReference ?? (o.lora !== undefined && bytes > threshold && !previews);
   if (!on) return { model: readModelFiles(file) };
   if (external.length === 0) throw new OptionError('frozenByReference', `${file} keeps its weights inside; there is no external data to reference`);
   if (previews) {

@@ -7,7 +7,7 @@ import { onnx } from '../../src/onnx/onnx-proto';
 import { Tensor } from '../../src/onnx/tensor';
 import { readModelHeader } from '../../src/runtime/model-files';
 import { loadState } from '../../src/train/checkpoint';
-import { FrozenWeights } from '../../src/train/frozen-weights';
+import { FrozenWeights, readTrainModel } from '../../src/train/frozen-weights';
 import type { TrainOptions } from '../../src/train/options';
 import { train } from '../../src/train/trainer';
 import { TINY_SD, writeTinySdManifest } from '../helpers/tiny-sd';
@@ -56,6 +56,20 @@ describe('LoRA with the frozen weights left in the base model\'s external data (
   it('refuses frozenByReference without lora, and previews while the weights stay by reference', async () => {
     await assert.rejects(train({ ...base, lora: undefined, frozenByReference: true, out: join(tmp, 'x') }), /frozenByReference.*only with `lora`/);
     await assert.rejects(train({ ...base, frozenByReference: true, sampleEvery: 2, out: join(tmp, 'y') }), /sampleEvery.*pass 0/);
+  });
+
+  it('by default keeps frozen weights by reference only for LoRA past the threshold and without previews', () => {
+    const file = join(DIR, 'unet', 'model.onnx');
+    const bytes = statSync(join(DIR, 'unet', 'weights.pb')).size;
+    const lora = { rank: 4 };
+    assert.ok(readTrainModel(file, { lora }, bytes / 2).frozen, 'LoRA past the threshold');
+    assert.equal(readTrainModel(file, { lora }, bytes * 2).frozen, undefined, 'under the threshold');
+    assert.equal(readTrainModel(file, {}, 0).frozen, undefined, 'without LoRA');
+    assert.equal(readTrainModel(file, { lora, sampleEvery: 5 }, 0).frozen, undefined, 'with previews');
+    // Read with its weights: a real value, not a zero placeholder.
+    const { model } = readTrainModel(file, { lora }, bytes * 2);
+    const w = model.graph.initializers.get(readModelHeader(file).external[0].tensor)!;
+    assert.ok((w.data as Float32Array).some((v) => v !== 0));
   });
 
   it('refuses to write a model whose frozen weight was replaced (its placeholder holds zeros, not the weight)', () => {
