@@ -286,21 +286,28 @@ function decode(bytes: Uint8Array, source: string, ctx: DecodeContext): { model:
   return { model };
 }
 
+/** Where a tensor's bytes lie in an external data file (relative location, byte offset and length). */
+export interface TensorLocation {
+  location: string;
+  offset: number;
+  length: number;
+}
+
 /**
  * ModelProto bytes. With `external` (runtime/model-files.ts plans it), the planned initializers
  * are written as references to `external.location` at their offsets, and their bytes are not
- * copied into the protobuf: the caller writes them to the data file. `reference` returns the
- * external TensorProto of a tensor that already lies in a data file, or undefined to write it.
+ * copied into the protobuf: the caller writes them to the data file. `reference` says where a
+ * tensor's bytes already lie in a data file (written as that reference), or undefined to write it.
  */
 export function encodeModel(
-  m: Model, external?: { location: string; plan: ExternalPlan }, reference?: (t: Tensor, name: string) => onnx.ITensorProto | undefined,
+  m: Model, external?: { location: string; plan: ExternalPlan }, reference?: (t: Tensor, name: string) => TensorLocation | undefined,
 ): Uint8Array {
   const at = new Map(external?.plan.tensors.map((t) => [t.name, t]));
   // Views of the tensors' memory, not copies: the protobuf writer copies each once, into its output.
   const graph = graphToProto(m.graph, (t, name) => {
     // A tensor already in an existing data file (train/frozen-weights.ts): written as its reference.
     const r = reference?.(t, name);
-    if (r) return r;
+    if (r) return externalTensorProto(name, t.dtype, t.dims, r.location, r.offset, r.length);
     const e = at.get(name);
     if (e) return externalTensorProto(name, t.dtype, t.dims, external!.location, e.offset, e.bytes.byteLength);
     return { name, dataType: ONNX_DTYPE[t.dtype], dims: t.dims, rawData: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) };

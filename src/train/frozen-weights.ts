@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DiffusionError, OptionError } from '../core/errors';
-import { ExternalRef, externalTensorProto, tensorBytes } from '../onnx/external-data';
+import { ExternalRef, tensorBytes } from '../onnx/external-data';
 import type { Model } from '../onnx/ir';
 import { encodeModel } from '../onnx/proto';
 import { allocate, numElements, Tensor } from '../onnx/tensor';
@@ -82,7 +82,7 @@ export class FrozenWeights implements FrozenByReference {
       if (!f) return undefined;
       if (name !== f.ref.tensor) throw new DiffusionError(`${what}: the frozen weight '${f.ref.tensor}' of ${this.source} appears as '${name}'`);
       seen.add(t);
-      return externalTensorProto(name, f.ref.dtype, f.ref.dims, f.link, f.ref.offset, f.ref.length ?? tensorBytes(f.ref));
+      return { location: f.link, offset: f.ref.offset, length: f.ref.length ?? tensorBytes(f.ref) };
     });
     for (const [t, f] of this.byTensor) {
       if (!seen.has(t)) {
