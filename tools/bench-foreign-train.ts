@@ -1,7 +1,7 @@
 /**
  * Benchmark (not a test): full fine-tune of a foreign export as exported (diffusers/optimum UNet),
  * with and without --recompute: seconds per step (after the first), peak RSS, the step graph's
- * memory estimate. Run big models under `flock /work/big/.memlock`.
+ * memory estimate. Run big models one at a time (an SD-size step takes several GB).
  *   node --import tsx tools/bench-foreign-train.ts MODEL.onnx CONFIG.json [--steps 4] [--batch 2] [--recompute] [--data SPEC]
  */
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -93,8 +93,10 @@ async function main(): Promise<void> {
   const runs = Number(arg('runs', '3'));
   const threads = Number(arg('threads', String(availableParallelism())));
   const only = arg('only', '');
-  const file = arg('export', '/work/big/exports/ddpm-cifar10-unet.onnx');
-  const models: Case['model'][] = only ? [only as Case['model']] : ['fixture', 'cifar10', 'export'];
+  // A foreign export is benchmarked only when given (it is not in the repository).
+  const file = arg('export', '');
+  const models: Case['model'][] = only ? [only as Case['model']] : ['fixture', 'cifar10', ...(file ? ['export' as const] : [])];
+  if (models.includes('export') && !file) throw new Error('--only export needs --export FILE.onnx (with FILE.json beside it)');
   const mb = (b: number) => (b / 2 ** 20).toFixed(b < 2 ** 20 ? 3 : 1);
   console.log(`${new Date().toISOString().slice(0, 10)}; ${cpus()[0]?.model ?? 'cpu'}, ${availableParallelism()} cores, ${threads} threads; load average ${loadavg()[0].toFixed(1)}; CPU execution provider`);
   console.log('| model | mode | trained / all params | step ms (median) | fed MiB/step | fetched MiB/step | peak RSS MiB | graph build + session ms |');

@@ -3,14 +3,18 @@
 same module the SD-1.5-size export holds (diffusers 0.27.2 UNet2DConditionModel, SD-1.5's default
 config, random weights), batch 2 (classifier-free guidance), float32, CPU.
 
-    flock /work/big/.memlock /usr/bin/python3 tools/bench-sd-torch.py [--latent 32] [--steps 3] [--threads 2]
+    DIFFUSERS_SRC=... DIFFUSERS_STUBS=... /usr/bin/python3 tools/bench-sd-torch.py [--latent 32] [--steps 3] [--threads 2]
 
-Needs the diffusers source and stubs as /work/shared/tools/diffusers_export/README.txt describes.
+Needs the diffusers source and the export stubs (DIFFUSERS_SRC, DIFFUSERS_STUBS; not in this repository).
 """
 import argparse, os, sys, time
 
-sys.path[:0] = [os.environ.get("DIFFUSERS_STUBS", "/work/shared/tools/diffusers_export/stubs"),
-                os.environ.get("DIFFUSERS_SRC", "/work/diffusers-src/src")]
+def _need(var):
+    if not os.environ.get(var):
+        sys.exit(f"set {var}: the diffusers v0.27.2 source (DIFFUSERS_SRC, its src/ folder) and the export stubs "
+                 "(DIFFUSERS_STUBS) of the team's diffusers export tools")
+    return os.environ[var]
+sys.path[:0] = [_need("DIFFUSERS_STUBS"), _need("DIFFUSERS_SRC")]
 import torch
 from diffusers import UNet2DConditionModel
 

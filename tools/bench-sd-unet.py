@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch anchor for SD-1.5-size UNet sampling time (run by hand; the product needs no Python).
 
-The same UNet as /work/big/exports/sd15-unet (diffusers 0.27.2 UNet2DConditionModel with SD-1.5's
+The same UNet as the SD-1.5-size export (sd15-unet) (diffusers 0.27.2 UNet2DConditionModel with SD-1.5's
 config: sample_size 64, cross_attention_dim 768, attention_head_dim 8; random weights, seed 0),
 eager float32 on the CPU, torch.no_grad, batch 2 (a guided step), timestep float32 [N], context
 [2, 77, 768]. Prints seconds per UNet call at each latent size and the process's peak RSS.
@@ -9,13 +9,17 @@ eager float32 on the CPU, torch.no_grad, batch 2 (a guided step), timestep float
   /usr/bin/python3 tools/bench-sd-unet.py [--sizes 32,64] [--steps 3] [--threads N]
 
 Needs Debian's python3 (torch 1.13) and the diffusers v0.27.2 source with the export stubs:
-DIFFUSERS_SRC (default /work/diffusers-src/src) and DIFFUSERS_STUBS (default
-/work/shared/tools/diffusers_export/stubs), as in that folder's export.py.
+DIFFUSERS_SRC and DIFFUSERS_STUBS (both required), as the team's export.py takes them.
 """
 import argparse, os, resource, sys, time
 
-SRC = os.environ.get("DIFFUSERS_SRC", "/work/diffusers-src/src")
-STUBS = os.environ.get("DIFFUSERS_STUBS", "/work/shared/tools/diffusers_export/stubs")
+def _need(var):
+    if not os.environ.get(var):
+        sys.exit(f"set {var}: the diffusers v0.27.2 source (DIFFUSERS_SRC, its src/ folder) and the export stubs "
+                 "(DIFFUSERS_STUBS) of the team's diffusers export tools")
+    return os.environ[var]
+SRC = _need("DIFFUSERS_SRC")
+STUBS = _need("DIFFUSERS_STUBS")
 sys.path[:0] = [STUBS, SRC]
 
 import torch  # noqa: E402

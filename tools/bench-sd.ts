@@ -1,14 +1,14 @@
 /**
  * Benchmark (not a test): seconds per image of the Stable Diffusion pipeline in Node.
  *   node --import tsx tools/bench-sd.ts [--steps 25] [--runs 3] [--threads N] [--device cpu|cuda]
- *       [--sd15 /work/big/exports/sd15-unet] [--latent 32]
+ *       [--sd15 DIR_OF_AN_SD15_UNET_EXPORT] [--latent 32]
  * 1. The tiny-sd fixture (test/fixtures/tiny-sd): whole pipeline, guidance 7.5, DDIM, 16x16 latents.
  * 2. With --sd15 DIR (model.onnx + weights.pb of an SD-1.5-size UNet): the same pipeline with that
  *    UNet, at `--latent` x `--latent` latents. No SD-size text encoder or VAE exists here, so the
  *    folder pairs the UNet with a stand-in text encoder (a Gather from a random 1000 x 768 table,
  *    giving SD's [1, 77, 768] context) and the fixture's VAE decoder: the UNet is the cost that
  *    matters (2 x 25 evaluations against 1 text-encoder and 1 VAE run). Run it under
- *    `flock /work/big/.memlock` (the UNet session takes several GB).
+ *    one at a time (the UNet session takes several GB).
  * 3. With --web: the fixture in headless Chromium (the browser bundle, onnxruntime-web WASM, 1 thread).
  */
 import * as fs from 'node:fs';

@@ -3,7 +3,7 @@
  * the graph is read without its data (frozen weights as zero-filled placeholders that the OS
  * never materialises), the step graph is written beside a hard link to the base's weights file
  * with every frozen initializer referencing its original bytes, and ORT opens it from the path.
- *   flock /work/big/.memlock node --import tsx tools/lora-sd-step.ts MODEL.onnx CONFIG.json CTX.npy OUTDIR [rank] [steps] [all|extended|basic|disabled] [activation|weight] [conv-flipped|conv-transpose]
+ *   node --import tsx tools/lora-sd-step.ts MODEL.onnx CONFIG.json CTX.npy OUTDIR [rank] [steps] [all|extended|basic|disabled] [activation|weight] [conv-flipped|conv-transpose]
  * Needs src/runtime/model-files.ts (external data, read without the data) and the foreign-model
  * preparation of src/train/setup-model.ts (roles, pinned dims, folded shapes) from the same round.
  */

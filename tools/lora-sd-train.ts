@@ -2,7 +2,7 @@
  * The trainer's LoRA run over an SD-size export whose weights stay in its external data
  * (src/train/frozen-weights.ts), timed per stage: what `train --init MODEL --lora RANK` does, with
  * the wall time and RSS printed at the session's creation and after each step.
- *   flock /work/big/.memlock /usr/bin/time -v node --import tsx tools/lora-sd-train.ts \
+ *   /usr/bin/time -v node --import tsx tools/lora-sd-train.ts \
  *     MODEL.onnx CONFIG.json DATA_DIR OUT [steps] [recompute|no-recompute] [resume]
  */
 import { train } from '../src/train/trainer';

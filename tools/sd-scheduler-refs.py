@@ -9,14 +9,18 @@ scheduler_config.json), on a closed-form "model" that the TypeScript test writes
 from the fixture's latents_init.npy times init_noise_sigma, for 4 and 10 steps, and saves every
 step's latents. Euler ancestral draws its noise through diffusers' randn_tensor; that is replaced
 by a fixed array saved here (noise-<steps>.npy, one draw per step), which the test feeds back.
-Needs the diffusers source at /work/diffusers-src/src and the export stubs (see
-/work/shared/tools/diffusers_export/README.txt); numpy and torch from Debian's python3.
+Needs the diffusers source (DIFFUSERS_SRC) and the export stubs (DIFFUSERS_STUBS) of the team's
+diffusers export tools; numpy and torch from Debian's python3.
 """
 import json, os, sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.environ.get("DIFFUSERS_STUBS", "/work/shared/tools/diffusers_export/stubs"),
-                os.environ.get("DIFFUSERS_SRC", "/work/diffusers-src/src")]
+def _need(var):
+    if not os.environ.get(var):
+        sys.exit(f"set {var}: the diffusers v0.27.2 source (DIFFUSERS_SRC, its src/ folder) and the export stubs "
+                 "(DIFFUSERS_STUBS) of the team's diffusers export tools")
+    return os.environ[var]
+sys.path[:0] = [_need("DIFFUSERS_STUBS"), _need("DIFFUSERS_SRC")]
 
 import numpy as np
 import torch

@@ -2,7 +2,7 @@
 
 Run by hand with Debian's python3 (torch 1.13) and the diffusers v0.27.2 source:
     /usr/bin/python3 tools/tiny-sd-grads.py [DIFFUSERS_SRC] [STUBS]
-(defaults: /work/diffusers-src/src and /work/shared/tools/diffusers_export/stubs).
+(both required: the diffusers v0.27.2 src/ folder and the export stubs, not in this repository).
 
 It rebuilds the UNet exactly as test/fixtures/tiny-sd/README.md says it was made (the real
 UNet2DConditionModel class, torch.manual_seed(0) before building), checks that it reproduces
@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SRC = sys.argv[1] if len(sys.argv) > 1 else "/work/diffusers-src/src"
-STUBS = sys.argv[2] if len(sys.argv) > 2 else "/work/shared/tools/diffusers_export/stubs"
+if len(sys.argv) < 3:
+    sys.exit("usage: tools/tiny-sd-grads.py DIFFUSERS_SRC DIFFUSERS_STUBS")
+SRC, STUBS = sys.argv[1], sys.argv[2]
 sys.path[:0] = [STUBS, SRC]
 
 import numpy as np  # noqa: E402
