@@ -8,6 +8,9 @@ import type { DiffusionConfig, TimestepSpacingName } from '../../core/diffusion-
 import { OptionError } from '../../core/errors';
 import { Checker, type Obj } from '../../core/schema';
 import { COSINE_MAX_BETA, COSINE_S } from '../schedules';
+import { makeTimesteps, roundHalfEven } from '../samplers/timesteps';
+
+export { roundHalfEven };
 
 /** A scheduler's config: the shared diffusion section plus the raw JSON for its own keys. */
 export interface SchedulerSource {
@@ -75,26 +78,14 @@ export function alphasCumprod32(cfg: DiffusionConfig): Float64Array {
  * scheduler takes integer timesteps).
  */
 export function spacedTimesteps(spacing: TimestepSpacingName, T: number, n: number, stepsOffset: number, round: boolean): Float64Array {
+  // Integer leading and trailing grids are the samplers' own (samplers/timesteps.ts).
+  if (spacing !== 'linspace') return Float64Array.from(makeTimesteps(T, n, spacing, spacing === 'leading' ? stepsOffset : 0));
   const out = new Float64Array(n);
-  if (spacing === 'leading') {
-    const ratio = Math.floor(T / n);
-    for (let i = 0; i < n; i++) out[i] = (n - 1 - i) * ratio + stepsOffset;
-  } else if (spacing === 'trailing') {
-    const ratio = T / n;
-    for (let i = 0; i < n; i++) out[i] = roundHalfEven(T - i * ratio) - 1;
-  } else {
-    for (let i = 0; i < n; i++) {
-      const v = n === 1 ? 0 : ((T - 1) * (n - 1 - i)) / (n - 1);
-      out[i] = round ? roundHalfEven(v) : Math.fround(v);
-    }
+  for (let i = 0; i < n; i++) {
+    const v = n === 1 ? 0 : ((T - 1) * (n - 1 - i)) / (n - 1);
+    out[i] = round ? roundHalfEven(v) : Math.fround(v);
   }
   return out;
-}
-
-/** numpy's round: half to even. */
-export function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /** numpy.interp(x, arange(len(ys)), ys): linear between integer knots. */
