@@ -5,7 +5,7 @@
  */
 import { DiffusionError } from '../core/errors';
 import { Rng } from '../core/rng';
-import { Schedule } from './schedules';
+import { NoiseSchedule } from './schedules';
 
 /** Area (box) downsampling when `from` is a multiple of `to`, else nearest. */
 export function downsample(x: Float32Array, n: number, c: number, from: number, to: number): Float32Array {
@@ -47,7 +47,7 @@ export function upsampleNearest(x: Float32Array, n: number, c: number, from: num
  * Noise-conditioning augmentation: cond_s = sqrt(abar_s) cond + sqrt(1 - abar_s) eps per sample,
  * with level s = 0 meaning no noise (Ho et al. 2022, section 4.2).
  */
-export function noiseAugment(cond: Float32Array, levels: ArrayLike<number>, schedule: Schedule, rng: Rng): Float32Array {
+export function noiseAugment(cond: Float32Array, levels: ArrayLike<number>, schedule: NoiseSchedule, rng: Rng): Float32Array {
   const n = levels.length;
   const per = cond.length / n;
   const out = new Float32Array(cond.length);

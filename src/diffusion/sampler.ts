@@ -3,13 +3,13 @@
  * the denoiser for a batch) and options, `sample(n)` returns images as NCHW floats and RGBA.
  * Isomorphic: no Node imports; the ONNX Runtime binding lives in the model object.
  */
-import { ConfigError, DiffusionError, OptionError } from '../core/errors';
+import { DiffusionError, OptionError } from '../core/errors';
 import { imageToRgba, RgbaImage } from '../image/pixels';
-import { DEFAULT_COLD, ModelConfig } from '../core/model-config';
-import { Rng } from '../core/rng';
-import { makeSchedule } from './schedules';
-import { coldSample, guidedBy, KARRAS_SAMPLERS, runSampler, samplerName, StepInfo, toySample, TimestepSpacing, DdpmVariance, type SamplerName } from './samplers';
+import { ModelConfig } from '../core/model-config';
+import { guidedBy, StepInfo, TimestepSpacing, DdpmVariance, type SamplerName } from './samplers';
+import { denoise } from './samplers/loop';
 import { Denoiser } from './samplers/types';
+import { modelScheduler } from './schedulers';
 import { checkClassCount, checkSamplerOptions } from './sampler-options';
 
 /** Per-image conditioning of one batch (the model inputs class, labels, cond, aug, and any other). */
@@ -44,8 +44,12 @@ function concatExtras(a: Extras, b: Extras): Extras {
 }
 
 export interface CreateSamplerOptions {
-  /** Gaussian models: 'ddim' (default), 'ddpm', 'dpm++2m', 'dpm++2m-sde', 'euler' or 'heun'. Toy and cold-blur models use their own. */
-  sampler?: SamplerName;
+  /**
+   * A name in the scheduler registry that applies to the model's kind (schedulers/index.ts).
+   * Gaussian models: 'ddim' (default), 'ddpm', 'dpm++2m', 'dpm++2m-sde', 'euler', 'heun', or one
+   * registered with registerScheduler; toy models: 'toy'; cold-blur models: 'cold'.
+   */
+  sampler?: SamplerName | (string & {});
   steps?: number;
   eta?: number;
   seed?: number;
@@ -141,7 +145,6 @@ export function createSampler(model: SamplerModel, options: CreateSamplerOptions
   checkSamplerOptions(config, options);
   const { channels: c, size } = config.image;
   const kind = config.kind;
-  const sampler = samplerName(options.sampler ?? 'ddim');
   const cc = config.conditioning;
   if (options.classes !== undefined && cc.classes === undefined) throw new OptionError('classes', 'given but the model is not class-conditional');
   if (options.guidance !== undefined && cc.classes === undefined && cc.labels === undefined && !cc.inputs) {
@@ -151,19 +154,17 @@ export function createSampler(model: SamplerModel, options: CreateSamplerOptions
   for (const name of Object.keys(options.inputs ?? {})) {
     if (!condInputs.some((i) => i.name === name)) throw new OptionError('inputs', `${name}: not a conditioning input of this model (it has: ${condInputs.map((i) => i.name).join(', ') || 'none'})`);
   }
-  const schedule = kind === 'gaussian' ? makeSchedule(config.diffusion) : undefined;
   if (kind === 'cold-blur' && options.latents) {
     throw new OptionError('latents', 'applies to gaussian and toy models; a cold-blur model starts from flat images (give `image` and `strength` to start from your own)');
   }
   if (options.strength !== undefined && !options.image) throw new OptionError('strength', 'needs an image to start from');
-  // Defaults from a diffusers scheduler_config.json (core/diffusers-config.ts): its spacing for the
-  // samplers that take one, its clip_sample (the samplers clamp to [-1, 1] only)
-  const d = config.diffusion;
-  const configSpacing = KARRAS_SAMPLERS.includes(sampler) ? undefined : d.timestepSpacing;
-  if (d.clipSample !== undefined && d.clipSample !== 0 && d.clipSample !== 1 && options.clipX0 !== false) {
-    throw new ConfigError('diffusion.clipSample', `${d.clipSample}: the samplers clamp x0 to [-1, 1] only (clip_sample_range 1), or not at all (clipX0: false)`);
-  }
-  const configClip = d.clipSample === undefined ? undefined : d.clipSample > 0;
+  // The scheduler checks its settings here, once: the name against the model's kind, each setting
+  // against those it takes, their values, and the step count (setTimesteps).
+  // A scheduler holds a run's state (step index, multistep history): each batch gets its own.
+  const { steps, eta, spacing, variance, clipX0 } = options;
+  const newScheduler = () => modelScheduler(config, options.sampler, { steps, eta, spacing, variance, clipX0 });
+  const first = newScheduler();
+  first.setTimesteps(steps ?? first.defaultSteps);
 
   async function sample(n: number, call: SampleCallOptions = {}): Promise<SampleResult> {
     if (!Number.isInteger(n) || n < 1) throw new OptionError('n', `(the number of images) must be a positive integer, got ${n}`);
@@ -188,27 +189,7 @@ export function createSampler(model: SamplerModel, options: CreateSamplerOptions
       const shape = { n: m, c, h: size, w: size };
       const initialNoise = options.latents?.slice(offset * per, (offset + m) * per);
       const init = initImages && { image: initImages.slice(offset * per, (offset + m) * per), strength };
-      let out: Float32Array;
-      if (kind === 'toy') {
-        out = await toySample(denoiser, shape, {
-          timesteps: config.diffusion.timesteps, steps: options.steps, seed, clipX0: options.clipX0, onStep, signal: call.signal, initialNoise, init,
-        });
-      }
-      else if (kind === 'cold-blur') {
-        const cold = config.cold ?? DEFAULT_COLD;
-        // Start from flat images: the fully blurred limit is each channel's mean, drawn from a
-        // one-component Gaussian fit of the data's channel means (Bansal et al. use a GMM).
-        const rng = new Rng(seed);
-        const xT = new Float32Array(m * per);
-        for (let i = 0; i < m * c; i++) xT.fill(cold.startMean + cold.startStd * rng.normal(), i * size * size, (i + 1) * size * size);
-        const cfg = { timesteps: config.diffusion.timesteps, blurStd: cold.blurStd, c, h: size, w: size };
-        out = await coldSample(denoiser, xT, cfg, { clipX0: options.clipX0, onStep, signal: call.signal, init });
-      } else {
-        out = await runSampler(sampler, denoiser, schedule!, config.diffusion.prediction, shape, {
-          steps: options.steps, eta: options.eta, seed, clipX0: options.clipX0 ?? configClip, spacing: options.spacing ?? configSpacing, variance: options.variance,
-          onStep, signal: call.signal, initialNoise, init, stepsOffset: config.diffusion.stepsOffset, setAlphaToOne: config.diffusion.setAlphaToOne,
-        });
-      }
+      const out = await denoise(newScheduler(), denoiser, shape, { steps, seed, onStep, signal: call.signal, initialNoise, init });
       images.set(out, offset * per);
     }
     const rgba = Array.from({ length: n }, (_, i) => imageToRgba(images, i, c, size, size));

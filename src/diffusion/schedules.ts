@@ -6,7 +6,7 @@
 import { DiffusionError } from '../core/errors';
 import { DiffusionConfig, ScheduleKind, validateDiffusionConfig } from '../core/diffusion-config';
 
-export interface Schedule {
+export interface NoiseSchedule {
   config: DiffusionConfig;
   /** T, the number of training timesteps. */
   timesteps: number;
@@ -31,6 +31,9 @@ export interface Schedule {
   /** SNR(t) = abar_t / (1 - abar_t) (Kingma et al. 2021). */
   snr: Float64Array;
 }
+
+/** @deprecated The old name of NoiseSchedule (it collided with the learning-rate schedule); kept until the root export is renamed. */
+export type Schedule = NoiseSchedule;
 
 /** numpy.linspace(start, end, n), endpoint included. */
 export function linspace(start: number, end: number, n: number): Float64Array {
@@ -88,7 +91,7 @@ export function betaSchedule(kind: ScheduleKind, T: number, betaStart = 1e-4, be
 }
 
 /** Builds every table from a (validated or partial) diffusion config. */
-export function makeSchedule(cfg: Partial<DiffusionConfig> = {}): Schedule {
+export function makeSchedule(cfg: Partial<DiffusionConfig> = {}): NoiseSchedule {
   const config = validateDiffusionConfig(cfg);
   const T = config.timesteps;
   const betas = betaSchedule(config.schedule, T, config.betaStart, config.betaEnd);

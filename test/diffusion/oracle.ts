@@ -1,7 +1,7 @@
 /** Test helpers: a known x0 and a denoiser that knows it. */
 import { Prediction } from '../../src/core/diffusion-config';
 import { Rng } from '../../src/core/rng';
-import { Schedule } from '../../src/diffusion/schedules';
+import { NoiseSchedule } from '../../src/diffusion/schedules';
 import { Denoiser } from '../../src/diffusion/samplers/types';
 
 /** A random image batch with values in [-1, 1]. */
@@ -16,7 +16,7 @@ export function randomX0(size: number, seed = 7): Float32Array {
  * The perfect network: at (x_t, t) the noise is exactly eps = (x_t - sqrt(abar) x0) / sqrt(1 - abar);
  * returns it, x0, or v = sqrt(abar) eps - sqrt(1 - abar) x0, computed here in float64.
  */
-export function oracle(x0: Float32Array, schedule: Schedule, prediction: Prediction): Denoiser {
+export function oracle(x0: Float32Array, schedule: NoiseSchedule, prediction: Prediction): Denoiser {
   return async (x, t) => {
     const per = x.length / t.length;
     const out = new Float32Array(x.length);

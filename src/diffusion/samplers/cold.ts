@@ -13,11 +13,16 @@
  * network call). Strength 1 starts from x_T, as a plain sample does: D(image, T) would still carry
  * the image's channel means, which the plain sample draws instead.
  */
-import { DiffusionError } from '../../core/errors';
+import { DiffusionKind } from '../../core/diffusion-config';
+import { DiffusionError, OptionError } from '../../core/errors';
+import { DEFAULT_COLD, type ModelConfig } from '../../core/model-config';
+import type { Rng } from '../../core/rng';
 import { BlurConfig, ImageShape, blurDegrade } from '../degradations/blur';
-import { clipX0, sampleLoop } from './loop';
+import type { SchedulerSettings, StartOptions } from '../schedulers/types';
+import { clipX0, denoise } from './loop';
 import { checkInit } from './common';
-import { Denoiser, ImageInit, StepInfo } from './types';
+import { clipOf, IndexedScheduler } from './scheduler';
+import { Denoiser, ImageInit, SampleShape, StepInfo } from './types';
 
 export interface ColdConfig extends BlurConfig {
   /** Image channels, height and width; the batch size follows from the array length. */
@@ -63,25 +68,78 @@ export function coldStep(x: Float32Array, x0: Float32Array, s: number, cfg: Cold
   return next;
 }
 
+/**
+ * Cold diffusion as a scheduler of cold-blur models: levels T, T-1, ..., 1, all of them (no
+ * `steps`). The plain start is flat images: the fully blurred limit is each channel's mean, drawn
+ * from a one-component Gaussian fit of the data's channel means (Bansal et al. use a GMM).
+ * Deterministic after that.
+ */
+export class ColdScheduler extends IndexedScheduler {
+  readonly name = 'cold';
+  readonly kinds: readonly DiffusionKind[] = ['cold-blur'];
+  readonly trainTimesteps: number;
+  readonly initNoiseSigma: number;
+
+  constructor(readonly cfg: ColdConfig, private readonly start0: { mean: number; std: number } = { mean: 0, std: 0 },
+    private readonly clip = true, readonly algorithm: 'improved' | 'naive' = 'improved') {
+    super();
+    const T = cfg.timesteps;
+    if (!Number.isInteger(T) || T < 1) throw new DiffusionError(`cold: timesteps must be a positive integer, got ${T}`);
+    this.trainTimesteps = T;
+    this.initNoiseSigma = start0.std;
+  }
+
+  get defaultSteps(): number {
+    return this.trainTimesteps;
+  }
+
+  /** From a cold-blur model's config (its `cold` section) and createSampler's settings. */
+  static fromConfig(config: ModelConfig, settings: SchedulerSettings = {}): ColdScheduler {
+    const cold = config.cold ?? DEFAULT_COLD;
+    const { channels: c, size } = config.image;
+    const cfg = { timesteps: config.diffusion.timesteps, blurStd: cold.blurStd, c, h: size, w: size };
+    return new ColdScheduler(cfg, { mean: cold.startMean, std: cold.startStd }, clipOf(settings.clipX0) ?? true);
+  }
+
+  protected grid(steps: number): number[] {
+    const T = this.trainTimesteps;
+    if (steps !== T) throw new OptionError('steps', `must be ${T} for cold (it restores all ${T} levels), got ${steps}`);
+    return Array.from({ length: T }, (_, i) => T - i);
+  }
+
+  /** D(x0, t): the degradation has no noise (`noise` is not read). */
+  addNoise(x0: Float32Array, _noise: Float32Array, t: number): Float32Array {
+    return coldDegrade(x0, t, this.cfg);
+  }
+
+  /** Flat images (or the given x_T); with `init`, the image degraded to level round(strength T). */
+  start(rng: Rng, shape: SampleShape, from: StartOptions = {}): { x: Float32Array; begin: number } {
+    const per = this.cfg.h * this.cfg.w;
+    let x: Float32Array = from.initialNoise === undefined ? new Float32Array(shape.n * shape.c * per) : Float32Array.from(from.initialNoise);
+    if (from.initialNoise === undefined) {
+      for (let i = 0; i < shape.n * shape.c; i++) x.fill(this.start0.mean + this.start0.std * rng.normal(), i * per, (i + 1) * per);
+    }
+    imageShape(x.length, this.cfg);
+    const T = this.trainTimesteps;
+    let level = T;
+    if (from.init) {
+      checkInit(from.init, x.length);
+      level = Math.round(from.init.strength * T);
+      if (level === 0) x = Float32Array.from(from.init.image);
+      else if (level < T) x = this.addNoise(from.init.image, x, level);
+    }
+    return { x, begin: this.begin(T - level) };
+  }
+
+  protected stepAt(i: number, modelOutput: Float32Array, x: Float32Array) {
+    const x0 = clipX0(modelOutput, this.clip);
+    return { x: coldStep(x, x0, this.timesteps[i], this.cfg, this.algorithm), x0 };
+  }
+}
+
 /** Restores x_T to x_0 in T steps (Bansal et al. Algorithm 2 by default), or `init.image` from its level. */
 export async function coldSample(denoiser: Denoiser, xT: Float32Array, cfg: ColdConfig, opts: ColdOptions = {}): Promise<Float32Array> {
   const shape = imageShape(xT.length, cfg);
-  const T = cfg.timesteps;
-  if (!Number.isInteger(T) || T < 1) throw new DiffusionError(`cold: timesteps must be a positive integer, got ${T}`);
-  let from = T;
-  let x: Float32Array = Float32Array.from(xT);
-  if (opts.init) {
-    checkInit(opts.init, xT.length);
-    from = Math.round(opts.init.strength * T);
-    if (from === 0) x = Float32Array.from(opts.init.image);
-    else if (from < T) x = coldDegrade(opts.init.image, from, cfg);
-  }
-  const ts = Array.from({ length: from }, (_, i) => from - i);
-  return sampleLoop(denoiser, x, shape.n, {
-    ts,
-    step(i, x, out) {
-      const x0 = clipX0(out, opts.clipX0 !== false);
-      return { x: coldStep(x, x0, ts[i], cfg, opts.algorithm), x0 };
-    },
-  }, opts);
+  const scheduler = new ColdScheduler(cfg, undefined, opts.clipX0 !== false, opts.algorithm);
+  return denoise(scheduler, denoiser, shape, { ...opts, initialNoise: xT });
 }

@@ -10,12 +10,15 @@
  */
 import { DiffusionError } from '../../core/errors';
 import { Prediction } from '../../core/diffusion-config';
-import { Rng } from '../../core/rng';
-import { Schedule } from '../schedules';
-import { denoised, startingPoint } from './common';
-import { sampleLoop, shapeSize } from './loop';
+import type { ModelConfig } from '../../core/model-config';
+import { NoiseSchedule } from '../schedules';
+import { noiseFrom } from '../schedulers/ddim';
+import type { NoiseSource, SchedulerSettings } from '../schedulers/types';
+import { denoised } from './common';
+import { denoise } from './loop';
+import { etaOf, spacingOf, VpScheduler, vpSetup } from './scheduler';
 import { makeTimesteps } from './timesteps';
-import { DdimOptions, Denoiser, SampleShape } from './types';
+import { DdimOptions, Denoiser, SampleShape, TimestepSpacing } from './types';
 
 /** Song et al. eq. 16: sigma = eta sqrt((1 - a_prev) / (1 - a_t)) sqrt(1 - a_t / a_prev). */
 export function ddimSigma(abar: number, abarPrev: number, eta: number): number {
@@ -52,25 +55,62 @@ export function ddimStep(a: DdimStepArgs): { prev: Float32Array; x0: Float32Arra
   return { prev, x0, eps };
 }
 
+/**
+ * DDIM as a scheduler of the project's gaussian models. The previous timestep is the next visited
+ * one (equal to diffusers' t - T/steps for 'leading' spacing, and right for 'trailing' and
+ * 'linspace' too); after the last, abar = 1, or abar_0 when set_alpha_to_one is false (diffusers
+ * DDIMScheduler's final_alpha_cumprod). The schedule is float64 (schedules.ts); a Stable Diffusion
+ * folder's `ddim` is schedulers/ddim.ts, diffusers' float32 DDIMScheduler.
+ */
+export class DdimModelScheduler extends VpScheduler {
+  readonly name = 'ddim';
+  readonly defaultSteps = 50;
+  readonly eta: number;
+  private readonly setAlphaToOne: boolean;
+
+  constructor(schedule: NoiseSchedule, prediction: Prediction, o: DdimSchedulerOptions = {}) {
+    super(schedule, prediction, spacingOf(o.spacing) ?? 'leading', o.clip ?? true, o.stepsOffset);
+    this.eta = etaOf(o.eta) ?? 0;
+    this.setAlphaToOne = o.setAlphaToOne !== false;
+  }
+
+  /** From a gaussian model's config (its diffusers keys give defaults) and createSampler's settings. */
+  static fromConfig(config: ModelConfig, settings: SchedulerSettings = {}): DdimModelScheduler {
+    const v = vpSetup(config, settings);
+    return new DdimModelScheduler(v.schedule, v.prediction, { ...v, eta: settings.eta });
+  }
+
+  protected spaced(steps: number): Int32Array {
+    return makeTimesteps(this.trainTimesteps, steps, this.spacing, this.stepsOffset);
+  }
+
+  protected stepAt(i: number, modelOutput: Float32Array, x: Float32Array, noise: NoiseSource | undefined) {
+    const ac = this.schedule.alphasCumprod;
+    const prev = this.prevOf(i);
+    const abar = ac[this.ts[i]];
+    const abarPrev = prev >= 0 ? ac[prev] : this.setAlphaToOne ? 1 : ac[0];
+    const sigma = ddimSigma(abar, abarPrev, this.eta);
+    const z = sigma > 0 ? noiseFrom(noise, x.length) : null;
+    const r = ddimStep({ x, modelOutput, prediction: this.prediction, abar, abarPrev, sigma, noise: z, clipX0: this.clip });
+    return { x: r.prev, x0: r.x0 };
+  }
+}
+
+export interface DdimSchedulerOptions {
+  eta?: number;
+  /** Default 'leading'. */
+  spacing?: TimestepSpacing;
+  /** Clamp x0 to [-1, 1] (default true). */
+  clip?: boolean;
+  stepsOffset?: number;
+  /** abar stepped to after the last timestep: 1 (default) or abar_0 (false). */
+  setAlphaToOne?: boolean;
+}
+
+/** DDIM over `shape.n` samples (the scheduler run by the one loop); returns x_0. */
 export async function ddimSample(
-  denoiser: Denoiser, schedule: Schedule, prediction: Prediction, shape: SampleShape, opts: DdimOptions = {},
+  denoiser: Denoiser, schedule: NoiseSchedule, prediction: Prediction, shape: SampleShape, opts: DdimOptions = {},
 ): Promise<Float32Array> {
-  const eta = opts.eta ?? 0;
-  if (!(eta >= 0 && eta <= 1)) throw new DiffusionError(`ddim: eta must be in [0, 1], got ${eta}`);
-  const size = shapeSize(shape);
-  const rng = new Rng(opts.seed ?? 0);
-  const { ts, x: xT } = startingPoint(makeTimesteps(schedule.timesteps, opts.steps ?? 50, opts.spacing ?? 'leading', opts.stepsOffset), schedule, rng, size, opts);
-  return sampleLoop(denoiser, xT, shape.n, {
-    ts,
-    step(i, x, out) {
-      // the previous timestep is the next visited one; after the last, abar = 1, or abar_0 when
-      // set_alpha_to_one is false (diffusers DDIMScheduler's final_alpha_cumprod)
-      const abar = schedule.alphasCumprod[ts[i]];
-      const abarPrev = i + 1 < ts.length ? schedule.alphasCumprod[ts[i + 1]] : opts.setAlphaToOne === false ? schedule.alphasCumprod[0] : 1;
-      const sigma = ddimSigma(abar, abarPrev, eta);
-      const noise = sigma > 0 ? rng.normalArray(size) : null;
-      const r = ddimStep({ x, modelOutput: out, prediction, abar, abarPrev, sigma, noise, clipX0: opts.clipX0 });
-      return { x: r.prev, x0: r.x0 };
-    },
-  }, opts);
+  const scheduler = new DdimModelScheduler(schedule, prediction, { ...opts, clip: opts.clipX0 !== false });
+  return denoise(scheduler, denoiser, shape, opts);
 }

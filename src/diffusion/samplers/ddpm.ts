@@ -8,13 +8,15 @@
  * noise, i.e. every step but the last (whose target is t = -1, the clean image).
  */
 import { Prediction } from '../../core/diffusion-config';
+import type { ModelConfig } from '../../core/model-config';
 import { clampUnit, predToX0 } from '../objectives';
-import { Rng } from '../../core/rng';
-import { Schedule } from '../schedules';
-import { startingPoint } from './common';
-import { sampleLoop, shapeSize } from './loop';
+import { NoiseSchedule } from '../schedules';
+import { noiseFrom } from '../schedulers/ddim';
+import type { NoiseSource, SchedulerSettings } from '../schedulers/types';
+import { denoise } from './loop';
+import { spacingOf, varianceOf, VpScheduler, vpSetup } from './scheduler';
 import { makeTimesteps } from './timesteps';
-import { DdpmOptions, DdpmVariance, Denoiser, SampleShape } from './types';
+import { DdpmOptions, DdpmVariance, Denoiser, SampleShape, TimestepSpacing } from './types';
 
 export interface PosteriorCoefs {
   /** Coefficient of x0 in mu-tilde. */
@@ -30,7 +32,7 @@ export interface PosteriorCoefs {
  * Ho et al. eq. 7 read from the schedule's tables; otherwise the same formula with
  * beta = 1 - abar_t / abar_prev, the effective beta of the skipped interval.
  */
-export function ddpmPosterior(schedule: Schedule, t: number, prev: number, variance: DdpmVariance): PosteriorCoefs {
+export function ddpmPosterior(schedule: NoiseSchedule, t: number, prev: number, variance: DdpmVariance): PosteriorCoefs {
   const ab = schedule.alphasCumprod[t];
   const abPrev = prev >= 0 ? schedule.alphasCumprod[prev] : 1;
   const beta = prev === t - 1 ? schedule.betas[t] : 1 - ab / abPrev;
@@ -43,7 +45,7 @@ export function ddpmPosterior(schedule: Schedule, t: number, prev: number, varia
 }
 
 export interface DdpmStepArgs {
-  schedule: Schedule;
+  schedule: NoiseSchedule;
   prediction: Prediction;
   /** x_t, n samples flattened. */
   x: Float32Array;
@@ -80,7 +82,7 @@ export function ddpmStep(a: DdpmStepArgs): DdpmStepResult {
 }
 
 function ddpmStepFromX0(
-  schedule: Schedule, x: Float32Array, x0: Float32Array, t: number, prev: number,
+  schedule: NoiseSchedule, x: Float32Array, x0: Float32Array, t: number, prev: number,
   noise: Float32Array | null, variance: DdpmVariance,
 ): DdpmStepResult {
   const { coef1, coef2, variance: sigma2 } = ddpmPosterior(schedule, t, prev, variance);
@@ -95,21 +97,56 @@ function ddpmStepFromX0(
   return { prev: out, mean, x0, variance: sigma2 };
 }
 
-/** Runs DDPM from x_T ~ N(0, I) to a sample; returns the final x (n * c * h * w values). */
+/**
+ * DDPM as a scheduler of the project's gaussian models: by default all T timesteps; with fewer
+ * steps, the posterior between the visited ones. Draws one normal array per step but the last.
+ */
+export class DdpmScheduler extends VpScheduler {
+  readonly name = 'ddpm';
+  readonly variance: DdpmVariance;
+
+  constructor(schedule: NoiseSchedule, prediction: Prediction, o: DdpmSchedulerOptions = {}) {
+    super(schedule, prediction, spacingOf(o.spacing) ?? 'leading', o.clip ?? true, o.stepsOffset);
+    this.variance = varianceOf(o.variance) ?? 'posterior';
+  }
+
+  get defaultSteps(): number {
+    return this.trainTimesteps;
+  }
+
+  /** From a gaussian model's config (its diffusers keys give defaults) and createSampler's settings. */
+  static fromConfig(config: ModelConfig, settings: SchedulerSettings = {}): DdpmScheduler {
+    const v = vpSetup(config, settings);
+    return new DdpmScheduler(v.schedule, v.prediction, { ...v, variance: settings.variance });
+  }
+
+  protected spaced(steps: number): Int32Array {
+    return makeTimesteps(this.trainTimesteps, steps, this.spacing, this.stepsOffset);
+  }
+
+  protected stepAt(i: number, modelOutput: Float32Array, x: Float32Array, noise: NoiseSource | undefined) {
+    const prev = this.prevOf(i);
+    const z = prev >= 0 ? noiseFrom(noise, x.length) : null;
+    const r = ddpmStep({
+      schedule: this.schedule, prediction: this.prediction, x, modelOutput, t: this.ts[i], prev, noise: z, variance: this.variance, clipX0: this.clip,
+    });
+    return { x: r.prev, x0: r.x0 };
+  }
+}
+
+export interface DdpmSchedulerOptions {
+  variance?: DdpmVariance;
+  /** Default 'leading'. */
+  spacing?: TimestepSpacing;
+  /** Clamp x0 to [-1, 1] (default true). */
+  clip?: boolean;
+  stepsOffset?: number;
+}
+
+/** DDPM from x_T ~ N(0, I) to a sample (the scheduler run by the one loop); returns x_0. */
 export async function ddpmSample(
-  denoiser: Denoiser, schedule: Schedule, prediction: Prediction, shape: SampleShape, opts: DdpmOptions = {},
+  denoiser: Denoiser, schedule: NoiseSchedule, prediction: Prediction, shape: SampleShape, opts: DdpmOptions = {},
 ): Promise<Float32Array> {
-  const size = shapeSize(shape);
-  const T = schedule.timesteps;
-  const rng = new Rng(opts.seed ?? 0);
-  const { ts, x: xT } = startingPoint(makeTimesteps(T, opts.steps ?? T, opts.spacing ?? 'leading', opts.stepsOffset), schedule, rng, size, opts);
-  return sampleLoop(denoiser, xT, shape.n, {
-    ts,
-    step(i, x, out) {
-      const prev = i + 1 < ts.length ? ts[i + 1] : -1;
-      const noise = prev >= 0 ? rng.normalArray(size) : null;
-      const r = ddpmStep({ schedule, prediction, x, modelOutput: out, t: ts[i], prev, noise, variance: opts.variance, clipX0: opts.clipX0 });
-      return { x: r.prev, x0: r.x0 };
-    },
-  }, opts);
+  const scheduler = new DdpmScheduler(schedule, prediction, { ...opts, clip: opts.clipX0 !== false });
+  return denoise(scheduler, denoiser, shape, opts);
 }

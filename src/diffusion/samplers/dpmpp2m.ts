@@ -14,13 +14,16 @@
  * of the network's error on the way; it needs more steps than the ODE solver (docs/sampling.md).
  */
 import { Prediction } from '../../core/diffusion-config';
-import { Rng } from '../../core/rng';
+import type { ModelConfig } from '../../core/model-config';
 import { lambdaFromAbar } from '../objectives';
-import { Schedule } from '../schedules';
-import { denoised, startingPoint } from './common';
-import { sampleLoop, shapeSize } from './loop';
+import { NoiseSchedule } from '../schedules';
+import { noiseFrom } from '../schedulers/ddim';
+import type { NoiseSource, SchedulerSettings } from '../schedulers/types';
+import { denoised } from './common';
+import { denoise } from './loop';
+import { spacingOf, VpScheduler, vpSetup } from './scheduler';
 import { makeTimesteps } from './timesteps';
-import { Denoiser, DpmSolverOptions, SampleShape } from './types';
+import { Denoiser, DpmSolverOptions, SampleShape, TimestepSpacing } from './types';
 
 export interface DpmStepArgs {
   /** x_s. */
@@ -67,24 +70,62 @@ export function dpmpp2mStep(a: DpmStepArgs): Float32Array {
   return next;
 }
 
-/** DPM-Solver++(2M), the ODE solver (deterministic given x_T), or with `sde` its SDE variant. */
+/**
+ * DPM-Solver++(2M) as a scheduler of the project's gaussian models: `dpm++2m` (the ODE solver,
+ * deterministic given x_T) or `dpm++2m-sde` (one normal array per step but the last). The
+ * history (the previous data prediction and its lambda) is reset by setTimesteps and start.
+ */
+export class Dpmpp2mScheduler extends VpScheduler {
+  readonly name: 'dpm++2m' | 'dpm++2m-sde';
+  readonly defaultSteps = 20;
+  private history: DpmStepArgs['history'] = null;
+
+  constructor(schedule: NoiseSchedule, prediction: Prediction, readonly sde: boolean, o: DpmSchedulerOptions = {}) {
+    super(schedule, prediction, spacingOf(o.spacing) ?? 'trailing', o.clip ?? true, o.stepsOffset);
+    this.name = sde ? 'dpm++2m-sde' : 'dpm++2m';
+  }
+
+  /** From a gaussian model's config (its diffusers keys give defaults) and createSampler's settings. */
+  static fromConfig(config: ModelConfig, settings: SchedulerSettings = {}, sde = false): Dpmpp2mScheduler {
+    const v = vpSetup(config, settings);
+    return new Dpmpp2mScheduler(v.schedule, v.prediction, sde, v);
+  }
+
+  protected spaced(steps: number): Int32Array {
+    this.history = null;
+    return makeTimesteps(this.trainTimesteps, steps, this.spacing, this.stepsOffset);
+  }
+
+  protected begin(begin: number): number {
+    this.history = null;
+    return super.begin(begin);
+  }
+
+  protected stepAt(i: number, modelOutput: Float32Array, x: Float32Array, noise: NoiseSource | undefined) {
+    const ac = this.schedule.alphasCumprod;
+    const prev = this.prevOf(i);
+    const abarS = ac[this.ts[i]];
+    const abarT = prev >= 0 ? ac[prev] : 1;
+    const { x0: d } = denoised(modelOutput, this.prediction, x, abarS, this.clip);
+    const z = this.sde && abarT < 1 ? noiseFrom(noise, x.length) : undefined;
+    const next = dpmpp2mStep({ x, d, abarS, abarT, history: this.history, noise: z });
+    this.history = { d, lambda: lambdaFromAbar(abarS) };
+    return { x: next, x0: d };
+  }
+}
+
+export interface DpmSchedulerOptions {
+  /** Default 'trailing'. */
+  spacing?: TimestepSpacing;
+  /** Clamp x0 to [-1, 1] (default true). */
+  clip?: boolean;
+  stepsOffset?: number;
+}
+
+/** DPM-Solver++(2M) over `shape.n` samples (the scheduler run by the one loop); `dpm++2m-sde` is its own registry entry. */
 export async function dpmpp2mSample(
-  denoiser: Denoiser, schedule: Schedule, prediction: Prediction, shape: SampleShape, opts: DpmSolverOptions = {}, sde = false,
+  denoiser: Denoiser, schedule: NoiseSchedule, prediction: Prediction, shape: SampleShape, opts: DpmSolverOptions = {}, sde = false,
 ): Promise<Float32Array> {
-  const size = shapeSize(shape);
-  const rng = new Rng(opts.seed ?? 0);
-  const { ts, x: xT } = startingPoint(makeTimesteps(schedule.timesteps, opts.steps ?? 20, opts.spacing ?? 'trailing', opts.stepsOffset), schedule, rng, size, opts);
-  let history: DpmStepArgs['history'] = null;
-  return sampleLoop(denoiser, xT, shape.n, {
-    ts,
-    step(i, x, out) {
-      const abarS = schedule.alphasCumprod[ts[i]];
-      const abarT = i + 1 < ts.length ? schedule.alphasCumprod[ts[i + 1]] : 1;
-      const { x0: d } = denoised(out, prediction, x, abarS, opts.clipX0 !== false);
-      const noise = sde && abarT < 1 ? rng.normalArray(x.length) : undefined;
-      const next = dpmpp2mStep({ x, d, abarS, abarT, history, noise });
-      history = { d, lambda: lambdaFromAbar(abarS) };
-      return { x: next, x0: d };
-    },
-  }, opts);
+  const scheduler = new Dpmpp2mScheduler(schedule, prediction, sde, { ...opts, clip: opts.clipX0 !== false });
+  return denoise(scheduler, denoiser, shape, opts);
 }

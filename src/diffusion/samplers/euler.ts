@@ -6,10 +6,11 @@
  * use_karras_sigmas. One network call per step; deterministic: the Rng draws x_T only.
  */
 import { Prediction } from '../../core/diffusion-config';
-import { Rng } from '../../core/rng';
-import { Schedule } from '../schedules';
-import { fromVp, karrasDenoised, karrasGrid, karrasStart, toVp } from './karras';
-import { sampleLoop, shapeSize } from './loop';
+import type { ModelConfig } from '../../core/model-config';
+import { NoiseSchedule } from '../schedules';
+import type { SchedulerSettings } from '../schedulers/types';
+import { fromVp, KarrasScheduler, karrasSetup, toVp } from './karras';
+import { denoise } from './loop';
 import { Denoiser, SampleShape, SamplerOptions } from './types';
 
 export interface EulerStepArgs {
@@ -32,20 +33,36 @@ export function eulerStep(a: EulerStepArgs): Float32Array {
   return next;
 }
 
+/** Euler on the Karras grid as a scheduler of the project's gaussian models: one call per grid point. */
+export class EulerScheduler extends KarrasScheduler {
+  readonly name = 'euler';
+  readonly defaultSteps = 30;
+
+  /** From a gaussian model's config and createSampler's settings. */
+  static fromConfig(config: ModelConfig, settings: SchedulerSettings = {}): EulerScheduler {
+    const v = karrasSetup(config, settings);
+    return new EulerScheduler(v.schedule, v.prediction, v.clip);
+  }
+
+  protected calls(ts: Int32Array): Int32Array {
+    return ts;
+  }
+
+  protected callIndex(gridIndex: number): number {
+    return gridIndex;
+  }
+
+  protected stepAt(i: number, modelOutput: Float32Array, xVp: Float32Array) {
+    const sigma = this.karras.sigmas[i], sigmaNext = this.karras.sigmas[i + 1];
+    const x0 = this.x0At(modelOutput, xVp, sigma);
+    const next = eulerStep({ x: fromVp(xVp, sigma), x0, sigma, sigmaNext });
+    return { x: toVp(next, sigmaNext), x0 };
+  }
+}
+
+/** Euler over `shape.n` samples (the scheduler run by the one loop); returns x_0. */
 export async function eulerSample(
-  denoiser: Denoiser, schedule: Schedule, prediction: Prediction, shape: SampleShape, opts: SamplerOptions = {},
+  denoiser: Denoiser, schedule: NoiseSchedule, prediction: Prediction, shape: SampleShape, opts: SamplerOptions = {},
 ): Promise<Float32Array> {
-  const size = shapeSize(shape);
-  const rng = new Rng(opts.seed ?? 0);
-  const { grid, x: xT } = karrasStart(karrasGrid(schedule, opts.steps ?? 30, 'euler'), schedule, rng, size, opts);
-  const { sigmas, ts } = grid;
-  return sampleLoop(denoiser, xT, shape.n, {
-    ts,
-    step(i, xVp, out) {
-      const sigma = sigmas[i], sigmaNext = sigmas[i + 1];
-      const x0 = karrasDenoised(out, prediction, xVp, sigma, opts.clipX0 !== false);
-      const next = eulerStep({ x: fromVp(xVp, sigma), x0, sigma, sigmaNext });
-      return { x: toVp(next, sigmaNext), x0 };
-    },
-  }, opts);
+  return denoise(new EulerScheduler(schedule, prediction, opts.clipX0 !== false), denoiser, shape, opts);
 }

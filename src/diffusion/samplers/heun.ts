@@ -7,11 +7,12 @@
  * 2n - 1 times, after the predictor with the predicted sample. Deterministic: the Rng draws x_T only.
  */
 import { Prediction } from '../../core/diffusion-config';
-import { Rng } from '../../core/rng';
-import { Schedule } from '../schedules';
+import type { ModelConfig } from '../../core/model-config';
+import { NoiseSchedule } from '../schedules';
+import type { SchedulerSettings } from '../schedulers/types';
 import { eulerStep } from './euler';
-import { fromVp, karrasDenoised, karrasGrid, karrasStart, toVp } from './karras';
-import { sampleLoop, shapeSize } from './loop';
+import { fromVp, KarrasScheduler, karrasSetup, toVp } from './karras';
+import { denoise } from './loop';
 import { Denoiser, SampleShape, SamplerOptions } from './types';
 
 export interface HeunStepArgs {
@@ -39,33 +40,51 @@ export function heunStep(a: HeunStepArgs): Float32Array {
   return next;
 }
 
+/**
+ * Heun on the Karras grid as a scheduler of the project's gaussian models (order 2): `timesteps`
+ * lists each network call, sigma_0, sigma_1, sigma_1, sigma_2, ..., sigma_{n-1}'s timesteps; call
+ * j is the predictor of step j/2 (even j) or the corrector of step (j-1)/2 (odd j).
+ */
+export class HeunScheduler extends KarrasScheduler {
+  readonly name = 'heun';
+  readonly order = 2;
+  readonly defaultSteps = 15;
+  private held: { x: Float32Array; x0: Float32Array } | null = null;
+
+  /** From a gaussian model's config and createSampler's settings. */
+  static fromConfig(config: ModelConfig, settings: SchedulerSettings = {}): HeunScheduler {
+    const v = karrasSetup(config, settings);
+    return new HeunScheduler(v.schedule, v.prediction, v.clip);
+  }
+
+  protected calls(ts: Int32Array): Int32Array {
+    this.held = null;
+    return Int32Array.from({ length: Math.max(0, 2 * ts.length - 1) }, (_, j) => ts[Math.ceil(j / 2)]);
+  }
+
+  protected callIndex(gridIndex: number): number {
+    return 2 * gridIndex;
+  }
+
+  protected stepAt(j: number, modelOutput: Float32Array, xVp: Float32Array) {
+    const i = j >> 1;
+    const sigma = this.karras.sigmas[i], sigmaNext = this.karras.sigmas[i + 1];
+    if (j % 2 === 0) {
+      const x = fromVp(xVp, sigma);
+      const x0 = this.x0At(modelOutput, xVp, sigma);
+      const xPred = eulerStep({ x, x0, sigma, sigmaNext }); // lines 4-5
+      this.held = { x, x0 };
+      return { x: toVp(xPred, sigmaNext), x0 };
+    }
+    const x0Pred = this.x0At(modelOutput, xVp, sigmaNext);
+    const next = heunStep({ ...this.held!, xPred: fromVp(xVp, sigmaNext), x0Pred, sigma, sigmaNext });
+    return { x: toVp(next, sigmaNext), x0: x0Pred };
+  }
+}
+
+/** Heun over `shape.n` samples (the scheduler run by the one loop); returns x_0. */
 export async function heunSample(
-  denoiser: Denoiser, schedule: Schedule, prediction: Prediction, shape: SampleShape, opts: SamplerOptions = {},
+  denoiser: Denoiser, schedule: NoiseSchedule, prediction: Prediction, shape: SampleShape, opts: SamplerOptions = {},
 ): Promise<Float32Array> {
-  const size = shapeSize(shape);
-  const rng = new Rng(opts.seed ?? 0);
-  const { grid, x: xT } = karrasStart(karrasGrid(schedule, opts.steps ?? 15, 'heun'), schedule, rng, size, opts);
-  const { sigmas, ts: gridTs } = grid;
-  const n = gridTs.length;
-  // Network call j: the predictor of step j/2 (even j) or the corrector of step (j-1)/2 (odd j).
-  const ts = Int32Array.from({ length: Math.max(0, 2 * n - 1) }, (_, j) => gridTs[Math.ceil(j / 2)]);
-  let held: { x: Float32Array; x0: Float32Array } | null = null;
-  return sampleLoop(denoiser, xT, shape.n, {
-    ts,
-    step(j, xVp, out) {
-      const i = j >> 1;
-      const sigma = sigmas[i], sigmaNext = sigmas[i + 1];
-      const clip = opts.clipX0 !== false;
-      if (j % 2 === 0) {
-        const x = fromVp(xVp, sigma);
-        const x0 = karrasDenoised(out, prediction, xVp, sigma, clip);
-        const xPred = eulerStep({ x, x0, sigma, sigmaNext }); // lines 4-5
-        held = { x, x0 };
-        return { x: toVp(xPred, sigmaNext), x0 };
-      }
-      const x0Pred = karrasDenoised(out, prediction, xVp, sigmaNext, clip);
-      const next = heunStep({ ...held!, xPred: fromVp(xVp, sigmaNext), x0Pred, sigma, sigmaNext });
-      return { x: toVp(next, sigmaNext), x0: x0Pred };
-    },
-  }, opts);
+  return denoise(new HeunScheduler(schedule, prediction, opts.clipX0 !== false), denoiser, shape, opts);
 }

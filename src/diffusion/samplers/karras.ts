@@ -10,18 +10,22 @@
  * DPMSolverMultistepScheduler does with use_karras_sigmas: interpolate t linearly in log sigma,
  * then round to the nearest integer. The ODE update itself uses the exact grid sigma.
  */
-import { DiffusionError } from '../../core/errors';
-import { Prediction } from '../../core/diffusion-config';
-import { Rng } from '../../core/rng';
-import { Schedule } from '../schedules';
+import { DiffusionError, OptionError } from '../../core/errors';
+import { DiffusionKind, Prediction } from '../../core/diffusion-config';
+import type { ModelConfig } from '../../core/model-config';
+import type { Rng } from '../../core/rng';
+import { NoiseSchedule } from '../schedules';
+import type { SchedulerSettings, StartOptions } from '../schedulers/types';
 import { checkInit, denoised, initialSample } from './common';
-import { SamplerOptions } from './types';
+import { shapeSize } from './loop';
+import { checkSteps, IndexedScheduler, vpSetup } from './scheduler';
+import { SampleShape } from './types';
 
 /** EDM's default rho (eq. 5 and Table 1). */
 export const KARRAS_RHO = 7;
 
 /** sigma_t = sqrt((1 - abar_t) / abar_t) for every training timestep (increasing in t). */
-export function scheduleSigmas(schedule: Schedule): Float64Array {
+export function scheduleSigmas(schedule: NoiseSchedule): Float64Array {
   return schedule.alphasCumprod.map((a) => Math.sqrt((1 - a) / a));
 }
 
@@ -63,7 +67,7 @@ export interface KarrasGrid {
 }
 
 /** The Karras grid of `steps` network sigmas between the schedule's sigma at t = 0 and t = T-1. */
-export function karrasGrid(schedule: Schedule, steps: number, name: string): KarrasGrid {
+export function karrasGrid(schedule: NoiseSchedule, steps: number, name: string): KarrasGrid {
   const table = scheduleSigmas(schedule);
   const sigmaMax = table[table.length - 1];
   if (!Number.isFinite(sigmaMax)) throw new DiffusionError(`${name}: abar at t = T-1 is 0 (zero terminal SNR), so sigma_max is infinite`);
@@ -73,31 +77,72 @@ export function karrasGrid(schedule: Schedule, steps: number, name: string): Kar
 }
 
 /**
- * Where an EDM sampler starts: x = sigma_0 z (z the caller's initialNoise or the Rng's first
- * draws). With `init` (SDEdit, Meng et al. 2022 sec. 3): the grid points whose timestep is below
- * t_start = round(strength T), from x = image + sigma z at the first of them.
+ * The EDM schedulers (euler, heun) of the project's gaussian models: the Karras grid of `steps`
+ * sigmas, x carried in the model's VP scale. The img2img start (SDEdit, Meng et al. 2022 sec. 3)
+ * keeps the grid points whose timestep is below t_start = round(strength T), from
+ * x_sigma = image + sigma z at the first of them (`addNoise`).
  */
-export function karrasStart(
-  grid: KarrasGrid, schedule: Schedule, rng: Rng, size: number, opts: Pick<SamplerOptions, 'initialNoise' | 'init'>,
-): { grid: KarrasGrid; x: Float32Array } {
-  const z = initialSample(rng, size, opts.initialNoise);
-  let image: Float32Array | null = null;
-  let from = 0;
-  const init = opts.init;
-  if (init !== undefined) {
-    checkInit(init, size);
-    const tStart = Math.round(init.strength * schedule.timesteps);
-    if (tStart < schedule.timesteps) {
-      image = init.image;
-      while (from < grid.ts.length && grid.ts[from] >= tStart) from++;
-    }
+export abstract class KarrasScheduler extends IndexedScheduler {
+  readonly kinds: readonly DiffusionKind[] = ['gaussian'];
+  readonly trainTimesteps: number;
+  protected karras: KarrasGrid = { sigmas: new Float64Array(1), ts: new Int32Array(0) };
+
+  constructor(readonly schedule: NoiseSchedule, readonly prediction: Prediction, protected readonly clip: boolean) {
+    super();
+    this.trainTimesteps = schedule.timesteps;
   }
-  const kept = { sigmas: grid.sigmas.subarray(from), ts: grid.ts.subarray(from) };
-  const s = kept.sigmas[0];
-  const x = new Float32Array(size);
-  // EDM Algorithm 1, line 2: x_0 = sigma_0 n (plus the image for SDEdit: x_sigma = x0 + sigma n)
-  for (let k = 0; k < size; k++) x[k] = (image === null ? 0 : image[k]) + s * z[k];
-  return { grid: kept, x: toVp(x, s) };
+
+  /** The timesteps of the network calls over the grid, and where the call list starts for grid point `from`. */
+  protected abstract calls(ts: Int32Array): ArrayLike<number>;
+  protected abstract callIndex(gridIndex: number): number;
+
+  protected grid(steps: number): ArrayLike<number> {
+    checkSteps(this.name, steps, this.trainTimesteps);
+    this.karras = karrasGrid(this.schedule, steps, this.name);
+    return this.calls(this.karras.ts);
+  }
+
+  /** EDM Algorithm 1, line 2: x = sigma_i z, plus the image for SDEdit (x_sigma = x0 + sigma z), in the VP scale. */
+  private noisedAt(image: Float32Array | null, z: Float32Array, i: number): Float32Array {
+    const s = this.karras.sigmas[i];
+    const x = new Float32Array(z.length);
+    for (let k = 0; k < x.length; k++) x[k] = (image === null ? 0 : image[k]) + s * z[k];
+    return toVp(x, s);
+  }
+
+  /** x_sigma = x0 + sigma noise at the grid point of timestep t (the first, where t repeats), in the VP scale. */
+  addNoise(x0: Float32Array, noise: Float32Array, t: number): Float32Array {
+    const i = this.karras.ts.indexOf(t);
+    if (i < 0) throw new OptionError('t', `${t} is not one of ${this.name}'s grid timesteps (call setTimesteps first)`);
+    return this.noisedAt(x0, noise, i);
+  }
+
+  start(rng: Rng, shape: SampleShape, from: StartOptions = {}): { x: Float32Array; begin: number } {
+    const size = shapeSize(shape);
+    const z = initialSample(rng, size, from.initialNoise);
+    const init = from.init;
+    let image: Float32Array | null = null;
+    let i = 0;
+    if (init !== undefined) {
+      checkInit(init, size);
+      const tStart = Math.round(init.strength * this.trainTimesteps);
+      if (tStart < this.trainTimesteps) {
+        image = init.image;
+        while (i < this.karras.ts.length && this.karras.ts[i] >= tStart) i++;
+      }
+    }
+    return { x: this.noisedAt(image, z, i), begin: this.begin(Math.min(this.callIndex(i), this.timesteps.length)) };
+  }
+
+  /** D(x; sigma) from the raw output at x (VP scale). */
+  protected x0At(modelOutput: Float32Array, x: Float32Array, sigma: number): Float32Array {
+    return karrasDenoised(modelOutput, this.prediction, x, sigma, this.clip);
+  }
+}
+
+/** The settings of euler and heun: the Karras grid takes no spacing (vpSetup without the config's). */
+export function karrasSetup(config: ModelConfig, settings: SchedulerSettings): { schedule: NoiseSchedule; prediction: Prediction; clip: boolean } {
+  return vpSetup(config, settings, false);
 }
 
 /**

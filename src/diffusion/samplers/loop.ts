@@ -1,21 +1,17 @@
 /**
- * The one sampling loop. Every sampler (ddpm, ddim, dpm++2m, euler, heun, toy, cold) is a list of
- * timesteps, one per network call, and a pure `step`; this loop walks them (heun's n steps are
- * 2n - 1 calls, so 2n - 1 loop steps): check for cancellation, call the network on the whole batch
- * at t, check its output, take the step, report it. Guidance wraps the denoiser before it gets
- * here (guidance.ts), so every sampler gets it the same way.
+ * The one sampling loop. Every scheduler of the project's models (ddpm, ddim, dpm++2m(-sde), euler,
+ * heun, toy, cold, or one registered by the user) is driven the same way, as diffusers' pipelines
+ * drive theirs: setTimesteps(steps), start (x_T, or an image-to-image start), then for each
+ * timestep: check for cancellation, scaleModelInput -> the network on the whole batch at t ->
+ * check its output -> step -> report it. Heun's n steps list 2n - 1 timesteps (one per network
+ * call), so they are 2n - 1 loop steps. Guidance wraps the denoiser before it gets here
+ * (guidance.ts), so every scheduler gets it the same way.
  */
 import { DiffusionError } from '../../core/errors';
+import { Rng } from '../../core/rng';
 import { clampUnit } from '../objectives';
+import type { ModelScheduler, StartOptions } from '../schedulers/types';
 import { Denoiser, SamplerOptions, SampleShape, StepInfo } from './types';
-
-/** What the loop needs of a sampler. */
-export interface SamplerPlan {
-  /** The network's timestep at each step, in visiting order. */
-  ts: ArrayLike<number>;
-  /** Step i: x at ts[i] and the network's raw output there -> the next x and the x0 estimate. */
-  step(i: number, x: Float32Array, out: Float32Array): { x: Float32Array; x0: Float32Array };
-}
 
 export function shapeSize(shape: SampleShape): number {
   for (const k of ['n', 'c', 'h', 'w'] as const) {
@@ -35,21 +31,33 @@ export function clipX0(x0: Float32Array, clip: boolean): Float32Array {
   return clip ? clampUnit(Float32Array.from(x0)) : x0;
 }
 
-/** Runs `plan` from x_T over n samples; returns the final x. */
-export async function sampleLoop(
-  denoiser: Denoiser, xT: Float32Array, n: number, plan: SamplerPlan,
-  opts: Pick<SamplerOptions, 'onStep' | 'signal'> = {},
+/** What one run takes besides the scheduler: the step count, the seed and the start. */
+export interface DenoiseOptions extends StartOptions, Pick<SamplerOptions, 'onStep' | 'signal'> {
+  /** Given to setTimesteps (default: the scheduler's defaultSteps). */
+  steps?: number;
+  /** Seed of the one Rng that draws x_T first, then each step's noise in step order. */
+  seed?: number;
+}
+
+/** Runs `scheduler` over a batch of `shape.n` samples with `denoiser`; returns the final x. */
+export async function denoise(
+  scheduler: ModelScheduler, denoiser: Denoiser, shape: SampleShape, opts: DenoiseOptions = {},
 ): Promise<Float32Array> {
-  let x = xT;
-  const total = plan.ts.length;
-  for (let i = 0; i < total; i++) {
-    const t = plan.ts[i];
+  const n = shape.n;
+  shapeSize(shape);
+  const rng = new Rng(opts.seed ?? 0);
+  scheduler.setTimesteps(opts.steps ?? scheduler.defaultSteps);
+  const start = scheduler.start(rng, shape, opts);
+  let x = start.x;
+  const ts = scheduler.timesteps;
+  const total = ts.length - start.begin;
+  for (let i = start.begin; i < ts.length; i++) {
+    const t = ts[i];
     throwIfAborted(opts.signal);
-    const out = await denoiser(x, new Int32Array(n).fill(t));
+    const out = await denoiser(scheduler.scaleModelInput(x, t), new Int32Array(n).fill(t));
     if (out.length !== x.length) throw new DiffusionError(`denoiser output: expected ${x.length} elements, got ${out.length}`);
-    const r = plan.step(i, x, out);
-    x = r.x;
-    const info: StepInfo = { step: i, total, t, x, x0: r.x0 };
+    x = scheduler.step(out, t, x, rng);
+    const info: StepInfo = { step: i - start.begin, total, t, x, x0: scheduler.predOriginalSample ?? x };
     await opts.onStep?.(info);
   }
   return x;

@@ -20,10 +20,14 @@
  * that is where the full walk would be had it started from this image. Strength 0 (a_K = 0) is the
  * image with no network call, strength 1 (a_0 = 1) is x_K itself: the plain sample.
  */
-import { DiffusionError } from '../../core/errors';
+import { DiffusionKind } from '../../core/diffusion-config';
+import { DiffusionError, OptionError } from '../../core/errors';
+import type { ModelConfig } from '../../core/model-config';
 import { Rng } from '../../core/rng';
+import type { SchedulerSettings, StartOptions } from '../schedulers/types';
 import { checkInit, initialSample } from './common';
-import { clipX0, sampleLoop, shapeSize } from './loop';
+import { clipX0, denoise, shapeSize } from './loop';
+import { clipOf, IndexedScheduler } from './scheduler';
 import { Denoiser, SampleShape, SamplerOptions } from './types';
 
 /** The default number of integer levels the noise amount is mapped to (t in [0, T - 1]). */
@@ -78,27 +82,54 @@ export function toyStep(x: Float32Array, x0: Float32Array, i: number, K: number)
   return next;
 }
 
-/** The course's sampler: K steps, a_i = 1 - i/K, x = x (1 - 1/(K - i)) + pred / (K - i). */
-export async function toySample(denoiser: Denoiser, shape: SampleShape, opts: ToyOptions = {}): Promise<Float32Array> {
-  const size = shapeSize(shape);
-  const K = opts.steps ?? 5;
-  if (!Number.isInteger(K) || K < 1) throw new DiffusionError(`toy: steps must be a positive integer, got ${K}`);
-  const T = opts.timesteps ?? TOY_T;
-  const ts = Array.from({ length: K }, (_, i) => toyAmountToT(1 - i / K, T));
-  const rng = new Rng(opts.seed ?? 0);
-  const xT = opts.initialNoise === undefined ? toyNoise(rng, size, opts.noise) : initialSample(rng, size, opts.initialNoise);
-  let from = 0;
-  let x = xT;
-  if (opts.init) {
-    checkInit(opts.init, size);
-    while (1 - from / K > opts.init.strength) from++;
-    x = toyCorrupt(opts.init.image, xT, new Array<number>(shape.n).fill(1 - from / K));
+/**
+ * The course's sampler as a scheduler of toy models: K steps at amounts a_i = 1 - i/K, the network
+ * fed t = round(a_i (T - 1)), x = x (1 - 1/(K - i)) + pred / (K - i). No noise after x_K.
+ */
+export class ToyScheduler extends IndexedScheduler {
+  readonly name = 'toy';
+  readonly kinds: readonly DiffusionKind[] = ['toy'];
+  readonly defaultSteps = 5;
+  private K = 0;
+
+  constructor(readonly trainTimesteps: number = TOY_T, private readonly clip = false, readonly noise: ToyNoise = 'uniform') {
+    super();
+    if (!Number.isInteger(trainTimesteps) || trainTimesteps < 2) throw new DiffusionError(`toy: timesteps must be an integer >= 2, got ${trainTimesteps}`);
   }
-  return sampleLoop(denoiser, x, shape.n, {
-    ts: ts.slice(from),
-    step(i, x, out) {
-      const x0 = clipX0(out, opts.clipX0 === true);
-      return { x: toyStep(x, x0, from + i, K), x0 };
-    },
-  }, opts);
+
+  /** From a toy model's config and createSampler's settings (x0 clipping off unless clipX0: true). */
+  static fromConfig(config: ModelConfig, settings: SchedulerSettings = {}): ToyScheduler {
+    return new ToyScheduler(config.diffusion.timesteps, clipOf(settings.clipX0) === true);
+  }
+
+  protected grid(steps: number): number[] {
+    if (!Number.isInteger(steps) || steps < 1) throw new OptionError('steps', `must be a positive integer for toy, got ${steps}`);
+    this.K = steps;
+    return Array.from({ length: steps }, (_, i) => toyAmountToT(1 - i / steps, this.trainTimesteps));
+  }
+
+  /** The course's corrupt at the amount a = t / (T - 1) that training pairs with t (train/step-graph.ts). */
+  addNoise(x0: Float32Array, noise: Float32Array, t: number): Float32Array {
+    return toyCorrupt(x0, noise, [t / (this.trainTimesteps - 1)]);
+  }
+
+  start(rng: Rng, shape: SampleShape, from: StartOptions = {}): { x: Float32Array; begin: number } {
+    const size = shapeSize(shape);
+    const xT = from.initialNoise === undefined ? toyNoise(rng, size, this.noise) : initialSample(rng, size, from.initialNoise);
+    if (!from.init) return { x: xT, begin: this.begin(0) };
+    checkInit(from.init, size);
+    let i = 0;
+    while (1 - i / this.K > from.init.strength) i++;
+    return { x: toyCorrupt(from.init.image, xT, new Array<number>(shape.n).fill(1 - i / this.K)), begin: this.begin(i) };
+  }
+
+  protected stepAt(i: number, modelOutput: Float32Array, x: Float32Array) {
+    const x0 = clipX0(modelOutput, this.clip);
+    return { x: toyStep(x, x0, i, this.K), x0 };
+  }
+}
+
+/** The course's sampler over `shape.n` samples (the scheduler run by the one loop). */
+export async function toySample(denoiser: Denoiser, shape: SampleShape, opts: ToyOptions = {}): Promise<Float32Array> {
+  return denoise(new ToyScheduler(opts.timesteps, opts.clipX0 === true, opts.noise), denoiser, shape, opts);
 }

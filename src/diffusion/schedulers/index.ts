@@ -1,18 +1,31 @@
 /**
- * The scheduler registry: a name (or a diffusers `_class_name`) -> a factory over a
- * scheduler_config.json object. Open: `registerScheduler('mine', (json, source) => ...)` adds one,
- * and `pipeline(dir)` / `sample --sampler` then accept it.
+ * The one scheduler registry: a name -> an entry that makes the scheduler for the project's own
+ * models (`fromModel`, over a model's config: createSampler's `sampler`) and/or for a diffusers
+ * scheduler_config.json (`fromConfig`: a Stable Diffusion folder's `sampler`, or its `_class_name`).
+ * Open: `registerScheduler('mine', { kinds: ['gaussian'], fromModel: (config, settings) => ... })`
+ * adds one that createSampler, pipeline(dir) and `sample --sampler` then accept.
  */
+import type { DiffusionKind } from '../../core/diffusion-config';
 import { OptionError } from '../../core/errors';
+import type { ModelConfig } from '../../core/model-config';
 import { isObj } from '../../core/schema';
+import { ColdScheduler } from '../samplers/cold';
+import { DdimModelScheduler } from '../samplers/ddim';
+import { DdpmScheduler } from '../samplers/ddpm';
+import { Dpmpp2mScheduler } from '../samplers/dpmpp2m';
+import { EulerScheduler } from '../samplers/euler';
+import { HeunScheduler } from '../samplers/heun';
+import { ToyScheduler } from '../samplers/toy';
 import { DdimScheduler } from './ddim';
 import { DpmSolverMultistepScheduler } from './dpm-solver-multistep';
 import { EulerAncestralScheduler } from './euler-ancestral';
 import { EulerDiscreteScheduler } from './euler';
 import { PndmScheduler } from './pndm';
-import type { SchedulerFactory, Scheduler } from './types';
+import type { ModelScheduler, Scheduler, SchedulerEntry, SchedulerFactory, SchedulerSettings } from './types';
 
-export type { NoiseSource, Scheduler, SchedulerFactory } from './types';
+export type {
+  ModelScheduler, ModelSchedulerFactory, NoiseSource, Scheduler, SchedulerEntry, SchedulerFactory, SchedulerSettings, StartOptions,
+} from './types';
 export { DdimScheduler, type DdimOptions } from './ddim';
 export { EulerDiscreteScheduler, SigmaScheduler, type EulerOptions } from './euler';
 export { EulerAncestralScheduler } from './euler-ancestral';
@@ -20,15 +33,37 @@ export { DpmSolverMultistepScheduler, type DpmSolverOptions } from './dpm-solver
 export { PndmScheduler } from './pndm';
 export { alphasCumprod32 } from './common';
 
-const registry = new Map<string, SchedulerFactory>([
-  ['ddim', (j, s) => DdimScheduler.fromConfig(j, s)],
-  ['euler', (j, s) => EulerDiscreteScheduler.fromConfig(j, s, { karras: false })],
-  ['euler-karras', (j, s) => EulerDiscreteScheduler.fromConfig(j, s, { karras: true })],
-  ['euler-ancestral', (j, s) => EulerAncestralScheduler.fromConfig(j, s)],
-  ['dpm++2m', (j, s) => DpmSolverMultistepScheduler.fromConfig(j, s, { karras: false })],
-  ['dpm++2m-karras', (j, s) => DpmSolverMultistepScheduler.fromConfig(j, s, { karras: true })],
-  ['pndm', (j, s) => PndmScheduler.fromConfig(j, s)],
+const KARRAS = 'it steps on the Karras sigma grid';
+
+const registry = new Map<string, SchedulerEntry>([
+  ['ddpm', { fromModel: (c, s) => DdpmScheduler.fromConfig(c, s), options: ['steps', 'spacing', 'variance', 'clipX0'] }],
+  ['ddim', {
+    fromModel: (c, s) => DdimModelScheduler.fromConfig(c, s), fromConfig: (j, s) => DdimScheduler.fromConfig(j, s),
+    options: ['steps', 'eta', 'spacing', 'clipX0'],
+  }],
+  ['dpm++2m', {
+    fromModel: (c, s) => Dpmpp2mScheduler.fromConfig(c, s, false), fromConfig: (j, s) => DpmSolverMultistepScheduler.fromConfig(j, s, { karras: false }),
+    options: ['steps', 'spacing', 'clipX0'],
+  }],
+  ['dpm++2m-sde', { fromModel: (c, s) => Dpmpp2mScheduler.fromConfig(c, s, true), options: ['steps', 'spacing', 'clipX0'] }],
+  ['euler', {
+    fromModel: (c, s) => EulerScheduler.fromConfig(c, s), fromConfig: (j, s) => EulerDiscreteScheduler.fromConfig(j, s, { karras: false }),
+    options: ['steps', 'clipX0'], refuses: { spacing: KARRAS },
+  }],
+  ['heun', { fromModel: (c, s) => HeunScheduler.fromConfig(c, s), options: ['steps', 'clipX0'], refuses: { spacing: KARRAS } }],
+  ['toy', { kinds: ['toy'], fromModel: (c, s) => ToyScheduler.fromConfig(c, s), options: ['steps', 'clipX0'] }],
+  ['cold', { kinds: ['cold-blur'], fromModel: (c, s) => ColdScheduler.fromConfig(c, s), options: ['clipX0'], refuses: { steps: 'it restores all T levels' } }],
+  ['euler-karras', { fromConfig: (j, s) => EulerDiscreteScheduler.fromConfig(j, s, { karras: true }) }],
+  ['euler-ancestral', { fromConfig: (j, s) => EulerAncestralScheduler.fromConfig(j, s) }],
+  ['dpm++2m-karras', { fromConfig: (j, s) => DpmSolverMultistepScheduler.fromConfig(j, s, { karras: true }) }],
+  ['pndm', { fromConfig: (j, s) => PndmScheduler.fromConfig(j, s) }],
 ]);
+
+/** The scheduler a model of each kind gets when none is named. */
+export const DEFAULT_SCHEDULER: Readonly<Record<DiffusionKind, string>> = { gaussian: 'ddim', toy: 'toy', 'cold-blur': 'cold' };
+
+/** The settings createSampler hands to a scheduler (each is refused by name where a scheduler does not take it). */
+export const SCHEDULER_SETTINGS: readonly (keyof SchedulerSettings)[] = ['steps', 'eta', 'spacing', 'variance', 'clipX0'];
 
 /** diffusers class names -> factories that keep the file's own flags (e.g. use_karras_sigmas). */
 const CLASSES: Record<string, SchedulerFactory> = {
@@ -39,16 +74,54 @@ const CLASSES: Record<string, SchedulerFactory> = {
   PNDMScheduler: (j, s) => PndmScheduler.fromConfig(j, s),
 };
 
-/** Adds (or replaces) a named scheduler; names are matched case-sensitively. */
-export function registerScheduler(name: string, factory: SchedulerFactory): void {
+/**
+ * Adds (or replaces) a named scheduler; names are matched case-sensitively. A function is a
+ * scheduler_config.json factory (Stable Diffusion folders only); an entry can also make the
+ * scheduler of the project's own models (`fromModel`, for the `kinds` it names).
+ */
+export function registerScheduler(name: string, entry: SchedulerFactory | SchedulerEntry): void {
   if (typeof name !== 'string' || name === '') throw new OptionError('name', 'must be a non-empty string');
-  if (typeof factory !== 'function') throw new OptionError('factory', `must be a function (config, source) => Scheduler, got ${typeof factory}`);
-  registry.set(name, factory);
+  if (typeof entry === 'function') return void registry.set(name, { fromConfig: entry });
+  if (!isObj(entry) || (typeof entry.fromModel !== 'function' && typeof entry.fromConfig !== 'function')) {
+    throw new OptionError('entry', `must be a function (config, source) => Scheduler or an object with fromModel and/or fromConfig, got ${typeof entry}`);
+  }
+  registry.set(name, { ...entry });
 }
 
-/** The registered scheduler names. */
-export function schedulerNames(): string[] {
-  return [...registry.keys()];
+/** The registered scheduler names: all of them, or those that apply to a model kind or to a diffusers scheduler_config.json. */
+export function schedulerNames(of?: DiffusionKind | 'diffusers'): string[] {
+  const all = [...registry.entries()];
+  if (of === undefined) return all.map(([k]) => k);
+  if (of === 'diffusers') return all.filter(([, e]) => e.fromConfig).map(([k]) => k);
+  return all.filter(([, e]) => e.fromModel && (e.kinds ?? ['gaussian']).includes(of)).map(([k]) => k);
+}
+
+/**
+ * The scheduler `name` (default: the kind's own) for one of the project's models, with the caller's
+ * settings. A name that does not apply to the model's kind, and a setting the scheduler does not
+ * take, are refused by name, before the scheduler checks the values of those it takes.
+ */
+export function modelScheduler(config: ModelConfig, name: string | undefined, settings: SchedulerSettings = {}): ModelScheduler {
+  const kind = config.kind;
+  const chosen = name ?? DEFAULT_SCHEDULER[kind];
+  const entry = typeof chosen === 'string' ? registry.get(chosen) : undefined;
+  const mine = schedulerNames(kind);
+  if (!entry) throw new OptionError('sampler', `must be one of ${mine.join('|')}, got ${JSON.stringify(chosen)}`);
+  if (!entry.fromModel || !(entry.kinds ?? ['gaussian']).includes(kind)) {
+    const use = mine.length === 1 ? mine[0] : `one of ${mine.join('|')}`;
+    throw new OptionError('sampler', `"${chosen}" does not apply to a ${kind} model (use ${use})`);
+  }
+  if (entry.options) {
+    for (const k of SCHEDULER_SETTINGS) {
+      if (settings[k] === undefined || entry.options.includes(k)) continue;
+      const why = entry.refuses?.[k];
+      if (why) throw new OptionError(k, `does not apply to ${chosen} (${why})`);
+      const owners = [...registry.entries()].filter(([, e]) => e.fromModel && e.options?.includes(k)).map(([n]) => n);
+      throw new OptionError(k, owners.length === 0 ? `does not apply to ${chosen}`
+        : `applies to the ${owners.join('|')} sampler${owners.length > 1 ? 's' : ''} only (not ${chosen})`);
+    }
+  }
+  return entry.fromModel(config, settings);
 }
 
 /**
@@ -57,9 +130,12 @@ export function schedulerNames(): string[] {
  */
 export function createScheduler(json: unknown, source: string, name?: string): Scheduler {
   if (name !== undefined) {
-    const f = registry.get(name);
-    if (!f) throw new OptionError('sampler', `"${name}" is not a scheduler (expected one of ${schedulerNames().join('|')})`);
-    return f(json, source);
+    const e = registry.get(name);
+    if (!e) throw new OptionError('sampler', `"${name}" is not a scheduler (expected one of ${schedulerNames('diffusers').join('|')})`);
+    if (!e.fromConfig) {
+      throw new OptionError('sampler', `"${name}" does not apply to a diffusers scheduler_config.json (${source}) (expected one of ${schedulerNames('diffusers').join('|')})`);
+    }
+    return e.fromConfig(json, source);
   }
   const cls = isObj(json) ? json._class_name : undefined;
   const classes = Object.keys(CLASSES).join('|');
