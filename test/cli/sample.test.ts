@@ -125,7 +125,7 @@ describe('onnx-diffusion sample', function () {
 
   const bad: [string, string[], RegExp][] = [
     ['unknown sampler', ['--sampler', 'lms'], /^error: --sampler must be one of ddpm\|ddim\|dpm\+\+2m\|dpm\+\+2m-sde\|euler\|heun, got "lms"$/],
-    ['steps above T', ['--steps', '1001'], /^error: --steps 1001 exceeds the model's 1000 timesteps$/],
+    ['steps above T', ['--steps', '1001'], /^error: --steps must be an integer in \[1, 1000\] for ddim, got 1001$/],
     ['eta outside [0, 1]', ['--eta', '1.5'], /^error: --eta must be in \[0, 1\], got 1\.5$/],
     ['eta with ddpm', ['--sampler', 'ddpm', '--eta', '0.5'], /^error: --eta applies to the ddim sampler only \(not ddpm\)$/],
     ['spacing with euler', ['--sampler', 'euler', '--spacing', 'trailing'], /^error: --spacing does not apply to euler \(it steps on the Karras sigma grid\)$/],

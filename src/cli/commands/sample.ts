@@ -5,7 +5,7 @@ import { CreateSamplerOptions, createSampler, type ShapedValues } from '../../di
 import { ModelConfig } from '../../core/model-config';
 import { loadCascade, loadEnsemble } from '../../runtime/pipelines';
 import type { SamplerModel } from '../../diffusion/sampler';
-import { KARRAS_SAMPLERS, samplerName, SAMPLER_NAMES, type SamplerName } from '../../diffusion/samplers';
+import { DEFAULT_SCHEDULER, modelScheduler, type SchedulerSettings } from '../../diffusion/schedulers';
 import { DiffusionError } from '../../core/errors';
 import { imageToRgba, makeGrid, makeStrip, readImage, RgbaImage, writeAnimation, writeImage } from '../../image';
 import { availableMemory } from '../../core/node/memory';
@@ -113,10 +113,9 @@ export function evenSteps(total: number, k: number): number[] {
 
 // ---- from flags to sampler options, checked against the model's config ----
 
-/** createSampler's options from the checked flags (toy and cold-blur models choose their own sampler). */
+/** createSampler's options from the checked flags. */
 export function samplerConfig(flags: SamplerFlags): CreateSamplerOptions {
-  const { sampler, ...rest } = flags;
-  return (SAMPLER_NAMES as readonly string[]).includes(sampler) ? { ...rest, sampler: sampler as SamplerName } : rest;
+  return flags;
 }
 
 const IMAGE_EXTS = ['.png', '.webp', '.jpg', '.jpeg'] as const;
@@ -125,13 +124,15 @@ const PROCESS_EXTS = ['.png', '.gif', '.webp'] as const;
 const STRIP_STEPS = 8;
 const ANIMATION_FRAMES = 40;
 
-/** The number of loop steps (network calls, onStep reports) a run will take, as the samplers default them. */
-export function plannedSteps(config: ModelConfig, sampler: string, steps: number | undefined): number {
-  if (config.kind === 'cold-blur') return config.diffusion.timesteps;
-  if (config.kind === 'toy') return steps ?? 5;
-  const n = steps ?? ({ ddpm: config.diffusion.timesteps, ddim: 50, 'dpm++2m': 20, 'dpm++2m-sde': 20, euler: 30, heun: 15 } as Record<string, number>)[sampler];
-  // heun: a predictor and a corrector call per step, the last step (to sigma = 0) predictor only
-  return sampler === 'heun' ? 2 * n - 1 : n;
+/**
+ * The number of loop steps (network calls, onStep reports) a run will take: the length of the
+ * scheduler's timesteps (heun lists 2n - 1 calls for n steps). Made with `settings`, the scheduler
+ * checks them (the one place sampler options are checked).
+ */
+export function plannedSteps(config: ModelConfig, sampler: string, steps: number | undefined, settings: SchedulerSettings = {}): number {
+  const s = modelScheduler(config, sampler, { ...settings, steps });
+  s.setTimesteps(steps ?? s.defaultSteps);
+  return s.timesteps.length;
 }
 
 function parseClasses(spec: string, config: ModelConfig): number[] {
@@ -198,7 +199,7 @@ export function readInputs(flags: string[], config: ModelConfig): Record<string,
   return out;
 }
 
-/** The sampler options from flags; `sampler` is also 'toy' or 'cold-blur' there (the model's own). */
+/** The sampler options from flags, the scheduler named (the model kind's own by default). */
 export type SamplerFlags = Omit<CreateSamplerOptions, 'sampler'> & { sampler: string };
 
 /** Checks every model-dependent flag and returns the sampler's options. */
@@ -206,33 +207,11 @@ export async function samplerOptions(args: SampleArgs, config: ModelConfig): Pro
   const { kind, conditioning: cc } = config;
   const T = config.diffusion.timesteps;
   const gaussian = kind === 'gaussian';
-  for (const flag of ['sampler', 'eta', 'spacing', 'variance'] as const) {
-    if (args[flag] !== undefined && !gaussian) throw new DiffusionError(`--${flag} applies to gaussian diffusion models; this one is '${kind}'`);
-  }
   // The model's recommended sampling (its metadata) unless the flags say otherwise, as pipeline() (diffusion/generate.ts).
   const rec = gaussian ? config.sampling : undefined;
-  const sampler = args.sampler ?? rec?.sampler ?? (gaussian ? 'ddim' : kind);
+  const sampler = args.sampler ?? rec?.sampler ?? DEFAULT_SCHEDULER[kind];
   const recSteps = args.sampler === undefined ? rec?.steps : undefined;
-  if (gaussian) samplerName(sampler);
-  if (args.steps !== undefined) {
-    if (kind === 'cold-blur') throw new DiffusionError(`--steps does not apply to cold-blur models (they take all ${T} steps)`);
-    positiveInt('steps', args.steps);
-    if (gaussian && args.steps > T) throw new DiffusionError(`--steps ${args.steps} exceeds the model's ${T} timesteps`);
-  }
-  if (args.eta !== undefined) {
-    if (sampler !== 'ddim') throw new DiffusionError(`--eta applies to the ddim sampler only (not ${sampler})`);
-    if (!(args.eta >= 0 && args.eta <= 1)) throw new DiffusionError(`--eta must be in [0, 1], got ${args.eta}`);
-  }
-  if (args.variance !== undefined) {
-    if (sampler !== 'ddpm') throw new DiffusionError(`--variance applies to the ddpm sampler only (not ${sampler})`);
-    if (args.variance !== 'beta' && args.variance !== 'posterior') throw new DiffusionError(`--variance must be beta or posterior, got "${args.variance}"`);
-  }
-  if (args.spacing !== undefined && !['leading', 'trailing', 'linspace'].includes(args.spacing)) {
-    throw new DiffusionError(`--spacing must be leading, trailing or linspace, got "${args.spacing}"`);
-  }
-  if (args.spacing !== undefined && KARRAS_SAMPLERS.includes(sampler)) {
-    throw new DiffusionError(`--spacing does not apply to ${sampler} (it steps on the Karras sigma grid)`);
-  }
+  if (args.steps !== undefined) positiveInt('steps', args.steps);
   const opts: SamplerFlags = {
     sampler,
     steps: args.steps ?? recSteps,
@@ -243,6 +222,8 @@ export async function samplerOptions(args: SampleArgs, config: ModelConfig): Pro
     variance: args.variance as CreateSamplerOptions['variance'],
     batch: args.batch,
   };
+  // The scheduler checks the name against the model's kind and each setting, once (schedulers/index.ts).
+  plannedSteps(config, sampler, opts.steps, { eta: opts.eta, spacing: opts.spacing, variance: opts.variance, clipX0: opts.clipX0 });
   if (args.class !== undefined) opts.classes = parseClasses(args.class, config);
   if (args.guidance !== undefined) {
     if (cc.classes === undefined && cc.labels === undefined && !cc.inputs) throw new DiffusionError('--guidance needs a conditional model (classes, labels or conditioning inputs)');
@@ -409,7 +390,7 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
       .option('pipeline', { type: 'string', describe: `Cascade file: base model then super-resolution stages (${shippedDoc('pipelines.md')})` })
       .option('ensemble', { type: 'string', describe: `Experts file: one model per timestep range (${shippedDoc('pipelines.md')})` })
       .option('config', { type: 'string', describe: 'JSON config for a model without onnx-diffusion metadata (with a diffusers folder: overrides its configs key by key, e.g. {"image": {"size": 64}})' })
-      .option('sampler', { type: 'string', describe: 'ddpm | ddim | dpm++2m | dpm++2m-sde | euler | heun (gaussian models; default ddim)' })
+      .option('sampler', { type: 'string', describe: 'ddpm | ddim | dpm++2m | dpm++2m-sde | euler | heun (gaussian; default ddim), toy, cold (the toy and cold-blur models), or a registered scheduler' })
       .option('steps', { type: 'number', describe: 'Denoising steps (default: ddpm T, ddim 50, dpm++2m(-sde) 20, euler 30, heun 15)' })
       .option('eta', { type: 'number', describe: 'DDIM noise in [0, 1] (default 0)' })
       .option('n', { type: 'number', default: 16, describe: 'Number of images' })

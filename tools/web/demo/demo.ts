@@ -165,7 +165,12 @@ async function generate(preview = true): Promise<SampleReport> {
   running?.abort();
   const req = readRequest();
   const { channels: c, size } = model.config.image;
-  const sampler = createSampler(model, { sampler: req.sampler, steps: req.steps, seed: req.seed, classes: req.classes, guidance: req.guidance });
+  // The sampler menu is the gaussian one; toy and cold-blur models take their own (cold-blur all T steps).
+  const kind = model.config.kind;
+  const sampler = createSampler(model, {
+    sampler: kind === 'gaussian' ? req.sampler : undefined, steps: kind === 'cold-blur' ? undefined : req.steps,
+    seed: req.seed, classes: req.classes, guidance: req.guidance,
+  });
   const controller = new AbortController();
   running = controller;
   ui.generate.disabled = true;
