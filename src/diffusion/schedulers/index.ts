@@ -88,6 +88,11 @@ export function registerScheduler(name: string, entry: SchedulerFactory | Schedu
   registry.set(name, { ...entry });
 }
 
+/** Removes a registered scheduler (a built-in one too); true if it was there. */
+export function unregisterScheduler(name: string): boolean {
+  return registry.delete(name);
+}
+
 /** The registered scheduler names: all of them, or those that apply to a model kind or to a diffusers scheduler_config.json. */
 export function schedulerNames(of?: DiffusionKind | 'diffusers'): string[] {
   const all = [...registry.entries()];
