@@ -8,6 +8,7 @@
 import type { DiffusionKind } from '../../core/diffusion-config';
 import { OptionError } from '../../core/errors';
 import type { ModelConfig } from '../../core/model-config';
+import { nearest } from '../../core/option-check';
 import { isObj } from '../../core/schema';
 import { ColdScheduler } from '../samplers/cold';
 import { DdimModelScheduler } from '../samplers/ddim';
@@ -111,7 +112,10 @@ export function modelScheduler(config: ModelConfig, name: string | undefined, se
   const chosen = name ?? DEFAULT_SCHEDULER[kind];
   const entry = typeof chosen === 'string' ? registry.get(chosen) : undefined;
   const mine = schedulerNames(kind);
-  if (!entry) throw new OptionError('sampler', `must be one of ${mine.join('|')}, got ${JSON.stringify(chosen)}`);
+  if (!entry) {
+    const near = typeof chosen === 'string' ? nearest(chosen, mine) : undefined;
+    throw new OptionError('sampler', `must be one of ${mine.join('|')}, got ${JSON.stringify(chosen)}${near ? `; did you mean \`${near}\`?` : ''}`);
+  }
   if (!entry.fromModel || !(entry.kinds ?? ['gaussian']).includes(kind)) {
     const use = mine.length === 1 ? mine[0] : `one of ${mine.join('|')}`;
     throw new OptionError('sampler', `"${chosen}" does not apply to a ${kind} model (use ${use})`);
