@@ -14,9 +14,6 @@ import { DdimOptions, DdpmOptions, Denoiser, DpmSolverOptions, SampleShape } fro
 
 export { SAMPLER_NAMES, type SamplerName } from '../../core/diffusion-config';
 
-/** The samplers that step on the Karras et al. 2022 sigma grid instead of a timestep spacing. */
-export const KARRAS_SAMPLERS: readonly string[] = ['euler', 'heun'];
-
 /** The union of every sampler's options; each sampler reads the ones it knows. */
 export type AnySamplerOptions = DdpmOptions & DdimOptions & DpmSolverOptions;
 
