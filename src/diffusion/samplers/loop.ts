@@ -10,8 +10,8 @@
 import { DiffusionError } from '../../core/errors';
 import { Rng } from '../../core/rng';
 import { clampUnit } from '../objectives';
-import type { ModelScheduler, StartOptions } from '../schedulers/types';
-import { Denoiser, SamplerOptions, SampleShape, StepInfo } from './types';
+import type { ModelScheduler, NoiseSource, Scheduler, StartOptions } from '../schedulers/types';
+import { Denoiser, SamplerOptions, SampleShape } from './types';
 
 export function shapeSize(shape: SampleShape): number {
   for (const k of ['n', 'c', 'h', 'w'] as const) {
@@ -39,26 +39,41 @@ export interface DenoiseOptions extends StartOptions, Pick<SamplerOptions, 'onSt
   seed?: number;
 }
 
+/**
+ * The loop body any scheduler is driven by, here and in a diffusers-style pipeline: for each t of
+ * `timesteps`, check for cancellation, scaleModelInput -> `net` -> step (drawing from `noise`),
+ * report. `net` runs the network at the scaled input (guidance and feeds are the caller's).
+ */
+export async function runTimesteps(
+  scheduler: Scheduler, x: Float32Array, timesteps: ArrayLike<number>,
+  net: (input: Float32Array, t: number) => Promise<Float32Array>, noise: NoiseSource,
+  opts: { signal?: AbortSignal; report?: (i: number, t: number, x: Float32Array) => void | Promise<void> } = {},
+): Promise<Float32Array> {
+  for (let i = 0; i < timesteps.length; i++) {
+    const t = timesteps[i];
+    throwIfAborted(opts.signal);
+    x = scheduler.step(await net(scheduler.scaleModelInput(x, t), t), t, x, noise);
+    await opts.report?.(i, t, x);
+  }
+  return x;
+}
+
 /** Runs `scheduler` over a batch of `shape.n` samples with `denoiser`; returns the final x. */
 export async function denoise(
   scheduler: ModelScheduler, denoiser: Denoiser, shape: SampleShape, opts: DenoiseOptions = {},
 ): Promise<Float32Array> {
   const n = shape.n;
-  shapeSize(shape);
+  const size = shapeSize(shape);
   const rng = new Rng(opts.seed ?? 0);
   scheduler.setTimesteps(opts.steps ?? scheduler.defaultSteps);
   const start = scheduler.start(rng, shape, opts);
-  let x = start.x;
-  const ts = scheduler.timesteps;
-  const total = ts.length - start.begin;
-  for (let i = start.begin; i < ts.length; i++) {
-    const t = ts[i];
-    throwIfAborted(opts.signal);
-    const out = await denoiser(scheduler.scaleModelInput(x, t), new Int32Array(n).fill(t));
-    if (out.length !== x.length) throw new DiffusionError(`denoiser output: expected ${x.length} elements, got ${out.length}`);
-    x = scheduler.step(out, t, x, rng);
-    const info: StepInfo = { step: i - start.begin, total, t, x, x0: scheduler.predOriginalSample ?? x };
-    await opts.onStep?.(info);
-  }
-  return x;
+  const ts = scheduler.timesteps.subarray(start.begin);
+  const net = async (input: Float32Array, t: number) => {
+    const out = await denoiser(input, new Int32Array(n).fill(t));
+    if (out.length !== size) throw new DiffusionError(`denoiser output: expected ${size} elements, got ${out.length}`);
+    return out;
+  };
+  const report = opts.onStep && ((i: number, t: number, x: Float32Array) =>
+    opts.onStep!({ step: i, total: ts.length, t, x, x0: scheduler.predOriginalSample ?? x }));
+  return runTimesteps(scheduler, start.x, ts, net, rng, { signal: opts.signal, report });
 }
