@@ -4,6 +4,7 @@
  * tools/sd-scheduler-refs.py also uses, from the fixture's latents_init, for 4 and 10 steps:
  * every step's latents to 1e-4. Euler ancestral gets the script's saved noise draws.
  */
+import { runTimesteps } from '../../../src/diffusion/samplers/loop';
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -40,14 +41,12 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
-function run(s: Scheduler, steps: number, noise: NoiseSource): Float32Array[] {
+/** Every step's latents, through the loop body the project's samplers share (samplers/loop.ts runTimesteps). */
+async function run(s: Scheduler, steps: number, noise: NoiseSource): Promise<Float32Array[]> {
   s.setTimesteps(steps);
-  let x: Float32Array = LATENTS.map((v) => v * s.initNoiseSigma);
   const out: Float32Array[] = [];
-  for (const t of s.timesteps) {
-    x = s.step(model(s.scaleModelInput(x, t), t), t, x, noise);
-    out.push(x);
-  }
+  const x = LATENTS.map((v) => v * s.initNoiseSigma);
+  await runTimesteps(s, x, s.timesteps, async (input, t) => model(input, t), noise, { report: (_i, _t, xi) => { out.push(xi); } });
   return out;
 }
 
@@ -64,11 +63,11 @@ describe('diffusers-parity schedulers', () => {
 
   for (const name of NAMES) {
     for (const steps of [4, 10]) {
-      it(`${name}, ${steps} steps: timesteps, init sigma and every step's latents match diffusers to 1e-4`, () => {
+      it(`${name}, ${steps} steps: timesteps, init sigma and every step's latents match diffusers to 1e-4`, async () => {
         const ref = refs[`${name}-${steps}`];
         const s = createScheduler(CONFIG, 'scheduler_config.json', name);
         const noise = fixedNoise(npy(path.join(REFS, `noise-${steps}.npy`)));
-        const got = run(s, steps, noise);
+        const got = await run(s, steps, noise);
         s.timesteps.forEach((t, i) => assert.ok(Math.abs(t - ref.timesteps[i]) < 2e-3, `timestep ${i}: ${t} vs ${ref.timesteps[i]}`));
         assert.equal(s.timesteps.length, ref.timesteps.length);
         assert.ok(Math.abs(s.initNoiseSigma - ref.init_noise_sigma) < 1e-5, `init sigma ${s.initNoiseSigma} vs ${ref.init_noise_sigma}`);
