@@ -83,7 +83,11 @@ export function goldenCases(): GoldenCase[] {
     { name: 'toy latents', config: model('toy'), options: { steps: 4, latents } },
     { name: 'toy guidance', config: model('toy', {}, 2), options: { steps: 4, guidance: 2.5 } },
     { name: 'cold default', config: model('cold-blur', { timesteps: 8 }), options: { seed: 6 } },
-    { name: 'cold no clip', config: { ...model('cold-blur', { timesteps: 8 }), cold: { blurStd: 0.3, startMean: 0.1, startStd: 0.2 } }, options: { seed: 6, clipX0: false } },
+    {
+      name: 'cold no clip',
+      config: { ...model('cold-blur', { timesteps: 8 }), cold: { blurStd: 0.3, startMean: 0.1, startStd: 0.2 } },
+      options: { seed: 6, clipX0: false },
+    },
   );
   for (const strength of [0, 0.3, 0.55, 0.8, 1]) {
     for (const sampler of ['ddpm', 'ddim', 'dpm++2m', 'dpm++2m-sde', 'euler', 'heun'] as const) {

@@ -95,7 +95,8 @@ describe('scheduler objects: one registry, one loop', () => {
     assert.throws(sample('toy', 'ddim'), /^OptionError: sampler "ddim" does not apply to a toy model \(use toy\)$/);
     assert.throws(sample('cold-blur', 'heun'), /^OptionError: sampler "heun" does not apply to a cold-blur model \(use cold\)$/);
     assert.throws(sample('toy', 'halving'), /^OptionError: sampler "halving" does not apply to a toy model \(use toy\)$/);
-    assert.throws(sample('gaussian', 'toy'), /^OptionError: sampler "toy" does not apply to a gaussian model \(use one of ddpm\|ddim\|dpm\+\+2m\|dpm\+\+2m-sde\|euler\|heun\|halving\)$/);
+    assert.throws(sample('gaussian', 'toy'),
+      /^OptionError: sampler "toy" does not apply to a gaussian model \(use one of ddpm\|ddim\|dpm\+\+2m\|dpm\+\+2m-sde\|euler\|heun\|halving\)$/);
     assert.throws(sample('gaussian', 'cold'), /^OptionError: sampler "cold" does not apply to a gaussian model/);
     // diffusers-parity schedulers are for scheduler_config.json folders; the project's ddpm/heun/toy are not
     assert.throws(sample('gaussian', 'pndm'), /^OptionError: sampler "pndm" does not apply to a gaussian model/);
@@ -110,7 +111,8 @@ describe('scheduler objects: one registry, one loop', () => {
     assert.throws(make('toy', { eta: 0.5 }), /^OptionError: eta applies to the ddim sampler only \(not toy\)$/);
     assert.throws(make('toy', { spacing: 'trailing' }), /^OptionError: spacing applies to the ddpm\|ddim\|dpm\+\+2m\|dpm\+\+2m-sde samplers only \(not toy\)$/);
     assert.throws(make('cold-blur', { steps: 4 }), /^OptionError: steps does not apply to cold \(it restores all T levels\)$/);
-    assert.throws(make('gaussian', { sampler: 'heun', spacing: 'leading' }), /^OptionError: spacing does not apply to heun \(it steps on the Karras sigma grid\)$/);
+    assert.throws(make('gaussian', { sampler: 'heun', spacing: 'leading' }),
+      /^OptionError: spacing does not apply to heun \(it steps on the Karras sigma grid\)$/);
     assert.throws(make('gaussian', { sampler: 'ddim', variance: 'beta' }), /^OptionError: variance applies to the ddpm sampler only \(not ddim\)$/);
     assert.throws(make('gaussian', { sampler: 'halving', eta: 0 }), /^OptionError: eta applies to the ddim sampler only \(not halving\)$/);
     assert.throws(make('gaussian', { eta: 2 }), /^OptionError: eta must be in \[0, 1\], got 2$/);

@@ -390,7 +390,10 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
       .option('pipeline', { type: 'string', describe: `Cascade file: base model then super-resolution stages (${shippedDoc('pipelines.md')})` })
       .option('ensemble', { type: 'string', describe: `Experts file: one model per timestep range (${shippedDoc('pipelines.md')})` })
       .option('config', { type: 'string', describe: 'JSON config for a model without onnx-diffusion metadata (with a diffusers folder: overrides its configs key by key, e.g. {"image": {"size": 64}})' })
-      .option('sampler', { type: 'string', describe: 'ddpm | ddim | dpm++2m | dpm++2m-sde | euler | heun (gaussian; default ddim), toy, cold (the toy and cold-blur models), or a registered scheduler' })
+      .option('sampler', {
+        type: 'string',
+        describe: 'ddpm | ddim | dpm++2m | dpm++2m-sde | euler | heun (gaussian; default ddim), toy, cold, or a registered scheduler',
+      })
       .option('steps', { type: 'number', describe: 'Denoising steps (default: ddpm T, ddim 50, dpm++2m(-sde) 20, euler 30, heun 15)' })
       .option('eta', { type: 'number', describe: 'DDIM noise in [0, 1] (default 0)' })
       .option('n', { type: 'number', default: 16, describe: 'Number of images' })

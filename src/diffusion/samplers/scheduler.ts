@@ -146,7 +146,8 @@ export interface VpSetup {
 export function vpSetup(config: ModelConfig, s: SchedulerSettings, takesSpacing = true): VpSetup {
   const d = config.diffusion;
   if (d.clipSample !== undefined && d.clipSample !== 0 && d.clipSample !== 1 && s.clipX0 !== false) {
-    throw new ConfigError('diffusion.clipSample', `${d.clipSample}: the samplers clamp x0 to [-1, 1] only (clip_sample_range 1), or not at all (clipX0: false)`);
+    throw new ConfigError('diffusion.clipSample',
+      `${d.clipSample}: the samplers clamp x0 to [-1, 1] only (clip_sample_range 1), or not at all (clipX0: false)`);
   }
   return {
     schedule: makeSchedule(d),
@@ -169,7 +170,9 @@ export function checkSteps(name: string, steps: number, T: number): void {
 
 export function spacingOf(v: unknown): TimestepSpacing | undefined {
   if (v === undefined) return undefined;
-  if (!(TIMESTEP_SPACINGS as readonly unknown[]).includes(v)) throw new OptionError('spacing', `must be one of ${TIMESTEP_SPACINGS.join('|')}, got ${JSON.stringify(v)}`);
+  if (!(TIMESTEP_SPACINGS as readonly unknown[]).includes(v)) {
+    throw new OptionError('spacing', `must be one of ${TIMESTEP_SPACINGS.join('|')}, got ${JSON.stringify(v)}`);
+  }
   return v as TimestepSpacing;
 }
 

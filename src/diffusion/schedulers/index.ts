@@ -142,7 +142,8 @@ export function createScheduler(json: unknown, source: string, name?: string): S
     const e = registry.get(name);
     if (!e) throw new OptionError('sampler', `"${name}" is not a scheduler (expected one of ${schedulerNames('diffusers').join('|')})`);
     if (!e.fromConfig) {
-      throw new OptionError('sampler', `"${name}" does not apply to a diffusers scheduler_config.json (${source}) (expected one of ${schedulerNames('diffusers').join('|')})`);
+      const names = schedulerNames('diffusers').join('|');
+      throw new OptionError('sampler', `"${name}" does not apply to a diffusers scheduler_config.json (${source}) (expected one of ${names})`);
     }
     return e.fromConfig(json, source);
   }
