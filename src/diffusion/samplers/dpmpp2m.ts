@@ -80,15 +80,18 @@ export class Dpmpp2mScheduler extends VpScheduler {
   readonly defaultSteps = 20;
   private history: DpmStepArgs['history'] = null;
 
-  constructor(schedule: NoiseSchedule, prediction: Prediction, readonly sde: boolean, o: DpmSchedulerOptions = {}) {
+  readonly sde: boolean;
+
+  constructor(schedule: NoiseSchedule, prediction: Prediction, o: DpmSchedulerOptions = {}) {
     super(schedule, prediction, spacingOf(o.spacing) ?? 'trailing', o.clip ?? true, o.stepsOffset);
-    this.name = sde ? 'dpm++2m-sde' : 'dpm++2m';
+    this.sde = o.sde === true;
+    this.name = this.sde ? 'dpm++2m-sde' : 'dpm++2m';
   }
 
-  /** From a gaussian model's config (its diffusers keys give defaults) and createSampler's settings. */
-  static fromConfig(config: ModelConfig, settings: SchedulerSettings = {}, sde = false): Dpmpp2mScheduler {
+  /** From a gaussian model's config (its diffusers keys give defaults) and createSampler's settings; `sde` is the registry entry's. */
+  static fromConfig(config: ModelConfig, settings: SchedulerSettings = {}, o: { sde?: boolean } = {}): Dpmpp2mScheduler {
     const v = vpSetup(config, settings);
-    return new Dpmpp2mScheduler(v.schedule, v.prediction, sde, v);
+    return new Dpmpp2mScheduler(v.schedule, v.prediction, { ...v, sde: o.sde });
   }
 
   protected spaced(steps: number): Int32Array {
@@ -115,6 +118,8 @@ export class Dpmpp2mScheduler extends VpScheduler {
 }
 
 export interface DpmSchedulerOptions {
+  /** The SDE variant (`dpm++2m-sde`); default the ODE solver (`dpm++2m`). */
+  sde?: boolean;
   /** Default 'trailing'. */
   spacing?: TimestepSpacing;
   /** Clamp x0 to [-1, 1] (default true). */
@@ -122,10 +127,13 @@ export interface DpmSchedulerOptions {
   stepsOffset?: number;
 }
 
-/** DPM-Solver++(2M) over `shape.n` samples (the scheduler run by the one loop); `dpm++2m-sde` is its own registry entry. */
+/**
+ * DPM-Solver++(2M) over `shape.n` samples (the scheduler run by the one loop).
+ * The positional `sde` is kept for old callers; the SDE variant is its own registry entry, `dpm++2m-sde`.
+ */
 export async function dpmpp2mSample(
   denoiser: Denoiser, schedule: NoiseSchedule, prediction: Prediction, shape: SampleShape, opts: DpmSolverOptions = {}, sde = false,
 ): Promise<Float32Array> {
-  const scheduler = new Dpmpp2mScheduler(schedule, prediction, sde, { ...opts, clip: opts.clipX0 !== false });
+  const scheduler = new Dpmpp2mScheduler(schedule, prediction, { ...opts, sde, clip: opts.clipX0 !== false });
   return denoise(scheduler, denoiser, shape, opts);
 }

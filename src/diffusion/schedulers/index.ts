@@ -43,10 +43,10 @@ const registry = new Map<string, SchedulerEntry>([
     options: ['steps', 'eta', 'spacing', 'clipX0'],
   }],
   ['dpm++2m', {
-    fromModel: (c, s) => Dpmpp2mScheduler.fromConfig(c, s, false), fromConfig: (j, s) => DpmSolverMultistepScheduler.fromConfig(j, s, { karras: false }),
+    fromModel: (c, s) => Dpmpp2mScheduler.fromConfig(c, s), fromConfig: (j, s) => DpmSolverMultistepScheduler.fromConfig(j, s, { karras: false }),
     options: ['steps', 'spacing', 'clipX0'],
   }],
-  ['dpm++2m-sde', { fromModel: (c, s) => Dpmpp2mScheduler.fromConfig(c, s, true), options: ['steps', 'spacing', 'clipX0'] }],
+  ['dpm++2m-sde', { fromModel: (c, s) => Dpmpp2mScheduler.fromConfig(c, s, { sde: true }), options: ['steps', 'spacing', 'clipX0'] }],
   ['euler', {
     fromModel: (c, s) => EulerScheduler.fromConfig(c, s), fromConfig: (j, s) => EulerDiscreteScheduler.fromConfig(j, s, { karras: false }),
     options: ['steps', 'clipX0'], refuses: { spacing: KARRAS },
