@@ -121,6 +121,11 @@ describe('scheduler objects: one registry, one loop', () => {
     assert.throws(make('gaussian', { steps: 21 }), /^OptionError: steps must be an integer in \[1, 20\] for ddim, got 21$/);
     assert.throws(make('gaussian', { sampler: 'euler', steps: 0 }), /^OptionError: steps must be an integer in \[1, 20\] for euler, got 0$/);
     assert.throws(make('toy', { steps: 1.5 }), /^OptionError: steps must be a positive integer for toy, got 1\.5$/);
+    // a diffusers clip_sample_range other than 1 is the config's error, unless clipping is off
+    const clipHalf = closedFormModel(model('gaussian', { clipSample: 0.5 }));
+    assert.throws(() => createSampler(clipHalf, { sampler: 'euler', steps: 5 }),
+      /^ConfigError: diffusion\.clipSample: 0\.5: the samplers clamp x0 to \[-1, 1\] only \(clip_sample_range 1\), or not at all \(clipX0: false\)$/);
+    createSampler(clipHalf, { sampler: 'euler', steps: 5, clipX0: false });
   });
 
   it('addNoise is the kind\'s forward process: q(x_t | x_0), the toy mix, the blur, x0 + sigma z on the Karras grid', () => {
