@@ -90,6 +90,23 @@ describe('scheduler objects: one registry, one loop', () => {
     assert.ok(schedulerNames('gaussian').includes('halving') && !schedulerNames('toy').includes('halving'));
   });
 
+  it("a function registered under a built-in name replaces its scheduler_config.json maker only", async () => {
+    const before = await createSampler(closedFormModel(model('gaussian')), { sampler: 'ddpm', steps: 4 }).sample(1);
+    const made: string[] = [];
+    registerScheduler('ddpm', (json, source) => {
+      made.push(source);
+      return createScheduler(json, source, 'ddim');
+    });
+    try {
+      const after = await createSampler(closedFormModel(model('gaussian')), { sampler: 'ddpm', steps: 4 }).sample(1);
+      assert.deepEqual(after.images, before.images, "the project's DDPM still samples the model");
+      assert.equal(createScheduler({ _class_name: 'DDIMScheduler' }, 'x.json', 'ddpm').name, 'ddim');
+      assert.deepEqual(made, ['x.json']);
+    } finally {
+      registerScheduler('ddpm', { fromModel: (c, s) => DdpmScheduler.fromConfig(c, s), options: ['steps', 'spacing', 'variance', 'clipX0'] });
+    }
+  });
+
   it('refuses a scheduler that does not apply to the model kind, by name, both ways', () => {
     const sample = (kind: ModelConfig['kind'], sampler: string) => () => createSampler(closedFormModel(model(kind)), { sampler });
     assert.throws(sample('toy', 'ddim'), /^OptionError: sampler "ddim" does not apply to a toy model \(use toy\)$/);

@@ -77,12 +77,13 @@ const CLASSES: Record<string, SchedulerFactory> = {
 
 /**
  * Adds (or replaces) a named scheduler; names are matched case-sensitively. A function is a
- * scheduler_config.json factory (Stable Diffusion folders only); an entry can also make the
- * scheduler of the project's own models (`fromModel`, for the `kinds` it names).
+ * scheduler_config.json factory (Stable Diffusion folders): it replaces the name's `fromConfig`
+ * only, so a built-in name keeps making the project's scheduler for its models. An entry replaces
+ * the whole name and can make the scheduler of the project's own models (`fromModel`, for `kinds`).
  */
 export function registerScheduler(name: string, entry: SchedulerFactory | SchedulerEntry): void {
   if (typeof name !== 'string' || name === '') throw new OptionError('name', 'must be a non-empty string');
-  if (typeof entry === 'function') return void registry.set(name, { fromConfig: entry });
+  if (typeof entry === 'function') return void registry.set(name, { ...registry.get(name), fromConfig: entry });
   if (!isObj(entry) || (typeof entry.fromModel !== 'function' && typeof entry.fromConfig !== 'function')) {
     throw new OptionError('entry', `must be a function (config, source) => Scheduler or an object with fromModel and/or fromConfig, got ${typeof entry}`);
   }
