@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { DiffusionError } from '../core/errors';
 import type { LoraSpec } from '../core/model-config';
-import { writeFileAtomic } from '../image/atomic';
+import { writeFileAtomic } from '../core/node/atomic-file';
 import { adapterFrom, encodeAdapter, insertLora, LoraOptions, loraSpecOf } from '../nn/lora';
 import { Tensor } from '../onnx/tensor';
 import type { TrainOptions } from './options';

@@ -11,9 +11,9 @@ import type { Recipe } from '../nn';
 import { readTrainModel } from './frozen-weights';
 import { diffusersFolderConfig, diffusersFolderOf, diffusersUnetFile, isDiffusersFolder } from '../runtime/diffusers-folder';
 import type { TrainOptions } from './options';
-import { Setup, setupFromModel } from './setup-model';
+import { Setup, setupFromModel } from './setup-from-model';
 
-export type { Setup } from './setup-model';
+export type { Setup } from './setup-from-model';
 
 function readJsonFile(path: string): unknown {
   try {

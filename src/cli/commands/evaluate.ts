@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 import { DiffusionError } from '../../core/errors';
 import { evaluate, Evaluation, Scores } from '../../eval/evaluate';
 import { loadModel } from '../../runtime/load';
-import { loadEnsemble } from '../../runtime/pipelines';
+import { loadEnsemble } from '../../runtime/cascades';
 import { shippedDoc } from '../../core/node/package-files';
 import { checkDevice, plannedSteps, positiveInt, SampleArgs, samplerConfig, samplerOptions } from './sample';
 

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { CreateSamplerOptions, createSampler, type ShapedValues } from '../../diffusion/sampler';
 import { ModelConfig } from '../../core/model-config';
-import { loadCascade, loadEnsemble } from '../../runtime/pipelines';
+import { loadCascade, loadEnsemble } from '../../runtime/cascades';
 import type { SamplerModel } from '../../diffusion/sampler';
 import { KARRAS_SAMPLERS, samplerName, SAMPLER_NAMES, type SamplerName } from '../../diffusion/samplers';
 import { DiffusionError } from '../../core/errors';

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { OptionError } from '../../src/core/errors';
 import { buildModel, loadRecipe } from '../../src/nn';
 import { decodeModel } from '../../src/onnx/proto';
-import { setupFromModel } from '../../src/train/setup-model';
+import { setupFromModel } from '../../src/train/setup-from-model';
 import { fixture, repoRoot } from '../helpers/paths';
 
 describe('train: the model to fine-tune (setup-model.ts)', () => {
