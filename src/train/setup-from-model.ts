@@ -43,6 +43,11 @@ export interface SetupFromModelOptions {
   noConfig?: string;
   /** The training batch: a foreign export's symbolic dims are pinned to it (default 1). */
   batch?: number;
+  /**
+   * The config the caller already parsed from the model's metadata (null: it carries none), so it
+   * is not parsed again; used when `given` is undefined. Left as it was: the setup works on a copy.
+   */
+  metadataConfig?: ModelConfig | null;
 }
 
 /**
@@ -54,7 +59,8 @@ export function setupFromModel(decoded: Model, file: string, given?: unknown, o:
   const { configName = 'config', prediction, noConfig = 'pass `config` (a JSON file) or use `recipe`' } = o;
   // A half-stored file (export --fp16) trains in float32: its weights become initializers again.
   const model = fullPrecisionWeights(decoded);
-  const config = given !== undefined ? configFromJson(given, configName) : readModelConfig(model.metadata, file);
+  const parsed = o.metadataConfig === undefined ? readModelConfig(model.metadata, file) : o.metadataConfig === null ? undefined : structuredClone(o.metadataConfig);
+  const config = given !== undefined ? configFromJson(given, configName) : parsed;
   if (!config) throw new DiffusionError(`${file}: the model carries no onnx-diffusion metadata; ${noConfig}`);
   if (prediction && prediction !== config.diffusion.prediction) {
     throw new OptionError('prediction', `${prediction}: the model was trained to predict ${config.diffusion.prediction}; only fresh models (\`recipe\`) can change it`);
