@@ -203,7 +203,7 @@ describe('package: npm pack, then install into a fresh app from the registry cac
     assert.deepEqual(unshippedMdRefs(pkg, files), []);
   });
 
-  it('a CommonJS script samples with pipeline() and writes a PNG; require() loads neither sharp nor onnxruntime-node; a subpath entry shares the root's classes', () => {
+  it("a CommonJS script samples with pipeline() and writes a PNG; require() loads neither sharp nor onnxruntime-node; a subpath entry shares the root's classes", () => {
     fs.writeFileSync(path.join(app, 'sample.cjs'), CJS);
     const out = JSON.parse(run(process.execPath, ['sample.cjs'], app).trim().split('\n').pop()!) as { n: number; eager: string[]; subpath: boolean };
     assert.equal(out.n, 4);
