@@ -171,7 +171,7 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
         const res = await cascade.sample(n, { seed: o.sampling?.seed, batch: o.sampling?.batch, clipX0: o.sampling?.clipX0 });
         scores = await ev.score(res.images, n, { source: `${o.pipeline} (cascade of ${cascade.models.length})`, channels: res.c, size: res.h });
       } finally {
-        await cascade.release();
+        await cascade.dispose();
       }
     } else {
       const opts = { threads: o.threads, device: o.device };
@@ -188,8 +188,8 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
         const how = model.config.kind === 'gaussian' ? `${sampling.sampler ?? 'ddim'} ${sampling.steps ?? ''}`.trim() : model.config.kind;
         scores = await ev.score(res.images, n, { source: `${name} (${ens ? `${ens.models.length} experts, ` : ''}${how})`, channels: res.c, size: res.h, requested });
       } finally {
-        await loaded?.release();
-        await ens?.release();
+        await loaded?.dispose();
+        await ens?.dispose();
       }
     }
     let floor: Scores | undefined;
@@ -204,6 +204,6 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
     }
     return { reference: ev.reference, scores, floor, note };
   } finally {
-    await ev.release();
+    await ev.dispose();
   }
 }

@@ -58,6 +58,6 @@ export async function writeSamples(out: string, setup: Setup, step: StepGraph, c
     const res = await sampler.sample(n);
     await writePng(join(out, 'samples', `step-${String(at).padStart(6, '0')}.png`), makeGrid(res.rgba, { scale: Math.max(1, Math.round(64 / config.image.size)) }));
   } finally {
-    await model.release();
+    await model.dispose();
   }
 }

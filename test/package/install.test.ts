@@ -33,7 +33,7 @@ const eager = Object.keys(require.cache).filter((k) => /node_modules[\\\\/](shar
   const { buildTrainGraph } = require('onnx-diffusion/train');
   const model = od.decodeModel(od.encodeModel(od.buildModel(od.loadRecipe('unet-tiny'))));
   const subpath = model.graph instanceof graph.Graph && [...model.graph.initializers.values()][0] instanceof graph.Tensor
-    && typeof buildTrainGraph === 'function' && require.resolve('onnx-diffusion/graph').replace(/\\/g, '/').endsWith('/dist/entries/graph.js');
+    && typeof buildTrainGraph === 'function' && require.resolve('onnx-diffusion/graph').endsWith(require('node:path').join('dist', 'entries', 'graph.js'));
   console.log(JSON.stringify({ n: rgba.length, eager, ms, subpath }));
 })();
 `;
@@ -56,7 +56,7 @@ const graphEntry = await import('onnx-diffusion/graph');
 const trainEntry = await import('onnx-diffusion/train');
 const built = decodeModel(encodeModel(buildModel(loadRecipe('unet-tiny'))));
 const subpath = {
-  entry: import.meta.resolve('onnx-diffusion/graph').replace(/^.*\/node_modules\//, ''),
+  entry: import.meta.resolve('onnx-diffusion/graph').split('/node_modules/').pop(),
   sameGraph: built.graph instanceof graphEntry.Graph && [...built.graph.initializers.values()][0] instanceof graphEntry.Tensor,
   trainGraph: typeof trainEntry.buildTrainGraph,
   rootIsSmall: Object.keys(await import('onnx-diffusion')).length < 70,
