@@ -10,6 +10,7 @@ import { buildModel, createSampler, encodeModel, imagePipeline, loadCascade, loa
 import { TINY_SD } from '../helpers/tiny-sd';
 import { buildClassifier, buildTrainGraph, GraphTrainer } from '../../src/entries/train';
 import { Tensor } from '../../src/entries/graph';
+import { FeatureNet } from '../../src/entries/eval';
 import { serializeCascade } from '../../src/core/cascade-files';
 import { tinyRecipe, tmp, writeModel } from '../cascades/helpers';
 
@@ -83,6 +84,16 @@ describe('dispose(): every object that holds sessions frees them; release() is i
     assert.ok(Number.isFinite((await trainer.run(data, { lr: 1e-3 })).loss));
     await trainer.dispose();
     await assert.rejects(trainer.run(data, { lr: 1e-3 }), RELEASED);
+  });
+
+  it("the evaluator's FeatureNet frees its session on dispose(), and on release() as well", async () => {
+    for (const method of ['dispose', 'release'] as const) {
+      const net = await FeatureNet.load(undefined, { threads: 1 });
+      const x = new Float32Array(28 * 28);
+      assert.equal((await net.embed(x, 1)).n, 1);
+      await net[method]();
+      await assert.rejects(net.embed(x, 1), RELEASED);
+    }
   });
 
   it('a Stable Diffusion pipeline (loadStableDiffusion) frees its text encoder, UNet and VAE sessions on dispose()', async () => {
