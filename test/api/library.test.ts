@@ -48,7 +48,7 @@ describe('library API (package root)', function () {
     assert.equal(a.images.length, 2 * 16 * 16);
     const b = await sampler.sample(2);
     assert.deepEqual(b.images, a.images);
-    await model.release();
+    await model.dispose();
   });
 
   it('loadModel from a path with a JSON config path, and from a checkpoint folder', async () => {
@@ -56,13 +56,13 @@ describe('library API (package root)', function () {
     assert.equal(foreign.config.image.size, 16);
     const { rgba } = await createSampler(foreign, { steps: 2 }).sample(1);
     assert.equal(rgba[0].rgba.length, 16 * 16 * 4);
-    await foreign.release();
+    await foreign.dispose();
     const dir = path.join(tmp, 'ckpt');
     fs.mkdirSync(dir);
     fs.writeFileSync(path.join(dir, 'model.onnx'), encodeModel(buildModel(loadRecipe(TINY))));
     const ours = await loadModel(dir);
     assert.equal(ours.config.format, 'onnx-diffusion/1');
-    await ours.release();
+    await ours.dispose();
   });
 
   it('loadModel errors are one line naming the problem', async () => {
