@@ -31,7 +31,10 @@ export { readModelConfig, configFromJson, type ModelConfig } from './core/model-
 export { decodeModel, encodeModel } from './onnx/proto';
 
 // Schedulers: the one registry (diffusers' scheduler_config.json, and your own)
-export { createScheduler, registerScheduler, schedulerNames, type Scheduler, type SchedulerFactory, type NoiseSource } from './diffusion/schedulers';
+export {
+  createScheduler, registerScheduler, unregisterScheduler, schedulerNames, modelScheduler, DEFAULT_SCHEDULER,
+  type Scheduler, type SchedulerFactory, type NoiseSource, type ModelScheduler, type ModelSchedulerFactory, type SchedulerEntry, type SchedulerSettings, type StartOptions,
+} from './diffusion/schedulers';
 
 // Training and fine-tuning
 export { train, type TrainOptions, type TrainResult, type StepReport } from './train/trainer';

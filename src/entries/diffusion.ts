@@ -14,9 +14,13 @@ export {
 export type { Denoiser, SampleShape, StepInfo, TimestepSpacing, DdpmVariance, ImageInit } from '../diffusion/samplers/types';
 export { createSampler, type CreateSamplerOptions, type Extras, type SampleCallOptions, type SampleResult, type Sampler, type SamplerModel } from '../diffusion/sampler';
 export {
-  createScheduler, registerScheduler, schedulerNames, DdimScheduler, EulerDiscreteScheduler, EulerAncestralScheduler, DpmSolverMultistepScheduler,
-  PndmScheduler, type Scheduler, type SchedulerFactory, type NoiseSource,
+  createScheduler, registerScheduler, unregisterScheduler, schedulerNames, modelScheduler, DEFAULT_SCHEDULER,
+  DdimScheduler, EulerDiscreteScheduler, EulerAncestralScheduler, DpmSolverMultistepScheduler, PndmScheduler,
+  type Scheduler, type SchedulerFactory, type NoiseSource, type ModelScheduler, type ModelSchedulerFactory, type SchedulerEntry, type SchedulerSettings, type StartOptions,
 } from '../diffusion/schedulers';
+export {
+  denoise, runTimesteps, IndexedScheduler, VpScheduler, DdpmScheduler, DdimModelScheduler, Dpmpp2mScheduler, EulerScheduler, HeunScheduler, ToyScheduler, ColdScheduler,
+} from '../diffusion/samplers';
 export * from '../diffusion/cascades';
 export { resolveIo, type ModelIo, type TimestepFeed } from '../diffusion/config-inputs';
 export { StableDiffusion, type StableDiffusionOptions, type SdResult, type SdStepInfo, type SdParts, type SdOrt } from '../diffusion/sd/pipeline';
