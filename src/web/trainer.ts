@@ -87,22 +87,23 @@ export class Trainer {
   private readonly rng: Rng;
   private readonly run: TrainingRun<Batch>;
 
+  private session: InferenceSession | null;
+  private readonly setup: Setup;
+  private readonly graph: StepGraph;
+  private readonly hyper: RunHyper;
+  private readonly options: WebTrainerOptions;
+  readonly backend: Backend;
+  readonly memory: StepMemory;
+  readonly source: string;
+
   /** @internal */
-  constructor(
-    ort: OrtWeb,
-    private session: InferenceSession | null,
-    private readonly setup: Setup,
-    private readonly graph: StepGraph,
-    vec: TrainVectors,
-    private readonly hyper: RunHyper,
-    private readonly options: WebTrainerOptions,
-    readonly backend: Backend,
-    readonly memory: StepMemory,
-    readonly source: string,
-  ) {
-    this.rng = new Rng(hyper.seed + 1);
+  constructor(p: TrainerParts) {
+    ({ session: this.session, setup: this.setup, graph: this.graph, hyper: this.hyper, options: this.options } = p);
+    ({ backend: this.backend, memory: this.memory, source: this.source } = p);
+    this.rng = new Rng(p.hyper.seed + 1);
     const kept = (k: number) => `the weights of step ${k} are kept`;
-    this.run = diffusionRun({ graph, config: setup.config, rng: this.rng, hyper }, { run: webRunner(ort, () => this.session, source), vec, kept });
+    const d = { graph: p.graph, config: p.setup.config, rng: this.rng, hyper: p.hyper, nulls: p.nulls };
+    this.run = diffusionRun(d, { run: webRunner(p.ort, () => this.session, p.source), vec: p.vec, kept });
   }
 
   /** Steps taken so far. */
@@ -186,11 +187,21 @@ export class Trainer {
     if (h.data && this.loader) this.loader.loader.setState(h.data.loader);
   }
 
+  /** The trained values, flat in the step graph's layout (EMA by default). @internal */
+  trained(ema = true): { layout: StepGraph['layout']; values: Float32Array } {
+    return { layout: this.graph.layout, values: ema ? this.run.vec.ema : this.run.vec.params };
+  }
+
   /** Frees the ORT session; the trainer cannot step afterwards (exportModel and saveState still work). */
-  async release(): Promise<void> {
+  async dispose(): Promise<void> {
     const s = this.session;
     this.session = null;
     await s?.release();
+  }
+
+  /** @deprecated The same as `dispose()`. */
+  release(): Promise<void> {
+    return this.dispose();
   }
 
   private async exclusive<T>(what: string, f: () => Promise<T>): Promise<T> {
@@ -262,6 +273,22 @@ const HEAP: Record<Backend, string> = {
   webgpu: 'the default limit of 4 GiB for the WebGPU backend (`memoryLimit` sets another)',
 };
 
+/** What a Trainer is made of. @internal */
+export interface TrainerParts {
+  ort: OrtWeb;
+  session: InferenceSession;
+  setup: Setup;
+  graph: StepGraph;
+  vec: TrainVectors;
+  hyper: RunHyper;
+  options: WebTrainerOptions;
+  backend: Backend;
+  memory: StepMemory;
+  source: string;
+  /** Per conditioning input, the value a dropped condition gets (captions: the empty prompt's embedding). */
+  nulls?: Record<string, Float32Array>;
+}
+
 /**
  * A trainer for `model` (a URL, File, Blob or bytes of a model.onnx: ours, or a foreign export
  * with `config`, the JSON that `train --config` takes). Builds the step graph in the page, checks
@@ -271,13 +298,25 @@ export async function createTrainer(model: ModelSource, config?: unknown, option
   const { bytes, name: fetched } = await readBytes(model, 'createTrainer');
   const source = options.name ?? fetched;
   const batch = positiveInteger('batch', options.batch ?? 16);
-  const totalSteps = positiveInteger('steps', options.steps ?? TRAIN_DEFAULTS.steps);
   const setup = setupFromModel(decodeModel(bytes, source), source, config, {
     configName: `${source} config`, noConfig: 'pass its config (the second argument of createTrainer)', batch,
   });
+  return openTrainer(setup, source, options, { batch });
+}
+
+/**
+ * The step graph of `setup` built in the page, its memory checked, its onnxruntime-web session
+ * opened, and the Trainer over them: what createTrainer and the Stable Diffusion trainer share.
+ * @internal
+ */
+export async function openTrainer(
+  setup: Setup, source: string, options: WebTrainerOptions, extra: { batch: number; trainable?: string; nulls?: Record<string, Float32Array> },
+): Promise<Trainer> {
+  const { batch } = extra;
+  const totalSteps = positiveInteger('steps', options.steps ?? TRAIN_DEFAULTS.steps);
   const hyper = resolveHyper(options, setup.config, setup.recipe, totalSteps);
   const { ort, backend, sessionOptions } = await openRuntime(options);
-  const graph = buildWebStep(setup, options, batch, source, backend);
+  const graph = buildWebStep(setup, { ...options, trainable: extra.trainable ?? options.trainable }, batch, source, backend);
   const stepBytes = encodeModel(graph.model);
   const memory = estimateStepMemory(graph.model.graph, batch, ['x0', 'noise', 'xt', 'target', 't', ...graph.extraInputs], stepBytes.length);
   checkStepMemory(memory, options.memoryLimit ?? WASM_HEAP_BYTES, source, HEAP[backend]);
@@ -288,10 +327,11 @@ export async function createTrainer(model: ModelSource, config?: unknown, option
   } catch (e) {
     throw new DiffusionError(`${source}: onnxruntime-web could not load the step graph: ${String((e as Error).message ?? e).split('\n')[0]}`);
   }
-  return new Trainer(ort, session, setup, graph, freshVectors(setup.trainModel, graph), hyper, options, backend, memory, source);
+  const vec = freshVectors(setup.trainModel, graph);
+  return new Trainer({ ort, session, setup, graph, vec, hyper, options, backend, memory, source, nulls: extra.nulls });
 }
 
-function positiveInteger(option: string, n: number): number {
+export function positiveInteger(option: string, n: number): number {
   if (!Number.isInteger(n) || n < 1) throw new OptionError(option, `must be a positive integer, got ${n}`);
   return n;
 }
