@@ -47,15 +47,18 @@ export function normalizeCaption(text: string): string {
   return text.replace(/\s+/g, ' ').trim();
 }
 
+/** Bytes as UTF-8 text (a BOM dropped), or one line naming `file` and `what` the bytes hold. */
+export function decodeUtf8(bytes: Uint8Array, file: string, what = 'caption'): string {
+  try {
+    return utf8.decode(bytes).replace(/^\uFEFF/, '');
+  } catch {
+    throw new FileFormatError(file, `${what} is not valid UTF-8 text (save it as UTF-8)`);
+  }
+}
+
 /** A caption file's text: valid UTF-8 (a BOM dropped), normalized. `file` names it in the error. */
 export function decodeCaption(bytes: Uint8Array, file: string): string {
-  let text: string;
-  try {
-    text = utf8.decode(bytes);
-  } catch {
-    throw new FileFormatError(file, 'caption is not valid UTF-8 text (save it as UTF-8)');
-  }
-  return normalizeCaption(text.replace(/^\uFEFF/, ''));
+  return normalizeCaption(decodeUtf8(bytes, file));
 }
 
 /**

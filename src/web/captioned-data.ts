@@ -10,7 +10,7 @@
  */
 import { DiffusionError, FileFormatError, OptionError } from '../core/errors';
 import {
-  captionFileOf, type CaptionedItem, decodeCaption, isCaptionImage, METADATA_FILE, noCaptionedImages, parseMetadataJsonl,
+  captionFileOf, type CaptionedItem, decodeCaption, decodeUtf8, isCaptionImage, METADATA_FILE, noCaptionedImages, parseMetadataJsonl,
 } from '../data/caption-text';
 import { coverResize } from '../data/fit';
 import { fromByte } from '../image/pixels';
@@ -49,7 +49,7 @@ async function fromFolderUrl(url: string | URL): Promise<CaptionedSet> {
   if (!res) {
     throw new FileFormatError(meta, `not found (a data folder URL needs a ${METADATA_FILE} naming its pictures: a static server cannot list a folder; or drop the files)`);
   }
-  const entries = parseMetadataJsonl(decodeCaption(new Uint8Array(await res.arrayBuffer()), meta), meta);
+  const entries = parseMetadataJsonl(decodeUtf8(new Uint8Array(await res.arrayBuffer()), meta, METADATA_FILE), meta);
   const urls = new Map<CaptionedItem, string>();
   const items = entries.map((e) => {
     const u = new URL(e.file, base).href;
@@ -84,7 +84,7 @@ async function fromFiles(files: readonly File[]): Promise<CaptionedSet> {
   const metaFile = files.find((f) => f.name === METADATA_FILE);
   const items: CaptionedItem[] = [];
   if (metaFile) {
-    const text = decodeCaption(new Uint8Array(await metaFile.arrayBuffer()), METADATA_FILE);
+    const text = decodeUtf8(new Uint8Array(await metaFile.arrayBuffer()), METADATA_FILE, METADATA_FILE);
     for (const e of parseMetadataJsonl(text, METADATA_FILE)) {
       const f = find(e.file);
       if (!f) throw new FileFormatError(e.where, `names '${e.file}', which is not among the dropped files`);

@@ -1,0 +1,184 @@
+/**
+ * Captioned training of a diffusers folder in headless Chromium: the web entry's
+ * `createTrainer(folderUrl, { data, lora })` on the served tiny-sd fixture against Node's
+ * `train({ init: DIR, data: 'captions:FOLDER', lora })` on the same eight pictures and seed.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Page } from 'playwright-core';
+import sharp from 'sharp';
+import { loadStableDiffusion } from '../../src/runtime/sd';
+import { train } from '../../src/train/trainer';
+import { launchChromium, type Browser } from '../../tools/web/browser';
+import { buildWeb } from '../../tools/web/build';
+import { serveStatic, type StaticServer } from '../../tools/web/serve';
+import { fixture } from '../helpers/paths';
+
+const DIR = fixture('tiny-sd');
+const STEPS = 50;
+// As test/train/captioned.test.ts: rank-4 LoRA, batch 2, lr 1e-2 without warmup, caption dropout 0.1.
+const RUN = { resolution: 32, steps: STEPS, batch: 2, lr: 1e-2, warmup: 0, condDropout: 0.1, seed: 3 };
+// The fixture has no VAE config, so the pipeline assumes SD's 8x VAE: 128 pixels ask for 16x16 latents (32x32 out).
+const SAMPLE = { prompt: 'a red square', steps: 3, height: 128, width: 128, seed: 5 };
+const COLOURS: [string, string][] = [['red', '#d02020'], ['blue', '#2040d0'], ['green', '#20b040'], ['yellow', '#e0d020']];
+
+/** Eight 32x32 pictures (a coloured square or disc on grey) with same-named .txt captions and a metadata.jsonl in the same order. */
+async function makePictures(dir: string): Promise<void> {
+  fs.mkdirSync(dir, { recursive: true });
+  const lines: string[] = [];
+  let k = 0;
+  for (const [name, hex] of COLOURS) {
+    for (const shape of ['square', 'circle']) {
+      const body = shape === 'square' ? `<rect x="8" y="8" width="16" height="16" fill="${hex}"/>` : `<circle cx="16" cy="16" r="9" fill="${hex}"/>`;
+      const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="32" height="32"><rect width="32" height="32" fill="#808080"/>${body}</svg>`;
+      await sharp(Buffer.from(svg)).png().toFile(path.join(dir, `p${k}.png`));
+      fs.writeFileSync(path.join(dir, `p${k}.txt`), `a ${name} ${shape}`);
+      lines.push(JSON.stringify({ file_name: `p${k}.png`, text: `a ${name} ${shape}` }));
+      k++;
+    }
+  }
+  fs.writeFileSync(path.join(dir, 'metadata.jsonl'), `${lines.join('\n')}\n`);
+}
+
+const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+};
+
+/** Runs `body` in the page with `lib` (the bundle), `b64`, `files(names)` (File objects built from fetched bytes) in scope. */
+function inPage<T>(page: Page, body: string): Promise<T> {
+  // A string, so tsx's transform (which names functions through a helper) does not reach the page.
+  return page.evaluate(`(async () => {
+    const lib = await import(new URL('/onnx-diffusion.mjs', location.href).href);
+    const b64 = (u8) => { let s = ''; for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode(...u8.subarray(i, i + 0x8000)); return btoa(s); };
+    const files = (dir, names) => Promise.all(names.map(async (n) => new File([await (await fetch(dir + n)).arrayBuffer()], n)));
+    const fail = (p) => p.then(() => 'no error', (e) => e.message);
+    ${body}
+  })()`) as Promise<T>;
+}
+
+describe('web: captioned training of a Stable Diffusion folder (headless Chromium)', function () {
+  this.timeout(300_000);
+  let dir: string;
+  let server: StaticServer;
+  let browser: Browser;
+  let page: Page;
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sd-captions-web-'));
+    const site = path.join(dir, 'site');
+    await buildWeb({ outDir: site, webgpu: false, train: false });
+    fs.symlinkSync(DIR, path.join(site, 'tiny-sd'));
+    await makePictures(path.join(site, 'pics'));
+    fs.mkdirSync(path.join(site, 'nometa'));
+    server = await serveStatic({ dir: site });
+    browser = await launchChromium();
+    page = await browser.context.newPage();
+    await page.goto(`${server.url}tiny-sd/model_index.json`);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it(`a LoRA run of ${STEPS} steps from a folder URL equals Node's train() on captions:, lowers the loss, and its adapter samples the same image in Node`, async () => {
+    const out = path.join(dir, 'node-run');
+    const at: number[] = [performance.now()];
+    const node = await train({
+      init: DIR, data: `captions:${path.join(dir, 'site', 'pics')}`, lora: { rank: 4 }, ...RUN, threads: 1, out, sampleEvery: 0, onEncode: () => at.push(performance.now()),
+      onStep: (s) => (s.step === 1 || s.step === STEPS) && at.push(performance.now()),
+    });
+    const nodeEncode = (at[8] - at[1]) / 7;
+    const nodeStep = (at[10] - at[9]) / (STEPS - 1);
+    const res = await inPage<{ losses: number[]; adapter: string; images: number[]; openMs: number; encodeMs: number; stepMs: number; encoded: number }>(page, `
+      const t0 = performance.now();
+      const at = [];
+      const trainer = await lib.createTrainer('/tiny-sd/', { data: '/pics/', lora: 4, ...${JSON.stringify(RUN)}, numThreads: 1,
+        onEncode: () => { at.push(performance.now()); } });
+      const openMs = performance.now() - t0;
+      const encoded = at.length;
+      // Per picture after the first (the first also opens the VAE encoder's session).
+      const encodeMs = (at[7] - at[0]) / 7;
+      const t1 = performance.now();
+      let first = 0;
+      const fit = await trainer.fit({ onStep: (s) => { if (s.step === 1) first = performance.now(); } });
+      const stepMs = (performance.now() - first) / (fit.steps - 1);
+      const gen = await trainer.pipeline();
+      const sample = await gen(${JSON.stringify(SAMPLE)});
+      await gen.dispose();
+      const adapter = b64(trainer.exportAdapter());
+      await trainer.dispose();
+      return { losses: fit.losses, adapter, images: Array.from(sample.images), openMs, encodeMs, stepMs, encoded };
+    `);
+    assert.equal(res.encoded, 8);
+    assert.equal(res.losses.length, STEPS);
+    // The page's encoders and UNet run in onnxruntime-web's WASM kernels, Node's in the CPU provider's:
+    // the same graphs and feeds, float32 sums in another order, so each loss agrees to float rounding
+    // carried through 50 AdamW steps, not bit for bit: measured worst 1.5e-6 relative (docs/captioned-training.md);
+    // 1e-4 leaves that margin while a changed feed, seed, batch order or dropout draw moves a loss by 1e-2 or more.
+    const rel = res.losses.map((l, i) => Math.abs(l - node.losses[i]) / Math.abs(node.losses[i]));
+    assert.ok(Math.max(...rel) < 1e-4, `page vs Node losses: worst relative difference ${Math.max(...rel)}`);
+    const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+    assert.ok(mean(res.losses.slice(-10)) < mean(res.losses.slice(0, 10)), `loss did not fall: ${res.losses.join(', ')}`);
+    // The page's adapter in Node's pipeline(dir, { lora }): the same image as the page sampled with it.
+    const adapterFile = path.join(dir, 'page-adapter.safetensors');
+    fs.writeFileSync(adapterFile, Buffer.from(res.adapter, 'base64'));
+    const gen = await loadStableDiffusion(DIR, { lora: adapterFile, threads: 1 });
+    const plain = await loadStableDiffusion(DIR, { threads: 1 });
+    const inNode = await gen(SAMPLE);
+    const without = await plain(SAMPLE);
+    await Promise.all([gen.release(), plain.release()]);
+    const d = maxAbsDiff(inNode.images, res.images);
+    assert.ok(d < 1e-3, `page vs Node image with the adapter: ${d}`);
+    assert.ok(maxAbsDiff(without.images, res.images) > 1e-3, 'the adapter changed nothing');
+    const ms = (x: number) => `${x.toFixed(0)} ms`;
+    console.log(`      page (WASM, 1 thread): open + encode ${ms(res.openMs)}, ${ms(res.encodeMs)}/picture, ${ms(res.stepMs)}/step;`
+      + ` Node (CPU, 1 thread): ${ms(nodeEncode)}/picture, ${ms(nodeStep)}/step; worst loss rel ${Math.max(...rel).toExponential(2)}, image ${d.toExponential(2)}`);
+  });
+
+  it('dropped files (pictures with .txt captions, or a metadata.jsonl among them) train as the folder URL does', async () => {
+    const names = Array.from({ length: 8 }, (_, k) => [`p${k}.png`, `p${k}.txt`]).flat();
+    const res = await inPage<{ txt: number[]; meta: number[]; url: number[] }>(page, `
+      const run = async (data) => {
+        const t = await lib.createTrainer('/tiny-sd/', { data, lora: 4, ...${JSON.stringify({ ...RUN, steps: 2 })}, numThreads: 1 });
+        const r = await t.fit();
+        await t.dispose();
+        return r.losses;
+      };
+      // Dropped in another order: the pairs are sorted by name, as Node lists a folder.
+      const txt = await run((await files('/pics/', ${JSON.stringify(names)})).reverse());
+      const meta = await run(await files('/pics/', ['metadata.jsonl', ...${JSON.stringify(names.filter((n) => n.endsWith('.png')))}]));
+      const url = await run('/pics/');
+      return { txt, meta, url };
+    `);
+    assert.deepEqual(res.txt, res.url);
+    assert.deepEqual(res.meta, res.url);
+  });
+
+  it('bad input gets one line naming the file: not an image, a caption not UTF-8, no metadata.jsonl at a folder URL, no data', async () => {
+    const res = await inPage<Record<string, string>>(page, `
+      const good = await files('/pics/', ['p0.png', 'p0.txt']);
+      const make = (data) => fail(lib.createTrainer('/tiny-sd/', { data, lora: 4, resolution: 32, numThreads: 1 }));
+      return {
+        notImage: await make([...good, new File(['not a picture'], 'p1.png'), new File(['a cat'], 'p1.txt')]),
+        encoding: await make([good[0], new File([new Uint8Array([0xff, 0xfe, 0x61, 0x00])], 'p0.txt')]),
+        noMeta: await make('/nometa/'),
+        noCaption: await make([good[0]]),
+        noData: await fail(lib.createTrainer('/tiny-sd/', { lora: 4 })),
+      };
+    `);
+    assert.match(res.notImage, /^p1\.png: cannot decode image \(.+\)$/);
+    assert.equal(res.encoding, 'p0.txt: caption is not valid UTF-8 text (save it as UTF-8)');
+    assert.equal(res.noMeta, `${server.url}nometa/metadata.jsonl: not found (a data folder URL needs a metadata.jsonl naming its pictures: `
+      + 'a static server cannot list a folder; or drop the files)');
+    assert.equal(res.noCaption, 'p0.png: has no caption (expected p0.txt beside it, or a metadata.jsonl)');
+    assert.match(res.noData, /^data is needed: /);
+    for (const m of Object.values(res)) assert.ok(!m.includes('\n'), m);
+  });
+});
