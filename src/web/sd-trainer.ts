@@ -59,8 +59,8 @@ export class SdTrainer {
   get losses(): number[] { return this.trainer.losses; }
   get totalSteps(): number { return this.trainer.totalSteps; }
   get batch(): number { return this.trainer.batch; }
-  /** Training size in pixels. */
-  get resolution(): number { return this.encoded.latentDims[1] * this.sd.parts.vaeScaleFactor; }
+  /** The height and width a `pipeline()` call takes for latents of the trained size (the folder's VAE factor times the latent size). */
+  get sampleSize(): number { return this.encoded.latentDims[1] * this.sd.parts.vaeScaleFactor; }
 
   /** One step on the next batch of the encoded pictures (the seeded order Node draws). */
   async step(): Promise<TrainStepReport> {
