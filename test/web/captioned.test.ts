@@ -100,7 +100,7 @@ describe('web: captioned training of a Stable Diffusion folder (headless Chromiu
     });
     const nodeEncode = (at[8] - at[1]) / 7;
     const nodeStep = (at[10] - at[9]) / (STEPS - 1);
-    const res = await inPage<{ losses: number[]; adapter: string; images: number[]; openMs: number; encodeMs: number; stepMs: number; encoded: number }>(page, `
+    const res = await inPage<{ losses: number[]; adapter: string; images: number[]; same: boolean; openMs: number; encodeMs: number; stepMs: number; encoded: number }>(page, `
       const t0 = performance.now();
       const at = [];
       const trainer = await lib.createTrainer('/tiny-sd/', { data: '/pics/', lora: 4, ...${JSON.stringify(RUN)}, numThreads: 1,
@@ -116,11 +116,17 @@ describe('web: captioned training of a Stable Diffusion folder (headless Chromiu
       const gen = await trainer.pipeline();
       const sample = await gen(${JSON.stringify(SAMPLE)});
       await gen.dispose();
-      const adapter = b64(trainer.exportAdapter());
+      const bytes = trainer.exportAdapter();
       await trainer.dispose();
-      return { losses: fit.losses, adapter, images: Array.from(sample.images), openMs, encodeMs, stepMs, encoded };
+      // The web entry's pipeline(url, { lora }) with the exported bytes: the same image as the trainer's pipeline.
+      const withLora = await lib.pipeline('/tiny-sd/', { lora: bytes, numThreads: 1 });
+      const again = await withLora(${JSON.stringify(SAMPLE)});
+      await withLora.dispose();
+      const same = again.images.every((v, i) => v === sample.images[i]);
+      return { losses: fit.losses, adapter: b64(bytes), images: Array.from(sample.images), same, openMs, encodeMs, stepMs, encoded };
     `);
     assert.equal(res.encoded, 8);
+    assert.equal(res.same, true, "pipeline(url, { lora }) differs from the trainer's pipeline()");
     assert.equal(res.losses.length, STEPS);
     urlLosses = res.losses;
     // The page's encoders and UNet run in onnxruntime-web's WASM kernels, Node's in the CPU provider's:
@@ -147,23 +153,25 @@ describe('web: captioned training of a Stable Diffusion folder (headless Chromiu
       + ` Node (CPU, 1 thread): ${ms(nodeEncode)}/picture, ${ms(nodeStep)}/step; worst loss rel ${Math.max(...rel).toExponential(2)}, image ${d.toExponential(2)}`);
   });
 
-  it('dropped files (pictures with .txt captions, or a metadata.jsonl among them) train as the folder URL does', async () => {
+  it('dropped files (pictures with .txt captions, or a metadata.jsonl among them) train as the folder URL does, and saveState/loadState resume exactly', async () => {
     const names = Array.from({ length: 8 }, (_, k) => [`p${k}.png`, `p${k}.txt`]).flat();
     const res = await inPage<{ txt: number[]; meta: number[] }>(page, `
-      const run = async (data) => {
-        const t = await lib.createTrainer('/tiny-sd/', { data, lora: 4, ...${JSON.stringify(RUN)}, numThreads: 1 });
-        const r = await t.fit({ steps: 2 });
-        await t.dispose();
-        return r.losses;
-      };
+      const open = (data) => lib.createTrainer('/tiny-sd/', { data, lora: 4, ...${JSON.stringify(RUN)}, numThreads: 1 });
       // Dropped in another order: the pairs are sorted by name, as Node lists a folder.
-      const txt = await run((await files('/pics/', ${JSON.stringify(names)})).reverse());
-      const meta = await run(await files('/pics/', ['metadata.jsonl', ...${JSON.stringify(names.filter((n) => n.endsWith('.png')))}]));
+      const a = await open((await files('/pics/', ${JSON.stringify(names)})).reverse());
+      const txt = (await a.fit({ steps: 2 })).losses;
+      const state = a.saveState();
+      await a.dispose();
+      // A metadata.jsonl among the files, continuing the first run from its saved state.
+      const b = await open(await files('/pics/', ['metadata.jsonl', ...${JSON.stringify(names.filter((n) => n.endsWith('.png')))}]));
+      b.loadState(state);
+      const meta = (await b.fit({ steps: 2 })).losses;
+      await b.dispose();
       return { txt, meta };
     `);
-    // Bit for bit: the same page, pictures, captions and seed (the lr schedule of a 50-step run, stopped after 2).
+    // Bit for bit: the same page, pictures, captions and seed (the lr schedule of a 50-step run; steps 1-2, then 3-4 resumed).
     assert.deepEqual(res.txt, urlLosses.slice(0, 2));
-    assert.deepEqual(res.meta, urlLosses.slice(0, 2));
+    assert.deepEqual(res.meta, urlLosses.slice(2, 4));
   });
 
   it('bad input gets one line naming the file: not an image, a caption not UTF-8, no metadata.jsonl at a folder URL, no data', async () => {
