@@ -6,8 +6,8 @@
  */
 import { FileFormatError } from '../core/errors';
 
-/** The picture types a captioned set may hold (as the image-folder data set). */
-export const CAPTION_IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp'];
+/** The picture types of an image folder and of a captioned set (data/folder.ts re-exports it). */
+export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp'];
 
 /** The file holding Hugging Face imagefolder captions. */
 export const METADATA_FILE = 'metadata.jsonl';
@@ -34,7 +34,7 @@ function extensionOf(name: string): string {
 /** Whether `name` is a picture of a captioned set (by extension; dot-files are not). */
 export function isCaptionImage(name: string): boolean {
   const base = name.slice(name.lastIndexOf('/') + 1);
-  return !base.startsWith('.') && CAPTION_IMAGE_EXTENSIONS.includes(extensionOf(name));
+  return !base.startsWith('.') && IMAGE_EXTENSIONS.includes(extensionOf(name));
 }
 
 /** The caption file kohya's and diffusers' scripts pair with a picture: `shoe1.png` -> `shoe1.txt`. */
@@ -82,8 +82,8 @@ export function parseMetadataJsonl(text: string, file: string): MetadataEntry[] 
     if (typeof o !== 'object' || o === null || typeof rec.file_name !== 'string' || typeof rec.text !== 'string') {
       throw new FileFormatError(where, 'expected {"file_name": "<image>", "text": "<caption>"}');
     }
-    if (!CAPTION_IMAGE_EXTENSIONS.includes(extensionOf(rec.file_name))) {
-      throw new FileFormatError(where, `'${rec.file_name}' is not a ${CAPTION_IMAGE_EXTENSIONS.join('/')} image`);
+    if (!IMAGE_EXTENSIONS.includes(extensionOf(rec.file_name))) {
+      throw new FileFormatError(where, `'${rec.file_name}' is not a ${IMAGE_EXTENSIONS.join('/')} image`);
     }
     const name = rec.file_name.replace(/^\.\//, '');
     if (seen.has(name)) throw new FileFormatError(where, `'${rec.file_name}' is listed twice`);
