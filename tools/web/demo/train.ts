@@ -75,7 +75,7 @@ async function loadSampleData(): Promise<void> {
 
 async function openModel(bytes: Uint8Array, name: string, config?: unknown): Promise<void> {
   running?.abort();
-  await trainer?.release();
+  await trainer?.dispose();
   trainer = undefined;
   losses = [];
   stepsBefore = 0;
@@ -195,7 +195,7 @@ async function run(req: RunRequest = {}): Promise<RunReport> {
       if (trainer) {
         fineTuned = trainer.exportModel({ ema: false });
         stepsBefore += trainer.stepCount;
-        await trainer.release();
+        await trainer.dispose();
         trainer = undefined;
       }
       setStatus(ui.progress, 'Building the training step graph…');
