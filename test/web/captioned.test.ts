@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Page } from 'playwright-core';
 import sharp from 'sharp';
+import { decodeNpy, npyToFloat32 } from '../../src/data/npy';
 import { decodeAdapter } from '../../src/nn/lora';
 import { loadStableDiffusion } from '../../src/runtime/sd';
 import { train } from '../../src/train/trainer';
@@ -41,6 +42,21 @@ async function makePictures(dir: string): Promise<void> {
     }
   }
   fs.writeFileSync(path.join(dir, 'metadata.jsonl'), `${lines.join('\n')}\n`);
+}
+
+/**
+ * The fixture's training picture (32x32) centred in a 48x32 picture with noise at the sides:
+ * centre-cropped to 32, it must give train_pixels.npy (train_image.png / 127.5 - 1, the torch
+ * reference), as Node's cache gives train_latents.npy from it (test/train/captioned.test.ts).
+ */
+async function makeCropPictures(dir: string): Promise<void> {
+  fs.mkdirSync(dir, { recursive: true });
+  const picture = await sharp(path.join(DIR, 'reference', 'train_image.png')).removeAlpha().raw().toBuffer();
+  const wide = Buffer.alloc(48 * 32 * 3);
+  for (let i = 0; i < wide.length; i++) wide[i] = (i * 7919) % 251;
+  for (let y = 0; y < 32; y++) picture.copy(wide, (y * 48 + 8) * 3, y * 32 * 3, (y + 1) * 32 * 3);
+  await sharp(wide, { raw: { width: 48, height: 32, channels: 3 } }).png().toFile(path.join(dir, 'wide.png'));
+  fs.writeFileSync(path.join(dir, 'wide.txt'), 'a red shoe');
 }
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
@@ -76,6 +92,7 @@ describe('web: captioned training of a Stable Diffusion folder (headless Chromiu
     fs.symlinkSync(DIR, path.join(site, 'tiny-sd'));
     await makePictures(path.join(site, 'pics'));
     fs.mkdirSync(path.join(site, 'nometa'));
+    await makeCropPictures(path.join(site, 'crop'));
     server = await serveStatic({ dir: site });
     browser = await launchChromium();
     page = await browser.context.newPage();
@@ -172,6 +189,18 @@ describe('web: captioned training of a Stable Diffusion folder (headless Chromiu
     // Bit for bit: the same page, pictures, captions and seed (the lr schedule of a 50-step run; steps 1-2, then 3-4 resumed).
     assert.deepEqual(res.txt, urlLosses.slice(0, 2));
     assert.deepEqual(res.meta, urlLosses.slice(2, 4));
+  });
+
+  it('pictures are centre-cropped as in Node: the 32x32 centre of a 48x32 picture gives torch\'s train_pixels', async () => {
+    const res = await inPage<{ names: string[]; pixels: number[][] }>(page, `
+      const set = await lib.listCaptionedData(await files('/crop/', ['wide.png', 'wide.txt']));
+      const pixels = [];
+      for (const it of set.items) pixels.push(Array.from(await lib.captionedPixels(set, it, 32)));
+      return { names: set.items.map((it) => it.file + ': ' + it.caption), pixels };
+    `);
+    assert.deepEqual(res.names, ['wide.png: a red shoe']);
+    const want = npyToFloat32(decodeNpy(fs.readFileSync(path.join(DIR, 'reference', 'train_pixels.npy'))));
+    for (const p of res.pixels) assert.ok(maxAbsDiff(p, want) < 1e-6, `pixels vs train_pixels.npy: ${maxAbsDiff(p, want)}`);
   });
 
   it('bad input gets one line naming the file: not an image, a caption not UTF-8, no metadata.jsonl at a folder URL, no data', async () => {
