@@ -50,7 +50,7 @@ export interface SdTrainerOptions extends Omit<WebTrainerOptions, 'flip' | 'trai
 export class SdTrainer {
   /** @internal */
   constructor(
-    readonly trainer: Trainer, private readonly sd: StableDiffusion, readonly url: string, readonly data: Dataset,
+    private readonly trainer: Trainer, private readonly sd: StableDiffusion, readonly url: string, readonly data: Dataset,
     readonly encoded: EncodedCaptions, private readonly base: Model, private readonly lora: LoraSpec | undefined,
     private readonly ort: OrtWeb, private readonly options: SdTrainerOptions,
   ) {}
