@@ -147,9 +147,9 @@ describe('web: captioned training of a Stable Diffusion folder (headless Chromiu
       + ` ${ms(nodeMs.step)}/step; worst loss rel ${Math.max(...rel).toExponential(2)}, image ${d.toExponential(2)}`);
   });
 
-  it('dropped files (pictures with .txt captions, or a metadata.jsonl among them) train as the folder URL does, and saveState/loadState resume exactly', async () => {
+  it('dropped files (pictures with .txt captions, or a metadata.jsonl among them) train as the folder URL does, saveState/loadState resume exactly; the whole UNet trains too', async () => {
     const names = Array.from({ length: 8 }, (_, k) => [`p${k}.png`, `p${k}.txt`]).flat();
-    const res = await inPage<{ txt: number[]; meta: number[] }>(page, `
+    const res = await inPage<{ txt: number[]; meta: number[]; full: number[]; fullImage: unknown[]; exportAdapter: string; unetBytes: number }>(page, `
       const open = (data) => lib.createTrainer('/tiny-sd/', { data, lora: 4, ...${JSON.stringify(RUN)}, numThreads: 1 });
       // Dropped in another order: the pairs are sorted by name, as Node lists a folder.
       const a = await open((await files('/pics/', ${JSON.stringify(names)})).reverse());
@@ -161,11 +161,25 @@ describe('web: captioned training of a Stable Diffusion folder (headless Chromiu
       b.loadState(state);
       const meta = (await b.fit({ steps: 2 })).losses;
       await b.dispose();
-      return { txt, meta };
+      // The whole UNet (no lora): its first loss is the LoRA run's (LoRA's B starts at 0: the same function).
+      const c = await lib.createTrainer('/tiny-sd/', { data: '/pics/', ...${JSON.stringify(RUN)}, numThreads: 1 });
+      const full = (await c.fit({ steps: 1 })).losses;
+      const gen = await c.pipeline();
+      const out = await gen({ prompt: 'a red square', steps: 1, height: 128, width: 128 });
+      await gen.dispose();
+      const exportAdapter = await Promise.resolve().then(() => c.exportAdapter()).then(() => 'no error', (e) => e.message);
+      const unetBytes = c.exportUnet().length;
+      await c.dispose();
+      return { txt, meta, full, fullImage: [out.w, out.h, out.images.every(Number.isFinite)], exportAdapter, unetBytes };
     `);
     // Bit for bit: the same page, pictures, captions and seed (the lr schedule of a 50-step run; steps 1-2, then 3-4 resumed).
     assert.deepEqual(res.txt, urlLosses.slice(0, 2));
     assert.deepEqual(res.meta, urlLosses.slice(2, 4));
+    // Other graphs (every weight a slice of the flat vector, no adapter nodes): the same sums to float rounding.
+    assert.ok(Math.abs(res.full[0] - urlLosses[0]) / urlLosses[0] < 1e-6, `whole UNet ${res.full[0]}, LoRA ${urlLosses[0]}`);
+    assert.deepEqual(res.fullImage, [32, 32, true]);
+    assert.equal(res.exportAdapter, 'exportAdapter: this run trains the whole UNet (no `lora`); use exportUnet()');
+    assert.ok(res.unetBytes > fs.statSync(path.join(DIR, 'unet', 'weights.pb')).size, 'exportUnet holds the weights inline');
   });
 
   it('pictures are centre-cropped as in Node: the 32x32 centre of a 48x32 picture gives torch\'s train_pixels', async () => {
@@ -215,7 +229,7 @@ describe('web: captioned training of a Stable Diffusion folder (headless Chromiu
     await demo.fill('#data-url', '');
     const pics = path.join(dir, 'site', 'pics');
     await demo.setInputFiles('#data-files', Array.from({ length: 8 }, (_, k) => [`p${k}.png`, `p${k}.txt`]).flat().map((f) => path.join(pics, f)));
-    for (const [id, v] of [['rank', '4'], ['steps', '6'], ['batch', '2'], ['lr', '0.01'], ['resolution', '32'], ['sample-steps', '2']]) await demo.fill(`#${id}`, v);
+    for (const [id, v] of [['rank', '4'], ['steps', '4'], ['batch', '2'], ['lr', '0.01'], ['resolution', '32'], ['sample-steps', '1']]) await demo.fill(`#${id}`, v);
     await demo.click('#train');
     await demo.waitForFunction(() => /^Done: 6 steps, last loss \d/.test(document.getElementById('progress')!.textContent ?? ''), undefined, { timeout: 120_000 });
     assert.ok(await demo.isEnabled('#sample'));
