@@ -16,8 +16,8 @@ import { coverResize } from '../data/fit';
 import { fromByte } from '../image/pixels';
 import { readPixels, rgbaToChw } from './images';
 
-/** Captioned pictures from a folder URL (with metadata.jsonl) or dropped files. */
-export type CaptionedSource = string | URL | readonly File[];
+/** Captioned pictures from a folder URL (with metadata.jsonl), or dropped or picked files (an array or an input's FileList). */
+export type CaptionedSource = string | URL | readonly File[] | FileList;
 
 /** A listed set: its items in training order, each picture's bytes on demand, and where each caption came from. */
 export interface CaptionedSet {
@@ -51,6 +51,8 @@ async function fromFolderUrl(url: string | URL): Promise<CaptionedSet> {
   }
   const entries = parseMetadataJsonl(decodeUtf8(new Uint8Array(await res.arrayBuffer()), meta, METADATA_FILE), meta);
   const urls = new Map<CaptionedItem, string>();
+  // Fetched once: the pictures are decoded to check them, then again to encode them.
+  const fetched = new Map<CaptionedItem, Promise<File>>();
   const items = entries.map((e) => {
     const u = new URL(e.file, base).href;
     if (!u.startsWith(base)) throw new FileFormatError(e.where, `names '${e.file}', which is outside ${base}`);
@@ -61,13 +63,19 @@ async function fromFolderUrl(url: string | URL): Promise<CaptionedSet> {
   if (items.length === 0) throw new DiffusionError(noCaptionedImages(base));
   return {
     name: base, items, captionSource: () => meta,
-    async picture(item) {
+    picture(item) {
       const u = urls.get(item)!;
-      const r = await fetchOk(u, 'the picture');
-      if (!r) throw new FileFormatError(meta, `names '${item.file}', which is not found (HTTP 404 at ${u})`);
-      const blob = await r.blob();
-      // Named by its URL, so a picture that does not decode is named in full.
-      return new File([blob], u, { type: blob.type });
+      let f = fetched.get(item);
+      if (!f) {
+        f = fetchOk(u, 'the picture').then(async (r) => {
+          if (!r) throw new FileFormatError(meta, `names '${item.file}', which is not found (HTTP 404 at ${u})`);
+          const blob = await r.blob();
+          // Named by its URL, so a picture that does not decode is named in full.
+          return new File([blob], u, { type: blob.type });
+        });
+        fetched.set(item, f);
+      }
+      return f;
     },
   };
 }
@@ -112,8 +120,9 @@ async function fromFiles(files: readonly File[]): Promise<CaptionedSet> {
 /** Lists a set of captioned pictures (nothing decoded yet). */
 export async function listCaptionedData(data: CaptionedSource): Promise<CaptionedSet> {
   if (typeof data === 'string' || data instanceof URL) return fromFolderUrl(data);
-  if (Array.isArray(data) && data.every((f) => typeof File !== 'undefined' && f instanceof File)) return fromFiles(data);
-  throw new OptionError('data', 'expected the URL of a folder with a metadata.jsonl, or an array of File objects (pictures and their captions)');
+  const files = typeof FileList !== 'undefined' && data instanceof FileList ? Array.from(data) : data;
+  if (Array.isArray(files) && files.every((f) => typeof File !== 'undefined' && f instanceof File)) return fromFiles(files);
+  throw new OptionError('data', 'expected the URL of a folder with a metadata.jsonl, or File objects (an array or a FileList: pictures and their captions)');
 }
 
 /** A picture as RGB CHW float32 in [-1, 1], cover-resized and centre-cropped to size x size. */
