@@ -11,6 +11,7 @@
  * The result: `exportAdapter()` (adapter.safetensors for Node's or the page's `pipeline(dir, { lora })`),
  * `exportUnet()` (unet/model.onnx), and `pipeline()` to sample with the trained weights in the page.
  */
+import type { InferenceSession } from 'onnxruntime-common';
 import { diffusionConfigFromScheduler } from '../core/diffusers-config';
 import { DiffusionError, OptionError } from '../core/errors';
 import type { LoraSpec } from '../core/model-config';
@@ -18,11 +19,11 @@ import type { Dataset } from '../data/dataset';
 import { openStableDiffusion } from '../diffusion/sd/load';
 import type { SdOrt, StableDiffusion } from '../diffusion/sd/pipeline';
 import { adapterFrom, decodeAdapter, encodeAdapter, LORA_TRAINABLE, mergeLora } from '../nn/lora';
-import type { Model } from '../onnx/ir';
+import type { Model, ValueInfo } from '../onnx/ir';
 import { encodeModel } from '../onnx/proto';
 import { Tensor } from '../onnx/tensor';
 import {
-  captionDataset, captionedUnetConfig, checkCaptionLengths, encodeCaptions, type EncodedCaptions, type EncodeProgress,
+  captionDataset, captionedUnetConfig, checkCaptionLengths, encodeCaptions, type EncodedCaptions, type EncodeProgress, TEXT_INPUT,
 } from '../train/caption-encode';
 import { applyLora } from '../train/lora-setup';
 import { setupFromModel } from '../train/setup-model';
@@ -115,6 +116,27 @@ function loraOption(lora: SdTrainerOptions['lora']): { rank: number; alpha?: num
   return spec;
 }
 
+/**
+ * The folder's UNet as the pipeline's parts need it while training: its inputs and outputs as the
+ * graph declares them, and no ONNX Runtime session. The step graph holds the UNet's weights; a
+ * session beside it would hold them twice (a second 3.4 GB at SD-1.5 size). `pipeline()` opens one
+ * on the trained weights.
+ */
+async function unopened(unet: Model, source: string): Promise<InferenceSession> {
+  const described = (vs: readonly ValueInfo[]) => vs.filter((v) => !unet.graph.initializers.has(v.name))
+    .map((v) => ({ name: v.name, isTensor: true, type: v.dtype, shape: v.shape ?? [] }));
+  const idle = (): never => {
+    throw new DiffusionError(`${source}: not opened while the UNet trains; sample with the trainer's pipeline()`);
+  };
+  const inputMetadata = described(unet.graph.inputs);
+  const outputMetadata = described(unet.graph.outputs);
+  const session = {
+    inputNames: inputMetadata.map((m) => m.name), outputNames: outputMetadata.map((m) => m.name), inputMetadata, outputMetadata,
+    run: async () => idle(), release: async () => {}, startProfiling: idle, endProfiling: idle,
+  };
+  return session as unknown as InferenceSession;
+}
+
 /** The training size: the option, else unet/config.json's sample_size times the VAE's factor. */
 function resolutionOf(sd: StableDiffusion, o: SdTrainerOptions): number {
   if (o.resolution !== undefined) return positiveInteger('resolution', o.resolution);
@@ -140,22 +162,23 @@ export async function createSdTrainer(url: string | URL, options: SdTrainerOptio
   // Every picture decodes before a session is made: a bad file is named in a second.
   for (const it of set.items) await captionedPixels(set, it, 8);
   const lora = loraOption(options.lora);
+  const n = set.items.length;
+  const batch = positiveInteger('batch', options.batch ?? Math.min(DEFAULT_BATCH, n));
+  if (batch > n) throw new OptionError('batch', `${batch}: larger than the data set ${set.name} (${n} pictures)`);
   const { ort, sessionOptions } = await openRuntime(options);
   const folder = webFolder(base, sessionOptions, ort);
-  const sd = await openStableDiffusion(folder, ort as unknown as SdOrt);
+  const unet = await readFolderModel(folder, 'unet/model.onnx');
+  const source = `${folder.source}/unet/model.onnx`;
+  const sd = await openStableDiffusion({ ...folder, session: (rel, given) => (rel === 'unet/model.onnx' ? unopened(unet, source) : folder.session(rel, given)) },
+    ort as unknown as SdOrt);
   try {
     const resolution = resolutionOf(sd, options);
     checkCaptionLengths(sd, set.items, (it) => set.captionSource(it));
     const enc = await encodeCaptions(sd, set.items, resolution, (it) => captionedPixels(set, it, resolution), options.onEncode);
-    const source = `${sd.parts.source}/unet/model.onnx`;
-    const unet = await readFolderModel(folder, 'unet/model.onnx');
-    const n = set.items.length;
-    const batch = positiveInteger('batch', options.batch ?? Math.min(DEFAULT_BATCH, n));
-    if (batch > n) throw new OptionError('batch', `${batch}: larger than the data set ${set.name} (${n} pictures)`);
     const config = captionedUnetConfig(enc, diffusionConfigFromScheduler(sd.parts.schedulerConfig, sd.parts.schedulerSource));
     const plain = setupFromModel(unet, source, config, { configName: `${sd.parts.source} config`, batch });
     const { setup, lora: spec } = applyLora(plain, { lora, seed: options.seed });
-    const nulls = { encoder_hidden_states: enc.empty };
+    const nulls = { [TEXT_INPUT]: enc.empty };
     const trainer = await openTrainer(setup, source, { ...options, batch }, { batch, trainable: spec ? LORA_TRAINABLE : undefined, nulls });
     return new SdTrainer(trainer, sd, base, captionDataset(enc, n, `captions:${set.name}`), enc, plain.model, spec, ort, options);
   } catch (e) {
