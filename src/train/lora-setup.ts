@@ -5,7 +5,7 @@
 import { DiffusionError } from '../core/errors';
 import type { LoraSpec } from '../core/model-config';
 import { insertLoraWith, type LoraOptions } from '../nn/lora';
-import type { Setup } from './setup';
+import type { Setup } from './setup-from-model';
 
 /** What applyLora reads of the run's options (TrainOptions, or the page trainer's). */
 export interface LoraRunOptions {
