@@ -56,7 +56,7 @@ const BOOL_OUT = new Set(['Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrE
 const CODE: Record<number, DType> = { 1: 'float32', 6: 'int32', 7: 'int64', 9: 'bool', 10: 'float16', 11: 'float64' };
 
 /** Every value's element type, by the ops' type rules (the few these exports use). */
-function dtypes(g: Graph): Map<string, DType> {
+export function dtypes(g: Graph): Map<string, DType> {
   const m = new Map<string, DType>();
   for (const [name, t] of g.initializers) m.set(name, t.dtype);
   for (const v of g.inputs) m.set(v.name, v.dtype);
@@ -76,10 +76,8 @@ function dtypes(g: Graph): Map<string, DType> {
   return m;
 }
 
-/** The float16 conversion of one graph (a new Graph; tensors are new). */
-export function halfGraph(g0: Graph, opts: HalfGraphOptions = {}): Graph {
-  const known = dtypes(g0);
-  const isFloat = (v: string): boolean => !!v && known.get(v) === 'float32';
+/** Nodes that stay float32 in the conversion, and the float32 initializers only they use (kept float32). */
+function float32Part(g0: Graph, opts: HalfGraphOptions): { blocked: Set<Node>; keptInits: Set<string> } {
   const consumers = g0.consumers();
   // 1. blocked nodes: the block list, and the float32 cone of the given inputs
   const blocked = new Set<Node>(g0.nodes.filter((n) => BLOCK.has(n.opType)));
@@ -96,14 +94,26 @@ export function halfGraph(g0: Graph, opts: HalfGraphOptions = {}): Graph {
   for (const n of g0.nodes) {
     if (n.opType === 'Constant' && n.outputs.every((o) => (consumers.get(o) ?? []).every((c) => blocked.has(c)) && (consumers.get(o) ?? []).length > 0)) blocked.add(n);
   }
-  // 2. which float values are float32 ('f') or float16 ('h') after conversion
+  const keptInits = new Set<string>();
+  for (const name of g0.initializers.keys()) {
+    const uses = consumers.get(name) ?? [];
+    if (uses.length > 0 && uses.every((c) => blocked.has(c))) keptInits.add(name);
+  }
+  return { blocked, keptInits };
+}
+
+/** The float16 conversion of one graph (a new Graph; tensors are new). */
+export function halfGraph(g0: Graph, opts: HalfGraphOptions = {}): Graph {
+  const known = dtypes(g0);
+  const isFloat = (v: string): boolean => !!v && known.get(v) === 'float32';
+  const { blocked, keptInits } = float32Part(g0, opts);
+  // which float values are float32 ('f') or float16 ('h') after conversion
   const keepIo = new Set(opts.keepIo ?? []);
   const state = new Map<string, 'f' | 'h'>();
   const g = new Graph();
   g.name = g0.name;
   for (const [name, t] of g0.initializers) {
-    const uses = consumers.get(name) ?? [];
-    const keep = t.dtype !== 'float32' || (uses.length > 0 && uses.every((c) => blocked.has(c)));
+    const keep = t.dtype !== 'float32' || keptInits.has(name);
     g.initializers.set(name, keep ? t : halfTensor(t));
     if (t.dtype === 'float32') state.set(name, keep ? 'f' : 'h');
   }
@@ -179,5 +189,45 @@ export function writeHalfFolder(src: string, dst: string, opts: HalfFolderOption
     const graph = halfGraph(model.graph, unet ? { float32Cone: ['timestep'], keepIo: opts.timestep === 'float32' ? ['timestep'] : [] } : {});
     const external = fs.existsSync(path.join(from, 'weights.pb'));
     encodeModelToFiles({ ...model, graph }, path.join(to, 'model.onnx'), external ? { externalData: true, location: 'weights.pb' } : { externalData: false });
+  }
+}
+
+/**
+ * The second implementation the float16 tests compare with: the float32 graph with every float32
+ * weight (initializer, Constant / ConstantOfShape tensor) rounded to its float16 value (clamped as
+ * above) but stored and computed in float32, except those the conversion keeps float32. This is
+ * what the upcast float16 graph computes (no value is rounded inside it or at its boundary), built
+ * on the IR, independently of the upcast pass under test.
+ */
+export function roundedGraph(g0: Graph, opts: HalfGraphOptions = {}): Graph {
+  const round = (t: Tensor): Tensor => new Tensor('float32', [...t.dims], Float32Array.from(halfTensor(t).toNumbers()));
+  const { blocked, keptInits } = float32Part(g0, opts);
+  const g = g0.clone();
+  for (const [name, t] of g.initializers) if (t.dtype === 'float32' && !keptInits.has(name)) g.initializers.set(name, round(t));
+  g.nodes = g0.nodes.map((n) => {
+    const attrs = { ...n.attrs };
+    if (blocked.has(n)) return { ...n, attrs };
+    for (const [k, a] of Object.entries(attrs)) if (a.type === 'tensor' && a.value.dtype === 'float32') attrs[k] = { type: 'tensor', value: round(a.value) };
+    return { ...n, attrs };
+  });
+  return g;
+}
+
+/** Writes roundedGraph of the parts of `src` (default all) into `dst` (a float32 folder). */
+export function writeRoundedFolder(src: string, dst: string, parts: string[] = PARTS): void {
+  fs.mkdirSync(dst, { recursive: true });
+  for (const entry of fs.readdirSync(src)) {
+    if (entry === 'reference') continue;
+    const from = path.join(src, entry);
+    if (!parts.includes(entry)) {
+      fs.cpSync(from, path.join(dst, entry), { recursive: true });
+      continue;
+    }
+    fs.mkdirSync(path.join(dst, entry), { recursive: true });
+    const model = readModelFiles(path.join(from, 'model.onnx'));
+    const external = fs.existsSync(path.join(from, 'weights.pb'));
+    const graph = roundedGraph(model.graph, entry === 'unet' ? { float32Cone: ['timestep'] } : {});
+    encodeModelToFiles({ ...model, graph }, path.join(dst, entry, 'model.onnx'),
+      external ? { externalData: true, location: 'weights.pb' } : { externalData: false });
   }
 }
