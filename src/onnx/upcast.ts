@@ -14,7 +14,7 @@
  * UNet (1.7 GB float16 -> 3.4 GB float32) is never held twice. Isomorphic: no Node API.
  */
 import { DiffusionError } from '../core/errors';
-import { isExternal } from './external-data';
+import { checkSpan, externalRefFromProto, isExternal } from './external-data';
 import { onnx } from './onnx-proto';
 import { halfToFloat } from './tensor';
 
@@ -141,10 +141,10 @@ export function upcastFloat16(model: onnx.IModelProto, io: UpcastIo): UpcastRepo
 
 /**
  * The bytes of an upcast copy of an ONNX model, or undefined when it has no float16 (nothing to
- * do). Every widened tensor is inline, so the result must stay under protobuf's 2 GB: the page's
- * edge, and Node's for small graphs.
+ * do). `fetchFile` gives an external data file's bytes by its location (relative to the model);
+ * every widened tensor is inline, so the result must stay under protobuf's 2 GB: the page's edge.
  */
-export function upcastModelBytes(bytes: Uint8Array, source: string, readExternal: UpcastIo['readExternal']): Uint8Array | undefined {
+export async function upcastModelBytes(bytes: Uint8Array, source: string, fetchFile: (location: string) => Promise<Uint8Array>): Promise<Uint8Array | undefined> {
   let model: onnx.ModelProto;
   try {
     model = onnx.ModelProto.decode(bytes);
@@ -152,6 +152,16 @@ export function upcastModelBytes(bytes: Uint8Array, source: string, readExternal
     throw new DiffusionError(`${source}: not a valid ONNX model (${(e as Error).message})`);
   }
   if (!hasFloat16(model)) return undefined;
-  upcastFloat16(model, { readExternal });
+  const refs = (model.graph?.initializer ?? []).filter((t) => t.dataType === FLOAT16 && isExternal(t)).map(externalRefFromProto);
+  const files = new Map<string, Uint8Array>();
+  for (const loc of new Set(refs.map((r) => r.location))) files.set(loc, await fetchFile(loc));
+  upcastFloat16(model, {
+    readExternal(p) {
+      const ref = externalRefFromProto(p);
+      const file = files.get(ref.location)!;
+      const { offset, length } = checkSpan(ref, file.byteLength);
+      return file.subarray(offset, offset + length);
+    },
+  });
   return onnx.ModelProto.encode(model).finish();
 }

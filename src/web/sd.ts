@@ -7,7 +7,8 @@
 import type { InferenceSession } from 'onnxruntime-common';
 import { DiffusionError } from '../core/errors';
 import { onnx } from '../onnx/onnx-proto';
-import { openStableDiffusion, type FolderAccess } from '../diffusion/sd/load';
+import { openStableDiffusion, resolvePrecision, type FolderAccess, type Precision } from '../diffusion/sd/load';
+import { upcastModelBytes } from '../onnx/upcast';
 import type { SdOrt, SdResult, StableDiffusion, StableDiffusionOptions } from '../diffusion/sd/pipeline';
 import { openRuntime, type WebRuntimeOptions } from './runtime';
 
@@ -17,6 +18,11 @@ export interface WebStableDiffusionPipeline {
   readonly sd: StableDiffusion;
   readonly url: string;
   release(): Promise<void>;
+}
+
+/** The page's load options: the runtime's, and how float16 parts run ('auto': float16 on WebGPU, float32 on wasm). */
+export interface WebStableDiffusionLoadOptions extends WebRuntimeOptions {
+  precision?: Precision;
 }
 
 /** Whether a pipeline() source names a folder (a URL ending in '/'), which the page reads as a diffusers pipeline. */
@@ -46,7 +52,7 @@ interface SessionMaker {
   InferenceSession: { create(bytes: Uint8Array, options?: InferenceSession.SessionOptions): Promise<InferenceSession> };
 }
 
-function webFolder(base: string, sessionOptions: InferenceSession.SessionOptions, ort: SessionMaker): FolderAccess {
+function webFolder(base: string, sessionOptions: InferenceSession.SessionOptions, ort: SessionMaker, precision: 'float32' | 'float16'): FolderAccess {
   const url = (rel: string) => new URL(rel, base).href;
   const get = async (rel: string): Promise<Response | undefined> => {
     let res: Response;
@@ -83,6 +89,19 @@ function webFolder(base: string, sessionOptions: InferenceSession.SessionOptions
         throw new DiffusionError(`${url(rel)}: ONNX Runtime could not load it: ${String((e as Error).message).split('\n')[0]}`);
       }
     },
+    // float16 parts widened to float32 in memory, their external data fetched (onnx/upcast.ts)
+    ...(precision === 'float32' ? {
+      async float32Session(rel: string, given?: Uint8Array) {
+        const dir = rel.replace(/[^/]*$/, '');
+        const up = await upcastModelBytes(given ?? await bytes(rel), url(rel), (loc) => bytes(dir + loc));
+        if (!up) return undefined;
+        try {
+          return await ort.InferenceSession.create(up, sessionOptions);
+        } catch (e) {
+          throw new DiffusionError(`${url(rel)}: ONNX Runtime could not load its float32 upcast: ${String((e as Error).message).split('\n')[0]}`);
+        }
+      },
+    } : {}),
   };
 }
 
@@ -90,7 +109,7 @@ function webFolder(base: string, sessionOptions: InferenceSession.SessionOptions
  * Opens a diffusers ONNX pipeline folder served at `url` (resolved against the page's location;
  * a trailing '/' is added). The call takes StableDiffusionOptions; RGBA or float CHW init images.
  */
-export async function loadStableDiffusion(url: string | URL, options: WebRuntimeOptions = {}): Promise<WebStableDiffusionPipeline> {
+export async function loadStableDiffusion(url: string | URL, options: WebStableDiffusionLoadOptions = {}): Promise<WebStableDiffusionPipeline> {
   const here = typeof location !== 'undefined' ? location.href : undefined;
   let base: string;
   try {
@@ -98,8 +117,9 @@ export async function loadStableDiffusion(url: string | URL, options: WebRuntime
   } catch {
     throw new DiffusionError(`${String(url)}: not a URL (expected the URL of a diffusers ONNX pipeline folder)`);
   }
-  const { ort, sessionOptions } = await openRuntime(options);
-  const sd = await openStableDiffusion(webFolder(base, sessionOptions, ort), ort as unknown as SdOrt);
+  const { ort, sessionOptions, backend } = await openRuntime(options);
+  const precision = resolvePrecision(options.precision, backend === 'webgpu');
+  const sd = await openStableDiffusion(webFolder(base, sessionOptions, ort, precision), ort as unknown as SdOrt);
   const call = (o: StableDiffusionOptions) => sd.generate(o);
   return Object.assign(call, { sd, url: base, release: () => sd.release() });
 }
