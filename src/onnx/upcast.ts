@@ -16,7 +16,8 @@
 import { DiffusionError } from '../core/errors';
 import { checkSpan, externalRefFromProto, isExternal } from './external-data';
 import { onnx } from './onnx-proto';
-import { halfToFloat } from './tensor';
+import type { Graph, Model, Node } from './ir';
+import { halfToFloat, Tensor, type DType } from './tensor';
 
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const FLOAT16 = onnx.TensorProto.DataType.FLOAT16;
@@ -60,10 +61,7 @@ export function widenHalfBytes(bytes: Uint8Array): Float32Array {
   const n = bytes.byteLength >> 1;
   // an odd offset (a view into a decoded protobuf) is copied; Buffer#slice would not copy
   const bits = bytes.byteOffset % 2 === 0 ? new Uint16Array(bytes.buffer, bytes.byteOffset, n) : new Uint16Array(new Uint8Array(bytes).buffer, 0, n);
-  const t = halfTable();
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = t[bits[i]];
-  return out;
+  return widenHalfBits(bits);
 }
 
 type LongLike = number | { toNumber(): number };
@@ -164,4 +162,51 @@ export async function upcastModelBytes(bytes: Uint8Array, source: string, fetchF
     },
   });
   return onnx.ModelProto.encode(model).finish();
+}
+
+/**
+ * The same widening on the IR, for training: `train --init` a float16 UNet trains its float32
+ * copy (the optimizer's moments and updates need float32), and a LoRA adapter is merged into the
+ * float32 copy. Returns `model` itself when it has no float16; tensors are otherwise new.
+ */
+export function upcastModel(model: Model): Model {
+  let changed = false;
+  const widenT = (t: Tensor): Tensor => {
+    changed = true;
+    return new Tensor('float32', [...t.dims], widenHalfBits(t.data as Uint16Array));
+  };
+  const f32 = <V extends { dtype: DType }>(v: V): V => (v.dtype === 'float16' ? ((changed = true), { ...v, dtype: 'float32' }) : v);
+  const graph = (g0: Graph): Graph => {
+    const g = g0.clone();
+    g.inputs = g.inputs.map(f32);
+    g.outputs = g.outputs.map(f32);
+    g.valueInfo = new Map([...g.valueInfo].map(([k, v]) => [k, f32(v)]));
+    for (const [name, t] of g.initializers) if (t.dtype === 'float16') g.initializers.set(name, widenT(t));
+    g.nodes = g.nodes.map((n) => {
+      const attrs: Node['attrs'] = {};
+      for (const [k, a] of Object.entries(n.attrs)) {
+        const typeAttr = n.domain === '' && ((n.opType === 'Cast' && k === 'to') || (DTYPE_ATTR_OPS.has(n.opType) && k === 'dtype'));
+        if (typeAttr && a.type === 'int' && a.value === FLOAT16) {
+          changed = true;
+          attrs[k] = { type: 'int', value: FLOAT };
+        } else if (a.type === 'tensor' && a.value.dtype === 'float16') attrs[k] = { type: 'tensor', value: widenT(a.value) };
+        else if (a.type === 'tensors') attrs[k] = { type: 'tensors', value: a.value.map((t) => (t.dtype === 'float16' ? widenT(t) : t)) };
+        else if (a.type === 'graph') attrs[k] = { type: 'graph', value: graph(a.value) };
+        else if (a.type === 'graphs') attrs[k] = { type: 'graphs', value: a.value.map(graph) };
+        else attrs[k] = a;
+      }
+      return { ...n, attrs };
+    });
+    return g;
+  };
+  const g = graph(model.graph);
+  return changed ? { ...model, graph: g } : model;
+}
+
+/** float16 bits -> float32 values. */
+function widenHalfBits(bits: Uint16Array): Float32Array {
+  const t = halfTable();
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = t[bits[i]];
+  return out;
 }
