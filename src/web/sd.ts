@@ -72,6 +72,16 @@ function webFolder(base: string, sessionOptions: InferenceSession.SessionOptions
     }
     return new Uint8Array(await res.arrayBuffer());
   };
+  const session = async (rel: string, given?: Uint8Array): Promise<InferenceSession> => {
+    const model = given ?? await bytes(rel);
+    const dir = url(rel).replace(/[^/]*$/, '');
+    const externalData = externalDataFiles(model, url(rel)).map((p) => ({ path: p, data: new URL(p, dir).href }));
+    try {
+      return await ort.InferenceSession.create(model, externalData.length ? { ...sessionOptions, externalData } : sessionOptions);
+    } catch (e) {
+      throw new DiffusionError(`${url(rel)}: ONNX Runtime could not load it: ${String((e as Error).message).split('\n')[0]}`);
+    }
+  };
   return {
     source: base.replace(/\/$/, ''),
     async text(rel) {
@@ -79,22 +89,15 @@ function webFolder(base: string, sessionOptions: InferenceSession.SessionOptions
       return res ? res.text() : undefined;
     },
     bytes,
-    async session(rel, given) {
-      const model = given ?? await bytes(rel);
-      const dir = url(rel).replace(/[^/]*$/, '');
-      const externalData = externalDataFiles(model, url(rel)).map((p) => ({ path: p, data: new URL(p, dir).href }));
-      try {
-        return await ort.InferenceSession.create(model, externalData.length ? { ...sessionOptions, externalData } : sessionOptions);
-      } catch (e) {
-        throw new DiffusionError(`${url(rel)}: ONNX Runtime could not load it: ${String((e as Error).message).split('\n')[0]}`);
-      }
-    },
+    session,
     // float16 parts widened to float32 in memory, their external data fetched (onnx/upcast.ts)
     ...(precision === 'float32' ? {
       async float32Session(rel: string, given?: Uint8Array) {
         const dir = rel.replace(/[^/]*$/, '');
-        const up = await upcastModelBytes(given ?? await bytes(rel), url(rel), (loc) => bytes(dir + loc));
-        if (!up) return undefined;
+        const model = given ?? await bytes(rel);
+        const up = await upcastModelBytes(model, url(rel), (loc) => bytes(dir + loc));
+        // no float16: the plain session, from the bytes already fetched
+        if (!up) return session(rel, model);
         try {
           return await ort.InferenceSession.create(up, sessionOptions);
         } catch (e) {
