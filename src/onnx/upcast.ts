@@ -25,7 +25,7 @@ const FLOAT16 = onnx.TensorProto.DataType.FLOAT16;
 /** Ops whose integer `dtype` attribute names an output element type (ONNX operator specs). */
 const DTYPE_ATTR_OPS = new Set(['RandomNormal', 'RandomUniform', 'RandomNormalLike', 'RandomUniformLike', 'EyeLike', 'Multinomial', 'Bernoulli']);
 
-/** Where upcast tensors come from and go (a file-system or in-memory edge). */
+/** Where upcast tensors come from and go (a file-system or in-memory edge). @internal */
 export interface UpcastIo {
   /** The bytes of an external float16 tensor: dims' product times 2, little-endian. */
   readExternal(tensor: onnx.ITensorProto): Uint8Array;
@@ -78,7 +78,7 @@ function halfValues(p: onnx.ITensorProto, io: UpcastIo): Float32Array {
 const inline = (name: string, dims: number[], data: Float32Array): onnx.ITensorProto =>
   ({ name, dataType: FLOAT, dims, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
 
-/** True when the graph (or a subgraph) declares or stores any float16 tensor. */
+/** True when the graph (or a subgraph) declares or stores any float16 tensor. @internal */
 export function hasFloat16(model: onnx.IModelProto): boolean {
   const inGraph = (g: onnx.IGraphProto | null | undefined): boolean => {
     if (!g) return false;
@@ -91,7 +91,7 @@ export function hasFloat16(model: onnx.IModelProto): boolean {
   return inGraph(model.graph);
 }
 
-/** Rewrites `model` (in place) so that it computes in float32 wherever it computed in float16. */
+/** Rewrites `model` (in place) so that it computes in float32 wherever it computed in float16. @internal */
 export function upcastFloat16(model: onnx.IModelProto, io: UpcastIo): UpcastReport {
   const report: UpcastReport = { tensors: 0, float16Bytes: 0, types: 0 };
   const place = io.place ?? inline;
