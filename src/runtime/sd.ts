@@ -89,7 +89,6 @@ export async function loadStableDiffusion(dir: string, options: LoadStableDiffus
   if (typeof dir !== 'string') throw new DiffusionError('loadStableDiffusion: the folder must be a path');
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new FileFormatError(dir, 'not a folder (expected a diffusers ONNX pipeline folder)');
   // pipeline(dir) passes loadModel's options on; those for one denoiser file do not apply here
-  resolvePrecision(options.precision, false);
   for (const k of ['config'] as const) {
     if ((options as Record<string, unknown>)[k] !== undefined) throw new OptionError(k, `does not apply to a Stable Diffusion folder (${dir})`);
   }

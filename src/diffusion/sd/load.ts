@@ -27,8 +27,9 @@ export interface FolderAccess {
   session(rel: string, bytes?: Uint8Array): Promise<InferenceSession>;
   /**
    * A session over `rel` (or `bytes`) with its float16 computation widened to float32
-   * (src/onnx/upcast.ts), or undefined when the graph has no float16. An edge that runs float16
-   * graphs as they are (precision 'float16') leaves it out.
+   * (src/onnx/upcast.ts); for a graph with no float16, the plain session or undefined (then
+   * `session` makes it). An edge that runs float16 graphs as they are (precision 'float16') leaves
+   * it out.
    */
   float32Session?(rel: string, bytes?: Uint8Array): Promise<InferenceSession | undefined>;
 }
