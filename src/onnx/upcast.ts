@@ -65,7 +65,7 @@ export function widenHalfBytes(bytes: Uint8Array): Float32Array {
 }
 
 type LongLike = number | { toNumber(): number };
-const dimsOf = (p: onnx.ITensorProto): number[] => (p.dims ?? []).map((d) => (typeof d === 'number' ? d : (d as LongLike as { toNumber(): number }).toNumber()));
+const dimsOf = (p: onnx.ITensorProto): number[] => (p.dims ?? []).map((d) => (typeof d === 'number' ? d : (d as LongLike & object).toNumber()));
 
 /** A float16 TensorProto's values as float32 (raw_data, int32_data bits, or external). */
 function halfValues(p: onnx.ITensorProto, io: UpcastIo): Float32Array {
@@ -99,7 +99,9 @@ export function upcastFloat16(model: onnx.IModelProto, io: UpcastIo): UpcastRepo
     const dims = dimsOf(p);
     const data = halfValues(p, io);
     const expected = dims.reduce((a, b) => a * b, 1);
-    if (data.length !== expected) throw new DiffusionError(`tensor '${p.name ?? ''}': ${data.length} float16 values, expected ${expected} for dims [${dims.join(', ')}]`);
+    if (data.length !== expected) {
+      throw new DiffusionError(`tensor '${p.name ?? ''}': ${data.length} float16 values, expected ${expected} for dims [${dims.join(', ')}]`);
+    }
     report.tensors++;
     report.float16Bytes += 2 * data.length;
     return keep ? place(p.name ?? '', dims, data) : inline(p.name ?? '', dims, data);
@@ -142,7 +144,9 @@ export function upcastFloat16(model: onnx.IModelProto, io: UpcastIo): UpcastRepo
  * do). `fetchFile` gives an external data file's bytes by its location (relative to the model);
  * every widened tensor is inline, so the result must stay under protobuf's 2 GB: the page's edge.
  */
-export async function upcastModelBytes(bytes: Uint8Array, source: string, fetchFile: (location: string) => Promise<Uint8Array>): Promise<Uint8Array | undefined> {
+export async function upcastModelBytes(
+  bytes: Uint8Array, source: string, fetchFile: (location: string) => Promise<Uint8Array>,
+): Promise<Uint8Array | undefined> {
   let model: onnx.ModelProto;
   try {
     model = onnx.ModelProto.decode(bytes);

@@ -41,7 +41,8 @@ export function upcastModelFile(modelFile: string, bytes?: Uint8Array, inlineLim
     throw new FileFormatError(modelFile, `not a valid ONNX model (${(e as Error).message.split('\n')[0]})`);
   }
   if (!hasFloat16(model)) return undefined;
-  const count = (t: onnx.ITensorProto): number => (t.dims ?? []).reduce<number>((a, d) => a * (typeof d === 'number' ? d : (d as { toNumber(): number }).toNumber()), 1);
+  const count = (t: onnx.ITensorProto): number =>
+    (t.dims ?? []).reduce<number>((a, d) => a * (typeof d === 'number' ? d : (d as { toNumber(): number }).toNumber()), 1);
   const half = (model.graph?.initializer ?? []).reduce((s, t) => s + (t.dataType === onnx.TensorProto.DataType.FLOAT16 ? 2 * count(t) : 0), 0);
   const files = new ExternalFiles(modelFile);
   let dir: string | undefined;
@@ -86,7 +87,9 @@ export function upcastModelFile(modelFile: string, bytes?: Uint8Array, inlineLim
 }
 
 /** An ONNX Runtime session over the upcast model, or undefined when the file has no float16. */
-export async function float32Session(modelFile: string, bytes: Uint8Array | undefined, options: InferenceSession.SessionOptions): Promise<InferenceSession | undefined> {
+export async function float32Session(
+  modelFile: string, bytes: Uint8Array | undefined, options: InferenceSession.SessionOptions,
+): Promise<InferenceSession | undefined> {
   const up = upcastModelFile(modelFile, bytes);
   if (!up) return undefined;
   try {

@@ -168,7 +168,8 @@ export function readTrainModel(file: string, o: Readonly<TrainOptions>, threshol
   if (external.length === 0) throw new OptionError('frozenByReference', `${file} keeps its weights inside; there is no external data to reference`);
   // float16 weights train as their float32 copy (onnx/upcast.ts), which is in memory, not in the file
   if (external.some((r) => r.dtype === 'float16')) {
-    throw new OptionError('frozenByReference', `${file} stores float16 weights, which train widened to float32 in memory; pass frozenByReference: false (--no-frozen-by-reference; memory for the float32 copy) or train the float32 export`);
+    throw new OptionError('frozenByReference', `${file} stores float16 weights, which train widened to float32 in memory; `
+      + 'pass frozenByReference: false (--no-frozen-by-reference; memory for the float32 copy) or train the float32 export');
   }
   if (previews) {
     const key = o.sampleEvery ? 'sampleEvery' : 'evalEvery';

@@ -21,7 +21,9 @@ import type { ClipTokenizer } from './tokenizer';
 
 /** The part of an onnxruntime module the pipeline uses (onnxruntime-node or onnxruntime-web). */
 export interface SdOrt {
-  Tensor: new (type: 'float32' | 'float16' | 'int32' | 'int64', data: Float32Array | Uint16Array | Int32Array | BigInt64Array, dims: readonly number[]) => OrtTensor;
+  Tensor: new (
+    type: 'float32' | 'float16' | 'int32' | 'int64', data: Float32Array | Uint16Array | Int32Array | BigInt64Array, dims: readonly number[],
+  ) => OrtTensor;
 }
 
 /** A session and the file it came from (for errors). */
