@@ -83,7 +83,8 @@ async function main(): Promise<void> {
   } else if (upcast) {
     let t0 = performance.now();
     const up = upcastModelFile(upcast)!;
-    console.log(`upcast: ${((performance.now() - t0) / 1000).toFixed(1)} s, ${up.report.tensors} tensors, ${(up.report.float16Bytes / 2 ** 30).toFixed(2)} GiB float16, `
+    const gib = (up.report.float16Bytes / 2 ** 30).toFixed(2);
+    console.log(`upcast: ${((performance.now() - t0) / 1000).toFixed(1)} s, ${up.report.tensors} tensors, ${gib} GiB float16, `
       + `${up.dir ? 'streamed to a temporary weights.pb' : 'inline'}, rss ${rss()}`);
     if (up.dir) fs.rmSync(up.dir, { recursive: true, force: true });
     t0 = performance.now();

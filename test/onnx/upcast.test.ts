@@ -17,14 +17,18 @@ const F16 = onnx.TensorProto.DataType.FLOAT16;
 const F32 = onnx.TensorProto.DataType.FLOAT;
 const half = (xs: number[]) => Uint16Array.from(xs, floatToHalf);
 const rawHalf = (xs: number[]) => new Uint8Array(half(xs).buffer);
-const io = (name: string, elemType: number, dims: number[]): onnx.IValueInfoProto => ({ name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
+const io = (name: string, elemType: number, dims: number[]): onnx.IValueInfoProto =>
+  ({ name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
 const attr = (name: string, v: Partial<onnx.IAttributeProto>): onnx.IAttributeProto => ({ name, ...v });
 
 /** y = Cast16(x * w + c) + fill + (0 * noise) + (flag ? 0.5 : -0.5), all float16; x: [4] float16, flag: bool scalar. */
 function halfModel(): onnx.ModelProto {
-  const node = (opType: string, input: string[], output: string[], attribute: onnx.IAttributeProto[] = []): onnx.INodeProto => ({ opType, input, output, attribute, name: output[0] });
+  const node = (opType: string, input: string[], output: string[], attribute: onnx.IAttributeProto[] = []): onnx.INodeProto =>
+    ({ opType, input, output, attribute, name: output[0] });
+  const T = onnx.AttributeProto.AttributeType;
+  const tensor = (t: onnx.ITensorProto) => attr('value', { type: T.TENSOR, t });
   const branch = (v: number): onnx.IGraphProto => ({
-    name: `b${v}`, node: [node('Constant', [], [`k${v}`], [attr('value', { type: onnx.AttributeProto.AttributeType.TENSOR, t: { dataType: F16, dims: [1], rawData: rawHalf([v]) } })])],
+    name: `b${v}`, node: [node('Constant', [], [`k${v}`], [tensor({ dataType: F16, dims: [1], rawData: rawHalf([v]) })])],
     output: [io(`k${v}`, F16, [1])],
   });
   const graph: onnx.IGraphProto = {
@@ -33,16 +37,16 @@ function halfModel(): onnx.ModelProto {
     output: [io('y', F16, [4])],
     initializer: [{ name: 'w', dataType: F16, dims: [4], rawData: rawHalf([1, 2, 3, 0.25]) }],
     node: [
-      node('Constant', [], ['c'], [attr('value', { type: onnx.AttributeProto.AttributeType.TENSOR, t: { dataType: F16, dims: [4], int32Data: [...half([0.5, -1, 1.5, 2])] } })]),
+      node('Constant', [], ['c'], [tensor({ dataType: F16, dims: [4], int32Data: [...half([0.5, -1, 1.5, 2])] })]),
       node('Mul', ['x', 'w'], ['xw']),
       node('Add', ['xw', 'c'], ['a']),
-      node('Cast', ['a'], ['a32'], [attr('to', { type: onnx.AttributeProto.AttributeType.INT, i: F32 })]),
-      node('Cast', ['a32'], ['a16'], [attr('to', { type: onnx.AttributeProto.AttributeType.INT, i: F16 })]),
-      node('Constant', [], ['shape'], [attr('value', { type: onnx.AttributeProto.AttributeType.TENSOR, t: { dataType: onnx.TensorProto.DataType.INT64, dims: [1], int64Data: [4] } })]),
-      node('ConstantOfShape', ['shape'], ['fill'], [attr('value', { type: onnx.AttributeProto.AttributeType.TENSOR, t: { dataType: F16, dims: [1], rawData: rawHalf([3]) } })]),
-      node('RandomNormalLike', ['x'], ['noise'], [attr('dtype', { type: onnx.AttributeProto.AttributeType.INT, i: F16 })]),
+      node('Cast', ['a'], ['a32'], [attr('to', { type: T.INT, i: F32 })]),
+      node('Cast', ['a32'], ['a16'], [attr('to', { type: T.INT, i: F16 })]),
+      node('Constant', [], ['shape'], [tensor({ dataType: onnx.TensorProto.DataType.INT64, dims: [1], int64Data: [4] })]),
+      node('ConstantOfShape', ['shape'], ['fill'], [tensor({ dataType: F16, dims: [1], rawData: rawHalf([3]) })]),
+      node('RandomNormalLike', ['x'], ['noise'], [attr('dtype', { type: T.INT, i: F16 })]),
       node('Sub', ['noise', 'noise'], ['zero']),
-      node('If', ['flag'], ['k'], [attr('then_branch', { type: onnx.AttributeProto.AttributeType.GRAPH, g: branch(0.5) }), attr('else_branch', { type: onnx.AttributeProto.AttributeType.GRAPH, g: branch(-0.5) })]),
+      node('If', ['flag'], ['k'], [attr('then_branch', { type: T.GRAPH, g: branch(0.5) }), attr('else_branch', { type: T.GRAPH, g: branch(-0.5) })]),
       node('Add', ['a16', 'fill'], ['b']),
       node('Add', ['b', 'zero'], ['b2']),
       node('Add', ['b2', 'k'], ['y']),

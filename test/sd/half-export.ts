@@ -92,7 +92,8 @@ function float32Part(g0: Graph, opts: HalfGraphOptions): { blocked: Set<Node>; k
   }
   // a Constant whose every consumer is blocked stays float32 with them
   for (const n of g0.nodes) {
-    if (n.opType === 'Constant' && n.outputs.every((o) => (consumers.get(o) ?? []).every((c) => blocked.has(c)) && (consumers.get(o) ?? []).length > 0)) blocked.add(n);
+    const onlyBlocked = (o: string) => (consumers.get(o) ?? []).length > 0 && (consumers.get(o) ?? []).every((c) => blocked.has(c));
+    if (n.opType === 'Constant' && n.outputs.every(onlyBlocked)) blocked.add(n);
   }
   const keptInits = new Set<string>();
   for (const name of g0.initializers.keys()) {
@@ -128,7 +129,8 @@ export function halfGraph(g0: Graph, opts: HalfGraphOptions = {}): Graph {
     let out = casts.get(key);
     if (!out) {
       out = `${v}__to_${want === 'f' ? 'fp32' : 'fp16'}`;
-      g.nodes.push({ name: `${out}_cast`, opType: 'Cast', domain: '', inputs: [v], outputs: [out], attrs: { to: { type: 'int', value: want === 'f' ? 1 : 10 } } });
+      const to = { type: 'int', value: want === 'f' ? 1 : 10 } as const;
+      g.nodes.push({ name: `${out}_cast`, opType: 'Cast', domain: '', inputs: [v], outputs: [out], attrs: { to } });
       casts.set(key, out);
     }
     return out;

@@ -23,7 +23,8 @@ export interface NodeOutput {
 }
 
 const OPTS: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'disabled', intraOpNumThreads: 2 };
-const widen = (t: ort.Tensor): Float32Array => (t.type === 'float16' ? Float32Array.from(t.data as Uint16Array, halfToFloat) : Float32Array.from(t.data as Float32Array));
+const widen = (t: ort.Tensor): Float32Array =>
+  (t.type === 'float16' ? Float32Array.from(t.data as Uint16Array, halfToFloat) : Float32Array.from(t.data as Float32Array));
 
 /** Runs both graphs of `file` (a float16 model) on `feeds` (float16 graph's feeds) and pairs every float node output. */
 export async function teacherForced(file: string, feeds: Record<string, ort.Tensor>): Promise<NodeOutput[]> {

@@ -54,7 +54,7 @@ describe('web entry: a float16 Stable Diffusion folder (headless Chromium)', fun
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it("pipeline(url) upcasts the float16 folder in the page (wasm) and samples Node's float16-rounded float32 result; precision 'float16' runs it as exported", async () => {
+  it("pipeline(url) upcasts the float16 folder in the page (wasm), sampling Node's float16-rounded float32 result; 'float16' runs it as exported", async () => {
     const page = await browser.context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
@@ -70,7 +70,8 @@ describe('web entry: a float16 Stable Diffusion folder (headless Chromium)', fun
         const gen = await lib.pipeline(url, { numThreads: 1, precision });
         const t0 = performance.now();
         const r = await gen(call);
-        out[precision] = { latents: Array.from(r.latents), ms: performance.now() - t0, unetInput: gen.sd.parts.unet.session.inputMetadata.find((m) => m.name === 'sample').type };
+        const unetInput = gen.sd.parts.unet.session.inputMetadata.find((m) => m.name === 'sample').type;
+        out[precision] = { latents: Array.from(r.latents), ms: performance.now() - t0, unetInput };
         await gen.release();
       }
       return out;
@@ -83,7 +84,8 @@ describe('web entry: a float16 Stable Diffusion folder (headless Chromium)', fun
     const ref = refF('latents_final.npy');
     const bound = 2 * 4 * 2 ** -11 * ref.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
     assert.ok(maxAbsDiff(res.float16.latents, ref) <= bound, `float16: ${maxAbsDiff(res.float16.latents, ref)} > ${bound}`);
-    console.log(`      Chromium (WASM, 1 thread), float16 folder: ${(res.auto.ms / 1000).toFixed(2)} s per image upcast, ${(res.float16.ms / 1000).toFixed(2)} s as float16`);
+    const sec = (ms: number) => (ms / 1000).toFixed(2);
+    console.log(`      Chromium (WASM, 1 thread), float16 folder: ${sec(res.auto.ms)} s per image upcast, ${sec(res.float16.ms)} s as float16`);
     await page.close();
   });
 });
