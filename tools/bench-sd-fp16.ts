@@ -7,6 +7,11 @@
  *     interleaved runs, median.
  *   node --import tsx tools/bench-sd-fp16.ts --convert UNET_DIR OUT_DIR
  *     writes a float16 copy of a float32 UNet folder (model.onnx + weights.pb), e.g. $EXPORTS/sd15-unet.
+ *   node --import tsx tools/bench-sd-fp16.ts --convert-folder SD_DIR FP16_UNET_DIR OUT_DIR
+ *     a float16 pipeline folder: SD_DIR's text encoder and VAE converted, FP16_UNET_DIR as its unet/
+ *     (linked), the rest linked.
+ *   node --import tsx tools/bench-sd-fp16.ts --sample DIR [--latent 32] [--steps 2]
+ *     one guided image from a pipeline folder (the CPU default precision): load and sampling seconds.
  *   node --import tsx tools/bench-sd-fp16.ts --upcast MODEL.onnx
  *     the upcast of a float16 model as pipelines make it (streamed to a temporary weights.pb when
  *     large), then an ORT session from it: seconds and peak RSS (run under /usr/bin/time -v).
@@ -71,7 +76,35 @@ async function bench(): Promise<void> {
 async function main(): Promise<void> {
   const convert = flag('--convert');
   const upcast = flag('--upcast');
-  if (convert) {
+  const folder = flag('--convert-folder');
+  const sampleDir = flag('--sample');
+  if (folder) {
+    const [unet, out] = args.slice(args.indexOf('--convert-folder') + 2);
+    fs.mkdirSync(out, { recursive: true });
+    for (const e of fs.readdirSync(folder)) {
+      if (e === 'unet') fs.symlinkSync(path.resolve(unet), path.join(out, e));
+      else if (!['text_encoder', 'vae_encoder', 'vae_decoder'].includes(e)) fs.symlinkSync(path.resolve(folder, e), path.join(out, e));
+      else {
+        fs.mkdirSync(path.join(out, e));
+        for (const f of fs.readdirSync(path.join(folder, e))) if (f.endsWith('.json')) fs.copyFileSync(path.join(folder, e, f), path.join(out, e, f));
+        const model = readModelFiles(path.join(folder, e, 'model.onnx'));
+        model.graph = halfGraph(model.graph);
+        encodeModelToFiles(model, path.join(out, e, 'model.onnx'), { externalData: false });
+        console.log(`${e}: converted, rss ${rss()}`);
+      }
+    }
+  } else if (sampleDir) {
+    const latent = Number(flag('--latent') ?? 32);
+    const steps = Number(flag('--steps') ?? 2);
+    let t0 = performance.now();
+    const gen = await loadStableDiffusion(sampleDir, { threads: os.availableParallelism() });
+    console.log(`load: ${((performance.now() - t0) / 1000).toFixed(1)} s, rss ${rss()}`);
+    t0 = performance.now();
+    const r = await gen({ prompt: 'a red shoe', steps, guidance: 7.5, seed: 1, height: latent * gen.sd.parts.vaeScaleFactor, width: latent * gen.sd.parts.vaeScaleFactor });
+    const s = (performance.now() - t0) / 1000;
+    console.log(`sample: ${s.toFixed(1)} s for ${steps} guided steps at ${latent}x${latent} latents (${r.w}x${r.h} image), rss ${rss()}`);
+    await gen.release();
+  } else if (convert) {
     const out = args[args.indexOf('--convert') + 2];
     const t0 = performance.now();
     const model = readModelFiles(path.join(convert, 'model.onnx'));
