@@ -9,6 +9,7 @@ import { SampleResult, SamplerModel } from '../diffusion/sampler';
 import { CascadeSpec, ExpertsSpec, parseCascade, parseExperts } from '../core/pipeline-files';
 import { CascadeSampleOptions, checkCascadeModels, sampleCascade } from '../diffusion/pipelines/cascade';
 import { checkExpertModels, ensembleModel } from '../diffusion/pipelines/experts';
+import { schedulerNames } from '../diffusion/schedulers';
 
 async function loadAll(file: string, paths: string[], opts: LoadModelOptions): Promise<DiffusionModel[]> {
   const dir = path.dirname(file);
@@ -41,7 +42,7 @@ export interface LoadedCascade {
 
 /** Reads and checks a cascade file and loads its models once. */
 export async function loadCascade(file: string, opts: LoadModelOptions = {}): Promise<LoadedCascade> {
-  const spec = parseCascade(readConfigFile(file), file);
+  const spec = parseCascade(readConfigFile(file), file, schedulerNames('gaussian'));
   const models = await loadAll(file, spec.stages.map((s) => s.model), opts);
   await releaseOnError(models, () => checkCascadeModels(spec, models.map((m) => m.config), file));
   return {
