@@ -12,7 +12,7 @@ module.exports = {
     'test/architecture.test.ts',
     'test/tiers.test.ts',
     'test/{core,onnx,autodiff,data,diffusion,nn,image}/**/*.test.ts',
-    'test/train/{step-graph,train-graph,training-run,optim,setup-model,step-memory}.test.ts',
+    'test/train/{step-graph,train-graph,training-run,optim,setup-from-model,apply-lora,step-memory}.test.ts',
   ],
   // Every recipe built and run in ORT (about 25 s, unet-cifar10 alone 9 s): npm test runs it.
   // read-limits makes FIFOs with mkfifo (a child process).

@@ -28,7 +28,12 @@ describe('architecture: the layering of src/ (docs/architecture.md)', () => {
     assert.deepEqual(checkFiles({ 'nn/unet.ts': "import type { Batch } from '../data/loader';" }),
       ["src/nn/unet.ts: imports '../data/loader', but data/ and nn/ are on the same level"]);
     assert.deepEqual(checkFiles({ 'index.ts': '', 'train/x.ts': "export * from '../index';" }),
-      ["src/train/x.ts: imports '../index', but the package entry (src/*.ts) is above train/"]);
+      ["src/train/x.ts: imports '../index', but the package entries (src/*.ts, src/entries/) are above train/"]);
+    // The subpath entries (src/entries/*.ts: onnx-diffusion/graph, ...) sit at the package entry's level: they may import
+    // every folder, and no folder may import them.
+    assert.deepEqual(checkFiles({ 'entries/graph.ts': "export * from '../onnx/ir';\nexport { train } from '../train/trainer';", 'onnx/ir.ts': '' }), []);
+    assert.deepEqual(checkFiles({ 'entries/graph.ts': '', 'cli/x.ts': "import { Graph } from '../entries/graph';" }),
+      ["src/cli/x.ts: imports '../entries/graph', but the package entries (src/*.ts, src/entries/) are above cli/"]);
     assert.deepEqual(checkFiles({ 'diffusion/x.ts': "import * as fs from 'node:fs';\nimport sharp from 'sharp';" }), [
       "src/diffusion/x.ts: imports 'node:fs', but src/diffusion/ runs in the browser and may import no Node module",
       "src/diffusion/x.ts: imports 'sharp', but src/diffusion/ runs in the browser and may import no Node module",

@@ -3,7 +3,9 @@
 // into the folder given as its argument (beside a CommonJS build tsc wrote there).
 //
 // 1. dist/index.mjs, the Node root entry for `import` (package.json exports["."].import): src/index.ts
-//    bundled into one ES module, dependencies left as imports. Node-specific pieces:
+//    bundled as an ES module, dependencies left as imports; beside it dist/{graph,autodiff,train,
+//    diffusion,eval}.mjs, the subpath entries (src/entries/*.ts), split so that what they share is
+//    one copy (dist/esm-chunk-*.mjs). Node-specific pieces:
 //    - onnxruntime-node and sharp are loaded lazily with require() (runtime/ort-node.ts, image/sharp.ts),
 //      and package-files.ts finds the package from __dirname: the banner defines both from import.meta.url.
 //    - onnx-proto is CommonJS only; src/onnx/onnx-proto.ts default-imports it, which Node's ESM loader allows.
@@ -16,8 +18,8 @@
 //    (package.json: "sideEffects": false) -- the unused ONNX protobuf code (onnx-proto, ~100 kB)
 //    included. One bundled file would keep it: onnx-proto is not marked side-effect free.
 import * as esbuild from 'esbuild';
-import { rmSync, writeFileSync, chmodSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { chmodSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -35,9 +37,19 @@ const sharedErrors = {
   },
 };
 
-await esbuild.build({
-  entryPoints: [join(src, 'index.ts')],
-  outfile: join(dist, 'index.mjs'),
+/** The Node entries: the root and the subpaths (package.json exports; src/entries/*.ts). */
+const SUBPATHS = ['graph', 'autodiff', 'train', 'diffusion', 'eval'];
+const entryPoints = { index: join(src, 'index.ts'), ...Object.fromEntries(SUBPATHS.map((n) => [n, join(src, 'entries', `${n}.ts`)])) };
+// All six in one build with code splitting: a module two entries share (Tensor, Graph, DiffusionModel) is one
+// chunk beside them (dist/esm-chunk-*.mjs), so `onnx-diffusion` and `onnx-diffusion/graph` hand each other the
+// same classes. Every output sits in dist/ itself, where the external './core/errors.js' resolves.
+const node = await esbuild.build({
+  entryPoints,
+  metafile: true,
+  outdir: dist,
+  outExtension: { '.js': '.mjs' },
+  chunkNames: 'esm-chunk-[hash]',
+  splitting: true,
   bundle: true,
   packages: 'external',
   format: 'esm',
@@ -55,9 +67,13 @@ await esbuild.build({
   },
   logLevel: 'warning',
 });
-// The ES entry's types are the CommonJS entry's: one set of declarations, in an ES-format file
+// The ES entries' types are the CommonJS entries': one set of declarations, in ES-format files
 // (.d.mts) so TypeScript under node16/nodenext/bundler resolution sees `import` get an ES module.
 writeFileSync(join(dist, 'index.d.mts'), "export * from './index.js';\n");
+for (const n of SUBPATHS) writeFileSync(join(dist, `${n}.d.mts`), `export * from './entries/${n}.js';\n`);
+// Chunks of an earlier build (other hashes) are removed, so the package ships only this build's.
+const built = new Set(Object.keys(node.metafile.outputs).map((f) => basename(f)));
+for (const f of readdirSync(dist)) if (/^esm-chunk-.*\.mjs$/.test(f) && !built.has(f)) rmSync(join(dist, f));
 
 // The files the browser entry reaches (the Node-only ones are in the bundle above).
 const graph = await esbuild.build({

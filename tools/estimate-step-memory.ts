@@ -10,7 +10,7 @@ import { configFromJson } from '../src/core/model-config';
 import { onnx } from '../src/onnx/onnx-proto';
 import { decodeModel } from '../src/onnx/proto';
 import { allocate, dtypeFromOnnx, Tensor } from '../src/onnx/tensor';
-import { setupFromModel } from '../src/train/setup-model';
+import { setupFromModel } from '../src/train/setup-from-model';
 import { buildStepGraph } from '../src/train/step-graph';
 import { estimateStepMemory } from '../src/train/step-memory';
 

@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readModelHeader } from '../src/runtime/model-files';
-import { setupFromModel } from '../src/train/setup-model';
+import { setupFromModel } from '../src/train/setup-from-model';
 import { insertLora, LORA_TRAINABLE } from '../src/nn/lora';
 import { weightForm } from './lora-weight-form';
 import { buildStepGraph } from '../src/train/step-graph';

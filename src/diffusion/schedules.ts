@@ -32,8 +32,6 @@ export interface NoiseSchedule {
   snr: Float64Array;
 }
 
-/** @deprecated The old name of NoiseSchedule (it collided with the learning-rate schedule); kept until the root export is renamed. */
-export type Schedule = NoiseSchedule;
 
 /** numpy.linspace(start, end, n), endpoint included. */
 export function linspace(start: number, end: number, n: number): Float64Array {

@@ -10,7 +10,7 @@ import { createSampler, CreateSamplerOptions, SamplerModel } from '../diffusion/
 import { Rng } from '../core/rng';
 import { DiffusionError } from '../core/errors';
 import { loadModel } from '../runtime/load';
-import { loadCascade, loadEnsemble } from '../runtime/pipelines';
+import { loadCascade, loadEnsemble } from '../runtime/cascades';
 import type { Device } from '../runtime/node';
 import { Embedding, FeatureNet } from './feature-net';
 import {
@@ -57,6 +57,9 @@ export interface Evaluator {
   score(images: Float32Array, n: number, o: { source: string; channels?: number; size?: number; requested?: ArrayLike<number> }): Promise<Scores>;
   /** Scores n images of a data set (seeded random subset; all of it when n >= its length). */
   scoreDataset(data: Dataset, n: number, source?: string): Promise<Scores>;
+  /** Frees the feature network's session (when this evaluator loaded it). */
+  dispose(): Promise<void>;
+  /** @deprecated Use dispose(); `release` is kept for one version. */
   release(): Promise<void>;
 }
 
@@ -108,8 +111,11 @@ export async function createEvaluator(o: EvaluatorOptions = {}): Promise<Evaluat
     async scoreDataset(data, n, source = data.name) {
       return scoreEmbedding(await net.embedDataset(data, subset(data.length, n, seed + 2)), `${source} (${Math.min(n, data.length)} images)`);
     },
+    async dispose() {
+      if (own) await net.dispose();
+    },
     async release() {
-      if (own) await net.release();
+      if (own) await net.dispose();
     },
   };
 }
@@ -165,7 +171,7 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
         const res = await cascade.sample(n, { seed: o.sampling?.seed, batch: o.sampling?.batch, clipX0: o.sampling?.clipX0 });
         scores = await ev.score(res.images, n, { source: `${o.pipeline} (cascade of ${cascade.models.length})`, channels: res.c, size: res.h });
       } finally {
-        await cascade.release();
+        await cascade.dispose();
       }
     } else {
       const opts = { threads: o.threads, device: o.device };
@@ -182,8 +188,8 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
         const how = model.config.kind === 'gaussian' ? `${sampling.sampler ?? 'ddim'} ${sampling.steps ?? ''}`.trim() : model.config.kind;
         scores = await ev.score(res.images, n, { source: `${name} (${ens ? `${ens.models.length} experts, ` : ''}${how})`, channels: res.c, size: res.h, requested });
       } finally {
-        await loaded?.release();
-        await ens?.release();
+        await loaded?.dispose();
+        await ens?.dispose();
       }
     }
     let floor: Scores | undefined;
@@ -198,6 +204,6 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
     }
     return { reference: ev.reference, scores, floor, note };
   } finally {
-    await ev.release();
+    await ev.dispose();
   }
 }

@@ -115,8 +115,14 @@ export class FeatureNet {
     return concatEmbeddings(parts, this.config.features, this.config.classes);
   }
 
-  async release(): Promise<void> {
-    await this.session.release();
+  /** Frees the ONNX Runtime session. */
+  async dispose(): Promise<void> {
+    await this.session.dispose();
+  }
+
+  /** @deprecated Use dispose(); `release` is kept for one version. */
+  release(): Promise<void> {
+    return this.dispose();
   }
 }
 

@@ -1,5 +1,4 @@
-/** Image output and input: tensors to pixels, grids and strips, PNG/WebP/JPEG/GIF files, loss plots. */
-export { writeFileAtomic } from './atomic';
+/** Image output and input: tensors to pixels, grids and strips, PNG/WebP/JPEG/GIF files, loss plots. (Atomic file writes are core/node/atomic-file.ts.) */
 export { makeGrid, makeStrip, tileTable, upscale, type GridOptions, type Rgba, type TileOptions } from './grid';
 export { lossCurveSvg, type LossCurveOptions } from './loss-svg';
 export { writeLossCurve } from './plot';

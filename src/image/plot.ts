@@ -1,6 +1,6 @@
 /** Loss curves as PNG files: the SVG from loss-svg.ts rasterised by sharp, written atomically. */
 import { sharp } from './sharp';
-import { writeFileAtomic } from './atomic';
+import { writeFileAtomic } from '../core/node/atomic-file';
 import { lossCurveSvg, type LossCurveOptions } from './loss-svg';
 
 export type { LossCurveOptions } from './loss-svg';

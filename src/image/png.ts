@@ -6,7 +6,7 @@ import { extname } from 'node:path';
 import { sharp } from './sharp';
 import type { Sharp } from 'sharp';
 import { DiffusionError } from '../core/errors';
-import { writeFileAtomic } from './atomic';
+import { writeFileAtomic } from '../core/node/atomic-file';
 import type { RgbaImage } from './pixels';
 
 export interface AnimationOptions {

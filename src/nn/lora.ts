@@ -20,7 +20,7 @@
  */
 import { DiffusionError, OptionError } from '../core/errors';
 import { globMatcher, globParts } from '../core/glob';
-import { checkLoraSpec, LoraSpec, LoraTarget, readModelConfig, writeModelConfig } from '../core/model-config';
+import { checkLoraSpec, LoraSpec, LoraTarget, ModelConfig, readModelConfig, writeModelConfig } from '../core/model-config';
 import { Rng } from '../core/rng';
 import { Checker } from '../core/schema';
 import { Graph, Model, Node } from '../onnx/ir';
@@ -244,7 +244,16 @@ export function checkAdapter(graph: Graph, adapter: LoraAdapter, source = 'LoRA 
  * unchanged), with A and B as initializers (or the given adapter's values) and `lora` in its metadata.
  */
 export function insertLora(model: Model, options: LoraOptions | LoraAdapter): Model {
-  if (loraSpecOf(model)) throw new DiffusionError('the model already carries LoRA adapters (merge them first: mergeLora, or export --merge)');
+  return insertLoraWith(model, options, readModelConfig(model.metadata, 'model')).model;
+}
+
+/**
+ * insertLora over a config the caller has already parsed from `model`'s metadata (undefined: the
+ * model carries none), so it is not parsed again; also returns the spec written.
+ * @internal
+ */
+export function insertLoraWith(model: Model, options: LoraOptions | LoraAdapter, config: ModelConfig | undefined): { model: Model; spec: LoraSpec } {
+  if (loraSpecIn(model, config)) throw new DiffusionError('the model already carries LoRA adapters (merge them first: mergeLora, or export --merge)');
   const graph = model.graph.clone();
   let adapter: LoraAdapter;
   if ('spec' in options) adapter = options;
@@ -279,15 +288,18 @@ export function insertLora(model: Model, options: LoraOptions | LoraAdapter): Mo
   }
   sortTopologically(graph);
   const out: Model = { ...model, graph, metadata: { ...model.metadata } };
-  const config = readModelConfig(model.metadata, 'model');
   if (config) writeModelConfig(out.metadata, { ...config, lora: spec });
   else out.metadata[META_KEY] = JSON.stringify(spec);
-  return out;
+  return { model: out, spec };
 }
 
 /** The LoRA spec a model's metadata carries (in-graph adapters), if any. */
 export function loraSpecOf(model: Model): LoraSpec | undefined {
-  const config = readModelConfig(model.metadata, 'model');
+  return loraSpecIn(model, readModelConfig(model.metadata, 'model'));
+}
+
+/** The LoRA spec of `model`, whose metadata's config is `config` (already parsed). */
+function loraSpecIn(model: Model, config: ModelConfig | undefined): LoraSpec | undefined {
   if (config?.lora) return config.lora;
   const raw = model.metadata[META_KEY];
   return raw ? checkLoraSpec(new Checker('model', 'lora'), JSON.parse(raw)) : undefined;
@@ -295,7 +307,8 @@ export function loraSpecOf(model: Model): LoraSpec | undefined {
 
 /** Splits a model with in-graph adapters into the base model (as it was before insertLora) and the adapter. */
 export function extractLora(model: Model): { base: Model; adapter: LoraAdapter } {
-  const spec = loraSpecOf(model);
+  const config = readModelConfig(model.metadata, 'model');
+  const spec = loraSpecIn(model, config);
   if (!spec) throw new DiffusionError('the model carries no LoRA adapters');
   const graph = model.graph.clone();
   const tensors = new Map<string, Tensor>();
@@ -315,7 +328,6 @@ export function extractLora(model: Model): { base: Model; adapter: LoraAdapter }
   for (const n of graph.nodes) n.outputs = n.outputs.map((o) => back.get(o) ?? o);
   const base: Model = { ...model, graph, metadata: { ...model.metadata } };
   delete base.metadata[META_KEY];
-  const config = readModelConfig(model.metadata, 'model');
   if (config) {
     const { lora: _, ...rest } = config;
     writeModelConfig(base.metadata, rest);

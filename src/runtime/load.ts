@@ -97,11 +97,13 @@ export function modelConfigFor(bytes: Uint8Array, source: string, file: string |
   const givenJson = typeof given === 'string' ? readConfigFile(given) : given;
   const givenSource = typeof given === 'string' ? given : 'config';
   const root = file === undefined ? undefined : diffusersFolderOf(file);
-  if (root !== undefined && readModelConfig(readMetadata(bytes, source), source) === undefined) {
+  // The metadata is parsed here only for a folder's file, and the result handed on (DiffusionModel does not parse it again).
+  const inFile = root === undefined ? undefined : readModelConfig(readMetadata(bytes, source), source);
+  if (root !== undefined && inFile === undefined) {
     const { model, external } = decodeModelHeader(bytes, source);
     return configFromJson(diffusersFolderConfig(root, model, external, givenJson, givenSource), givenJson === undefined ? root : givenSource);
   }
-  return givenJson === undefined ? undefined : configFromJson(givenJson, givenSource);
+  return givenJson === undefined ? inFile : configFromJson(givenJson, givenSource);
 }
 
 /**

@@ -159,8 +159,14 @@ export class DiffusionModel {
     return new this.ort.Tensor(dtype, typed(dtype, t.subarray(0, 1)), form === 'one' ? [1] : []);
   }
 
-  async release(): Promise<void> {
+  /** Frees the ONNX Runtime session. */
+  async dispose(): Promise<void> {
     await this.session.release();
+  }
+
+  /** @deprecated Use dispose(); `release` is kept for one version. */
+  release(): Promise<void> {
+    return this.dispose();
   }
 }
 

@@ -97,8 +97,14 @@ export class NodeSession {
     return out;
   }
 
-  async release(): Promise<void> {
+  /** Frees the ONNX Runtime session. */
+  async dispose(): Promise<void> {
     await this.session.release();
+  }
+
+  /** @deprecated Use dispose(); `release` is kept for one version. */
+  release(): Promise<void> {
+    return this.dispose();
   }
 }
 

@@ -39,6 +39,9 @@ export interface StableDiffusionPipeline {
   (options: NodeStableDiffusionOptions): Promise<SdResult>;
   readonly sd: StableDiffusion;
   readonly dir: string;
+  /** Frees every session. */
+  dispose(): Promise<void>;
+  /** @deprecated Use dispose(); `release` is kept for one version. */
   release(): Promise<void>;
 }
 
@@ -95,5 +98,5 @@ export async function loadStableDiffusion(dir: string, options: LoadStableDiffus
     if (height !== width) throw new DiffusionError(`image: an image file is read square; height (${height}) and width (${width}) must be equal`);
     return sd.generate({ ...o, height, width, image: await readImage(o.image, { channels: 3, size: height }) });
   };
-  return Object.assign(call, { sd, dir, release: () => sd.release() });
+  return Object.assign(call, { sd, dir, dispose: () => sd.dispose(), release: () => sd.dispose() });
 }

@@ -48,11 +48,11 @@ export class TrainingEvaluator {
       const { source: _s, ...scores } = s;
       return { step, ...scores, ...(this.floorFd !== null ? { floorFd: this.floorFd } : {}) };
     } finally {
-      await dm.release();
+      await dm.dispose();
     }
   }
 
-  async release(): Promise<void> {
-    await this.evaluator?.release();
+  async dispose(): Promise<void> {
+    await this.evaluator?.dispose();
   }
 }

@@ -7,8 +7,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DiffusionError } from '../core/errors';
 import { setupModel, train, TrainOptions, TrainResult } from './trainer';
-import { ExpertsSpec, serializeExperts } from '../core/pipeline-files';
-import { equalRanges, timestepDomain } from '../diffusion/pipelines/experts';
+import { ExpertsSpec, serializeExperts } from '../core/cascade-files';
+import { equalRanges, timestepDomain } from '../diffusion/cascades/experts';
 
 export interface TrainExpertsOptions extends Omit<TrainOptions, 'tRange' | 'resume' | 'out' | 'onStep'> {
   experts: number;

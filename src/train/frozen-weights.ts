@@ -18,7 +18,7 @@ import { encodeModel } from '../onnx/proto';
 import { allocate, numElements, Tensor } from '../onnx/tensor';
 import { readModelFiles, readModelHeader } from '../runtime/model-files';
 import type { TrainOptions } from './options';
-import type { FrozenByReference } from './setup-model';
+import type { FrozenByReference } from './setup-from-model';
 
 /** External weights above which a LoRA run without previews keeps them by reference when `frozenByReference` is not given. */
 export const FROZEN_REFERENCE_THRESHOLD = 2 ** 30;

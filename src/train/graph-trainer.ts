@@ -61,7 +61,13 @@ export class GraphTrainer {
     return { ...model, graph, metadata: { ...model.metadata } };
   }
 
-  async release(): Promise<void> {
-    await this.session.release();
+  /** Frees the ONNX Runtime session. */
+  async dispose(): Promise<void> {
+    await this.session.dispose();
+  }
+
+  /** @deprecated Use dispose(); `release` is kept for one version. */
+  release(): Promise<void> {
+    return this.dispose();
   }
 }

@@ -9,8 +9,8 @@ import type { Recipe } from '../core/recipe';
 import type { LrDecay } from './lr';
 import { emaDecayAt, learningRate } from './lr';
 
-/** The schedule knobs of TrainOptions (all optional; defaults below). */
-export interface ScheduleOptions {
+/** The learning-rate schedule knobs of TrainOptions (all optional; defaults below). */
+export interface LrScheduleOptions {
   lr?: number;
   warmup?: number;
   lrDecay?: LrDecay;
@@ -36,7 +36,13 @@ export function defaultEmaDecay(lrDecay: LrDecay): number {
 /** A clip norm no gradient reaches: it disables clipping without a second graph. */
 export const NO_CLIP = 3e38;
 
-export interface Schedule {
+/**
+ * @deprecated The old name of LrScheduleOptions (kept for one version).
+ */
+export type ScheduleOptions = LrScheduleOptions;
+
+/** The learning-rate, EMA and clipping schedule of a run, resolved (not the noise schedule: diffusion/schedules.ts). */
+export interface LrSchedule {
   lr: number;
   /** Warmup steps actually used: the option, at most a tenth of the run. */
   warmup: number;
@@ -46,7 +52,7 @@ export interface Schedule {
   totalSteps: number;
 }
 
-export function resolveSchedule(o: ScheduleOptions, totalSteps: number): Schedule {
+export function resolveLrSchedule(o: LrScheduleOptions, totalSteps: number): LrSchedule {
   const clip = o.gradClip ?? TRAIN_DEFAULTS.gradClip;
   const lrDecay = o.lrDecay ?? TRAIN_DEFAULTS.lrDecay;
   return {
@@ -60,7 +66,7 @@ export function resolveSchedule(o: ScheduleOptions, totalSteps: number): Schedul
 }
 
 /** The scalars of 0-based step `step`: the 1-based count AdamW's bias correction takes, lr, EMA decay, clip. */
-export function stepScalars(step: number, s: Schedule): { step: number; lr: number; emaDecay: number; maxNorm: number } {
+export function stepScalars(step: number, s: LrSchedule): { step: number; lr: number; emaDecay: number; maxNorm: number } {
   return { step: step + 1, lr: learningRate(step, s.lr, s.warmup, s.totalSteps, s.lrDecay), emaDecay: emaDecayAt(step, s.emaDecay), maxNorm: s.maxNorm };
 }
 
@@ -79,7 +85,7 @@ export function condDropoutOf(condDropout: number | undefined, recipe: Recipe | 
 }
 
 /** The knobs of a diffusion run that both trainers resolve the same way. */
-export interface RunHyperOptions extends ScheduleOptions {
+export interface RunHyperOptions extends LrScheduleOptions {
   seed?: number;
   tRange?: [number, number];
   condDropout?: number;
@@ -88,7 +94,7 @@ export interface RunHyperOptions extends ScheduleOptions {
 /** A run's hyper-parameters, resolved once from its options (defaults filled, ranges checked); read-only. */
 export interface RunHyper {
   readonly seed: number;
-  readonly schedule: Readonly<Schedule>;
+  readonly schedule: Readonly<LrSchedule>;
   readonly tRange: readonly [number, number];
   readonly condDropout: number;
 }
@@ -96,7 +102,7 @@ export interface RunHyper {
 export function resolveHyper(o: RunHyperOptions, config: ModelConfig, recipe: Recipe | undefined, totalSteps: number): RunHyper {
   return Object.freeze({
     seed: o.seed ?? TRAIN_DEFAULTS.seed,
-    schedule: Object.freeze(resolveSchedule(o, totalSteps)),
+    schedule: Object.freeze(resolveLrSchedule(o, totalSteps)),
     tRange: Object.freeze(timestepRange(config, o.tRange)),
     condDropout: condDropoutOf(o.condDropout, recipe),
   });

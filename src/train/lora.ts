@@ -8,8 +8,8 @@
 import { join } from 'node:path';
 import { DiffusionError } from '../core/errors';
 import type { LoraSpec } from '../core/model-config';
-import { writeFileAtomic } from '../image/atomic';
-import { adapterFrom, encodeAdapter, insertLora, LoraOptions, loraSpecOf } from '../nn/lora';
+import { writeFileAtomic } from '../core/node/atomic-file';
+import { adapterFrom, encodeAdapter, insertLoraWith, LoraOptions } from '../nn/lora';
 import { Tensor } from '../onnx/tensor';
 import type { TrainOptions } from './options';
 import type { ParamLayout } from './params';
@@ -32,9 +32,9 @@ export function applyLora(setup: Setup, o: TrainOptions): { setup: Setup; lora?:
   }
   if (!o.lora) return { setup };
   const opts: LoraOptions = { rank: o.lora.rank, alpha: o.lora.alpha, targets: o.lora.targets, seed: o.seed ?? 0 };
-  const model = insertLora(setup.model, opts);
-  const trainModel = setup.trainModel === setup.model ? model : insertLora(setup.trainModel, opts);
-  const lora = loraSpecOf(model)!;
+  // setup.config is the parsed config of both models (setup-from-model.ts wrote it): no metadata is parsed again.
+  const { model, spec: lora } = insertLoraWith(setup.model, opts, setup.config);
+  const trainModel = setup.trainModel === setup.model ? model : insertLoraWith(setup.trainModel, opts, setup.config).model;
   return { setup: { ...setup, model, trainModel, config: { ...setup.config, lora } }, lora };
 }
 

@@ -19,7 +19,7 @@ import { namingSource } from './prepare';
 import { tryPreview } from './preview';
 import type { CaptionedRun } from './captioned';
 import type { RunDir } from './run-dir';
-import { modelWithWeights, type Setup } from './setup-model';
+import { modelWithWeights, type Setup } from './setup-from-model';
 import type { StepGraph } from './step-graph';
 import type { TrainVectors } from './train-graph';
 import { diffusionRun, type Feeds, freshVectors, TrainingRun } from './training-run';
@@ -130,8 +130,8 @@ export class NodeRun {
     }
   }
 
-  async release(): Promise<void> {
-    await this.p.session.release();
-    await this.evaluator?.release();
+  async dispose(): Promise<void> {
+    await this.p.session.dispose();
+    await this.evaluator?.dispose();
   }
 }

@@ -4,18 +4,19 @@ import type { Batch } from '../data/loader';
 import { ModelConfig } from '../core/model-config';
 import { Rng } from '../core/rng';
 import { createSampler } from '../diffusion/sampler';
-import { makeGrid, writeFileAtomic, writeLossCurve, writePng } from '../image';
+import { writeFileAtomic } from '../core/node/atomic-file';
+import { makeGrid, writeLossCurve, writePng } from '../image';
 import { encodeModel } from '../onnx/proto';
 import { DiffusionModel } from '../runtime/model';
 import { sessionOptions } from '../runtime/node';
 import { saveState, TrainStateMeta, TrainVectors } from './checkpoint';
 import type { TrainOptions } from './options';
-import { modelWithWeights, type Setup } from './setup-model';
+import { modelWithWeights, type Setup } from './setup-from-model';
 import { tileInputs } from './preview';
 import { conditionFromImage } from './sr';
 import type { StepGraph } from './step-graph';
 
-export { modelWithWeights } from './setup-model';
+export { modelWithWeights } from './setup-from-model';
 
 export async function writeCheckpoint(out: string, setup: Setup, step: StepGraph, config: ModelConfig, vec: TrainVectors, meta: TrainStateMeta, opt: TrainOptions, data: string): Promise<void> {
   saveState(out, meta, vec);
@@ -57,6 +58,6 @@ export async function writeSamples(out: string, setup: Setup, step: StepGraph, c
     const res = await sampler.sample(n);
     await writePng(join(out, 'samples', `step-${String(at).padStart(6, '0')}.png`), makeGrid(res.rgba, { scale: Math.max(1, Math.round(64 / config.image.size)) }));
   } finally {
-    await model.release();
+    await model.dispose();
   }
 }

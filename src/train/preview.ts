@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Batch } from '../data/loader';
 import { encodeNpy } from '../data/npy';
 import { readNpyFile } from '../data/npy-file';
-import { writeFileAtomic } from '../image/atomic';
+import { writeFileAtomic } from '../core/node/atomic-file';
 
 export const PREVIEW_DIR = 'preview';
 /** Examples kept: a preview grid shows at most this many conditioned images. */

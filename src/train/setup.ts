@@ -11,9 +11,9 @@ import type { Recipe } from '../nn';
 import { readTrainModel } from './frozen-weights';
 import { diffusersFolderConfig, diffusersFolderOf, diffusersUnetFile, isDiffusersFolder } from '../runtime/diffusers-folder';
 import type { TrainOptions } from './options';
-import { Setup, setupFromModel } from './setup-model';
+import { Setup, setupFromModel } from './setup-from-model';
 
-export type { Setup } from './setup-model';
+export type { Setup } from './setup-from-model';
 
 function readJsonFile(path: string): unknown {
   try {
@@ -47,10 +47,12 @@ export function setupModel(o: TrainOptions): Setup {
     const { model, frozen } = readTrainModel(file, o);
     const user = typeof o.config === 'string' ? readJsonFile(o.config) : o.config;
     const root = o.resume ? undefined : diffusersFolderOf(file);
-    const given = root !== undefined && readModelConfig(model.metadata, file) === undefined ? diffusersFolderConfig(root, model, [], user, typeof o.config === 'string' ? o.config : 'config') : user;
+    // The metadata's config is parsed once, here, and handed to setupFromModel.
+    const inFile = readModelConfig(model.metadata, file);
+    const given = root !== undefined && inFile === undefined ? diffusersFolderConfig(root, model, [], user, typeof o.config === 'string' ? o.config : 'config') : user;
     // A foreign export's dims are pinned to the batch the trainer builds its step graph with (a resumed run keeps its own).
     const batch = (o.resume ? savedBatch(o.resume) : undefined) ?? o.overfitBatch ?? o.batch ?? 64;
-    const setup = setupFromModel(model, file, given, { configName: typeof o.config === 'string' ? o.config : 'config', prediction: o.prediction, batch });
+    const setup = setupFromModel(model, file, given, { configName: typeof o.config === 'string' ? o.config : 'config', prediction: o.prediction, batch, metadataConfig: inFile ?? null });
     return frozen ? { ...setup, frozen } : setup;
   }
   const recipe0 = typeof o.recipe === 'string' ? loadRecipe(o.recipe) : o.recipe ?? loadRecipe(defaultRecipePath());

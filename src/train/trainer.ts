@@ -32,7 +32,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       try {
         return await steps(run, out, opt, dir);
       } finally {
-        await run.release();
+        await run.dispose();
       }
     } finally {
       await captioned?.release();

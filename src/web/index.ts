@@ -10,14 +10,14 @@
 import { DiffusionError, OptionError } from '../core/errors';
 import type { RgbaImage } from '../image/pixels';
 import { DiffusionModel } from '../runtime/model';
-import { generator, type Generator } from '../diffusion/generate';
+import { imagePipeline, type ImagePipeline } from '../diffusion/image-pipeline';
 import { type Backend, checkWebLoadOptions, type FetchModelOptions, type ModelSource, openRuntime, readBytes, type WebRuntimeOptions } from './runtime';
 
 export { resolveBackend, resolveThreads } from './runtime';
 export type { Backend, ModelSource, WebRuntimeOptions } from './runtime';
 
 export { createSampler } from '../diffusion/sampler';
-export { generator, type GenerateOptions, type Generator } from '../diffusion/generate';
+export { imagePipeline, generator, type GenerateOptions, type ImagePipeline } from '../diffusion/image-pipeline';
 export type { CreateSamplerOptions, SampleCallOptions, SampleResult, Sampler, SamplerModel } from '../diffusion/sampler';
 export type { StepInfo } from '../diffusion/samplers/types';
 export type { ModelConfig } from '../core/model-config';
@@ -25,7 +25,7 @@ export { makeGrid, upscale } from '../image/grid';
 export { imageToRgba, toRgba } from '../image/pixels';
 export type { RgbaImage } from '../image/pixels';
 export { DiffusionError, DiffusionModel, OptionError };
-export * from '../diffusion/pipelines';
+export * from '../diffusion/cascades';
 // LoRA in the page: merge an adapter into model bytes before loading, or insert adapters to fine-tune.
 export { insertLora, mergeLora, extractLora, findLoraTargets, encodeAdapter, decodeAdapter } from '../nn/lora';
 export type { LoraAdapter, LoraOptions, LoraSpec } from '../nn/lora';
@@ -61,12 +61,12 @@ export async function loadModel(source: ModelSource, options: WebLoadOptions = {
  * Loads a model (unless given one) and returns `gen(options)`, which samples `n` images per call:
  * `const gen = await pipeline('model.onnx'); const { rgba } = await gen({ n: 4, steps: 20 })`.
  */
-export async function pipeline(source: ModelSource | DiffusionModel, options: WebLoadOptions = {}): Promise<Generator<DiffusionModel>> {
-  if (source instanceof DiffusionModel) return generator(source, async () => {});
+export async function pipeline(source: ModelSource | DiffusionModel, options: WebLoadOptions = {}): Promise<ImagePipeline<DiffusionModel>> {
+  if (source instanceof DiffusionModel) return imagePipeline(source, async () => {});
   // A folder URL ('.../tiny-sd/') is a diffusers text-to-image pipeline (web/sd.ts); its call takes { prompt, ... }.
-  if (isFolderUrl(source)) return loadStableDiffusion(source, options) as unknown as Generator<DiffusionModel>;
+  if (isFolderUrl(source)) return loadStableDiffusion(source, options) as unknown as ImagePipeline<DiffusionModel>;
   const model = await loadModel(source, options);
-  return generator(model, () => model.release());
+  return imagePipeline(model, () => model.dispose());
 }
 
 /** An RGBA image (e.g. one of `SampleResult.rgba`) as an ImageData for `ctx.putImageData`. */

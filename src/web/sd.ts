@@ -16,6 +16,9 @@ export interface WebStableDiffusionPipeline {
   (options: StableDiffusionOptions): Promise<SdResult>;
   readonly sd: StableDiffusion;
   readonly url: string;
+  /** Frees every session. */
+  dispose(): Promise<void>;
+  /** @deprecated Use dispose(); `release` is kept for one version. */
   release(): Promise<void>;
 }
 
@@ -101,5 +104,5 @@ export async function loadStableDiffusion(url: string | URL, options: WebRuntime
   const { ort, sessionOptions } = await openRuntime(options);
   const sd = await openStableDiffusion(webFolder(base, sessionOptions, ort), ort as unknown as SdOrt);
   const call = (o: StableDiffusionOptions) => sd.generate(o);
-  return Object.assign(call, { sd, url: base, release: () => sd.release() });
+  return Object.assign(call, { sd, url: base, dispose: () => sd.dispose(), release: () => sd.dispose() });
 }

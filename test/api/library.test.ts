@@ -3,7 +3,8 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { buildModel, createSampler, DiffusionModel, encodeModel, loadModel, loadRecipe, makeGrid, schedules, train } from '../../src';
+import { buildModel, createSampler, DiffusionModel, encodeModel, loadModel, loadRecipe, makeGrid, train } from '../../src';
+import { schedules } from '../../src/entries/diffusion';
 import * as sampler from '../../src/diffusion/sampler';
 import * as grid from '../../src/image/grid';
 import * as nnModel from '../../src/nn/model';
@@ -47,7 +48,7 @@ describe('library API (package root)', function () {
     assert.equal(a.images.length, 2 * 16 * 16);
     const b = await sampler.sample(2);
     assert.deepEqual(b.images, a.images);
-    await model.release();
+    await model.dispose();
   });
 
   it('loadModel from a path with a JSON config path, and from a checkpoint folder', async () => {
@@ -55,13 +56,13 @@ describe('library API (package root)', function () {
     assert.equal(foreign.config.image.size, 16);
     const { rgba } = await createSampler(foreign, { steps: 2 }).sample(1);
     assert.equal(rgba[0].rgba.length, 16 * 16 * 4);
-    await foreign.release();
+    await foreign.dispose();
     const dir = path.join(tmp, 'ckpt');
     fs.mkdirSync(dir);
     fs.writeFileSync(path.join(dir, 'model.onnx'), encodeModel(buildModel(loadRecipe(TINY))));
     const ours = await loadModel(dir);
     assert.equal(ours.config.format, 'onnx-diffusion/1');
-    await ours.release();
+    await ours.dispose();
   });
 
   it('loadModel errors are one line naming the problem', async () => {

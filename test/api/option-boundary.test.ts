@@ -30,7 +30,7 @@ describe('options checked at the boundary: each listed silent acceptance is an O
       assert.throws(() => createSampler(gen.model, { stepz: 5 } as object), optionError('stepz', /not an option of createSampler; did you mean `steps`/));
       await assert.rejects(createSampler(gen.model, { classes: [1, 2, 3] }).sample(2), optionError('classes', /3 class ids for 2 images/));
     } finally {
-      await gen.release();
+      await gen.dispose();
     }
   });
 
@@ -56,7 +56,7 @@ describe('options checked at the boundary: each listed silent acceptance is an O
       assert.throws(() => makeGrid(res.rgba, { scale: 0 }), optionError('scale', /^scale must be >= 1, got 0$/));
       assert.equal(makeGrid(toRgba(res.images, 1, 1, 16, 16), { border: 0 }).width, 16);
     } finally {
-      await model.release();
+      await model.dispose();
     }
   });
 

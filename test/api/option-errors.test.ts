@@ -36,7 +36,7 @@ describe('option errors: a bad pipeline, sampler or runtime option throws an Opt
       await assert.rejects(gen({ steps: 2, sampler: 'euler', spacing: 'trailing' }), isOption('spacing'));
       await assert.rejects(gen({ n: 2, latents: new Float32Array(3) }), isOption('latents'));
     } finally {
-      await gen.release();
+      await gen.dispose();
     }
   });
 

@@ -25,7 +25,7 @@ describe('pipeline(): one-call sampling in Node, with latents, SDEdit and cancel
     const ref = await createSampler(gen.model, { seed: 1, steps: 4, sampler: 'dpm++2m' }).sample(3);
     assert.deepEqual(images, ref.images);
     assert.equal((await gen()).n, 1);
-    await gen.release();
+    await gen.dispose();
   });
 
   it("latents: the seed's own x_T reproduces the seeded sample; other latents give another", async () => {
@@ -36,7 +36,7 @@ describe('pipeline(): one-call sampling in Node, with latents, SDEdit and cancel
     const other = await gen({ n: 2, seed: 9, steps: 3, latents: new Rng(10).normalArray(2 * per) });
     assert.notDeepEqual(other.images, plain.images);
     await assert.rejects(gen({ n: 2, latents: new Float32Array(3) }), /^OptionError: latents must have 512 values \(2 x 1 x 16 x 16\), got 3$/);
-    await gen.release();
+    await gen.dispose();
   });
 
   it('SDEdit: strength 0 returns the input image, strength 1 is the plain sample, an image file is read at the model size', async () => {
@@ -59,9 +59,9 @@ describe('pipeline(): one-call sampling in Node, with latents, SDEdit and cancel
     const fromRgba = await gen({ n: 1, image: zero.rgba[0], strength: 0 });
     assert.deepEqual(fromFile.images, fromRgba.images);
     for (let k = 0; k < per; k++) assert.ok(Math.abs(fromRgba.images[k] - image[k]) <= 1 / 127.5, `pixel ${k}`);
-    await gen.release();
+    await gen.dispose();
     assert.equal((await createSampler(model, { steps: 1 }).sample(1)).n, 1, 'a model passed in stays open');
-    await model.release();
+    await model.dispose();
   });
 
   for (const recipe of ['unet-toy', 'unet-cold-blur']) {
@@ -77,7 +77,7 @@ describe('pipeline(): one-call sampling in Node, with latents, SDEdit and cancel
       assert.deepEqual((await gen({ n: 1, seed: 2, ...steps, image, strength: 1 })).images, plain.images);
       const half = await gen({ n: 1, seed: 2, ...steps, image, strength: 0.5 });
       assert.notDeepEqual(half.images, plain.images);
-      await gen.release();
+      await gen.dispose();
     });
   }
 
@@ -95,6 +95,6 @@ describe('pipeline(): one-call sampling in Node, with latents, SDEdit and cancel
       (e: unknown) => e instanceof DOMException && e.name === 'AbortError');
     await assert.rejects(gen({ strength: 0.5 }), /^OptionError: strength needs an image to start from$/);
     await assert.rejects(gen({ classes: 1 }), /^OptionError: classes given but the model is not class-conditional$/);
-    await gen.release();
+    await gen.dispose();
   });
 });

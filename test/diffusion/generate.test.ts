@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { FORMAT, type DiffusionKind, type ModelConfig } from '../../src/core/model-config';
-import { generator } from '../../src/diffusion/generate';
-import { ensembleModel } from '../../src/diffusion/pipelines';
+import { generator } from '../../src/diffusion/image-pipeline';
+import { ensembleModel } from '../../src/diffusion/cascades';
 import type { Extras, SamplerModel } from '../../src/diffusion/sampler';
 import { coldDegrade } from '../../src/diffusion/samplers';
 import { toyCorrupt } from '../../src/diffusion/samplers/toy';

@@ -33,7 +33,7 @@ export const BROWSER_SHARED = ['core', 'onnx', 'autodiff', 'diffusion'];
  */
 export const BROWSER_SHARED_FILES = [
   'train/step-graph.ts', 'train/train-graph.ts', 'train/optim.ts', 'train/optimize/', 'train/params.ts', 'train/lr.ts',
-  'train/hyper.ts', 'train/feeds.ts', 'train/cond-feeds.ts', 'train/sr.ts', 'train/setup-model.ts', 'train/step-memory.ts',
+  'train/hyper.ts', 'train/feeds.ts', 'train/cond-feeds.ts', 'train/sr.ts', 'train/setup-from-model.ts', 'train/setup-model.ts', 'train/step-memory.ts',
   'train/losses.ts', 'train/training-run.ts',
 ];
 /** The browser entry: every file it reaches through imports must be browser-safe too. */
@@ -44,8 +44,10 @@ const browserShared = (rel: string, folder: string): boolean =>
   (BROWSER_SHARED.includes(folder) || BROWSER_SHARED_FILES.some((f) => (f.endsWith('/') ? rel.startsWith(f) : rel === f))) && !rel.startsWith(NODE_CORE);
 const NODE_ONLY = new Set([...builtinModules, 'sharp', 'onnxruntime-node']);
 
-/** Files directly in src/ (the package entry) sit above every folder. */
+/** Files directly in src/ (the package root entry) and the subpath entries in src/entries/ sit above every folder. */
 const ROOT = '.';
+/** The folder of the package's subpath entries (`onnx-diffusion/graph`, ...): the entry level, like src/index.ts. */
+export const ENTRIES = 'entries';
 
 function rank(folder: string): number {
   if (folder === ROOT) return LAYERS.length;
@@ -67,12 +69,12 @@ export function importsOf(source: string): string[] {
   return specs;
 }
 
-const name = (folder: string): string => (folder === ROOT ? 'the package entry (src/*.ts)' : `${folder}/`);
+const name = (folder: string): string => (folder === ROOT ? 'the package entries (src/*.ts, src/entries/)' : `${folder}/`);
 
 /** The layer order as one line, for messages. */
 export const ORDER = LAYERS.map((row) => row.join(', ')).join(' < ');
 
-const folderOf = (rel: string): string => (rel.includes('/') ? rel.split('/')[0] : ROOT);
+const folderOf = (rel: string): string => (rel.includes('/') && rel.split('/')[0] !== ENTRIES ? rel.split('/')[0] : ROOT);
 
 /**
  * Violations in a set of files given as {path relative to src: source text}; each names the file,
@@ -99,10 +101,10 @@ export function checkFiles(files: Readonly<Record<string, string>>): string[] {
         out.push(`src/${rel}: imports '${spec}', but src/${NODE_CORE} uses Node APIs and ${BROWSER_SHARED.includes(from) ? `src/${from}/` : 'it'} runs in the browser`);
       }
       // `../nn` is the folder's index; `../index` (a file of src/ itself) is the package entry.
-      const to = target.includes('/') ? target.split('/')[0] : `${target}.ts` in files || target === '.' ? ROOT : target;
+      const to = target.includes('/') ? folderOf(target) : `${target}.ts` in files || target === '.' ? ROOT : target;
       if (to === from) continue;
       const [rf, rt] = [rank(from), rank(to)];
-      if (rt > rf) out.push(`src/${rel}: imports '${spec}', but ${name(to)} is above ${name(from)}`);
+      if (rt > rf) out.push(`src/${rel}: imports '${spec}', but ${name(to)} ${to === ROOT ? 'are' : 'is'} above ${name(from)}`);
       else if (rt === rf && !(`${from} -> ${to}` in SIBLING_EXCEPTIONS)) out.push(`src/${rel}: imports '${spec}', but ${name(to)} and ${name(from)} are on the same level`);
     }
   }

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { writeFileAtomic } from '../../src/image/atomic';
+import { writeFileAtomic } from '../../src/core/node/atomic-file';
 import { writeLossCurve } from '../../src/image/plot';
 import { writeAnimation, writeImage, writePng } from '../../src/image/png';
 import { readImage } from '../../src/image/read';

@@ -1,7 +1,8 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { classEntropy, createEvaluator, pipeline, predictedClasses } from '../../src';
+import { createEvaluator, pipeline } from '../../src';
+import { classEntropy, predictedClasses } from '../../src/entries/eval';
 import { repoRoot } from '../helpers/paths';
 
 describe('models/fashion-mnist: the shipped unconditional diffusion model', function () {

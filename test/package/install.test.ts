@@ -27,8 +27,14 @@ const eager = Object.keys(require.cache).filter((k) => /node_modules[\\\\/](shar
   const gen = await od.pipeline(od.encodeModel(od.buildModel(od.loadRecipe('unet-tiny'))), { threads: 1 });
   const { rgba } = await gen({ n: 4, seed: 1, steps: 3 });
   await od.writePng('cjs.png', od.makeGrid(rgba));
-  await gen.release();
-  console.log(JSON.stringify({ n: rgba.length, eager, ms }));
+  await gen.dispose();
+  // a subpath entry hands the root the same classes (one CommonJS module graph)
+  const graph = require('onnx-diffusion/graph');
+  const { buildTrainGraph } = require('onnx-diffusion/train');
+  const model = od.decodeModel(od.encodeModel(od.buildModel(od.loadRecipe('unet-tiny'))));
+  const subpath = model.graph instanceof graph.Graph && [...model.graph.initializers.values()][0] instanceof graph.Tensor
+    && typeof buildTrainGraph === 'function' && require.resolve('onnx-diffusion/graph').endsWith(require('node:path').join('dist', 'entries', 'graph.js'));
+  console.log(JSON.stringify({ n: rgba.length, eager, ms, subpath }));
 })();
 `;
 
@@ -37,22 +43,32 @@ const eager = Object.keys(require.cache).filter((k) => /node_modules[\\\\/](shar
 // and that a model one build loaded samples through the other's pipeline().
 const ESM = `
 import { createRequire } from 'node:module';
-import { pipeline, buildModel, loadRecipe, encodeModel, writePng, makeGrid, loadModel, DiffusionError } from 'onnx-diffusion';
+import { pipeline, buildModel, loadRecipe, encodeModel, decodeModel, writePng, makeGrid, loadModel, DiffusionError } from 'onnx-diffusion';
 const require = createRequire(import.meta.url);
 const entry = import.meta.resolve('onnx-diffusion');
 const cjsLoaded = Object.keys(require.cache).some((k) => /onnx-diffusion[\\\\/]dist[\\\\/]index\\.js$/.test(k));
 const gen = await pipeline(encodeModel(buildModel(loadRecipe('unet-tiny'))), { threads: 1 });
 const { rgba } = await gen({ n: 2, seed: 1, steps: 3, sampler: 'dpm++2m' });
 await writePng('esm.png', makeGrid(rgba));
-await gen.release();
+await gen.dispose();
+// subpath entries (dist/<name>.mjs) share the root's classes: one split build, one copy of Graph and Tensor
+const graphEntry = await import('onnx-diffusion/graph');
+const trainEntry = await import('onnx-diffusion/train');
+const built = decodeModel(encodeModel(buildModel(loadRecipe('unet-tiny'))));
+const subpath = {
+  entry: import.meta.resolve('onnx-diffusion/graph').split('/node_modules/').pop(),
+  sameGraph: built.graph instanceof graphEntry.Graph && [...built.graph.initializers.values()][0] instanceof graphEntry.Tensor,
+  trainGraph: typeof trainEntry.buildTrainGraph,
+  rootIsSmall: Object.keys(await import('onnx-diffusion')).length < 70,
+};
 const err = await loadModel('missing.onnx').catch((e) => e);
 const cjs = require('onnx-diffusion');
 // a model loaded by the CommonJS build samples through the ES build's pipeline (left open: its owner releases it)
 const cjsModel = await cjs.loadModel(encodeModel(buildModel(loadRecipe('unet-tiny'))), { threads: 1 });
 const cross = (await (await pipeline(cjsModel))({ n: 1, seed: 1, steps: 2 })).n;
-await cjsModel.release();
+await cjsModel.dispose();
 console.log(JSON.stringify({
-  cross,
+  cross, subpath,
   n: rgba.length, entry, cjsLoaded, esmError: err instanceof DiffusionError, crossBuild: err instanceof cjs.DiffusionError,
   sameClass: cjs.DiffusionError === DiffusionError,
 }));
@@ -81,12 +97,20 @@ async function main(): Promise<void> {
   await trainer.fit(data, { signal: ctrl.signal, onStep: ({ step, loss }) => console.log(step, loss) });
   const bytes: Uint8Array = trainer.exportModel();
   console.log(bytes.length);
+  // the subpath entries' types: the graph IR and the training-graph builder
+  const model: Model = decodeModel(bytes);
+  const graph: Graph = model.graph;
+  const tg: TrainGraph = buildTrainGraph(model, { kind: 'cross-entropy', logits: 'logits' }, { batch: 8 });
+  console.log(graph.nodes.length, tg.layout.total);
+  await gen.dispose();
 }
 void main;
 `;
 const MTS = `
-import { pipeline, type SamplerName, type Device } from 'onnx-diffusion';
+import { pipeline, decodeModel, type SamplerName, type Device } from 'onnx-diffusion';
 import { pipeline as webPipeline, createTrainer, imageDataset, type Backend } from 'onnx-diffusion/web';
+import type { Graph, Model } from 'onnx-diffusion/graph';
+import { buildTrainGraph, type TrainGraph } from 'onnx-diffusion/train';
 // @ts-expect-error: the ES-module build has no default export (so these are its types, not the CommonJS build's)
 import od from 'onnx-diffusion';
 void od;
@@ -95,11 +119,17 @@ ${TS_BODY}`;
 const CTS = `
 import od = require('onnx-diffusion');
 import webEntry = require('onnx-diffusion/web');
-const { pipeline } = od;
+import graphEntry = require('onnx-diffusion/graph');
+import trainEntry = require('onnx-diffusion/train');
+const { pipeline, decodeModel } = od;
 const { pipeline: webPipeline, createTrainer, imageDataset } = webEntry;
+const { buildTrainGraph } = trainEntry;
 type SamplerName = od.SamplerName;
 type Device = od.Device;
 type Backend = webEntry.Backend;
+type Graph = graphEntry.Graph;
+type Model = graphEntry.Model;
+type TrainGraph = trainEntry.TrainGraph;
 ${TS_BODY}`;
 
 describe('package: npm pack, then install into a fresh app from the registry cache and use it', function () {
@@ -152,6 +182,9 @@ describe('package: npm pack, then install into a fresh app from the registry cac
   it('the tarball holds dist, graphs, models and docs, and no source maps or src/', () => {
     assert.ok(files.includes('dist/index.js') && files.includes('dist/web/index.d.ts'));
     assert.ok(files.includes('dist/index.mjs') && files.includes('dist/index.d.mts'));
+    for (const entry of ['graph', 'autodiff', 'train', 'diffusion', 'eval']) {
+      for (const f of [`dist/${entry}.mjs`, `dist/${entry}.d.mts`, `dist/entries/${entry}.js`, `dist/entries/${entry}.d.ts`]) assert.ok(files.includes(f), `${f} is not in the tarball`);
+    }
     assert.ok(files.includes('graphs/unet-tiny.json') && files.includes('models/fashion-mnist-classifier/model.onnx'));
     assert.ok(files.includes('docs/cuda.md') && files.includes('README.md'));
     assert.deepEqual(files.filter((f) => f.endsWith('.map') || f.startsWith('src/')), []);
@@ -170,10 +203,11 @@ describe('package: npm pack, then install into a fresh app from the registry cac
     assert.deepEqual(unshippedMdRefs(pkg, files), []);
   });
 
-  it('a CommonJS script samples with pipeline() and writes a PNG; require() loads neither sharp nor onnxruntime-node', () => {
+  it("a CommonJS script samples with pipeline() and writes a PNG; require() loads neither sharp nor onnxruntime-node; a subpath entry shares the root's classes", () => {
     fs.writeFileSync(path.join(app, 'sample.cjs'), CJS);
-    const out = JSON.parse(run(process.execPath, ['sample.cjs'], app).trim().split('\n').pop()!) as { n: number; eager: string[] };
+    const out = JSON.parse(run(process.execPath, ['sample.cjs'], app).trim().split('\n').pop()!) as { n: number; eager: string[]; subpath: boolean };
     assert.equal(out.n, 4);
+    assert.equal(out.subpath, true, 'require("onnx-diffusion/graph") is dist/entries/graph.js, and its Graph and Tensor are the root\'s');
     assert.deepEqual(out.eager, []);
     assert.ok(fs.statSync(path.join(app, 'cjs.png')).size > 100);
   });
@@ -193,11 +227,12 @@ describe('package: npm pack, then install into a fresh app from the registry cac
     assert.equal(png.readUInt32BE(16), 32 * 4 + 2 * 2, 'one 32 px tile at scale 4 with its border'); // IHDR width
   });
 
-  it('an ES module gets the ES-module build (dist/index.mjs) and samples; its errors are the CommonJS build\'s classes', () => {
+  it('an ES module gets the ES-module build (dist/index.mjs) and samples; its errors are the CommonJS build\'s classes; its subpath entries share the root\'s classes', () => {
     fs.writeFileSync(path.join(app, 'sample.mjs'), ESM);
     const out = JSON.parse(run(process.execPath, ['sample.mjs'], app).trim().split('\n').pop()!) as Record<string, unknown>;
     assert.match(String(out.entry), /\/node_modules\/onnx-diffusion\/dist\/index\.mjs$/);
-    assert.deepEqual(out, { cross: 1, n: 2, entry: out.entry, cjsLoaded: false, esmError: true, crossBuild: true, sameClass: true });
+    const subpath = { entry: 'onnx-diffusion/dist/graph.mjs', sameGraph: true, trainGraph: 'function', rootIsSmall: true };
+    assert.deepEqual(out, { cross: 1, subpath, n: 2, entry: out.entry, cjsLoaded: false, esmError: true, crossBuild: true, sameClass: true });
     assert.ok(fs.existsSync(path.join(app, 'esm.png')));
   });
 
@@ -271,4 +306,28 @@ describe('package: npm pack, then install into a fresh app from the registry cac
       });
     }
   }
+
+  // node10 (TypeScript 5's `moduleResolution: node`) reads no "exports": package.json's typesVersions maps the subpaths.
+  it('TypeScript 5 (moduleResolution node10) finds the subpath entries\' types through typesVersions', () => {
+    fs.writeFileSync(path.join(app, 'sample-node10.ts'), [
+      "import { decodeModel } from 'onnx-diffusion';",
+      "import type { Graph } from 'onnx-diffusion/graph';",
+      "import { buildTrainGraph, type TrainGraph } from 'onnx-diffusion/train';",
+      "import { grad } from 'onnx-diffusion/autodiff';",
+      "import { schedules } from 'onnx-diffusion/diffusion';",
+      "import { frechetDistance } from 'onnx-diffusion/eval';",
+      "import type { Backend } from 'onnx-diffusion/web';",
+      'const model = decodeModel(new Uint8Array(0));',
+      'const g: Graph = model.graph;',
+      "const tg: TrainGraph = buildTrainGraph(model, { kind: 'cross-entropy', logits: 'logits' });",
+      "const backend: Backend = 'wasm';",
+      'export const out = [g, tg, grad, schedules.make, frechetDistance, backend];',
+    ].join('\n'));
+    fs.writeFileSync(path.join(app, 'tsconfig.node10.json'), JSON.stringify({
+      compilerOptions: { strict: true, module: 'commonjs', moduleResolution: 'node10', target: 'es2022', lib: ['es2022', 'dom'], noEmit: true, types: [], ignoreDeprecations: '5.0' },
+      files: ['sample-node10.ts'],
+    }));
+    const r = spawnSync(process.execPath, [tsc5(), '-p', 'tsconfig.node10.json'], { cwd: app, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
 });

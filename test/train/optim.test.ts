@@ -6,7 +6,7 @@ import { Tensor } from '../../src/onnx/tensor';
 import { NodeSession } from '../../src/runtime/node';
 import { adamw, clipByGlobalNorm, DEFAULT_ADAMW, ema, globalNorm } from '../../src/train/optim';
 import { emaDecayAt, learningRate } from '../../src/train/lr';
-import { resolveSchedule } from '../../src/train/hyper';
+import { resolveLrSchedule } from '../../src/train/hyper';
 
 /** torch.optim.AdamW + clip_grad_norm_ + EMA written out in plain JavaScript (float64). */
 function reference(p: number[], grads: number[][], lr: number, wd: number, maxNorm: number, decay: number) {
@@ -71,9 +71,9 @@ describe('optimizer graphs', () => {
   });
 
   it('the EMA is off by default under the cosine decay and 0.999 at a constant lr; an explicit decay wins', () => {
-    assert.equal(resolveSchedule({}, 2000).emaDecay, 0);
-    assert.equal(resolveSchedule({ lrDecay: 'constant' }, 2000).emaDecay, 0.999);
-    assert.equal(resolveSchedule({ emaDecay: 0.99 }, 2000).emaDecay, 0.99);
-    assert.equal(resolveSchedule({ lrDecay: 'constant', emaDecay: 0 }, 2000).emaDecay, 0);
+    assert.equal(resolveLrSchedule({}, 2000).emaDecay, 0);
+    assert.equal(resolveLrSchedule({ lrDecay: 'constant' }, 2000).emaDecay, 0.999);
+    assert.equal(resolveLrSchedule({ emaDecay: 0.99 }, 2000).emaDecay, 0.99);
+    assert.equal(resolveLrSchedule({ lrDecay: 'constant', emaDecay: 0 }, 2000).emaDecay, 0);
   });
 });

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { OWNER_FILE } from '../../src/core/node/owned';
-import { writeFileAtomic } from '../../src/image/atomic';
+import { writeFileAtomic } from '../../src/core/node/atomic-file';
 import { loadState } from '../../src/train/checkpoint';
 import { RunDir } from '../../src/train/run-dir';
 import { lockPathFor } from '../../src/train/run-lock';

@@ -176,7 +176,7 @@ async function main(): Promise<void> {
     const why = e.code === 'EADDRINUSE' ? 'is in use (pick another --port, or --port 0 for a free one)'
       : e.code === 'EACCES' ? 'needs privileges (use a port above 1023, or 0)' : e.message;
     process.stderr.write(`error: 127.0.0.1:${opts.port} ${why}\n`);
-    void model.release().finally(() => process.exit(1));
+    void model.dispose().finally(() => process.exit(1));
   });
   server.listen(opts.port, '127.0.0.1', () => {
     const { port } = server.address() as { port: number };
@@ -184,7 +184,7 @@ async function main(): Promise<void> {
   });
   const stop = () => {
     server.closeAllConnections();
-    server.close(() => void model.release().then(() => process.exit(0)));
+    server.close(() => void model.dispose().then(() => process.exit(0)));
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

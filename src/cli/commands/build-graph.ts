@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { DiffusionError } from '../../core/errors';
-import { writeFileAtomic } from '../../image/atomic';
+import { writeFileAtomic } from '../../core/node/atomic-file';
 import { countFlops, countParams } from '../../nn';
 import { encodeModel } from '../../onnx/proto';
 import { buildStepGraph } from '../../train/step-graph';

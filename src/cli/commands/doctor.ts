@@ -59,7 +59,7 @@ async function probe(device: Device): Promise<ProviderProbe> {
   } catch (e) {
     return { ok: false, reason: (e as Error).message.split('\n')[0] };
   } finally {
-    await session?.release();
+    await session?.dispose();
   }
 }
 

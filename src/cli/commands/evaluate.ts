@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 import { DiffusionError } from '../../core/errors';
 import { evaluate, Evaluation, Scores } from '../../eval/evaluate';
 import { loadModel } from '../../runtime/load';
-import { loadEnsemble } from '../../runtime/pipelines';
+import { loadEnsemble } from '../../runtime/cascades';
 import { shippedDoc } from '../../core/node/package-files';
 import { checkDevice, plannedSteps, positiveInt, SampleArgs, samplerConfig, samplerOptions } from './sample';
 
@@ -115,7 +115,7 @@ export const evaluateCommand: CommandModule<object, EvaluateArgs> = {
     } else {
       const load = { device: common.device, deviceId: a['device-id'], threads: a.threads };
       const ens = a.ensemble !== undefined ? await loadEnsemble(a.ensemble, load) : undefined;
-      const model = ens ? { ...ens.model, release: ens.release } : await loadModel(a.model!, { ...load, config: a.config });
+      const model = ens ? { ...ens.model, dispose: ens.dispose } : await loadModel(a.model!, { ...load, config: a.config });
       try {
         const n = a.n ?? 1000;
         const sampleArgs = { ...a, n } as unknown as SampleArgs;
@@ -126,7 +126,7 @@ export const evaluateCommand: CommandModule<object, EvaluateArgs> = {
         const how = model.config.kind === 'gaussian' ? `${sampling.sampler} ${steps}${eta}` : model.config.kind;
         result.scores.source = ens ? `${a.ensemble} (${ens.models.length} experts, ${how})` : `${a.model} (${how})`;
       } finally {
-        await model.release();
+        await model.dispose();
       }
     }
     process.stdout.write(a.json ? `${JSON.stringify(result, null, 1)}\n` : formatEvaluation(result, a.k));

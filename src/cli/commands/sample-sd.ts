@@ -87,7 +87,7 @@ export async function sampleFromStableDiffusion(args: SampleArgs): Promise<Sampl
     const { count, seconds } = progress?.stop() ?? { count: 0, seconds: 0 };
     return { images: result.rgba, frames: [], steps: count, seconds };
   } finally {
-    await gen.release();
+    await gen.dispose();
   }
 }
 

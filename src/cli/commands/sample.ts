@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { CreateSamplerOptions, createSampler, type ShapedValues } from '../../diffusion/sampler';
 import { ModelConfig } from '../../core/model-config';
-import { loadCascade, loadEnsemble } from '../../runtime/pipelines';
+import { loadCascade, loadEnsemble } from '../../runtime/cascades';
 import type { SamplerModel } from '../../diffusion/sampler';
 import { DEFAULT_SCHEDULER, modelScheduler, type SchedulerSettings } from '../../diffusion/schedulers';
 import { DiffusionError } from '../../core/errors';
@@ -295,7 +295,7 @@ function checkSampleMemory(args: SampleArgs, config: ModelConfig, source: string
   else if (batch * channels * size * size * 4 * 64 > available) throw new DiffusionError(`${flag} ${batch}: too many images at once for the memory available; pass a smaller --batch`);
 }
 
-export async function sampleFromModel(args: SampleArgs, loaded?: SamplerModel & { release(): Promise<void> }): Promise<SampleOutcome> {
+export async function sampleFromModel(args: SampleArgs, loaded?: SamplerModel & { dispose(): Promise<void> }): Promise<SampleOutcome> {
   if (loaded === undefined && args.model === undefined) throw new DiffusionError('give --model, --pipeline or --ensemble');
   const model = loaded ?? await loadModel(args.model!, { config: args.config, lora: args.lora, device: args.device as Device, deviceId: args['device-id'], threads: args.threads });
   try {
@@ -322,14 +322,14 @@ export async function sampleFromModel(args: SampleArgs, loaded?: SamplerModel & 
     const { count, seconds } = progress.stop();
     return { images: result.rgba, frames, steps: count, seconds };
   } finally {
-    await model.release();
+    await model.dispose();
   }
 }
 
 /** Samples from an experts file: one model whose every call goes to the expert owning the timestep. */
 export async function sampleFromEnsemble(args: SampleArgs): Promise<SampleOutcome> {
   const ens = await loadEnsemble(args.ensemble!, { device: args.device as Device, deviceId: args['device-id'], threads: args.threads });
-  return sampleFromModel(args, { ...ens.model, release: ens.release });
+  return sampleFromModel(args, { ...ens.model, dispose: ens.dispose });
 }
 
 /** Samples a cascade file's stages in order; each stage's sampler, steps and augLevel come from the file. */
@@ -349,7 +349,7 @@ export async function sampleFromCascade(args: SampleArgs): Promise<SampleOutcome
     const { count, seconds } = progress.stop();
     return { images: result.rgba, frames: [], steps: count, seconds };
   } finally {
-    await cascade.release();
+    await cascade.dispose();
   }
 }
 

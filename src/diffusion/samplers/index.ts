@@ -63,6 +63,6 @@ export type { ToyOptions, ToyNoise } from './toy';
 export { ColdScheduler, coldSample, coldStep, coldDegrade } from './cold';
 export type { ColdConfig, ColdOptions } from './cold';
 export { makeTimesteps } from './timesteps';
-export { denoise, type DenoiseOptions } from './loop';
+export { denoise, runTimesteps, type DenoiseOptions } from './loop';
 export { IndexedScheduler, VpScheduler, type StepResult } from './scheduler';
 export * from './types';

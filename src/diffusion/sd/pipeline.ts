@@ -306,8 +306,13 @@ export class StableDiffusion {
     return { n, c: ch, h, w, images, rgba: toRgba(images, n, ch, h, w), latents: x };
   }
 
+  /** @deprecated Use dispose(); `release` is kept for one version. */
+  release(): Promise<void> {
+    return this.dispose();
+  }
+
   /** Frees every session. */
-  async release(): Promise<void> {
+  async dispose(): Promise<void> {
     const all = [this.parts.textEncoder, this.parts.unet, this.parts.vaeDecoder, this.encoder].filter((s): s is NamedSession => s !== undefined);
     this.encoder = undefined;
     await Promise.all(all.map((s) => s.session.release()));

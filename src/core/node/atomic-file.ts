@@ -8,8 +8,8 @@
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { fileError } from '../core/fs-errors';
-import { deadOwnedFolders, makeOwnedFolder } from '../core/node/owned';
+import { fileError } from '../fs-errors';
+import { deadOwnedFolders, makeOwnedFolder } from './owned';
 
 /** Removes the staging folders that killed writers of `path` left. */
 export function cleanStaleWrites(path: string): void {

@@ -4,10 +4,10 @@ import * as path from 'node:path';
 import { OptionError } from '../../src/core/errors';
 import { buildModel, loadRecipe } from '../../src/nn';
 import { decodeModel } from '../../src/onnx/proto';
-import { setupFromModel } from '../../src/train/setup-model';
+import { setupFromModel } from '../../src/train/setup-from-model';
 import { fixture, repoRoot } from '../helpers/paths';
 
-describe('train: the model to fine-tune (setup-model.ts)', () => {
+describe('train: the model to fine-tune (setup-from-model.ts)', () => {
   const foreign = () => decodeModel(fs.readFileSync(fixture('torch-unet-16px.onnx')));
 
   it('names how the caller passes a config when the model has no metadata: Node by default, the page its own way', () => {

@@ -4,7 +4,7 @@
  * Pure; the file format is core/pipeline-files.ts, file loading runtime/pipelines.ts.
  */
 import { DiffusionError, OptionError } from '../../core/errors';
-import type { ExpertsSpec } from '../../core/pipeline-files';
+import type { ExpertsSpec } from '../../core/cascade-files';
 import { ModelConfig } from '../../core/model-config';
 import { SamplerModel } from '../sampler';
 import { Denoiser } from '../samplers/types';

@@ -1,6 +1,6 @@
 /**
- * The one-call pipeline over a loaded model, as diffusers and transformers.js users expect it:
- * `const gen = generator(model); const { images } = await gen({ n: 16, seed: 1, steps: 25 })`.
+ * The one-call image pipeline over a loaded model, as diffusers and transformers.js users expect it:
+ * `const gen = imagePipeline(model); const { images } = await gen({ n: 16, seed: 1, steps: 25 })`.
  * Each call is a fresh createSampler + sample, so every option may change between calls.
  */
 import { OptionError } from '../core/errors';
@@ -20,11 +20,20 @@ export interface GenerateOptions extends Omit<CreateSamplerOptions, 'image'>, Sa
   image?: Float32Array | RgbaImage | RgbaImage[];
 }
 
-/** A model bound for one-call sampling; `release()` frees the model's session. */
-export interface Generator<M extends SamplerModel = SamplerModel> {
+/** A model bound for one-call sampling; `dispose()` frees the model's session. */
+export interface ImagePipeline<M extends SamplerModel = SamplerModel> {
   (options?: GenerateOptions): Promise<SampleResult>;
   readonly model: M;
+  /** Frees what the pipeline owns (the model's session, unless the model was passed in by its owner). */
+  dispose(): Promise<void>;
+  /** @deprecated Use dispose(); `release` is kept for one version. */
   release(): Promise<void>;
+}
+
+/** What frees a model: `dispose()`, else the deprecated `release()` of a model from an older build. */
+export async function disposeModel(model: unknown): Promise<void> {
+  const m = model as { dispose?: () => Promise<void>; release?: () => Promise<void> };
+  await (m.dispose ? m.dispose() : m.release?.());
 }
 
 /** The start image(s) as the float CHW the sampler takes. */
@@ -59,15 +68,16 @@ export function withRecommended(options: GenerateOptions, config: ModelConfig): 
   return out;
 }
 
-/** Binds `model` for one-call sampling; `release` is what frees it (default: model.release if any). */
-export function generator<M extends SamplerModel>(model: M, release: () => Promise<void> = async () => {
-  await (model as { release?: () => Promise<void> }).release?.();
-}): Generator<M> {
+/** Binds `model` for one-call sampling; `dispose` is what frees it (default: the model's own dispose(), if any). */
+export function imagePipeline<M extends SamplerModel>(model: M, dispose: () => Promise<void> = () => disposeModel(model)): ImagePipeline<M> {
   const gen = async (options: GenerateOptions = {}): Promise<SampleResult> => {
     checkSamplerOptions(model.config, options, 'a pipeline call');
     const { n = 1, image, onStep, signal, ...rest } = withRecommended(options, model.config);
     checkClassCount(options, n);
     return createSampler(model, { ...rest, image: startImage(image, model) }).sample(n, { onStep, signal });
   };
-  return Object.assign(gen, { model, release });
+  return Object.assign(gen, { model, dispose, release: dispose });
 }
+
+/** @deprecated The old name of imagePipeline (kept for one version). */
+export const generator = imagePipeline;

@@ -2,10 +2,10 @@ import { strict as assert } from 'node:assert';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { serializeCascade } from '../../src/core/pipeline-files';
+import { serializeCascade } from '../../src/core/cascade-files';
 import { createSampler } from '../../src/diffusion/sampler';
 import { createEvaluator, evaluate } from '../../src/eval/evaluate';
-import { loadCascade, loadEnsemble } from '../../src/runtime/pipelines';
+import { loadCascade, loadEnsemble } from '../../src/runtime/cascades';
 import { tinyRecipe, tmp, writeModel } from './helpers';
 import { cli } from '../helpers/cli';
 

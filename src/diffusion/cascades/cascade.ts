@@ -4,7 +4,7 @@
  * upsampled (nearest) and noise-augmented at `augLevel`. Pure; the file format is core/pipeline-files.ts, file loading runtime/pipelines.ts.
  */
 import { DiffusionError } from '../../core/errors';
-import type { CascadeSpec } from '../../core/pipeline-files';
+import type { CascadeSpec } from '../../core/cascade-files';
 import { imageToRgba } from '../../image/pixels';
 import { ModelConfig } from '../../core/model-config';
 import { noiseAugment, upsampleNearest } from '../resample';

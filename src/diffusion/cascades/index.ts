@@ -1,4 +1,4 @@
 /** Multi-model pipelines: cascades of super-resolution stages and ensembles of timestep experts (isomorphic part). */
 export * from './cascade';
 export * from './experts';
-export * from '../../core/pipeline-files';
+export * from '../../core/cascade-files';
