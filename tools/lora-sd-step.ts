@@ -5,7 +5,7 @@
  * with every frozen initializer referencing its original bytes, and ORT opens it from the path.
  *   node --import tsx tools/lora-sd-step.ts MODEL.onnx CONFIG.json CTX.npy OUTDIR [rank] [steps] [all|extended|basic|disabled] [activation|weight] [conv-flipped|conv-transpose]
  * Needs src/runtime/model-files.ts (external data, read without the data) and the foreign-model
- * preparation of src/train/setup-model.ts (roles, pinned dims, folded shapes) from the same round.
+ * preparation of src/train/setup-from-model.ts (roles, pinned dims, folded shapes) from the same round.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -13,31 +13,18 @@
  * both keys, or a path that leaves DIR is refused with one line naming the file (and line).
  */
 import { readdirSync, realpathSync, statSync } from 'node:fs';
-import { basename, extname, join, relative, sep } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { DiffusionError, FileFormatError } from '../core/errors';
 import { readFileLimited, readTextLimited } from '../core/node/read-limits';
 import { readImageBytes } from '../image/read';
 import { fromByte } from '../image/pixels';
-import { IMAGE_EXTENSIONS } from './folder';
+import { captionFileOf, type CaptionedItem, decodeCaption, isCaptionImage, METADATA_FILE, noCaptionedImages, parseMetadataJsonl } from './caption-text';
 
-export interface CaptionedItem {
-  /** The image's path relative to DIR. */
-  file: string;
-  caption: string;
-}
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+export type { CaptionedItem } from './caption-text';
 
 /** A caption file's text: valid UTF-8 (a BOM dropped), whitespace runs collapsed, trimmed. */
 export function readCaption(file: string): string {
-  const bytes = readFileLimited(file, 'text', 'caption file');
-  let text: string;
-  try {
-    text = utf8.decode(bytes);
-  } catch {
-    throw new FileFormatError(file, 'caption is not valid UTF-8 text (save it as UTF-8)');
-  }
-  return text.replace(/^\uFEFF/, '').replace(/\s+/g, ' ').trim();
+  return decodeCaption(readFileLimited(file, 'text', 'caption file'), file);
 }
 
 function insideDir(dir: string, file: string, where: string): string {
@@ -55,47 +42,30 @@ function insideDir(dir: string, file: string, where: string): string {
 }
 
 function fromMetadata(dir: string, file: string): CaptionedItem[] {
-  const items: CaptionedItem[] = [];
   const seen = new Set<string>();
-  readTextLimited(file, 'json', 'metadata.jsonl').split('\n').forEach((line, i) => {
-    if (line.trim() === '') return;
-    const where = `${file}:${i + 1}`;
-    let o: unknown;
-    try {
-      o = JSON.parse(line);
-    } catch {
-      throw new FileFormatError(where, 'not a JSON object (expected {"file_name": ..., "text": ...})');
-    }
-    const rec = o as Record<string, unknown>;
-    if (typeof o !== 'object' || o === null || typeof rec.file_name !== 'string' || typeof rec.text !== 'string') {
-      throw new FileFormatError(where, 'expected {"file_name": "<image>", "text": "<caption>"}');
-    }
-    if (!IMAGE_EXTENSIONS.includes(extname(rec.file_name).toLowerCase())) {
-      throw new FileFormatError(where, `'${rec.file_name}' is not a ${IMAGE_EXTENSIONS.join('/')} image`);
-    }
-    const rel = insideDir(dir, rec.file_name, where);
-    if (seen.has(rel)) throw new FileFormatError(where, `'${rec.file_name}' is listed twice`);
+  return parseMetadataJsonl(readTextLimited(file, 'json', METADATA_FILE), file).map((e) => {
+    const rel = insideDir(dir, e.file, e.where);
+    if (seen.has(rel)) throw new FileFormatError(e.where, `'${e.file}' is listed twice`);
     seen.add(rel);
-    items.push({ file: rel, caption: rec.text.replace(/\s+/g, ' ').trim() });
+    return { file: rel, caption: e.caption };
   });
-  return items;
 }
 
 /** The images of DIR with their captions, sorted by file name (metadata.jsonl order when it exists). */
 export function listCaptioned(dir: string): CaptionedItem[] {
   if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw new DiffusionError(`${dir}: not a folder`);
-  const meta = join(dir, 'metadata.jsonl');
+  const meta = join(dir, METADATA_FILE);
   const items = statSync(meta, { throwIfNoEntry: false }) ? fromMetadata(dir, meta) : [];
   if (items.length === 0) {
-    const names = readdirSync(dir).filter((f) => !f.startsWith('.') && IMAGE_EXTENSIONS.includes(extname(f).toLowerCase())).sort();
+    const names = readdirSync(dir).filter(isCaptionImage).sort();
     for (const f of names) {
-      const txt = join(dir, `${basename(f, extname(f))}.txt`);
-      if (!statSync(txt, { throwIfNoEntry: false })) throw new FileFormatError(join(dir, f), `has no caption (expected ${basename(txt)} beside it, or a metadata.jsonl)`);
+      const txt = join(dir, captionFileOf(f));
+      if (!statSync(txt, { throwIfNoEntry: false })) throw new FileFormatError(join(dir, f), `has no caption (expected ${captionFileOf(f)} beside it, or a ${METADATA_FILE})`);
       items.push({ file: insideDir(dir, f, join(dir, f)), caption: readCaption(txt) });
     }
   }
   if (items.length === 0) {
-    throw new DiffusionError(`${dir}: no captioned images (expected images with same-named .txt captions, or a metadata.jsonl)`);
+    throw new DiffusionError(noCaptionedImages(dir));
   }
   return items;
 }

@@ -67,8 +67,8 @@ function taps(offset: number, span: number, outN: number): Taps {
   return { start, weights };
 }
 
-/** Cover-resize: centre-crop the largest square, then resample it to size x size. */
-function resize(b: ImageBlock, size: number): Uint8Array {
+/** Cover-resize: centre-crop the largest square, then resample it to size x size (captioned pictures in the page use it alone). */
+export function coverResize(b: ImageBlock, size: number): Uint8Array {
   const m = Math.min(b.h, b.w);
   const ty = taps(Math.floor((b.h - m) / 2), m, size);
   const tx = taps(Math.floor((b.w - m) / 2), m, size);
@@ -125,7 +125,7 @@ export function convertChannels(b: ImageBlock, channels: number, name: string): 
 export async function fitImages(b: ImageBlock, want: { channels: number; size: number }, name: string): Promise<ImageBlock> {
   let out = b;
   if (b.h !== want.size || b.w !== want.size) {
-    const data = padsTo(b.h, b.w, want.size) ? pad(b, want.size) : resize(b, want.size);
+    const data = padsTo(b.h, b.w, want.size) ? pad(b, want.size) : coverResize(b, want.size);
     out = { data, n: b.n, c: b.c, h: want.size, w: want.size };
   }
   return convertChannels(out, want.channels, name);

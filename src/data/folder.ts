@@ -11,8 +11,10 @@ import { readImageBytes } from '../image/read';
 import type { Dataset, DatasetRequest } from './dataset';
 import { readLabelsCsv } from './labels-csv';
 import { MemoryDataset } from './memory';
+// One list for image folders and captioned pictures (data/caption-text.ts is browser-safe, so it holds it).
+import { IMAGE_EXTENSIONS } from './caption-text';
 
-export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp'];
+export { IMAGE_EXTENSIONS };
 
 function isImage(name: string): boolean {
   return IMAGE_EXTENSIONS.includes(extname(name).toLowerCase());

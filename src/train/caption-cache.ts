@@ -15,13 +15,17 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { extname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { DiffusionError, FileFormatError } from '../core/errors';
 import { readFileLimited } from '../core/node/read-limits';
+import { captionFileOf, METADATA_FILE } from '../data/caption-text';
 import { listCaptioned, readCaptionedImage, type CaptionedItem } from '../data/captions';
 import type { Dataset } from '../data/dataset';
 import { decodeNpy, encodeNpy, npyToFloat32 } from '../data/npy';
 import type { StableDiffusion } from '../diffusion/sd/pipeline';
+import { captionDataset, checkCaptionLengths, encodeCaptions, type EncodeProgress } from './caption-encode';
+
+export type { EncodeProgress } from './caption-encode';
 
 export const CACHE_DIR = 'cache';
 const INDEX_VERSION = 1;
@@ -55,18 +59,12 @@ export interface CaptionCache {
   encoded: number;
 }
 
-export interface EncodeProgress {
-  done: number;
-  total: number;
-  file: string;
-}
-
 const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
 
 /** Where an item's caption came from, for errors: metadata.jsonl or the .txt beside the picture. */
 function captionFile(folder: string, item: CaptionedItem): string {
-  const meta = join(folder, 'metadata.jsonl');
-  return existsSync(meta) ? meta : join(folder, `${item.file.slice(0, item.file.length - extname(item.file).length)}.txt`);
+  const meta = join(folder, METADATA_FILE);
+  return existsSync(meta) ? meta : join(folder, captionFileOf(item.file));
 }
 
 function indexItems(folder: string, items: CaptionedItem[]): CacheIndexItem[] {
@@ -137,69 +135,26 @@ export async function captionCache(
 ): Promise<CaptionCache> {
   if (existsSync(join(dir, 'index.json'))) return loadCache(dir, folder);
   const items = listCaptioned(folder);
-  const tok = sd.parts.tokenizer;
-  for (const it of items) {
-    const { truncated } = tok.encode(it.caption);
-    if (truncated > 0) {
-      const n = tok.maxLength - 2 + truncated;
-      throw new FileFormatError(captionFile(folder, it),
-        `the caption of ${it.file} is ${n} tokens; the text encoder takes ${tok.maxLength - 2} (${tok.maxLength} with its start and end tokens): shorten it`);
-    }
-  }
+  checkCaptionLengths(sd, items, (it) => captionFile(folder, it));
   const index: CacheIndex = {
     version: INDEX_VERSION, data: resolve(folder), resolution, latentDims: [], embeddingDims: [], scalingFactor: sd.parts.scalingFactor,
     items: indexItems(folder, items),
   };
-  let latents: Float32Array | undefined;
-  let embeddings: Float32Array | undefined;
+  const enc = await encodeCaptions(sd, items, resolution, (it) => readCaptionedImage(folder, it, resolution), onEncode);
+  const { latents, embeddings, empty } = enc;
+  index.latentDims = enc.latentDims;
+  index.embeddingDims = enc.embeddingDims;
   const n = items.length;
-  for (let i = 0; i < n; i++) {
-    const pixels = await readCaptionedImage(folder, items[i], resolution);
-    const lat = await sd.encodeImages(pixels, 1, resolution, resolution);
-    const emb = await sd.encodePrompt(items[i].caption);
-    if (!latents || !embeddings) {
-      index.latentDims = [...lat.dims.slice(1)];
-      index.embeddingDims = [...emb.dims.slice(1)];
-      if (index.latentDims[1] !== index.latentDims[2]) {
-        throw new DiffusionError(`${sd.parts.source}/vae_encoder/model.onnx: latents of a square picture are [${index.latentDims.join(', ')}], not square`);
-      }
-      latents = new Float32Array(n * lat.data.length);
-      embeddings = new Float32Array(n * emb.embeddings.length);
-    }
-    latents.set(lat.data, i * lat.data.length);
-    embeddings.set(emb.embeddings, i * emb.embeddings.length);
-    onEncode?.({ done: i + 1, total: n, file: items[i].file });
-  }
-  const empty = (await sd.encodePrompt('')).embeddings;
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'latents.npy'), encodeNpy({ dtype: 'float32', shape: [n, ...index.latentDims], data: latents! }));
-  writeFileSync(join(dir, 'embeddings.npy'), encodeNpy({ dtype: 'float32', shape: [n, ...index.embeddingDims], data: embeddings! }));
+  writeFileSync(join(dir, 'latents.npy'), encodeNpy({ dtype: 'float32', shape: [n, ...index.latentDims], data: latents }));
+  writeFileSync(join(dir, 'embeddings.npy'), encodeNpy({ dtype: 'float32', shape: [n, ...index.embeddingDims], data: embeddings }));
   writeFileSync(join(dir, 'empty.npy'), encodeNpy({ dtype: 'float32', shape: [1, ...index.embeddingDims], data: empty }));
   // The index last: a cache without it is not complete (and is re-made).
   writeFileSync(join(dir, 'index.json'), JSON.stringify(index, null, 1));
-  return { index, latents: latents!, embeddings: embeddings!, empty, encoded: n };
+  return { index, latents, embeddings, empty, encoded: n };
 }
 
-/** The cache as a data set: latents as its images, embeddings under the UNet's conditioning input. */
-export function cacheDataset(cache: CaptionCache, input: string, folder: string): Dataset {
-  const [c, h, w] = cache.index.latentDims;
-  const per = c * h * w;
-  const perE = cache.index.embeddingDims.reduce((p, d) => p * d, 1);
-  const n = cache.index.items.length;
-  return {
-    name: `captions:${folder}`, length: n, channels: c, height: h, width: w,
-    image(i: number, out: Float32Array, offset: number): void {
-      out.set(cache.latents.subarray(i * per, (i + 1) * per), offset);
-    },
-    tensors: { [input]: [...cache.index.embeddingDims] },
-    tensor(name: string, i: number, out: Float32Array, offset: number): void {
-      if (name !== input) throw new DiffusionError(`captions:${folder}: no tensor '${name}' (it has ${input})`);
-      out.set(cache.embeddings.subarray(i * perE, (i + 1) * perE), offset);
-    },
-  };
-}
-
-/** The cache folder's pictures' names, for a prompt grid (first captions). */
-export function firstCaptions(cache: CaptionCache, k: number): string[] {
-  return [...new Set(cache.index.items.map((it) => it.caption))].slice(0, k);
+/** The cache as a data set: latents as its images, embeddings under the UNet's conditioning input (caption-encode.ts). */
+export function cacheDataset(cache: CaptionCache, folder: string): Dataset {
+  return captionDataset({ ...cache.index, ...cache }, cache.index.items.length, `captions:${folder}`);
 }

@@ -24,7 +24,8 @@ import { encodeModel } from '../onnx/proto';
 import { ortNode } from '../runtime/ort-node';
 import { sessionOptions } from '../runtime/node';
 import { isStableDiffusionFolder, loadStableDiffusion, type StableDiffusionPipeline } from '../runtime/sd';
-import { CACHE_DIR, captionCache, cacheDataset, checkCaptionFolder, firstCaptions, type CaptionCache } from './caption-cache';
+import { CACHE_DIR, captionCache, cacheDataset, checkCaptionFolder, type CaptionCache } from './caption-cache';
+import { captionedUnetConfig, firstCaptions, TEXT_INPUT } from './caption-encode';
 import type { TrainOptions } from './options';
 
 export const CAPTIONS_PREFIX = 'captions:';
@@ -35,8 +36,6 @@ export const GRID_STEPS = 25;
 const GRID_PROMPTS = 4;
 /** The batch of a captioned run when none is given (small: every picture is a full UNet pass). */
 const DEFAULT_BATCH = 4;
-/** The UNet's conditioning input in a diffusers export. */
-const TEXT_INPUT = 'encoder_hidden_states';
 
 export interface CaptionedRun {
   /** The run's options: `batch` defaulted for a fresh run. */
@@ -112,17 +111,13 @@ export async function openCaptionedRun(o: TrainOptions, runPath: string): Promis
       if (truncated > 0) throw new OptionError('samplePrompts', `'${p.slice(0, 40)}...' is ${room + truncated} tokens; the text encoder takes ${room}`);
     }
     const cache = await captionCache(join(runPath, CACHE_DIR), folder, sd.sd, resolution, o.onEncode);
-    const dataset = cacheDataset(cache, TEXT_INPUT, folder);
+    const dataset = cacheDataset(cache, folder);
     const options: TrainOptions = saved ? o : { ...o, batch: o.batch ?? Math.min(DEFAULT_BATCH, dataset.length), resolution };
     const scheduler = JSON.parse(readFileSync(join(dir, 'scheduler', 'scheduler_config.json'), 'utf8')) as unknown;
-    const [c, size] = cache.index.latentDims;
-    const config = {
-      image: { channels: c, size },
-      diffusion: diffusionConfigFromScheduler(scheduler, join(dir, 'scheduler', 'scheduler_config.json')),
-      inputs: { [TEXT_INPUT]: `float32 [N,${cache.index.embeddingDims.join(',')}]` },
-    };
+    const size = cache.index.latentDims[1];
+    const config = captionedUnetConfig(cache.index, diffusionConfigFromScheduler(scheduler, join(dir, 'scheduler', 'scheduler_config.json')));
     const setupOptions: TrainOptions = saved ? o : { ...options, init: join(dir, 'unet', 'model.onnx'), config };
-    const prompts = base.samplePrompts ?? firstCaptions(cache, GRID_PROMPTS);
+    const prompts = base.samplePrompts ?? firstCaptions(cache.index.items, GRID_PROMPTS);
     return {
       options, setupOptions, dataset, cache,
       nullTensors: { [TEXT_INPUT]: cache.empty },

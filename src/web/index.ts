@@ -61,7 +61,7 @@ export async function loadModel(source: ModelSource, options: WebLoadOptions = {
  * Loads a model (unless given one) and returns `gen(options)`, which samples `n` images per call:
  * `const gen = await pipeline('model.onnx'); const { rgba } = await gen({ n: 4, steps: 20 })`.
  */
-export async function pipeline(source: ModelSource | DiffusionModel, options: WebLoadOptions = {}): Promise<ImagePipeline<DiffusionModel>> {
+export async function pipeline(source: ModelSource | DiffusionModel, options: WebLoadOptions & WebStableDiffusionOptions = {}): Promise<ImagePipeline<DiffusionModel>> {
   if (source instanceof DiffusionModel) return imagePipeline(source, async () => {});
   // A folder URL ('.../tiny-sd/') is a diffusers text-to-image pipeline (web/sd.ts); its call takes { prompt, ... }.
   if (isFolderUrl(source)) return loadStableDiffusion(source, options) as unknown as ImagePipeline<DiffusionModel>;
@@ -76,7 +76,7 @@ export function toImageData(img: RgbaImage): ImageData {
 }
 
 // Fine-tuning in the page (docs/web.md, "Fine-tune in the page").
-export { createTrainer, Trainer } from './trainer';
+export { Trainer } from './trainer';
 export type { ExportOptions, FitOptions, FitResult, TrainStepReport, WebTrainerOptions } from './trainer';
 export { imageDataset, readPixels, rgbaToChw } from './images';
 export type { ImageDatasetOptions, ImageInput } from './images';
@@ -89,7 +89,7 @@ export { fetchModel, ORT_WASM_FILES, type FetchModelOptions, type WebDownloadPro
 export { checkWebLoadOptions, WEB_LOAD_OPTIONS } from './runtime';
 
 // Stable Diffusion in the page: a diffusers ONNX folder URL, and the diffusers-parity schedulers.
-import { isFolderUrl, loadStableDiffusion } from './sd';
+import { isFolderUrl, loadStableDiffusion, type WebStableDiffusionOptions } from './sd';
 export { loadStableDiffusion, externalDataFiles, type WebStableDiffusionPipeline } from './sd';
 export { StableDiffusion, type StableDiffusionOptions, type SdResult, type SdStepInfo } from '../diffusion/sd/pipeline';
 export { ClipTokenizer, type ClipTokens, type TokenizerFiles } from '../diffusion/sd/tokenizer';
@@ -97,3 +97,23 @@ export {
   createScheduler, registerScheduler, schedulerNames, DdimScheduler, EulerDiscreteScheduler, EulerAncestralScheduler, DpmSolverMultistepScheduler,
   PndmScheduler, type Scheduler, type SchedulerFactory, type NoiseSource,
 } from '../diffusion/schedulers';
+
+// Fine-tuning a diffusers folder from captioned pictures in the page (docs/captioned-training.md, "In the page").
+import { createTrainer as createModelTrainer, type Trainer as ModelTrainer, type WebTrainerOptions as ModelTrainerOptions } from './trainer';
+import { createSdTrainer, type SdTrainer, type SdTrainerOptions } from './sd-trainer';
+export { SdTrainer, createSdTrainer, type SdTrainerOptions } from './sd-trainer';
+export { listCaptionedData, captionedPixels, type CaptionedSet, type CaptionedSource } from './captioned-data';
+export type { EncodeProgress, EncodedCaptions } from '../train/caption-encode';
+export type { WebStableDiffusionOptions };
+
+/**
+ * A trainer. With the URL of a diffusers ONNX pipeline folder (ending in '/', as `pipeline(url)`)
+ * and `{ data, lora? }`: fine-tuning its UNet on captioned pictures (SdTrainer). Otherwise a
+ * model.onnx (URL, File, Blob or bytes), its config for a foreign export, and the options (Trainer).
+ */
+export function createTrainer(folder: string | URL, options: SdTrainerOptions): Promise<SdTrainer>;
+export function createTrainer(model: ModelSource, config?: unknown, options?: ModelTrainerOptions): Promise<ModelTrainer>;
+export function createTrainer(model: ModelSource, config?: unknown, options?: ModelTrainerOptions): Promise<ModelTrainer | SdTrainer> {
+  if (isFolderUrl(model)) return createSdTrainer(model, config as SdTrainerOptions);
+  return createModelTrainer(model, config, options);
+}

@@ -5,21 +5,35 @@
  * fetches those files itself, beside the model.
  */
 import type { InferenceSession } from 'onnxruntime-common';
-import { DiffusionError } from '../core/errors';
+import { DiffusionError, OptionError } from '../core/errors';
 import { onnx } from '../onnx/onnx-proto';
 import { openStableDiffusion, type FolderAccess } from '../diffusion/sd/load';
-import type { SdOrt, SdResult, StableDiffusion, StableDiffusionOptions } from '../diffusion/sd/pipeline';
-import { openRuntime, type WebRuntimeOptions } from './runtime';
+import { StableDiffusion, type SdOrt, type SdResult, type StableDiffusionOptions } from '../diffusion/sd/pipeline';
+import { decodeAdapter, type LoraAdapter, mergeLora } from '../nn/lora';
+import { checkLocation, checkSpan, externalRefs } from '../onnx/external-data';
+import type { Model } from '../onnx/ir';
+import { decodeModel, encodeModel } from '../onnx/proto';
+import { openRuntime, type OrtWeb, type WebRuntimeOptions } from './runtime';
 
 /** A loaded pipeline: call it to sample; `sd` gives the parts (encodePrompt, decodeLatents, ...). */
 export interface WebStableDiffusionPipeline {
   (options: StableDiffusionOptions): Promise<SdResult>;
   readonly sd: StableDiffusion;
   readonly url: string;
-  /** Frees every session. */
+  /** Frees the pipeline's ONNX Runtime sessions; it cannot sample afterwards. */
   dispose(): Promise<void>;
-  /** @deprecated Use dispose(); `release` is kept for one version. */
+  /** @deprecated The same as `dispose()`. */
   release(): Promise<void>;
+}
+
+/** The page's options of `pipeline(url)`: the runtime's, and a LoRA adapter merged into the UNet. */
+export interface WebStableDiffusionOptions extends WebRuntimeOptions {
+  /**
+   * A LoRA adapter merged into the UNet's weights before its session is made: safetensors bytes
+   * (a trainer's `exportAdapter()`, Node's adapter.safetensors, a diffusers/peft/kohya file), the URL
+   * of one, or a decoded adapter. The same merge as Node's `pipeline(dir, { lora })`.
+   */
+  lora?: Uint8Array | string | URL | LoraAdapter;
 }
 
 /** Whether a pipeline() source names a folder (a URL ending in '/'), which the page reads as a diffusers pipeline. */
@@ -49,7 +63,8 @@ interface SessionMaker {
   InferenceSession: { create(bytes: Uint8Array, options?: InferenceSession.SessionOptions): Promise<InferenceSession> };
 }
 
-function webFolder(base: string, sessionOptions: InferenceSession.SessionOptions, ort: SessionMaker): FolderAccess {
+/** A served folder read with fetch; sessions get its external data by URL. @internal */
+export function webFolder(base: string, sessionOptions: InferenceSession.SessionOptions, ort: SessionMaker): FolderAccess {
   const url = (rel: string) => new URL(rel, base).href;
   const get = async (rel: string): Promise<Response | undefined> => {
     let res: Response;
@@ -89,20 +104,87 @@ function webFolder(base: string, sessionOptions: InferenceSession.SessionOptions
   };
 }
 
+/** A folder URL resolved against the page's location, with its trailing '/'. @internal */
+export function folderUrl(url: string | URL): string {
+  const here = typeof location !== 'undefined' ? location.href : undefined;
+  try {
+    return new URL(String(url).endsWith('/') ? String(url) : `${String(url)}/`, here).href;
+  } catch {
+    throw new DiffusionError(`${String(url)}: not a URL (expected the URL of a diffusers ONNX pipeline folder)`);
+  }
+}
+
+/**
+ * A model of the folder decoded with its weights in memory: its external data files fetched
+ * beside it (each location checked to stay in the model's folder, each span against the file).
+ * @internal
+ */
+export async function readFolderModel(folder: FolderAccess, rel: string): Promise<Model> {
+  const source = `${folder.source}/${rel}`;
+  const bytes = await folder.bytes(rel);
+  const dir = rel.replace(/[^/]*$/, '');
+  const files = new Map<string, Uint8Array>();
+  for (const ref of externalRefs(bytes, source)) {
+    checkLocation(ref);
+    if (!files.has(ref.location)) files.set(ref.location, await folder.bytes(dir + ref.location));
+  }
+  return decodeModel(bytes, source, {
+    external: (ref, into) => {
+      const data = files.get(ref.location)!;
+      const { offset, length } = checkSpan(ref, data.length);
+      into.set(data.subarray(offset, offset + length));
+    },
+  });
+}
+
+/** An adapter given as bytes, a URL or an object, decoded against the UNet it is merged into. */
+async function adapterOf(lora: NonNullable<WebStableDiffusionOptions['lora']>, unet: Model): Promise<LoraAdapter> {
+  if (lora instanceof Uint8Array) return decodeAdapter(lora, 'lora', unet.graph);
+  if (typeof lora === 'string' || lora instanceof URL) {
+    const res = await fetch(lora).catch((e: Error) => {
+      throw new DiffusionError(`${String(lora)}: could not fetch the LoRA adapter: ${e.message}`);
+    });
+    if (!res.ok) throw new DiffusionError(`${String(lora)}: could not fetch the LoRA adapter: HTTP ${res.status}`);
+    return decodeAdapter(new Uint8Array(await res.arrayBuffer()), String(lora), unet.graph);
+  }
+  if (typeof lora === 'object' && lora !== null && 'spec' in lora && 'tensors' in lora) return lora;
+  throw new OptionError('lora', 'expected safetensors bytes (Uint8Array), the URL of an adapter file, or a decoded adapter');
+}
+
+/** The folder, its UNet session made from `unet` bytes instead of its own file. */
+function withUnetBytes(folder: FolderAccess, unet: Uint8Array): FolderAccess {
+  return { ...folder, session: (rel, given) => folder.session(rel, rel === 'unet/model.onnx' ? given ?? unet : given) };
+}
+
+function asPipeline(sd: StableDiffusion, url: string, dispose: () => Promise<void>): WebStableDiffusionPipeline {
+  const call = (o: StableDiffusionOptions) => sd.generate(o);
+  return Object.assign(call, { sd, url, dispose, release: dispose });
+}
+
 /**
  * Opens a diffusers ONNX pipeline folder served at `url` (resolved against the page's location;
  * a trailing '/' is added). The call takes StableDiffusionOptions; RGBA or float CHW init images.
  */
-export async function loadStableDiffusion(url: string | URL, options: WebRuntimeOptions = {}): Promise<WebStableDiffusionPipeline> {
-  const here = typeof location !== 'undefined' ? location.href : undefined;
-  let base: string;
-  try {
-    base = new URL(String(url).endsWith('/') ? String(url) : `${String(url)}/`, here).href;
-  } catch {
-    throw new DiffusionError(`${String(url)}: not a URL (expected the URL of a diffusers ONNX pipeline folder)`);
-  }
+export async function loadStableDiffusion(url: string | URL, options: WebStableDiffusionOptions = {}): Promise<WebStableDiffusionPipeline> {
+  const base = folderUrl(url);
   const { ort, sessionOptions } = await openRuntime(options);
-  const sd = await openStableDiffusion(webFolder(base, sessionOptions, ort), ort as unknown as SdOrt);
-  const call = (o: StableDiffusionOptions) => sd.generate(o);
-  return Object.assign(call, { sd, url: base, dispose: () => sd.dispose(), release: () => sd.dispose() });
+  let folder = webFolder(base, sessionOptions, ort);
+  if (options.lora !== undefined) {
+    const unet = await readFolderModel(folder, 'unet/model.onnx');
+    folder = withUnetBytes(folder, encodeModel(mergeLora(unet, await adapterOf(options.lora, unet))));
+  }
+  const sd = await openStableDiffusion(folder, ort as unknown as SdOrt);
+  return asPipeline(sd, base, () => sd.dispose());
+}
+
+/**
+ * A pipeline sharing `sd`'s tokenizer, text encoder and VAE decoder with `unet` (ONNX bytes, weights
+ * inline) as its UNet: text to image with trained weights. Its dispose frees that UNet only.
+ * @internal
+ */
+export async function pipelineWithUnet(sd: StableDiffusion, url: string, ort: OrtWeb, unet: Uint8Array, options: WebRuntimeOptions): Promise<WebStableDiffusionPipeline> {
+  const { sessionOptions } = await openRuntime(options);
+  const session = await ort.InferenceSession.create(unet, sessionOptions);
+  const parts = { ...sd.parts, unet: { session, source: `${sd.parts.source}/unet/model.onnx (trained)` }, vaeEncoder: undefined };
+  return asPipeline(new StableDiffusion(parts, ort as unknown as SdOrt), url, () => session.release());
 }

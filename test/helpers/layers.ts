@@ -33,8 +33,8 @@ export const BROWSER_SHARED = ['core', 'onnx', 'autodiff', 'diffusion'];
  */
 export const BROWSER_SHARED_FILES = [
   'train/step-graph.ts', 'train/train-graph.ts', 'train/optim.ts', 'train/optimize/', 'train/params.ts', 'train/lr.ts',
-  'train/hyper.ts', 'train/feeds.ts', 'train/cond-feeds.ts', 'train/sr.ts', 'train/setup-from-model.ts', 'train/setup-model.ts', 'train/step-memory.ts',
-  'train/losses.ts', 'train/training-run.ts',
+  'train/hyper.ts', 'train/feeds.ts', 'train/cond-feeds.ts', 'train/sr.ts', 'train/setup-from-model.ts', 'train/step-memory.ts',
+  'train/losses.ts', 'train/training-run.ts', 'train/caption-encode.ts', 'train/lora-setup.ts',
 ];
 /** The browser entry: every file it reaches through imports must be browser-safe too. */
 export const BROWSER_ENTRY = 'web/index.ts';

@@ -100,7 +100,7 @@ async function browserTrainMs(browser: Browser, server: StaticServer, name: stri
         for (let i = 0; i < ${trainSteps}; i++) await trainer.step({ x });
         best = Math.min(best, (performance.now() - t0) / ${trainSteps});
       }
-      await trainer.release();
+      await trainer.dispose();
       return best;
     })()`) as number;
   } finally {

@@ -9,6 +9,7 @@
  *   ort-wasm-simd-threaded.{mjs,wasm}  ORT's WASM runtime (and .asyncify.* for WebGPU)
  *   index.html, demo.js, style.css     the demo page (demo.js imports ./onnx-diffusion.mjs)
  *   train.html, train.js               the fine-tuning page (same library, same styles)
+ *   lora.html, lora.js                 LoRA for a Stable Diffusion folder from captioned pictures
  *   models/fashion-mnist.onnx          the shipped model the fine-tuning page starts from
  *   data/fashion-mnist-sample.{bin,json}  32 test-split images per Fashion-MNIST class, to fine-tune on
  *   models/default.onnx                with --model: the model the demo opens on load
@@ -49,7 +50,7 @@ export async function buildWeb(options: BuildWebOptions = {}): Promise<BuildWebR
   const minify = options.minify ?? true;
   fs.mkdirSync(outDir, { recursive: true });
   for (const f of fs.readdirSync(outDir)) {
-    if (/^(onnx-diffusion|chunk-|demo|train)\S*\.(mjs|js|map)$/.test(f)) fs.rmSync(path.join(outDir, f));
+    if (/^(onnx-diffusion|chunk-|demo|train|lora)\S*\.(mjs|js|map)$/.test(f)) fs.rmSync(path.join(outDir, f));
   }
 
   await esbuild.build({
@@ -70,7 +71,7 @@ export async function buildWeb(options: BuildWebOptions = {}): Promise<BuildWebR
   });
 
   // The demos import the library as a separate module, the way another page would.
-  const pages = options.train === false ? ['demo'] : ['demo', 'train'];
+  const pages = options.train === false ? ['demo'] : ['demo', 'train', 'lora'];
   await esbuild.build({
     entryPoints: Object.fromEntries(pages.map((p) => [p, path.join(__dirname, 'demo', `${p}.ts`)])),
     outdir: outDir,
@@ -94,7 +95,7 @@ export async function buildWeb(options: BuildWebOptions = {}): Promise<BuildWebR
     fs.copyFileSync(from, path.join(outDir, to));
   };
   for (const f of [...ORT_FILES.wasm, ...(options.webgpu === false ? [] : ORT_FILES.webgpu)]) copy(path.join(ORT_DIST, f), f);
-  for (const f of ['index.html', 'style.css', ...(options.train === false ? [] : ['train.html'])]) copy(path.join(__dirname, 'demo', f), f);
+  for (const f of ['index.html', 'style.css', ...(options.train === false ? [] : ['train.html', 'lora.html'])]) copy(path.join(__dirname, 'demo', f), f);
   if (options.train !== false) writeTrainAssets(outDir);
   if (options.model) {
     fs.mkdirSync(path.join(outDir, 'models'), { recursive: true });

@@ -8,7 +8,7 @@
 import {
   Backend, createSampler, createTrainer, decodeModel, imageDataset, ImageInput, loadModel, makeGrid, ModelConfig, resolveThreads, toImageData, Trainer,
 } from '../../../src/web';
-import { smoothLosses } from '../../../src/core/loss-ema';
+import { drawLossCurve } from './loss-plot';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const ui = {
@@ -75,7 +75,7 @@ async function loadSampleData(): Promise<void> {
 
 async function openModel(bytes: Uint8Array, name: string, config?: unknown): Promise<void> {
   running?.abort();
-  await trainer?.release();
+  await trainer?.dispose();
   trainer = undefined;
   losses = [];
   stepsBefore = 0;
@@ -138,38 +138,7 @@ async function addFiles(files: FileList): Promise<void> {
 }
 
 function drawLoss(): void {
-  const ctx = ui.loss.getContext('2d')!;
-  const { width: W, height: H } = ui.loss;
-  ctx.clearRect(0, 0, W, H);
-  if (losses.length === 0) return;
-  const pad = 28;
-  const hi = Math.max(...losses);
-  const lo = Math.min(...losses, 0);
-  const x = (i: number) => pad + ((W - pad - 8) * i) / Math.max(1, losses.length - 1);
-  const y = (v: number) => H - pad - ((H - pad - 8) * (v - lo)) / Math.max(1e-9, hi - lo);
-  ctx.strokeStyle = '#9ca3af';
-  ctx.fillStyle = '#6b7280';
-  ctx.font = '11px system-ui';
-  ctx.beginPath();
-  ctx.moveTo(pad, 8);
-  ctx.lineTo(pad, H - pad);
-  ctx.lineTo(W - 8, H - pad);
-  ctx.stroke();
-  ctx.fillText(hi.toFixed(3), 2, 14);
-  ctx.fillText(lo.toFixed(2), 2, H - pad);
-  ctx.fillText(`step ${losses.length}`, W - 60, H - 10);
-  const line = (vals: number[], color: string, width: number) => {
-    ctx.strokeStyle = color;
-    ctx.lineWidth = width;
-    ctx.beginPath();
-    vals.forEach((v, i) => (i === 0 ? ctx.moveTo(x(i), y(v)) : ctx.lineTo(x(i), y(v))));
-    ctx.stroke();
-    ctx.lineWidth = 1;
-  };
-  line(losses, 'rgba(37, 99, 235, 0.35)', 1);
-  // The smoothed line starts at the first loss: a bias-corrected EMA (src/core/loss-ema.ts), as the terminal bar.
-  line(smoothLosses(losses, 0.9), '#2563eb', 2);
-  ctx.fillText('EMA 10, bias-corrected', pad + 6, 14);
+  drawLossCurve(ui.loss, losses);
 }
 
 async function drawSamples(t: Trainer, step: number): Promise<void> {
@@ -226,7 +195,7 @@ async function run(req: RunRequest = {}): Promise<RunReport> {
       if (trainer) {
         fineTuned = trainer.exportModel({ ema: false });
         stepsBefore += trainer.stepCount;
-        await trainer.release();
+        await trainer.dispose();
         trainer = undefined;
       }
       setStatus(ui.progress, 'Building the training step graph…');
