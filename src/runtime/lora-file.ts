@@ -3,6 +3,7 @@
  * `loadModel(path, {lora})`), or fold a checkpoint's in-graph adapters into its weights
  * (`export --merge`). The merged model has the base model's inputs, outputs and nodes.
  */
+import { upcastModel } from '../onnx/upcast';
 import { readFileLimited } from '../core/node/read-limits';
 import { DiffusionError, FileFormatError } from '../core/errors';
 import { configFromJson, writeModelConfig } from '../core/model-config';
@@ -30,7 +31,8 @@ export function readAdapterFile(file: string, model?: Model): LoraAdapter {
  * models) is written into the merged model's metadata, so it samples without one.
  */
 export function mergedModel(model: Model | Uint8Array, source: string, adapter?: string | LoraAdapter, config?: string | object): Model {
-  const m = fullPrecisionWeights(model instanceof Uint8Array ? decodeModel(model, source) : model);
+  // float16 weights (the project's half storage, or a float16 export) are merged as float32
+  const m = upcastModel(fullPrecisionWeights(model instanceof Uint8Array ? decodeModel(model, source) : model));
   if (config !== undefined) {
     const obj = typeof config === 'string' ? JSON.parse(read(config, 'config', 'config').toString('utf8')) as unknown : config;
     writeModelConfig(m.metadata, configFromJson(obj, typeof config === 'string' ? config : 'config'));

@@ -17,8 +17,8 @@ import {
   checkLocation, checkSpan, ExternalDataOptions, ExternalReader, ExternalRef, externalRefs, planExternalData, PROTOBUF_LIMIT,
 } from '../onnx/external-data';
 
-/** The folder's real path, and each location's real path checked to lie inside it. */
-class ExternalFiles {
+/** The folder's real path, and each location's real path checked to lie inside it. @internal */
+export class ExternalFiles {
   private readonly root: string;
   private readonly files = new Map<string, { file: string; size: number; fd?: number }>();
 

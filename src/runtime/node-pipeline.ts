@@ -2,7 +2,8 @@
  * `pipeline(nameOrPathOrModel)` in Node: loadModel (a path, a shipped model name, a URL, downloaded
  * once into the cache by runtime/sources.ts, or bytes) bound for one-call sampling; a start image may also be an image file, read at the model's size.
  */
-import { DiffusionError } from '../core/errors';
+import { DiffusionError, OptionError } from '../core/errors';
+import type { Precision } from '../diffusion/sd/load';
 import { disposeModel, imagePipeline, type GenerateOptions } from '../diffusion/image-pipeline';
 import type { SampleResult } from '../diffusion/sampler';
 import { readImage } from '../image/read';
@@ -12,7 +13,10 @@ import { checkOptions, type OptionRule } from '../core/option-check';
 import { isRemote, resolveRemote, type SourceOptions } from './sources';
 
 /** pipeline()'s options in Node: loadModel's, and for a URL the download's progress and cache. */
-export interface NodePipelineOptions extends LoadModelOptions, SourceOptions {}
+export interface NodePipelineOptions extends LoadModelOptions, SourceOptions {
+  /** A Stable Diffusion folder's float16 parts: 'auto' (default), 'float32' or 'float16' (loadStableDiffusion). */
+  precision?: Precision;
+}
 
 /** A rule for every option (a new option of loadModel does not compile until it has one here). */
 const PIPELINE_OPTIONS: Readonly<Record<keyof NodePipelineOptions, OptionRule>> = {
@@ -23,6 +27,7 @@ const PIPELINE_OPTIONS: Readonly<Record<keyof NodePipelineOptions, OptionRule>> 
   lora: { kind: 'any' },
   progress: { kind: 'function' },
   cache: { kind: 'any' },
+  precision: { kind: 'string', oneOf: ['auto', 'float32', 'float16'] },
 };
 import { isStableDiffusionFolder, loadStableDiffusion } from './sd';
 
@@ -47,11 +52,12 @@ export interface NodeImagePipeline {
  */
 export async function pipeline(model: NodeModelSource | DiffusionModel, options: NodePipelineOptions = {}): Promise<NodeImagePipeline> {
   checkOptions(options, PIPELINE_OPTIONS, 'pipeline()');
-  const { progress, cache, ...load } = options;
+  const { progress, cache, precision, ...load } = options;
   const source = isRemote(model) ? await resolveRemote(model, { progress, cache }) : model;
   // A diffusers folder with text_encoder/ is a text-to-image pipeline: its call takes { prompt, ... }
   // (typed as StableDiffusionPipeline; TypeScript callers may use loadStableDiffusion for the types).
-  if (typeof source === 'string' && isStableDiffusionFolder(source)) return loadStableDiffusion(source, load) as unknown as NodeImagePipeline;
+  if (typeof source === 'string' && isStableDiffusionFolder(source)) return loadStableDiffusion(source, { ...load, precision }) as unknown as NodeImagePipeline;
+  if (precision !== undefined) throw new OptionError('precision', 'applies to a Stable Diffusion folder (a diffusers ONNX folder with text_encoder/) only');
   // A source is a path, URL or bytes; anything else is a loaded model, also one that the other
   // build (require vs import) loaded, which `instanceof DiffusionModel` would not recognise.
   const owned = typeof source === 'string' || source instanceof URL || source instanceof Uint8Array || source instanceof ArrayBuffer;

@@ -10,7 +10,8 @@ import { DiffusionError, FileFormatError, OptionError } from '../core/errors';
 import { readImage } from '../image/read';
 import { ortNode } from './ort-node';
 import { sessionOptions, type SessionOptions } from './node';
-import { openStableDiffusion, type FolderAccess } from '../diffusion/sd/load';
+import { openStableDiffusion, resolvePrecision, type FolderAccess, type Precision } from '../diffusion/sd/load';
+import { float32Session } from './float32-session';
 import type { SdOrt, SdResult, StableDiffusion, StableDiffusionOptions } from '../diffusion/sd/pipeline';
 import type { LoraAdapter } from '../nn/lora';
 import { unetWithLora } from './sd-lora';
@@ -27,6 +28,8 @@ export function isStableDiffusionFolder(dir: string): boolean {
 /** Node's options: the session's device and threads; `lora`, an adapter (file or object) merged into the UNet. */
 export interface LoadStableDiffusionOptions extends SessionOptions {
   lora?: string | LoraAdapter;
+  /** float16 parts: 'auto' (default) runs them in float16 on CUDA and widens them to float32 on the CPU. */
+  precision?: Precision;
 }
 
 /** Node's call options: `image` may also be an image file (resized and centre-cropped to the output size). */
@@ -45,8 +48,9 @@ export interface StableDiffusionPipeline {
   release(): Promise<void>;
 }
 
-function nodeFolder(dir: string, opts: SessionOptions): FolderAccess {
+function nodeFolder(dir: string, opts: LoadStableDiffusionOptions): FolderAccess {
   const so = sessionOptions(opts);
+  const precision = resolvePrecision(opts.precision, opts.device === 'cuda');
   const file = (rel: string) => path.join(dir, rel);
   const missing = (rel: string): never => {
     throw new FileFormatError(file(rel), 'not found (a diffusers ONNX pipeline folder has text_encoder/, unet/, vae_decoder/ model.onnx files)');
@@ -74,6 +78,12 @@ function nodeFolder(dir: string, opts: SessionOptions): FolderAccess {
         throw new DiffusionError(`${file(rel)}: ONNX Runtime could not load it: ${String((e as Error).message).split('\n')[0]}`);
       }
     },
+    ...(precision === 'float32' ? {
+      async float32Session(rel: string, bytes?: Uint8Array) {
+        if (!bytes && !fs.existsSync(file(rel))) missing(rel);
+        return float32Session(file(rel), bytes, so);
+      },
+    } : {}),
   };
 }
 
@@ -88,7 +98,13 @@ export async function loadStableDiffusion(dir: string, options: LoadStableDiffus
   const folder = nodeFolder(dir, options);
   // With an adapter (train --lora on captions: data), the UNet session runs the merged weights.
   const unet = options.lora !== undefined ? unetWithLora(dir, options.lora) : undefined;
-  const access: FolderAccess = unet ? { ...folder, session: (rel, bytes) => folder.session(rel, bytes ?? (rel === 'unet/model.onnx' ? unet : undefined)) } : folder;
+  const withLora = (rel: string, bytes?: Uint8Array) => bytes ?? (rel === 'unet/model.onnx' ? unet : undefined);
+  const up = folder.float32Session;
+  const access: FolderAccess = unet ? {
+    ...folder,
+    session: (rel, bytes) => folder.session(rel, withLora(rel, bytes)),
+    ...(up ? { float32Session: (rel: string, bytes?: Uint8Array) => up(rel, withLora(rel, bytes)) } : {}),
+  } : folder;
   const sd = await openStableDiffusion(access, ortNode() as unknown as SdOrt);
   const call = async (o: NodeStableDiffusionOptions): Promise<SdResult> => {
     if (typeof o?.image !== 'string') return sd.generate(o as StableDiffusionOptions);

@@ -16,6 +16,8 @@ import { ExternalRef, tensorBytes } from '../onnx/external-data';
 import type { Model } from '../onnx/ir';
 import { encodeModel } from '../onnx/proto';
 import { allocate, numElements, Tensor } from '../onnx/tensor';
+import { fullPrecisionWeights } from '../onnx/fp16';
+import { upcastModel } from '../onnx/upcast';
 import { readModelFiles, readModelHeader } from '../runtime/model-files';
 import type { TrainOptions } from './options';
 import type { FrozenByReference } from './setup-from-model';
@@ -139,13 +141,21 @@ export function stepGraphFile(folder: string): string {
 }
 
 /**
+ * Float16 weights train as float32: the project's half storage (Cast of `name__fp16`) back to
+ * float32 initializers under their names, then any float16 export widened (onnx/upcast.ts).
+ */
+function float32Model(model: Model): Model {
+  return upcastModel(fullPrecisionWeights(model));
+}
+
+/**
  * The model of `file` for training: decoded with its weights, or, for LoRA over external data
  * (past FROZEN_REFERENCE_THRESHOLD, or `frozenByReference: true`), its graph with placeholders
  * and the FrozenWeights that say where their bytes are.
  */
 export function readTrainModel(file: string, o: Readonly<TrainOptions>, threshold = FROZEN_REFERENCE_THRESHOLD): { model: Model; frozen?: FrozenWeights } {
   // Only LoRA leaves weights frozen; without it the graph is read once, with its weights.
-  if (o.frozenByReference === false || (o.frozenByReference === undefined && o.lora === undefined)) return { model: readModelFiles(file) };
+  if (o.frozenByReference === false || (o.frozenByReference === undefined && o.lora === undefined)) return { model: float32Model(readModelFiles(file)) };
   if (o.frozenByReference === true && o.lora === undefined) {
     throw new OptionError('frozenByReference', 'only with `lora` (without it every weight trains)');
   }
@@ -154,8 +164,13 @@ export function readTrainModel(file: string, o: Readonly<TrainOptions>, threshol
   // Previews and evaluations run the model in this process, so they need its weights: asked for, the default reads them.
   const previews = Boolean(o.sampleEvery || o.evalEvery);
   const on = o.frozenByReference ?? (o.lora !== undefined && bytes > threshold && !previews);
-  if (!on) return { model: readModelFiles(file) };
+  if (!on) return { model: float32Model(readModelFiles(file)) };
   if (external.length === 0) throw new OptionError('frozenByReference', `${file} keeps its weights inside; there is no external data to reference`);
+  // float16 weights train as their float32 copy (onnx/upcast.ts), which is in memory, not in the file
+  if (external.some((r) => r.dtype === 'float16')) {
+    throw new OptionError('frozenByReference', `${file} stores float16 weights, which train widened to float32 in memory; `
+      + 'pass frozenByReference: false (--no-frozen-by-reference; memory for the float32 copy) or train the float32 export');
+  }
   if (previews) {
     const key = o.sampleEvery ? 'sampleEvery' : 'evalEvery';
     const why = `previews and evaluations are not made while the frozen weights stay in ${file}'s external data`;

@@ -30,6 +30,7 @@ import { setupFromModel } from '../train/setup-from-model';
 import { captionedPixels, type CaptionedSource, listCaptionedData } from './captioned-data';
 import { type OrtWeb, openRuntime } from './runtime';
 import { folderUrl, pipelineWithUnet, readFolderModel, webFolder, type WebStableDiffusionPipeline } from './sd';
+import { upcastModel } from '../onnx/upcast';
 import { type ExportOptions, type FitOptions, type FitResult, openTrainer, positiveInteger, type Trainer, type TrainStepReport, type WebTrainerOptions } from './trainer';
 
 /** The batch of a captioned run when none is given, as Node's (small: every picture is a full UNet pass). */
@@ -167,7 +168,7 @@ export async function createSdTrainer(url: string | URL, options: SdTrainerOptio
   if (batch > n) throw new OptionError('batch', `${batch}: larger than the data set ${set.name} (${n} pictures)`);
   const { ort, sessionOptions } = await openRuntime(options);
   const folder = webFolder(base, sessionOptions, ort);
-  const unet = await readFolderModel(folder, 'unet/model.onnx');
+  const unet = upcastModel(await readFolderModel(folder, 'unet/model.onnx')); // a float16 UNet trains its float32 copy, as in Node
   const source = `${folder.source}/unet/model.onnx`;
   const sd = await openStableDiffusion({ ...folder, session: (rel, given) => (rel === 'unet/model.onnx' ? unopened(unet, source) : folder.session(rel, given)) },
     ort as unknown as SdOrt);

@@ -7,12 +7,13 @@
 import type { InferenceSession } from 'onnxruntime-common';
 import { DiffusionError, OptionError } from '../core/errors';
 import { onnx } from '../onnx/onnx-proto';
-import { openStableDiffusion, type FolderAccess } from '../diffusion/sd/load';
+import { openStableDiffusion, resolvePrecision, type FolderAccess, type Precision } from '../diffusion/sd/load';
 import { StableDiffusion, type SdOrt, type SdResult, type StableDiffusionOptions } from '../diffusion/sd/pipeline';
 import { decodeAdapter, type LoraAdapter, mergeLora } from '../nn/lora';
 import { checkLocation, checkSpan, externalRefs } from '../onnx/external-data';
 import type { Model } from '../onnx/ir';
 import { decodeModel, encodeModel } from '../onnx/proto';
+import { upcastModel, upcastModelBytes } from '../onnx/upcast';
 import { openRuntime, type OrtWeb, type WebRuntimeOptions } from './runtime';
 
 /** A loaded pipeline: call it to sample; `sd` gives the parts (encodePrompt, decodeLatents, ...). */
@@ -26,12 +27,15 @@ export interface WebStableDiffusionPipeline {
   release(): Promise<void>;
 }
 
-/** The page's options of `pipeline(url)`: the runtime's, and a LoRA adapter merged into the UNet. */
+/** The page's options of `pipeline(url)`: the runtime's, how float16 parts run, and a LoRA adapter merged into the UNet. */
 export interface WebStableDiffusionOptions extends WebRuntimeOptions {
+  /** How float16 parts run: 'auto' (float16 on WebGPU, widened to float32 on wasm), 'float32' or 'float16'. */
+  precision?: Precision;
   /**
    * A LoRA adapter merged into the UNet's weights before its session is made: safetensors bytes
    * (a trainer's `exportAdapter()`, Node's adapter.safetensors, a diffusers/peft/kohya file), the URL
-   * of one, or a decoded adapter. The same merge as Node's `pipeline(dir, { lora })`.
+   * of one, or a decoded adapter. The same merge as Node's `pipeline(dir, { lora })` (a float16
+   * UNet is widened to float32 first, as there).
    */
   lora?: Uint8Array | string | URL | LoraAdapter;
 }
@@ -63,8 +67,8 @@ interface SessionMaker {
   InferenceSession: { create(bytes: Uint8Array, options?: InferenceSession.SessionOptions): Promise<InferenceSession> };
 }
 
-/** A served folder read with fetch; sessions get its external data by URL. @internal */
-export function webFolder(base: string, sessionOptions: InferenceSession.SessionOptions, ort: SessionMaker): FolderAccess {
+/** A served folder read with fetch; sessions get its external data by URL; 'float32' widens float16 parts. @internal */
+export function webFolder(base: string, sessionOptions: InferenceSession.SessionOptions, ort: SessionMaker, precision: 'float32' | 'float16' = 'float32'): FolderAccess {
   const url = (rel: string) => new URL(rel, base).href;
   const get = async (rel: string): Promise<Response | undefined> => {
     let res: Response;
@@ -84,6 +88,16 @@ export function webFolder(base: string, sessionOptions: InferenceSession.Session
     }
     return new Uint8Array(await res.arrayBuffer());
   };
+  const session = async (rel: string, given?: Uint8Array): Promise<InferenceSession> => {
+    const model = given ?? await bytes(rel);
+    const dir = url(rel).replace(/[^/]*$/, '');
+    const externalData = externalDataFiles(model, url(rel)).map((p) => ({ path: p, data: new URL(p, dir).href }));
+    try {
+      return await ort.InferenceSession.create(model, externalData.length ? { ...sessionOptions, externalData } : sessionOptions);
+    } catch (e) {
+      throw new DiffusionError(`${url(rel)}: ONNX Runtime could not load it: ${String((e as Error).message).split('\n')[0]}`);
+    }
+  };
   return {
     source: base.replace(/\/$/, ''),
     async text(rel) {
@@ -91,16 +105,22 @@ export function webFolder(base: string, sessionOptions: InferenceSession.Session
       return res ? res.text() : undefined;
     },
     bytes,
-    async session(rel, given) {
-      const model = given ?? await bytes(rel);
-      const dir = url(rel).replace(/[^/]*$/, '');
-      const externalData = externalDataFiles(model, url(rel)).map((p) => ({ path: p, data: new URL(p, dir).href }));
-      try {
-        return await ort.InferenceSession.create(model, externalData.length ? { ...sessionOptions, externalData } : sessionOptions);
-      } catch (e) {
-        throw new DiffusionError(`${url(rel)}: ONNX Runtime could not load it: ${String((e as Error).message).split('\n')[0]}`);
-      }
-    },
+    session,
+    // float16 parts widened to float32 in memory, their external data fetched (onnx/upcast.ts)
+    ...(precision === 'float32' ? {
+      async float32Session(rel: string, given?: Uint8Array) {
+        const dir = rel.replace(/[^/]*$/, '');
+        const model = given ?? await bytes(rel);
+        const up = await upcastModelBytes(model, url(rel), (loc) => bytes(dir + loc));
+        // no float16: the plain session, from the bytes already fetched
+        if (!up) return session(rel, model);
+        try {
+          return await ort.InferenceSession.create(up, sessionOptions);
+        } catch (e) {
+          throw new DiffusionError(`${url(rel)}: ONNX Runtime could not load its float32 upcast: ${String((e as Error).message).split('\n')[0]}`);
+        }
+      },
+    } : {}),
   };
 }
 
@@ -153,7 +173,13 @@ async function adapterOf(lora: NonNullable<WebStableDiffusionOptions['lora']>, u
 
 /** The folder, its UNet session made from `unet` bytes instead of its own file. */
 function withUnetBytes(folder: FolderAccess, unet: Uint8Array): FolderAccess {
-  return { ...folder, session: (rel, given) => folder.session(rel, rel === 'unet/model.onnx' ? given ?? unet : given) };
+  const pick = (rel: string, given?: Uint8Array) => (rel === 'unet/model.onnx' ? given ?? unet : given);
+  const float32Session = folder.float32Session;
+  return {
+    ...folder,
+    session: (rel, given) => folder.session(rel, pick(rel, given)),
+    ...(float32Session ? { float32Session: (rel: string, given?: Uint8Array) => float32Session(rel, pick(rel, given)) } : {}),
+  };
 }
 
 function asPipeline(sd: StableDiffusion, url: string, dispose: () => Promise<void>): WebStableDiffusionPipeline {
@@ -167,10 +193,11 @@ function asPipeline(sd: StableDiffusion, url: string, dispose: () => Promise<voi
  */
 export async function loadStableDiffusion(url: string | URL, options: WebStableDiffusionOptions = {}): Promise<WebStableDiffusionPipeline> {
   const base = folderUrl(url);
-  const { ort, sessionOptions } = await openRuntime(options);
-  let folder = webFolder(base, sessionOptions, ort);
+  const { ort, sessionOptions, backend } = await openRuntime(options);
+  const precision = resolvePrecision(options.precision, backend === 'webgpu');
+  let folder = webFolder(base, sessionOptions, ort, precision);
   if (options.lora !== undefined) {
-    const unet = await readFolderModel(folder, 'unet/model.onnx');
+    const unet = upcastModel(await readFolderModel(folder, 'unet/model.onnx'));
     folder = withUnetBytes(folder, encodeModel(mergeLora(unet, await adapterOf(options.lora, unet))));
   }
   const sd = await openStableDiffusion(folder, ort as unknown as SdOrt);

@@ -10,6 +10,7 @@ import { decodeNpy, npyToFloat32 } from '../../data/npy';
 import { schedulerNames } from '../../diffusion/schedulers';
 import { isStableDiffusionFolder, loadStableDiffusion } from '../../runtime/sd';
 import type { Device } from '../../runtime/node';
+import type { Precision } from '../../diffusion/sd/load';
 import { startProgress } from '../progress';
 import type { SampleArgs, SampleOutcome } from './sample';
 
@@ -22,6 +23,7 @@ export interface SdSampleArgs {
   strength?: number;
   height?: number;
   width?: number;
+  precision?: string;
 }
 
 /** Adds the Stable Diffusion flags to the sample command. */
@@ -37,7 +39,11 @@ export function sdOptions<T>(y: Argv<T>): Argv<T & SdSampleArgs> {
     .option('init', { type: 'string', describe: 'Init image for img2img (with --prompt and --strength)' })
     .option('strength', { type: 'number', describe: 'img2img: share of the schedule run from the noised --init image, in (0, 1] (default 0.8)' })
     .option('height', { type: 'number', describe: 'Output height in pixels (with --prompt; default the UNet\'s size, else 512)' })
-    .option('width', { type: 'number', describe: 'Output width in pixels (with --prompt; default the UNet\'s size, else 512)' }) as Argv<T & SdSampleArgs>;
+    .option('width', { type: 'number', describe: 'Output width in pixels (with --prompt; default the UNet\'s size, else 512)' })
+    .option('precision', {
+      type: 'string', choices: ['auto', 'float32', 'float16'],
+      describe: 'float16 folders (optimum --fp16): run them as float32 (widened when loaded) or as exported; auto = float16 on cuda, float32 on cpu',
+    }) as Argv<T & SdSampleArgs>;
 }
 
 /** Flags of the other model kinds, refused with --prompt. */
@@ -51,7 +57,7 @@ export function checkPromptModel(args: SampleArgs): boolean {
     if (sd && args.input === undefined) {
       throw new DiffusionError(`--model ${args.model} is a text-to-image pipeline (it has text_encoder/): pass --prompt "..." (or --input encoder_hidden_states=FILE.npy to run its UNet alone)`);
     }
-    for (const flag of ['negative-prompt', 'latents', 'init', 'strength', 'height', 'width'] as const) {
+    for (const flag of ['negative-prompt', 'latents', 'init', 'strength', 'height', 'width', 'precision'] as const) {
       if (args[flag] !== undefined) throw new DiffusionError(`--${flag} needs --prompt and a Stable Diffusion folder as --model`);
     }
     return false;
@@ -68,7 +74,9 @@ export function checkPromptModel(args: SampleArgs): boolean {
 /** Samples n images from a prompt; option errors name the flag (--guidance, not `guidance`). */
 export async function sampleFromStableDiffusion(args: SampleArgs): Promise<SampleOutcome> {
   // --lora: an adapter of `train --init DIR --data captions:... --lora R`, merged into the UNet.
-  const gen = await loadStableDiffusion(args.model!, { device: args.device as Device, deviceId: args['device-id'], threads: args.threads, lora: args.lora });
+  const gen = await loadStableDiffusion(args.model!, { device: args.device as Device, deviceId: args['device-id'], threads: args.threads, lora: args.lora,
+    precision: args.precision as Precision | undefined,
+  });
   try {
     const latents = args.latents !== undefined ? npyToFloat32(decodeNpy(fs.readFileSync(args.latents), args.latents)) : undefined;
     let progress: ReturnType<typeof startProgress> | undefined;

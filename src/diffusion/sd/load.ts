@@ -5,7 +5,7 @@
  * file is reported before any session is made.
  */
 import type { InferenceSession } from 'onnxruntime-common';
-import { FileFormatError } from '../../core/errors';
+import { FileFormatError, OptionError } from '../../core/errors';
 import { isObj, type Obj } from '../../core/schema';
 import { unetFolderConfig } from '../../core/diffusers-config';
 import { ClipTokenizer } from './tokenizer';
@@ -25,6 +25,28 @@ export interface FolderAccess {
    * edited graph of the same file).
    */
   session(rel: string, bytes?: Uint8Array): Promise<InferenceSession>;
+  /**
+   * A session over `rel` (or `bytes`) with its float16 computation widened to float32
+   * (src/onnx/upcast.ts); for a graph with no float16, the plain session or undefined (then
+   * `session` makes it). An edge that runs float16 graphs as they are (precision 'float16') leaves
+   * it out.
+   */
+  float32Session?(rel: string, bytes?: Uint8Array): Promise<InferenceSession | undefined>;
+}
+
+/**
+ * How float16 parts run: 'float32' widens them to float32 when their sessions are made, 'float16'
+ * runs them as exported, 'auto' (the default) picks by execution provider: float16 on CUDA and
+ * WebGPU, which have float16 kernels; float32 on the CPU and wasm ones, where ONNX Runtime would
+ * wrap most float16 ops in Casts and run at half the speed (docs/stable-diffusion.md, "float16 exports").
+ */
+export type Precision = 'auto' | 'float32' | 'float16';
+
+/** The precision a provider runs float16 parts in under `precision`; throws on a bad value. */
+export function resolvePrecision(precision: unknown, halfProvider: boolean): 'float32' | 'float16' {
+  if (precision === undefined || precision === 'auto') return halfProvider ? 'float16' : 'float32';
+  if (precision === 'float32' || precision === 'float16') return precision;
+  throw new OptionError('precision', `must be auto, float32 or float16, got ${JSON.stringify(precision)}`);
 }
 
 /** The text encoder's token length, when its graph fixes it (else the tokenizer's). */
@@ -74,7 +96,8 @@ export async function openStableDiffusion(folder: FolderAccess, ort: SdOrt): Pro
 
   const sessions: NamedSession[] = [];
   const open = async (rel: string): Promise<NamedSession> => {
-    const s = { session: await folder.session(rel), source: `${src}/${rel}` };
+    const session = (await folder.float32Session?.(rel)) ?? (await folder.session(rel));
+    const s = { session, source: `${src}/${rel}` };
     sessions.push(s);
     return s;
   };
@@ -87,7 +110,7 @@ export async function openStableDiffusion(folder: FolderAccess, ort: SdOrt): Pro
     const vaeEncoder = async (): Promise<NamedSession> => {
       const source = `${src}/${encoderRel}`;
       const bytes = encoderWithMeanLatents(await folder.bytes(encoderRel), source);
-      return { session: await folder.session(encoderRel, bytes), source };
+      return { session: (await folder.float32Session?.(encoderRel, bytes)) ?? (await folder.session(encoderRel, bytes)), source };
     };
     return new StableDiffusion({
       source: src, tokenizer, textEncoder, unet, vaeDecoder, vaeEncoder,

@@ -13,6 +13,7 @@ import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
 import { DiffusionError, OptionError } from '../../core/errors';
 import { Rng } from '../../core/rng';
 import { toRgba, rgbaToChw, type RgbaImage } from '../../image/pixels';
+import { floatToHalf, halfToFloat } from '../../onnx/tensor';
 import type { SampleResult } from '../sampler';
 import { createScheduler, type Scheduler } from '../schedulers';
 import { throwIfAborted } from '../samplers/loop';
@@ -20,7 +21,9 @@ import type { ClipTokenizer } from './tokenizer';
 
 /** The part of an onnxruntime module the pipeline uses (onnxruntime-node or onnxruntime-web). */
 export interface SdOrt {
-  Tensor: new (type: 'float32' | 'int32' | 'int64', data: Float32Array | Int32Array | BigInt64Array, dims: readonly number[]) => OrtTensor;
+  Tensor: new (
+    type: 'float32' | 'float16' | 'int32' | 'int64', data: Float32Array | Uint16Array | Int32Array | BigInt64Array, dims: readonly number[],
+  ) => OrtTensor;
 }
 
 /** A session and the file it came from (for errors). */
@@ -120,6 +123,22 @@ function requireInput(s: NamedSession, name: string, what: string): void {
   }
 }
 
+/**
+ * A float input fed in the dtype the graph declares: float16 exports (optimum's --fp16) take
+ * float16, as raw bits; the pipeline's own math stays float32, as diffusers upcasts.
+ */
+function floatFeed(ort: SdOrt, s: NamedSession, name: string, data: Float32Array, dims: readonly number[]): OrtTensor {
+  const type = inputInfo(s, name)?.type;
+  return type === 'float16' ? new ort.Tensor('float16', Uint16Array.from(data, floatToHalf), dims) : new ort.Tensor('float32', data, dims);
+}
+
+/** A float output as float32: float16 bits (Uint16Array, or a Float16Array where the runtime has one) are widened. */
+function float32Output(data: unknown): Float32Array {
+  if (data instanceof Float32Array) return data;
+  if (data instanceof Uint16Array) return Float32Array.from(data, halfToFloat);
+  return Float32Array.from(data as ArrayLike<number>);
+}
+
 async function run(s: NamedSession, feeds: Record<string, OrtTensor>, output?: string): Promise<{ data: Float32Array; dims: readonly number[] }> {
   let res: InferenceSession.ReturnType;
   try {
@@ -129,9 +148,11 @@ async function run(s: NamedSession, feeds: Record<string, OrtTensor>, output?: s
   }
   const name = output && output in res ? output : s.session.outputNames[0];
   const t = res[name];
-  if (t.type !== 'float32') throw new DiffusionError(`${s.source}: output '${name}' is ${t.type}, expected float32`);
-  return { data: t.data as Float32Array, dims: t.dims };
+  if (t.type !== 'float32' && t.type !== 'float16') throw new DiffusionError(`${s.source}: output '${name}' is ${t.type}, expected float32 or float16`);
+  return { data: float32Output(t.data), dims: t.dims };
 }
+
+const TIMESTEP_TYPES = ['float32', 'float16', 'int64', 'int32'];
 
 export class StableDiffusion {
   private encoder: NamedSession | undefined;
@@ -144,12 +165,15 @@ export class StableDiffusion {
     requireInput(parts.unet, 'encoder_hidden_states', 'the text embeddings');
     requireInput(parts.vaeDecoder, 'latent_sample', 'the latents');
     const t = inputInfo(parts.unet, 'timestep');
-    if (t && t.type !== 'float32' && t.type !== 'int64') {
-      throw new DiffusionError(`${parts.unet.source}: input 'timestep' is ${t.type}, expected float32 or int64`);
+    if (t && !TIMESTEP_TYPES.includes(t.type)) {
+      throw new DiffusionError(`${parts.unet.source}: input 'timestep' is ${t.type}, expected one of ${TIMESTEP_TYPES.join(', ')}`);
     }
     const s = inputInfo(parts.unet, 'sample');
-    if (s && s.type !== 'float32') {
-      throw new DiffusionError(`${parts.unet.source}: input 'sample' is ${s.type}, expected float32 (float16 UNets are not supported)`);
+    for (const [part, input] of [[parts.unet, 'sample'], [parts.unet, 'encoder_hidden_states'], [parts.vaeDecoder, 'latent_sample']] as const) {
+      const info = inputInfo(part, input);
+      if (info && info.type !== 'float32' && info.type !== 'float16') {
+        throw new DiffusionError(`${part.source}: input '${input}' is ${info.type}, expected float32 or float16`);
+      }
     }
     this.latentChannels = s && typeof s.shape[1] === 'number' ? s.shape[1] : 4;
     // the folder's scheduler config is checked at load, not at the first call
@@ -180,14 +204,14 @@ export class StableDiffusion {
   async encodeImages(images: Float32Array, n: number, height: number, width: number): Promise<{ data: Float32Array; dims: readonly number[] }> {
     if (!this.parts.vaeEncoder) throw new DiffusionError(`${this.parts.source}: no vae_encoder/model.onnx, needed for an init image (img2img)`);
     this.encoder ??= await this.parts.vaeEncoder();
-    const out = await run(this.encoder, { sample: new this.ort.Tensor('float32', images, [n, 3, height, width]) }, 'latent_sample');
+    const out = await run(this.encoder, { sample: floatFeed(this.ort, this.encoder, 'sample', images, [n, 3, height, width]) }, 'latent_sample');
     return { data: out.data.map((v) => v * this.parts.scalingFactor), dims: out.dims };
   }
 
   /** Images (NCHW, about [-1, 1], not clamped) from latents [n, c, h, w]: the decoder on latents / scaling_factor. */
   async decodeLatents(latents: Float32Array, dims: readonly number[]): Promise<{ data: Float32Array; dims: readonly number[] }> {
     const scaled = latents.map((v) => v / this.parts.scalingFactor);
-    return run(this.parts.vaeDecoder, { latent_sample: new this.ort.Tensor('float32', scaled, dims) }, 'sample');
+    return run(this.parts.vaeDecoder, { latent_sample: floatFeed(this.ort, this.parts.vaeDecoder, 'latent_sample', scaled, dims) }, 'sample');
   }
 
   /** One text-to-image (or, with `image`, image-to-image) call. */
@@ -241,7 +265,7 @@ export class StableDiffusion {
     const rows = cfg ? [...Array(n).fill(uncond!.embeddings), ...Array(n).fill(cond.embeddings)] : Array(n).fill(cond.embeddings);
     const context = new Float32Array(rows.length * L * D);
     rows.forEach((e: Float32Array, i) => context.set(e, i * L * D));
-    const contextTensor = new this.ort.Tensor('float32', context, [rows.length, L, D]);
+    const contextTensor = floatFeed(this.ort, this.parts.unet, 'encoder_hidden_states', context, [rows.length, L, D]);
 
     // 2. timesteps and starting latents
     scheduler.setTimesteps(steps);
@@ -277,11 +301,14 @@ export class StableDiffusion {
       const sample = new Float32Array(batch * per);
       sample.set(xin);
       if (cfg) sample.set(xin, n * per);
+      // the timestep in the declared dtype (integer timesteps up to 2048 are exact in float16)
       const tFeed = unetIn?.type === 'int64'
         ? new this.ort.Tensor('int64', new BigInt64Array(tLen).fill(BigInt(Math.round(t))), [tLen])
-        : new this.ort.Tensor('float32', new Float32Array(tLen).fill(t), [tLen]);
+        : unetIn?.type === 'int32'
+          ? new this.ort.Tensor('int32', new Int32Array(tLen).fill(Math.round(t)), [tLen])
+          : floatFeed(this.ort, this.parts.unet, 'timestep', new Float32Array(tLen).fill(t), [tLen]);
       const out = await run(this.parts.unet, {
-        sample: new this.ort.Tensor('float32', sample, [batch, c, lh, lw]),
+        sample: floatFeed(this.ort, this.parts.unet, 'sample', sample, [batch, c, lh, lw]),
         timestep: tFeed,
         encoder_hidden_states: contextTensor,
       }, 'out_sample');
