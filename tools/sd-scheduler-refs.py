@@ -116,5 +116,28 @@ for steps in (4, 10):
             "class": type(s).__name__, "timesteps": [float(t) for t in s.timesteps],
             "init_noise_sigma": float(s.init_noise_sigma), "add_noise_t": float(t1[0]),
         }
+
+# img2img as diffusers 0.27.2's StableDiffusionImg2ImgPipeline runs it (get_timesteps): 10 steps at
+# strength 0.6 keep the last 6; the scheduler begins at index t_start * order (set_begin_index where
+# the class has it), add_noise at the first kept timestep with the last saved draw, then the loop
+# with the draws from the first on
+summary["img2img"] = {}
+steps, strength = 10, 0.6
+noise = torch.from_numpy(np.load(os.path.join(OUT, f"noise-{steps}.npy")))
+for name in ("ddpm", "heun", "lms", "dpm++2m", "dpm++2m-sde", "euler-ancestral"):
+    s = CASES[name]()
+    s.set_timesteps(steps)
+    t_start = steps - min(int(steps * strength), steps)
+    timesteps = s.timesteps[t_start * s.order:]
+    if hasattr(s, "set_begin_index"):
+        s.set_begin_index(t_start * s.order)
+    eulera_mod.randn_tensor = ddpm_mod.randn_tensor = dpm_mod.randn_tensor = FixedNoise(noise)
+    x = s.add_noise(latents_init, noise[steps], timesteps[:1])
+    out = [x.numpy().copy()]
+    for t in timesteps:
+        x = s.step(model(s.scale_model_input(x, t), t), t, x).prev_sample
+        out.append(x.numpy().copy())
+    np.save(os.path.join(OUT, f"{name}-img2img.npy"), np.stack(out).astype(np.float32))
+    summary["img2img"][name] = {"steps": steps, "strength": strength, "timesteps": [float(t) for t in timesteps]}
 json.dump(summary, open(os.path.join(OUT, "refs.json"), "w"), indent=1)
 print("wrote", OUT)

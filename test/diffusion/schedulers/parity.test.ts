@@ -91,6 +91,27 @@ describe('diffusers-parity schedulers', () => {
     });
   }
 
+  const img2img = JSON.parse(fs.readFileSync(path.join(REFS, 'refs.json'), 'utf8')).img2img as Record<string, { steps: number; strength: number; timesteps: number[] }>;
+  for (const [name, ref] of Object.entries(img2img)) {
+    it(`${name}: an image-to-image run (10 steps, strength 0.6) as the SD pipeline starts it matches diffusers' img2img to 1e-4`, async () => {
+      const s = createScheduler(CONFIG, 'scheduler_config.json', name);
+      s.setTimesteps(ref.steps);
+      // the SD pipeline's start (diffusers' get_timesteps): the last floor(steps * strength) steps, from index t_start * order
+      const kept = Math.min(Math.floor(ref.steps * ref.strength), ref.steps);
+      const ts = s.timesteps.subarray((ref.steps - kept) * s.order);
+      assert.deepEqual([...ts], ref.timesteps);
+      const draws = npy(path.join(REFS, `noise-${ref.steps}.npy`));
+      const got = [s.addNoise(LATENTS, draws.subarray(ref.steps * PER, (ref.steps + 1) * PER), ts[0])];
+      await runTimesteps(s, got[0], ts, async (input, t) => model(input, t), fixedNoise(draws), { report: (_i, _t, xi) => { got.push(xi); } });
+      const want = npy(path.join(REFS, `${name}-img2img.npy`));
+      assert.equal(got.length * PER, want.length);
+      got.forEach((x, i) => {
+        const d = maxAbsDiff(x, want.subarray(i * PER, (i + 1) * PER));
+        assert.ok(d < 1e-4, `${i === 0 ? 'the noised start' : `step ${i - 1}`}: max |diff| ${d}`);
+      });
+    });
+  }
+
   it('the file\'s _class_name chooses the scheduler when no name is given', () => {
     assert.equal(createScheduler(CONFIG, 'cfg').name, 'ddim');
     assert.equal(createScheduler({ ...CONFIG, _class_name: 'DPMSolverMultistepScheduler', use_karras_sigmas: true }, 'cfg').name, 'dpm++2m-karras');
