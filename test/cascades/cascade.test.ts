@@ -85,7 +85,8 @@ describe('cascade pipeline', () => {
   it('a stage may name a scheduler added with registerScheduler: loading checks the name against the registry', async () => {
     const file = join(tmp(), 'cascade.json');
     writeFileSync(file, JSON.stringify({ stages: [{ model: 'nope/model.onnx', sampler: 'ddim-twice' }] }));
-    const unknown = /^ConfigError: .*cascade\.json: stages\[0\]\.sampler: expected one of ddpm\|ddim\|dpm\+\+2m\|dpm\+\+2m-sde\|euler\|heun(\|[^|,]+)*, got "ddim-twice"$/;
+    const unknown = new RegExp('^ConfigError: .*cascade\\.json: stages\\[0\\]\\.sampler: '
+      + 'expected one of ddpm\\|ddim\\|dpm\\+\\+2m\\|dpm\\+\\+2m-sde\\|euler\\|heun(\\|[^|,]+)*, got "ddim-twice"$');
     await assert.rejects(loadCascade(file), (e: Error) => unknown.test(`${e.name}: ${e.message}`) && !e.message.includes('\n'));
     registerScheduler('ddim-twice', { fromModel: (config, settings) => modelScheduler(config, 'ddim', settings), options: ['steps'] });
     try {

@@ -31,8 +31,8 @@ export function sdOptions<T>(y: Argv<T>): Argv<T & SdSampleArgs> {
   return y
     .option('prompt', {
       type: 'string',
-      describe: `Text prompt, for a diffusers ONNX folder with text_encoder/ as --model (--n images, default 16; --sampler ${schedulerNames('diffusers').join(' | ')}, `
-        + 'default the folder\'s scheduler; --steps default 50; --guidance default 7.5)',
+      describe: 'Text prompt, for a diffusers ONNX folder with text_encoder/ as --model (--n images, default 16; '
+        + `--sampler ${schedulerNames('diffusers').join(' | ')}, default the folder's scheduler; --steps default 50; --guidance default 7.5)`,
     })
     .option('negative-prompt', { type: 'string', describe: 'Prompt of the unconditional branch of guidance (default "")' })
     .option('latents', { type: 'string', describe: 'Starting latents as FILE.npy, [n, 4, h, w] or one image\'s (with --prompt)' })
