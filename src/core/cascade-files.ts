@@ -9,8 +9,8 @@ import { Checker } from './schema';
 /** One stage of a cascade file; `model` is relative to the file. */
 export interface CascadeStage {
   model: string;
-  /** Gaussian models' sampler (default ddim). */
-  sampler?: SamplerName;
+  /** Gaussian models' sampler (default ddim): a built-in name or one added with registerScheduler. */
+  sampler?: SamplerName | (string & {});
   steps?: number;
   eta?: number;
   /** Noise-augmentation timestep of this stage's condition (stages > 0; default 0). */
@@ -34,15 +34,19 @@ export interface ExpertsSpec {
 
 const STAGE_KEYS = ['model', 'sampler', 'steps', 'eta', 'augLevel'] as const;
 
-/** Checks a cascade file's structure (not the models); errors name the file and key. */
-export function parseCascade(obj: unknown, file = 'cascade.json'): CascadeSpec {
+/**
+ * Checks a cascade file's structure (not the models); errors name the file and key. `samplers`
+ * are the names a stage may give (default: the built-in ones); loadCascade passes the scheduler
+ * registry's names for gaussian models, so a name added with registerScheduler is accepted.
+ */
+export function parseCascade(obj: unknown, file = 'cascade.json', samplers: readonly string[] = SAMPLER_NAMES): CascadeSpec {
   const c: Checker = new Checker(file);
   const o = c.object(obj, '', ['stages'], 'a JSON object {"stages": [...]}');
   const stages = c.array(o.stages, 'stages', 'a non-empty array of stages').map((v, i): CascadeStage => {
     const at = `stages[${i}]`;
     const s = c.object(v, at, STAGE_KEYS, 'an object {"model": ..., "sampler": ..., "steps": ...}');
     const stage: CascadeStage = { model: c.string(s.model, `${at}.model`, 'a model path (relative to the cascade file)') };
-    if (s.sampler !== undefined) stage.sampler = c.oneOf(s.sampler, `${at}.sampler`, SAMPLER_NAMES);
+    if (s.sampler !== undefined) stage.sampler = c.oneOf(s.sampler, `${at}.sampler`, samplers);
     if (s.steps !== undefined) stage.steps = c.int(s.steps, `${at}.steps`, 1);
     if (s.eta !== undefined) stage.eta = c.inRange(s.eta, `${at}.eta`, '[0, 1]');
     if (s.augLevel !== undefined) {

@@ -16,6 +16,7 @@ export { createSampler, type CreateSamplerOptions, type Extras, type SampleCallO
 export {
   createScheduler, registerScheduler, unregisterScheduler, schedulerNames, modelScheduler, DEFAULT_SCHEDULER,
   DdimScheduler, EulerDiscreteScheduler, EulerAncestralScheduler, DpmSolverMultistepScheduler, PndmScheduler,
+  DiffusersDdpmScheduler, HeunDiscreteScheduler, LmsDiscreteScheduler,
   type Scheduler, type SchedulerFactory, type NoiseSource, type ModelScheduler, type ModelSchedulerFactory, type SchedulerEntry, type SchedulerSettings, type StartOptions,
 } from '../diffusion/schedulers';
 export {

@@ -9,6 +9,7 @@ import { SampleResult, SamplerModel } from '../diffusion/sampler';
 import { CascadeSpec, ExpertsSpec, parseCascade, parseExperts } from '../core/cascade-files';
 import { CascadeSampleOptions, checkCascadeModels, sampleCascade } from '../diffusion/cascades/cascade';
 import { checkExpertModels, ensembleModel } from '../diffusion/cascades/experts';
+import { schedulerNames } from '../diffusion/schedulers';
 
 async function loadAll(file: string, paths: string[], opts: LoadModelOptions): Promise<DiffusionModel[]> {
   const dir = path.dirname(file);
@@ -48,7 +49,7 @@ export interface LoadedCascade {
 
 /** Reads and checks a cascade file and loads its models once. */
 export async function loadCascade(file: string, opts: LoadModelOptions = {}): Promise<LoadedCascade> {
-  const spec = parseCascade(readConfigFile(file), file);
+  const spec = parseCascade(readConfigFile(file), file, schedulerNames('gaussian'));
   const models = await loadAll(file, spec.stages.map((s) => s.model), opts);
   const dispose = () => disposeAll(models);
   await disposeOnError(models, () => checkCascadeModels(spec, models.map((m) => m.config), file));

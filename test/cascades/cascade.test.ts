@@ -5,6 +5,7 @@ import { readModelConfig } from '../../src/core/model-config';
 import { CascadeSpec, parseCascade, serializeCascade } from '../../src/core/cascade-files';
 import { checkCascadeModels } from '../../src/diffusion/cascades/cascade';
 import { loadCascade } from '../../src/runtime/cascades';
+import { modelScheduler, registerScheduler, unregisterScheduler } from '../../src/diffusion/schedulers';
 import { buildModel } from '../../src/nn';
 import { train } from '../../src/train/trainer';
 import { mean, tinyRecipe, tmp, writeModel } from './helpers';
@@ -79,5 +80,28 @@ describe('cascade pipeline', () => {
     await assert.rejects(loadCascade(file), /nope\/model\.onnx: no such file/);
     writeFileSync(file, '{ "stages": [');
     await assert.rejects(loadCascade(file), /cascade\.json: invalid JSON/);
+  });
+
+  it('a stage may name a scheduler added with registerScheduler: loading checks the name against the registry', async () => {
+    const file = join(tmp(), 'cascade.json');
+    writeFileSync(file, JSON.stringify({ stages: [{ model: 'nope/model.onnx', sampler: 'ddim-twice' }] }));
+    const unknown = new RegExp('^ConfigError: .*cascade\\.json: stages\\[0\\]\\.sampler: '
+      + 'expected one of ddpm\\|ddim\\|dpm\\+\\+2m\\|dpm\\+\\+2m-sde\\|euler\\|heun(\\|[^|,]+)*, got "ddim-twice"$');
+    await assert.rejects(loadCascade(file), (e: Error) => unknown.test(`${e.name}: ${e.message}`) && !e.message.includes('\n'));
+    registerScheduler('ddim-twice', { fromModel: (config, settings) => modelScheduler(config, 'ddim', settings), options: ['steps'] });
+    try {
+      // the name passes; loading then stops at the missing model, past the file's checks
+      await assert.rejects(loadCascade(file), /nope\/model\.onnx: no such file/);
+      writeFileSync(file, JSON.stringify({ stages: [{ model: 'nope/model.onnx', sampler: 'ddim-thrice' }] }));
+      await assert.rejects(loadCascade(file), /stages\[0\]\.sampler: expected one of ddpm\|.*\|ddim-twice, got "ddim-thrice"$/);
+      // a scheduler of other model kinds or of scheduler_config.json folders only is not a gaussian stage's
+      writeFileSync(file, JSON.stringify({ stages: [{ model: 'nope/model.onnx', sampler: 'lms' }] }));
+      await assert.rejects(loadCascade(file), /stages\[0\]\.sampler: expected one of .*, got "lms"$/);
+    } finally {
+      unregisterScheduler('ddim-twice');
+    }
+    // without a list, parseCascade takes the built-in names
+    assert.throws(() => parseCascade({ stages: [{ model: 'a.onnx', sampler: 'ddim-twice' }] }, 'c.json'), /stages\[0\]\.sampler: expected one of/);
+    assert.equal(parseCascade({ stages: [{ model: 'a.onnx', sampler: 'mine' }] }, 'c.json', ['mine']).stages[0].sampler, 'mine');
   });
 });

@@ -53,7 +53,8 @@ describe('onnx-diffusion sample --prompt (Stable Diffusion folder)', function ()
     const cases: [string[], RegExp][] = [
       [['--model', DIR], /^--model .*tiny-sd is a text-to-image pipeline \(it has text_encoder\/\): pass --prompt "\.\.\." \(or --input encoder_hidden_states=FILE\.npy to run its UNet alone\)$/],
       [['--model', fixture('torch-unet-16px.onnx'), '--prompt', 'x'], /^--prompt needs a diffusers ONNX folder with text_encoder\/ as --model; .* is not one$/],
-      [['--model', DIR, '--prompt', 'x', '--sampler', 'lms'], /^--sampler "lms" is not a scheduler \(expected one of ddim\|dpm\+\+2m\|euler\|/],
+      [['--model', DIR, '--prompt', 'x', '--sampler', 'plms'],
+        /^--sampler "plms" is not a scheduler \(expected one of ddpm\|ddim\|dpm\+\+2m\|dpm\+\+2m-sde\|euler\|heun\|/],
       [['--model', DIR, '--prompt', 'x', '--guidance', '-1'], /^--guidance must be a number >= 0, got -1$/],
       [['--model', DIR, '--prompt', 'x', '--strength', '0.5'], /^--strength needs --init IMAGE$/],
       [['--model', DIR, '--prompt', 'x', '--class', '1'], /^--class does not apply to a Stable Diffusion folder \(--prompt\)$/],

@@ -124,7 +124,7 @@ describe('onnx-diffusion sample', function () {
   });
 
   const bad: [string, string[], RegExp][] = [
-    ['unknown sampler', ['--sampler', 'lms'], /^error: --sampler must be one of ddpm\|ddim\|dpm\+\+2m\|dpm\+\+2m-sde\|euler\|heun, got "lms"$/],
+    ['unknown sampler', ['--sampler', 'plms'], /^error: --sampler must be one of ddpm\|ddim\|dpm\+\+2m\|dpm\+\+2m-sde\|euler\|heun, got "plms"$/],
     ['steps above T', ['--steps', '1001'], /^error: --steps must be an integer in \[1, 1000\] for ddim, got 1001$/],
     ['eta outside [0, 1]', ['--eta', '1.5'], /^error: --eta must be in \[0, 1\], got 1\.5$/],
     ['eta with ddpm', ['--sampler', 'ddpm', '--eta', '0.5'], /^error: --eta applies to the ddim sampler only \(not ddpm\)$/],

@@ -9,7 +9,7 @@ import {
   ColdScheduler, coldDegrade, DdimModelScheduler, DdpmScheduler, denoise, EulerScheduler, HeunScheduler, karrasGrid, toyCorrupt, ToyScheduler,
 } from '../../src/diffusion/samplers';
 import {
-  createScheduler, modelScheduler, registerScheduler, schedulerNames, unregisterScheduler, type ModelScheduler, type StartOptions,
+  createScheduler, DiffusersDdpmScheduler, modelScheduler, registerScheduler, schedulerNames, unregisterScheduler, type ModelScheduler, type StartOptions,
 } from '../../src/diffusion/schedulers';
 import type { SampleShape } from '../../src/diffusion/samplers/types';
 import { closedFormModel } from './scheduler-golden';
@@ -103,7 +103,10 @@ describe('scheduler objects: one registry, one loop', () => {
       assert.equal(createScheduler({ _class_name: 'DDIMScheduler' }, 'x.json', 'ddpm').name, 'ddim');
       assert.deepEqual(made, ['x.json']);
     } finally {
-      registerScheduler('ddpm', { fromModel: (c, s) => DdpmScheduler.fromConfig(c, s), options: ['steps', 'spacing', 'variance', 'clipX0'] });
+      registerScheduler('ddpm', {
+        fromModel: (c, s) => DdpmScheduler.fromConfig(c, s), fromConfig: (j, s) => DiffusersDdpmScheduler.fromConfig(j, s),
+        options: ['steps', 'spacing', 'variance', 'clipX0'],
+      });
     }
   });
 
@@ -117,10 +120,11 @@ describe('scheduler objects: one registry, one loop', () => {
     assert.throws(sample('gaussian', 'cold'), /^OptionError: sampler "cold" does not apply to a gaussian model/);
     // diffusers-parity schedulers are for scheduler_config.json folders; the project's ddpm/heun/toy are not
     assert.throws(sample('gaussian', 'pndm'), /^OptionError: sampler "pndm" does not apply to a gaussian model/);
-    assert.throws(sample('gaussian', 'lms'), /^OptionError: sampler must be one of ddpm\|ddim\|dpm\+\+2m\|dpm\+\+2m-sde\|euler\|heun\|halving, got "lms"$/);
+    assert.throws(sample('gaussian', 'lms'), /^OptionError: sampler "lms" does not apply to a gaussian model/);
+    assert.throws(sample('gaussian', 'plms'), /^OptionError: sampler must be one of ddpm\|ddim\|dpm\+\+2m\|dpm\+\+2m-sde\|euler\|heun\|halving, got "plms"$/);
     assert.throws(sample('gaussian', 'ddmi'), /^OptionError: sampler must be one of .*, got "ddmi"; did you mean `ddim`\?$/);
-    assert.throws(() => createScheduler({ _class_name: 'DDIMScheduler' }, 'x/scheduler_config.json', 'heun'),
-      /^OptionError: sampler "heun" does not apply to a diffusers scheduler_config\.json \(x\/scheduler_config\.json\) \(expected one of ddim\|/);
+    assert.throws(() => createScheduler({ _class_name: 'DDIMScheduler' }, 'x/scheduler_config.json', 'toy'),
+      /^OptionError: sampler "toy" does not apply to a diffusers scheduler_config\.json \(x\/scheduler_config\.json\) \(expected one of ddpm\|ddim\|/);
   });
 
   it('refuses a setting the scheduler does not take, by name, and checks values once at createSampler', () => {

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import type { Argv } from 'yargs';
 import { DiffusionError } from '../../core/errors';
 import { decodeNpy, npyToFloat32 } from '../../data/npy';
+import { schedulerNames } from '../../diffusion/schedulers';
 import { isStableDiffusionFolder, loadStableDiffusion } from '../../runtime/sd';
 import type { Device } from '../../runtime/node';
 import type { Precision } from '../../diffusion/sd/load';
@@ -30,8 +31,8 @@ export function sdOptions<T>(y: Argv<T>): Argv<T & SdSampleArgs> {
   return y
     .option('prompt', {
       type: 'string',
-      describe: 'Text prompt, for a diffusers ONNX folder with text_encoder/ as --model (--n images, default 16; --sampler ddim | euler | '
-        + 'euler-karras | euler-ancestral | dpm++2m | dpm++2m-karras | pndm, default the folder\'s scheduler; --steps default 50; --guidance default 7.5)',
+      describe: 'Text prompt, for a diffusers ONNX folder with text_encoder/ as --model (--n images, default 16; '
+        + `--sampler ${schedulerNames('diffusers').join(' | ')}, default the folder's scheduler; --steps default 50; --guidance default 7.5)`,
     })
     .option('negative-prompt', { type: 'string', describe: 'Prompt of the unconditional branch of guidance (default "")' })
     .option('latents', { type: 'string', describe: 'Starting latents as FILE.npy, [n, 4, h, w] or one image\'s (with --prompt)' })

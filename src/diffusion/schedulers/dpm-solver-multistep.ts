@@ -3,6 +3,9 @@
  * diffusers 0.27.2's DPMSolverMultistepScheduler (scheduling_dpmsolver_multistep.py) with
  * algorithm_type "dpmsolver++": data prediction x0_hat, lambda = log(alpha / sigma), first order on
  * the first step and (lower_order_final, fewer than 15 steps, or a final sigma of zero) on the last.
+ * algorithm_type "sde-dpmsolver++" is the SDE variant (dpm++2m-sde; diffusers cites the same paper,
+ * arXiv 2211.01095, for it): each step draws one N(0, I) array, before the update and whichever
+ * order it takes, as diffusers' step() calls randn_tensor.
  */
 import type { Prediction } from '../../core/diffusion-config';
 import { OptionError } from '../../core/errors';
@@ -10,11 +13,14 @@ import {
   alphasCumprod32, checkSteps, indexOfTimestep, interpIndex, karrasSigmas, key, readSchedulerSource, roundHalfEven, sigmasOf, sigmaToT,
   type SchedulerSource,
 } from './common';
-import type { Scheduler } from './types';
+import { noiseFrom } from './ddim';
+import type { NoiseSource, Scheduler } from './types';
 
 export interface DpmSolverOptions {
   /** Karras et al. 2022 sigma spacing (overrides the config's `use_karras_sigmas`). */
   karras?: boolean;
+  /** The SDE variant, algorithm_type "sde-dpmsolver++" (overrides the config's `algorithm_type`). */
+  sde?: boolean;
 }
 
 /** alpha_t = 1 / sqrt(sigma^2 + 1) and sigma_t = sigma alpha_t: the VP pair of a VE sigma. */
@@ -34,6 +40,7 @@ export class DpmSolverMultistepScheduler implements Scheduler {
   private readonly prediction: Prediction;
   private readonly src: SchedulerSource;
   private readonly karras: boolean;
+  private readonly sde: boolean;
   private readonly solverOrder: number;
   private readonly solverType: 'midpoint' | 'heun';
   private readonly lowerOrderFinal: boolean;
@@ -59,10 +66,12 @@ export class DpmSolverMultistepScheduler implements Scheduler {
     }
     const src = this.src;
     this.karras = options.karras ?? key(src, 'use_karras_sigmas', (c, v, k) => c.bool(v, k), false);
-    this.name = this.karras ? 'dpm++2m-karras' : 'dpm++2m';
+    if (options.sde !== undefined && typeof options.sde !== 'boolean') throw new OptionError('sde', `must be true or false, got ${String(options.sde)}`);
+    const algorithm = key(src, 'algorithm_type', (c, v, k) => c.oneOf(v, k, ['dpmsolver++', 'sde-dpmsolver++']), 'dpmsolver++');
+    this.sde = options.sde ?? algorithm === 'sde-dpmsolver++';
+    this.name = `dpm++2m${this.sde ? '-sde' : ''}${this.karras ? '-karras' : ''}`;
     this.solverOrder = key(src, 'solver_order', (c, v, k) => c.int(v, k, 1), 2);
     if (this.solverOrder > 2) src.check.fail('solver_order', `${this.solverOrder} is not supported (expected 1 or 2)`);
-    key(src, 'algorithm_type', (c, v, k) => c.oneOf(v, k, ['dpmsolver++']), 'dpmsolver++');
     this.solverType = key(src, 'solver_type', (c, v, k) => c.oneOf(v, k, ['midpoint', 'heun'] as const), 'midpoint');
     this.lowerOrderFinal = key(src, 'lower_order_final', (c, v, k) => c.bool(v, k), true);
     this.eulerAtFinal = key(src, 'euler_at_final', (c, v, k) => c.bool(v, k), false);
@@ -109,7 +118,7 @@ export class DpmSolverMultistepScheduler implements Scheduler {
     return sample;
   }
 
-  step(modelOutput: Float32Array, t: number, sample: Float32Array): Float32Array {
+  step(modelOutput: Float32Array, t: number, sample: Float32Array, noise?: NoiseSource): Float32Array {
     if (this.timesteps.length === 0) throw new OptionError('steps', 'not set: call setTimesteps(n) before step()');
     const i = (this.stepIndex ??= indexOfTimestep(this.timesteps, t, this.name));
     const n = this.timesteps.length;
@@ -117,8 +126,9 @@ export class DpmSolverMultistepScheduler implements Scheduler {
     const x0 = this.convert(modelOutput, sample, this.sigmas[i]);
     this.outputs.push(x0);
     if (this.outputs.length > this.solverOrder) this.outputs.shift();
+    const z = this.sde ? noiseFrom(noise, sample.length) : null;
     const first = this.solverOrder === 1 || this.lowerOrderNums < 1 || lowerFinal;
-    const prev = first ? this.firstOrder(x0, sample, i) : this.secondOrder(sample, i);
+    const prev = first ? this.firstOrder(x0, sample, i, z) : this.secondOrder(sample, i, z);
     if (this.lowerOrderNums < this.solverOrder) this.lowerOrderNums++;
     this.stepIndex = i + 1;
     return prev;
@@ -134,13 +144,21 @@ export class DpmSolverMultistepScheduler implements Scheduler {
     return out;
   }
 
-  /** DPM-Solver++ eq. 9 (first order, = DDIM): x_t = (sigma_t / sigma_s) x - alpha_t (e^{-h} - 1) x0_hat. */
-  private firstOrder(x0: Float32Array, x: Float32Array, i: number): Float32Array {
+  /**
+   * DPM-Solver++ eq. 9 (first order, = DDIM): x_t = (sigma_t / sigma_s) x - alpha_t (e^{-h} - 1) x0_hat;
+   * SDE: x_t = (sigma_t / sigma_s) e^{-h} x + alpha_t (1 - e^{-2h}) x0_hat + sigma_t sqrt(1 - e^{-2h}) z.
+   */
+  private firstOrder(x0: Float32Array, x: Float32Array, i: number, z: Float32Array | null): Float32Array {
     const [at, st] = alphaSigma(this.sigmas[i + 1]);
     const [as, ss] = alphaSigma(this.sigmas[i]);
     const h = (Math.log(at) - Math.log(st)) - (Math.log(as) - Math.log(ss));
-    const cx = st / ss, cd = at * (Math.exp(-h) - 1);
     const out = new Float32Array(x.length);
+    if (z) {
+      const e2 = Math.exp(-2 * h), cx = (st / ss) * Math.exp(-h), cd = at * (1 - e2), cz = st * Math.sqrt(1 - e2);
+      for (let k = 0; k < out.length; k++) out[k] = cx * x[k] + cd * x0[k] + cz * z[k];
+      return out;
+    }
+    const cx = st / ss, cd = at * (Math.exp(-h) - 1);
     for (let k = 0; k < out.length; k++) out[k] = cx * x[k] - cd * x0[k];
     return out;
   }
@@ -149,8 +167,10 @@ export class DpmSolverMultistepScheduler implements Scheduler {
    * DPM-Solver++(2M), Lu et al. 2022 Algorithm 2: D0 = m0, D1 = (m0 - m1) / r0 with r0 = h_0 / h;
    * midpoint: x_t = (sigma_t / sigma_s0) x - alpha_t (e^{-h} - 1) (D0 + D1 / 2);
    * heun: ... - alpha_t (e^{-h} - 1) D0 + alpha_t ((e^{-h} - 1) / h + 1) D1.
+   * SDE: x_t = (sigma_t / sigma_s0) e^{-h} x + alpha_t (1 - e^{-2h}) (D0 + D1 / 2) + sigma_t sqrt(1 - e^{-2h}) z
+   * (heun: alpha_t ((1 - e^{-2h}) / (-2h) + 1) D1 in place of the D1 / 2 term).
    */
-  private secondOrder(x: Float32Array, i: number): Float32Array {
+  private secondOrder(x: Float32Array, i: number, z: Float32Array | null): Float32Array {
     const [at, st] = alphaSigma(this.sigmas[i + 1]);
     const [a0, s0] = alphaSigma(this.sigmas[i]);
     const [a1, s1] = alphaSigma(this.sigmas[i - 1]);
@@ -159,6 +179,12 @@ export class DpmSolverMultistepScheduler implements Scheduler {
     const m0 = this.outputs[this.outputs.length - 1], m1 = this.outputs[this.outputs.length - 2];
     const e = Math.exp(-h) - 1;
     const out = new Float32Array(x.length);
+    if (z) {
+      const e2 = 1 - Math.exp(-2 * h), cx = (st / s0) * Math.exp(-h), cz = st * Math.sqrt(e2);
+      const c1 = this.solverType === 'midpoint' ? 0.5 * at * e2 : at * (e2 / (-2 * h) + 1);
+      for (let k = 0; k < out.length; k++) out[k] = cx * x[k] + at * e2 * m0[k] + c1 * ((m0[k] - m1[k]) / r0) + cz * z[k];
+      return out;
+    }
     for (let k = 0; k < out.length; k++) {
       const d1 = (m0[k] - m1[k]) / r0;
       const extra = this.solverType === 'midpoint' ? -0.5 * at * e * d1 : at * (e / h + 1) * d1;

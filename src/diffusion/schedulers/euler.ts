@@ -6,6 +6,7 @@
  * the sigmas by Karras et al. eq. 5 and maps them back to fractional timesteps.
  */
 import type { Prediction } from '../../core/diffusion-config';
+import type { Obj } from '../../core/schema';
 import { OptionError } from '../../core/errors';
 import {
   alphasCumprod32, checkSteps, indexOfTimestep, interpIndex, karrasSigmas, key, readSchedulerSource, sigmasOf, sigmaToT, spacedTimesteps,
@@ -19,7 +20,7 @@ import type { NoiseSource, Scheduler } from './types';
  */
 export abstract class SigmaScheduler implements Scheduler {
   abstract readonly name: string;
-  readonly order = 1;
+  readonly order: number = 1;
   readonly trainTimesteps: number;
   timesteps: Float64Array = new Float64Array(0);
   /** sigma per inference step, then 0; float32 values as diffusers keeps them. */
@@ -29,8 +30,9 @@ export abstract class SigmaScheduler implements Scheduler {
   protected stepIndex: number | null = null;
   protected readonly src: SchedulerSource;
 
-  protected constructor(json: unknown, source: string) {
-    this.src = readSchedulerSource(json, source, { timestep_spacing: 'linspace', steps_offset: 0 });
+  /** `defaults`: the class's own defaults beyond the sigma schedulers' shared ones (Heun's clip_sample false). */
+  protected constructor(json: unknown, source: string, defaults: Obj = {}) {
+    this.src = readSchedulerSource(json, source, { timestep_spacing: 'linspace', steps_offset: 0, ...defaults });
     const d = this.src.diffusion;
     this.trainTimesteps = d.timesteps;
     this.trainSigmas = sigmasOf(alphasCumprod32(d));
@@ -50,6 +52,18 @@ export abstract class SigmaScheduler implements Scheduler {
     const ts = spacedTimesteps(d.timestepSpacing ?? 'linspace', this.trainTimesteps, steps, d.stepsOffset ?? 0, false);
     const sigmas = ts.map((t) => interpIndex(t, this.trainSigmas));
     this.setSchedule(ts, sigmas);
+  }
+
+  /**
+   * Replaces the interpolated sigmas by Karras et al. eq. 5 between the schedule's own extremes
+   * (or the config's sigma_min/sigma_max), then each sigma's fractional timestep (`_convert_to_karras`, `_sigma_to_t`).
+   */
+  protected toKarras(sigmaMin?: number, sigmaMax?: number): void {
+    const n = this.timesteps.length;
+    const interpolated = this.sigmas.subarray(0, n);
+    const sigmas = karrasSigmas(sigmaMin ?? interpolated[n - 1], sigmaMax ?? interpolated[0], n);
+    const logSigmas = this.trainSigmas.map(Math.log);
+    this.setSchedule(sigmas.map((s) => sigmaToT(s, logSigmas)), sigmas);
   }
 
   protected setSchedule(ts: Float64Array, sigmas: Float64Array): void {
@@ -119,13 +133,7 @@ export class EulerDiscreteScheduler extends SigmaScheduler {
 
   setTimesteps(steps: number): void {
     super.setTimesteps(steps);
-    if (!this.karras) return;
-    // Karras et al. eq. 5 between the schedule's own extremes, then each sigma's fractional timestep.
-    const n = this.timesteps.length;
-    const interpolated = this.sigmas.subarray(0, n);
-    const sigmas = karrasSigmas(this.sigmaMin ?? interpolated[n - 1], this.sigmaMax ?? interpolated[0], n);
-    const logSigmas = this.trainSigmas.map(Math.log);
-    this.setSchedule(sigmas.map((s) => sigmaToT(s, logSigmas)), sigmas);
+    if (this.karras) this.toKarras(this.sigmaMin, this.sigmaMax);
   }
 
   step(modelOutput: Float32Array, t: number, sample: Float32Array): Float32Array {

@@ -18,9 +18,12 @@ import { EulerScheduler } from '../samplers/euler';
 import { HeunScheduler } from '../samplers/heun';
 import { ToyScheduler } from '../samplers/toy';
 import { DdimScheduler } from './ddim';
+import { DiffusersDdpmScheduler } from './ddpm';
 import { DpmSolverMultistepScheduler } from './dpm-solver-multistep';
 import { EulerAncestralScheduler } from './euler-ancestral';
 import { EulerDiscreteScheduler } from './euler';
+import { HeunDiscreteScheduler } from './heun';
+import { LmsDiscreteScheduler } from './lms';
 import { PndmScheduler } from './pndm';
 import type { ModelScheduler, Scheduler, SchedulerEntry, SchedulerFactory, SchedulerSettings } from './types';
 
@@ -32,32 +35,48 @@ export { EulerDiscreteScheduler, SigmaScheduler, type EulerOptions } from './eul
 export { EulerAncestralScheduler } from './euler-ancestral';
 export { DpmSolverMultistepScheduler, type DpmSolverOptions } from './dpm-solver-multistep';
 export { PndmScheduler } from './pndm';
+export { DiffusersDdpmScheduler } from './ddpm';
+export { HeunDiscreteScheduler, type HeunOptions } from './heun';
+export { LmsDiscreteScheduler, type LmsOptions } from './lms';
 export { alphasCumprod32 } from './common';
 
 const KARRAS = 'it steps on the Karras sigma grid';
 
 const registry = new Map<string, SchedulerEntry>([
-  ['ddpm', { fromModel: (c, s) => DdpmScheduler.fromConfig(c, s), options: ['steps', 'spacing', 'variance', 'clipX0'] }],
+  ['ddpm', {
+    fromModel: (c, s) => DdpmScheduler.fromConfig(c, s), fromConfig: (j, s) => DiffusersDdpmScheduler.fromConfig(j, s),
+    options: ['steps', 'spacing', 'variance', 'clipX0'],
+  }],
   ['ddim', {
     fromModel: (c, s) => DdimModelScheduler.fromConfig(c, s), fromConfig: (j, s) => DdimScheduler.fromConfig(j, s),
     options: ['steps', 'eta', 'spacing', 'clipX0'],
   }],
   ['dpm++2m', {
-    fromModel: (c, s) => Dpmpp2mScheduler.fromConfig(c, s), fromConfig: (j, s) => DpmSolverMultistepScheduler.fromConfig(j, s, { karras: false }),
+    fromModel: (c, s) => Dpmpp2mScheduler.fromConfig(c, s),
+    fromConfig: (j, s) => DpmSolverMultistepScheduler.fromConfig(j, s, { karras: false, sde: false }),
     options: ['steps', 'spacing', 'clipX0'],
   }],
-  ['dpm++2m-sde', { fromModel: (c, s) => Dpmpp2mScheduler.fromConfig(c, s, { sde: true }), options: ['steps', 'spacing', 'clipX0'] }],
+  ['dpm++2m-sde', {
+    fromModel: (c, s) => Dpmpp2mScheduler.fromConfig(c, s, { sde: true }),
+    fromConfig: (j, s) => DpmSolverMultistepScheduler.fromConfig(j, s, { karras: false, sde: true }),
+    options: ['steps', 'spacing', 'clipX0'],
+  }],
   ['euler', {
     fromModel: (c, s) => EulerScheduler.fromConfig(c, s), fromConfig: (j, s) => EulerDiscreteScheduler.fromConfig(j, s, { karras: false }),
     options: ['steps', 'clipX0'], refuses: { spacing: KARRAS },
   }],
-  ['heun', { fromModel: (c, s) => HeunScheduler.fromConfig(c, s), options: ['steps', 'clipX0'], refuses: { spacing: KARRAS } }],
+  ['heun', {
+    fromModel: (c, s) => HeunScheduler.fromConfig(c, s), fromConfig: (j, s) => HeunDiscreteScheduler.fromConfig(j, s, { karras: false }),
+    options: ['steps', 'clipX0'], refuses: { spacing: KARRAS },
+  }],
   ['toy', { kinds: ['toy'], fromModel: (c, s) => ToyScheduler.fromConfig(c, s), options: ['steps', 'clipX0'] }],
   ['cold', { kinds: ['cold-blur'], fromModel: (c, s) => ColdScheduler.fromConfig(c, s), options: ['clipX0'], refuses: { steps: 'it restores all T levels' } }],
   ['euler-karras', { fromConfig: (j, s) => EulerDiscreteScheduler.fromConfig(j, s, { karras: true }) }],
   ['euler-ancestral', { fromConfig: (j, s) => EulerAncestralScheduler.fromConfig(j, s) }],
-  ['dpm++2m-karras', { fromConfig: (j, s) => DpmSolverMultistepScheduler.fromConfig(j, s, { karras: true }) }],
+  ['dpm++2m-karras', { fromConfig: (j, s) => DpmSolverMultistepScheduler.fromConfig(j, s, { karras: true, sde: false }) }],
+  ['dpm++2m-sde-karras', { fromConfig: (j, s) => DpmSolverMultistepScheduler.fromConfig(j, s, { karras: true, sde: true }) }],
   ['pndm', { fromConfig: (j, s) => PndmScheduler.fromConfig(j, s) }],
+  ['lms', { fromConfig: (j, s) => LmsDiscreteScheduler.fromConfig(j, s, { karras: false }) }],
 ]);
 
 /** The scheduler a model of each kind gets when none is named. */
@@ -68,11 +87,14 @@ export const SCHEDULER_SETTINGS: readonly (keyof SchedulerSettings)[] = ['steps'
 
 /** diffusers class names -> factories that keep the file's own flags (e.g. use_karras_sigmas). */
 const CLASSES: Record<string, SchedulerFactory> = {
+  DDPMScheduler: (j, s) => DiffusersDdpmScheduler.fromConfig(j, s),
   DDIMScheduler: (j, s) => DdimScheduler.fromConfig(j, s),
   EulerDiscreteScheduler: (j, s) => EulerDiscreteScheduler.fromConfig(j, s),
   EulerAncestralDiscreteScheduler: (j, s) => EulerAncestralScheduler.fromConfig(j, s),
   DPMSolverMultistepScheduler: (j, s) => DpmSolverMultistepScheduler.fromConfig(j, s),
   PNDMScheduler: (j, s) => PndmScheduler.fromConfig(j, s),
+  HeunDiscreteScheduler: (j, s) => HeunDiscreteScheduler.fromConfig(j, s),
+  LMSDiscreteScheduler: (j, s) => LmsDiscreteScheduler.fromConfig(j, s),
 };
 
 /**

@@ -16,7 +16,7 @@ import { toRgba, rgbaToChw, type RgbaImage } from '../../image/pixels';
 import { floatToHalf, halfToFloat } from '../../onnx/tensor';
 import type { SampleResult } from '../sampler';
 import { createScheduler, type Scheduler } from '../schedulers';
-import { throwIfAborted } from '../samplers/loop';
+import { runTimesteps, throwIfAborted } from '../samplers/loop';
 import type { ClipTokenizer } from './tokenizer';
 
 /** The part of an onnxruntime module the pipeline uses (onnxruntime-node or onnxruntime-web). */
@@ -290,14 +290,13 @@ export class StableDiffusion {
       x = noise.map((v) => v * scheduler.initNoiseSigma);
     }
 
-    // 3. the denoising loop
+    // 3. the denoising loop: runTimesteps (samplers/loop.ts), the loop body every scheduler is
+    // driven by; `net` is this pipeline's network call: the batch doubled for guidance, each input
+    // in the dtype the UNet declares, then classifier-free guidance on its output
     const unetIn = inputInfo(this.parts.unet, 'timestep');
     const batch = cfg ? 2 * n : n;
     const tLen = unetIn && unetIn.shape[0] === 1 ? 1 : batch;
-    for (let i = 0; i < timesteps.length; i++) {
-      throwIfAborted(signal);
-      const t = timesteps[i];
-      const xin = scheduler.scaleModelInput(x, t);
+    const net = async (xin: Float32Array, t: number): Promise<Float32Array> => {
       const sample = new Float32Array(batch * per);
       sample.set(xin);
       if (cfg) sample.set(xin, n * per);
@@ -315,15 +314,13 @@ export class StableDiffusion {
       if (out.data.length !== batch * per) {
         throw new DiffusionError(`${this.parts.unet.source}: out_sample has ${out.data.length} values, expected ${batch * per}`);
       }
-      let eps = out.data.subarray(0, n * per);
-      if (cfg) {
-        // classifier-free guidance (Ho & Salimans 2022): eps = eps_u + g (eps_c - eps_u)
-        const u = out.data.subarray(0, n * per), co = out.data.subarray(n * per);
-        eps = u.map((v, k) => v + guidance * (co[k] - v));
-      }
-      x = scheduler.step(eps, t, x, rng);
-      await onStep?.({ step: i, total: timesteps.length, t, latents: x });
-    }
+      if (!cfg) return out.data.subarray(0, n * per);
+      // classifier-free guidance (Ho & Salimans 2022): eps = eps_u + g (eps_c - eps_u)
+      const u = out.data.subarray(0, n * per), co = out.data.subarray(n * per);
+      return u.map((v, k) => v + guidance * (co[k] - v));
+    };
+    const report = onStep && ((i: number, t: number, latents: Float32Array) => onStep({ step: i, total: timesteps.length, t, latents }));
+    x = await runTimesteps(scheduler, x, timesteps, net, rng, { signal, report });
     throwIfAborted(signal);
 
     // 4. decode: images = decoder(latents / scaling_factor), clamped to [-1, 1]

@@ -51,8 +51,8 @@ describe('samplers: reproducibility and validation', () => {
   });
 
   it('rejects an unknown sampler, steps > T, and eta out of range in one line', async () => {
-    await assert.rejects(runSampler('lms' as SamplerName, net, schedule, 'eps', shape),
-      /^OptionError: sampler must be one of ddpm\|ddim\|dpm\+\+2m\|dpm\+\+2m-sde\|euler\|heun, got "lms"$/);
+    await assert.rejects(runSampler('plms' as SamplerName, net, schedule, 'eps', shape),
+      /^OptionError: sampler must be one of ddpm\|ddim\|dpm\+\+2m\|dpm\+\+2m-sde\|euler\|heun, got "plms"$/);
     await assert.rejects(runSampler('ddim', net, schedule, 'eps', shape, { steps: 1001 }),
       /^OptionError: steps must be an integer in \[1, 1000\] for ddim, got 1001$/);
     await assert.rejects(runSampler('ddim', net, schedule, 'eps', shape, { eta: 1.5 }), /^OptionError: eta must be in \[0, 1\], got 1\.5$/);

@@ -2,7 +2,8 @@
  * Each scheduler against diffusers 0.27.2's class of the same name on the tiny-sd scheduler config
  * (SD 1.5's betas, steps_offset 1, leading spacing), driven by the closed-form "model" that
  * tools/sd-scheduler-refs.py also uses, from the fixture's latents_init, for 4 and 10 steps:
- * every step's latents to 1e-4. Euler ancestral gets the script's saved noise draws.
+ * every step's latents to 1e-4. The stochastic ones (Euler ancestral, DDPM, DPM-Solver++ SDE) get
+ * the script's saved noise draws in the order diffusers' step() asks for them.
  */
 import { runTimesteps } from '../../../src/diffusion/samplers/loop';
 import { strict as assert } from 'node:assert';
@@ -50,7 +51,9 @@ async function run(s: Scheduler, steps: number, noise: NoiseSource): Promise<Flo
   return out;
 }
 
-const NAMES = ['ddim', 'euler', 'euler-karras', 'euler-ancestral', 'dpm++2m', 'dpm++2m-karras', 'pndm'];
+const NAMES = [
+  'ddim', 'euler', 'euler-karras', 'euler-ancestral', 'dpm++2m', 'dpm++2m-karras', 'pndm', 'ddpm', 'heun', 'dpm++2m-sde', 'dpm++2m-sde-karras', 'lms',
+];
 
 describe('diffusers-parity schedulers', () => {
   it('alphas_cumprod equals diffusers\' float32 table to 3e-7 relative', () => {
@@ -88,9 +91,54 @@ describe('diffusers-parity schedulers', () => {
     });
   }
 
+  type Img2img = { steps: number; strength: number; timesteps: number[] };
+  const img2img = JSON.parse(fs.readFileSync(path.join(REFS, 'refs.json'), 'utf8')).img2img as Record<string, Img2img>;
+  for (const [name, ref] of Object.entries(img2img)) {
+    it(`${name}: an image-to-image run (10 steps, strength 0.6) as the SD pipeline starts it matches diffusers' img2img to 1e-4`, async () => {
+      const s = createScheduler(CONFIG, 'scheduler_config.json', name);
+      s.setTimesteps(ref.steps);
+      // the SD pipeline's start (diffusers' get_timesteps): the last floor(steps * strength) steps, from index t_start * order
+      const kept = Math.min(Math.floor(ref.steps * ref.strength), ref.steps);
+      const ts = s.timesteps.subarray((ref.steps - kept) * s.order);
+      assert.deepEqual([...ts], ref.timesteps);
+      const draws = npy(path.join(REFS, `noise-${ref.steps}.npy`));
+      const got = [s.addNoise(LATENTS, draws.subarray(ref.steps * PER, (ref.steps + 1) * PER), ts[0])];
+      await runTimesteps(s, got[0], ts, async (input, t) => model(input, t), fixedNoise(draws), { report: (_i, _t, xi) => { got.push(xi); } });
+      const want = npy(path.join(REFS, `${name}-img2img.npy`));
+      assert.equal(got.length * PER, want.length);
+      got.forEach((x, i) => {
+        const d = maxAbsDiff(x, want.subarray(i * PER, (i + 1) * PER));
+        assert.ok(d < 1e-4, `${i === 0 ? 'the noised start' : `step ${i - 1}`}: max |diff| ${d}`);
+      });
+    });
+  }
+
   it('the file\'s _class_name chooses the scheduler when no name is given', () => {
     assert.equal(createScheduler(CONFIG, 'cfg').name, 'ddim');
     assert.equal(createScheduler({ ...CONFIG, _class_name: 'DPMSolverMultistepScheduler', use_karras_sigmas: true }, 'cfg').name, 'dpm++2m-karras');
+    const classes: Record<string, string> = { DDPMScheduler: 'ddpm', HeunDiscreteScheduler: 'heun', LMSDiscreteScheduler: 'lms' };
+    for (const [cls, name] of Object.entries(classes)) assert.equal(createScheduler({ ...CONFIG, _class_name: cls }, 'cfg').name, name);
+    const sde = { ...CONFIG, _class_name: 'DPMSolverMultistepScheduler', algorithm_type: 'sde-dpmsolver++' };
+    assert.equal(createScheduler(sde, 'cfg').name, 'dpm++2m-sde');
+    assert.equal(createScheduler({ ...sde, use_karras_sigmas: true }, 'cfg').name, 'dpm++2m-sde-karras');
+    // a name chooses the variant whatever the file says
+    assert.equal(createScheduler(sde, 'cfg', 'dpm++2m').name, 'dpm++2m');
+  });
+
+  it('ddpm draws no noise at t = 0, where its step returns the x0 estimate (eq. 15)', () => {
+    const s = createScheduler({ ...CONFIG, steps_offset: 0 }, 'cfg', 'ddpm');
+    s.setTimesteps(4);
+    assert.deepEqual([...s.timesteps], [750, 500, 250, 0]);
+    let draws = 0;
+    const counting: NoiseSource = { normalArray: (n: number) => { draws++; return new Float32Array(n).fill(1); } };
+    let x = LATENTS;
+    for (const t of s.timesteps.subarray(0, 3)) x = s.step(model(x, t), t, x, counting);
+    assert.equal(draws, 3);
+    const eps = model(x, 0);
+    const a0 = alphasCumprod32(diffusionConfigFromScheduler(CONFIG, 'cfg'))[0];
+    const x0 = x.map((v, k) => (v - Math.sqrt(1 - a0) * eps[k]) / Math.sqrt(a0));
+    assert.ok(maxAbsDiff(s.step(eps, 0, x, counting), x0) < 1e-6);
+    assert.equal(draws, 3);
   });
 
   it('registerScheduler adds a user scheduler that createScheduler then finds by name', () => {
@@ -107,7 +155,7 @@ describe('diffusers-parity schedulers', () => {
 
   it('bad options and keys are refused with one line naming them', () => {
     assert.throws(() => createScheduler(CONFIG, 'cfg', 'nope'),
-      (e: Error) => e instanceof OptionError && /^sampler "nope" is not a scheduler \(expected one of ddim\|/.test(e.message));
+      (e: Error) => e instanceof OptionError && /^sampler "nope" is not a scheduler \(expected one of ddpm\|ddim\|/.test(e.message));
     assert.throws(() => DdimScheduler.fromConfig(CONFIG, 'cfg', { eta: 2 }),
       (e: Error) => e instanceof OptionError && e.message === 'eta must be a number in [0, 1], got 2');
     assert.throws(() => createScheduler({ ...CONFIG, use_karras_sigmas: 'yes' }, 'x/scheduler_config.json', 'euler-ancestral').setTimesteps(0),
@@ -120,6 +168,18 @@ describe('diffusers-parity schedulers', () => {
     assert.throws(() => s.step(LATENTS, 751, LATENTS), (e: Error) => e instanceof OptionError && /^steps not set/.test(e.message));
     s.setTimesteps(4);
     assert.throws(() => s.step(LATENTS, 750, LATENTS), (e: Error) => e instanceof OptionError && /^t 750 is not one of euler's timesteps/.test(e.message));
+    assert.throws(() => createScheduler({ ...CONFIG, variance_type: 'learned_range' }, 'x/s.json', 'ddpm'),
+      (e: Error) => e instanceof ConfigError
+        && /^x\/s\.json: variance_type: learned_range needs a UNet that also outputs the variance \(expected one of fixed_small\|/.test(e.message)
+        && e.message.endsWith('(expected one of fixed_small|fixed_small_log|fixed_large)'));
+    assert.throws(() => createScheduler({ ...CONFIG, algorithm_type: 'dpmsolver' }, 'x/s.json', 'dpm++2m'),
+      (e: Error) => e instanceof ConfigError
+        && /^x\/s\.json: algorithm_type: expected one of dpmsolver\+\+\|sde-dpmsolver\+\+, got "dpmsolver"$/.test(e.message));
+    for (const name of ['ddpm', 'dpm++2m-sde']) {
+      const r = createScheduler(CONFIG, 'cfg', name);
+      r.setTimesteps(4);
+      assert.throws(() => r.step(LATENTS, r.timesteps[0], LATENTS), (e: Error) => e instanceof OptionError && /^noise is needed/.test(e.message), name);
+    }
     const a = createScheduler(CONFIG, 'cfg', 'euler-ancestral');
     a.setTimesteps(4);
     assert.throws(() => a.step(LATENTS, 751, LATENTS), (e: Error) => e instanceof OptionError && /^noise is needed/.test(e.message));

@@ -156,7 +156,7 @@ describe('Stable Diffusion pipeline (tiny-sd fixture, Node)', function () {
     assert.deepEqual(a.images, b.images);
     assert.ok(maxAbsDiff(a.images, c.images) > 0.01);
     assert.equal(a.rgba.length, 2);
-    for (const sampler of ['euler', 'euler-ancestral', 'dpm++2m', 'dpm++2m-karras', 'pndm']) {
+    for (const sampler of ['euler', 'euler-ancestral', 'dpm++2m', 'dpm++2m-karras', 'pndm', 'ddpm', 'heun', 'dpm++2m-sde', 'lms']) {
       const r = await gen({ ...o, n: 1, sampler });
       assert.ok(r.latents.every(Number.isFinite), sampler);
     }
@@ -177,7 +177,7 @@ describe('Stable Diffusion pipeline (tiny-sd fixture, Node)', function () {
       [{ guidence: 7 }, /^guidence is not an option \(expected one of prompt, negativePrompt/],
       [{ prompt: 3 }, /^prompt must be a string, got number$/],
       [{ steps: 0 }, /^steps must be an integer in \[1, 1000\], got 0$/],
-      [{ sampler: 'lms' }, /^sampler "lms" is not a scheduler \(expected one of ddim\|dpm\+\+2m\|euler\|/],
+      [{ sampler: 'plms' }, /^sampler "plms" is not a scheduler \(expected one of ddpm\|ddim\|dpm\+\+2m\|dpm\+\+2m-sde\|euler\|heun\|/],
       [{ height: 30 }, /^height must be a multiple of 8 \(the VAE's scale\), got 30$/],
       [{ latents: new Float32Array(5) }, /^latents must be a Float32Array of 64 values \(\[1, 4, 4, 4\]\) or 64 \(one image's\), got 5$/],
       [{ strength: 0.5 }, /^strength needs an init image/],
