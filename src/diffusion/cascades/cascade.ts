@@ -1,7 +1,7 @@
 /**
  * Cascaded diffusion (Ho et al. 2022): a base model samples small images, and each later stage, a
  * super-resolution model, samples at its own size conditioned on the previous stage's output
- * upsampled (nearest) and noise-augmented at `augLevel`. Pure; the file format is core/pipeline-files.ts, file loading runtime/pipelines.ts.
+ * upsampled (nearest) and noise-augmented at `augLevel`. Pure; the file format is core/cascade-files.ts, file loading runtime/pipelines.ts.
  */
 import { DiffusionError } from '../../core/errors';
 import type { CascadeSpec } from '../../core/cascade-files';

@@ -1,7 +1,7 @@
 /**
  * An ensemble of expert denoisers (eDiff-I, Balaji et al. 2022): each expert is trained on its own
  * range of timesteps, and sampling asks, at every step, the expert that owns that timestep.
- * Pure; the file format is core/pipeline-files.ts, file loading runtime/pipelines.ts.
+ * Pure; the file format is core/cascade-files.ts, file loading runtime/pipelines.ts.
  */
 import { DiffusionError, OptionError } from '../../core/errors';
 import type { ExpertsSpec } from '../../core/cascade-files';
