@@ -1,0 +1,94 @@
+#!/usr/bin/python3
+"""PyTorch anchor for `tools/bench-sd.ts --pipeline` (by hand, not a test): the same modules as the
+SD-1.5-size folder tools/export-sd15-pipeline.py writes, eager float32 on the CPU, torch.no_grad,
+random weights (seed 0), timed part by part:
+
+  DIFFUSERS_SRC=... DIFFUSERS_STUBS=... /usr/bin/python3 tools/bench-sd-pipeline-torch.py \
+      [--latents 32,64] [--threads 2] [--repeats 3] [--unet-steps 1] [--steps 25]
+
+- the text encoder (the CLIP ViT-L/14 text transformer of export-sd15-pipeline.py) on one prompt's
+  77 ids, median of `--repeats` after a warm-up;
+- the VAE encoder (AutoencoderKL.encode(...).latent_dist.sample(), as exported) on one picture of
+  8 x latents px, and the VAE decoder on one latent, each the median of `--repeats` after a warm-up;
+- the UNet (diffusers' UNet2DConditionModel at SD 1.5's config) on a guided batch of 2, `--unet-steps`
+  calls after one warm-up call (0 skips the UNet: tools/bench-sd-unet.py measures it alone too);
+- one image at `--steps` guided steps composed as 2 x text encoder + steps x UNet + VAE decoder
+  (the scheduler's arithmetic is negligible next to a UNet call).
+Prints the load average before and after each row and the peak RSS.
+"""
+import argparse, importlib.util, os, resource, sys, time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+spec = importlib.util.spec_from_file_location("export_sd15_pipeline", HERE / "export-sd15-pipeline.py")
+exp = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(exp)  # checks DIFFUSERS_SRC / DIFFUSERS_STUBS and puts them on sys.path
+import torch  # noqa: E402
+from diffusers import AutoencoderKL, UNet2DConditionModel  # noqa: E402
+
+SD15_UNET = dict(sample_size=64, cross_attention_dim=768, attention_head_dim=8)  # as export.py's SD15
+
+
+def peak_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
+def load():
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def median_time(f, repeats, warm=True):
+    if warm:
+        f()
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        f()
+        ts.append(time.perf_counter() - t)
+    ts.sort()
+    return ts[len(ts) // 2], ts[0]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--latents", default="32,64")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--unet-steps", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=25)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')}, torch {torch.__version__}, {a.threads} threads, load average {load()}", flush=True)
+    with torch.no_grad():
+        torch.manual_seed(0)
+        te = exp.ClipText(exp.CLIP_L).eval()
+        ids = torch.full((1, 77), exp.EOS, dtype=torch.int32)
+        ids[0, :9] = torch.tensor([exp.BOS, 320, 530, 700, 401, 612, 333, 950, exp.EOS])
+        enc, enc_best = median_time(lambda: te(ids), a.repeats)
+        print(f"text encoder: {enc:.3f} s per prompt (median of {a.repeats}, best {enc_best:.3f}); load {load()}; peak RSS {peak_mib()} MiB", flush=True)
+        del te
+        torch.manual_seed(0)
+        vae = AutoencoderKL(**exp.SD15_VAE).eval()
+        unet = UNet2DConditionModel(**SD15_UNET).eval() if a.unet_steps > 0 else None
+        g = torch.Generator().manual_seed(1)
+        ctx = torch.randn(2, 77, 768, generator=g)
+        print("| latents (px) | VAE encoder s / picture | VAE decoder s | UNet calls timed | s per guided step | s / image at %d steps (composed) | load before / after | peak RSS MiB |" % a.steps)
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
+        for size in [int(s) for s in a.latents.split(",")]:
+            before = load()
+            px = 8 * size
+            img = torch.rand(1, 3, px, px, generator=g) * 2 - 1
+            lat = torch.randn(1, 4, size, size, generator=g)
+            venc, _ = median_time(lambda: vae.encode(img).latent_dist.sample(), a.repeats)
+            vdec, _ = median_time(lambda: vae.decode(lat).sample, a.repeats)
+            step = float("nan")
+            if unet is not None:
+                x = torch.randn(2, 4, size, size, generator=g)
+                t = torch.full((2,), 500.0)
+                step, _ = median_time(lambda: unet(x, t, ctx), a.unet_steps)
+            image = 2 * enc + a.steps * step + vdec
+            print(f"| {size}x{size} ({px}) | {venc:.2f} | {vdec:.2f} | {a.unet_steps} (+1 warm-up) | {step:.2f} | {image:.1f} = 2 x {enc:.2f} + {a.steps} x {step:.2f} + {vdec:.2f} | {before} / {load()} | {peak_mib()} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
