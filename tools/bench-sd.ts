@@ -18,7 +18,8 @@
  *    picture (what caption encoding pays per picture); the VAE decoder; then one call of the pipeline
  *    (guidance 7.5, the folder's scheduler, `--steps` steps) timed to its end, or, with
  *    `--measure-steps K`, stopped by its AbortSignal after K guided steps (the schedule is still
- *    `--steps` long), the whole image then composed as encode x 2 + steps x median step + decode.
+ *    `--steps` long), the whole image then composed as encode x 2 + UNet calls x median step + decode
+ *    (the schedule's UNet calls: steps + 1 for PNDM, whose first timestep diffusers runs twice).
  *    Prints the load average before and after each row and the process's peak RSS.
  */
 import * as fs from 'node:fs';
@@ -176,9 +177,13 @@ async function benchPipeline(dir: string): Promise<void> {
     // the first step's time includes the two prompt encodings
     const loop = stepMs.slice(1).sort((a, b) => a - b);
     const median = (loop.length ? loop[Math.floor(loop.length / 2)] : stepMs[0]) / 1000;
-    const composed = 2 * enc[1] + steps * median + vaeDec;
+    // UNet calls in the schedule: PNDM with skip_prk_steps makes steps + 1 (diffusers repeats its first timestep)
+    const sched = sd.scheduler();
+    sched.setTimesteps(steps);
+    const calls = sched.timesteps.length;
+    const composed = 2 * enc[1] + calls * median + vaeDec;
     const image = total ?? composed;
-    console.log(`| ${size}x${size} (${px}) | ${vaeEnc.toFixed(2)} | ${vaeDec.toFixed(2)} | ${stepMs.length} | ${median.toFixed(2)} | ${image.toFixed(1)} | ${total !== undefined ? 'measured' : `composed: 2 x ${enc[1].toFixed(2)} + ${steps} x ${median.toFixed(2)} + ${vaeDec.toFixed(2)}`} | ${before} / ${load()} | ${peakMiB()} |`);
+    console.log(`| ${size}x${size} (${px}) | ${vaeEnc.toFixed(2)} | ${vaeDec.toFixed(2)} | ${stepMs.length} | ${median.toFixed(2)} | ${image.toFixed(1)} | ${total !== undefined ? 'measured' : `composed: 2 x ${enc[1].toFixed(2)} + ${calls} x ${median.toFixed(2)} + ${vaeDec.toFixed(2)}`} | ${before} / ${load()} | ${peakMiB()} |`);
   }
   await gen.release();
 }
