@@ -12,8 +12,9 @@ random weights (seed 0), timed part by part:
   8 x latents px, and the VAE decoder on one latent, each the median of `--repeats` after a warm-up;
 - the UNet (diffusers' UNet2DConditionModel at SD 1.5's config) on a guided batch of 2, `--unet-steps`
   calls after one warm-up call (0 skips the UNet: tools/bench-sd-unet.py measures it alone too);
-- one image at `--steps` guided steps composed as 2 x text encoder + steps x UNet + VAE decoder
-  (the scheduler's arithmetic is negligible next to a UNet call).
+- one image at `--steps` guided steps composed as 2 x text encoder + (steps + 1) x UNet + VAE decoder:
+  SD 1.5's PNDMScheduler (skip_prk_steps) makes steps + 1 UNet calls, its first timestep twice (the
+  scheduler's arithmetic is negligible next to a UNet call).
 Prints the load average before and after each row and the peak RSS.
 """
 import argparse, importlib.util, os, resource, sys, time
@@ -86,8 +87,9 @@ def main():
                 x = torch.randn(2, 4, size, size, generator=g)
                 t = torch.full((2,), 500.0)
                 step, _ = median_time(lambda: unet(x, t, ctx), a.unet_steps)
-            image = 2 * enc + a.steps * step + vdec
-            print(f"| {size}x{size} ({px}) | {venc:.2f} | {vdec:.2f} | {a.unet_steps} (+1 warm-up) | {step:.2f} | {image:.1f} = 2 x {enc:.2f} + {a.steps} x {step:.2f} + {vdec:.2f} | {before} / {load()} | {peak_mib()} |", flush=True)
+            calls = a.steps + 1
+            image = 2 * enc + calls * step + vdec
+            print(f"| {size}x{size} ({px}) | {venc:.2f} | {vdec:.2f} | {a.unet_steps} (+1 warm-up) | {step:.2f} | {image:.1f} = 2 x {enc:.2f} + {calls} x {step:.2f} + {vdec:.2f} | {before} / {load()} | {peak_mib()} |", flush=True)
 
 
 if __name__ == "__main__":
