@@ -15,7 +15,12 @@ random weights (seed 0), timed part by part:
 - one image at `--steps` guided steps composed as 2 x text encoder + (steps + 1) x UNet + VAE decoder:
   SD 1.5's PNDMScheduler (skip_prk_steps) makes steps + 1 UNet calls, its first timestep twice (the
   scheduler's arithmetic is negligible next to a UNet call).
-Prints the load average before and after each row and the peak RSS.
+Prints the load average before and after each row, the peak RSS, and the BLAS library the process
+loaded: Debian's torch links the generic libblas.so.3, which is the reference (netlib) BLAS unless
+another is installed, 17x slower at a 1024^2 MatMul than OpenBLAS on this machine; the Linear and
+MatMul layers (the text encoder, attention) run on it. To run on OpenBLAS without installing it
+system-wide, unpack Debian's libopenblas0-pthread .deb with `dpkg-deb -x` into a folder and put its
+usr/lib/x86_64-linux-gnu/openblas-pthread on LD_LIBRARY_PATH (with OPENBLAS_NUM_THREADS=2).
 """
 import argparse, importlib.util, os, resource, sys, time
 from pathlib import Path
@@ -36,6 +41,12 @@ def peak_mib():
 
 def load():
     return f"{os.getloadavg()[0]:.1f}"
+
+
+def blas():
+    with open("/proc/self/maps") as f:
+        libs = {line.split()[-1] for line in f if "blas" in line.split()[-1]}
+    return ", ".join(sorted(libs)) or "none mapped"
 
 
 def median_time(f, repeats, warm=True):
@@ -66,6 +77,7 @@ def main():
         ids = torch.full((1, 77), exp.EOS, dtype=torch.int32)
         ids[0, :9] = torch.tensor([exp.BOS, 320, 530, 700, 401, 612, 333, 950, exp.EOS])
         enc, enc_best = median_time(lambda: te(ids), a.repeats)
+        print(f"BLAS: {blas()}", flush=True)
         print(f"text encoder: {enc:.3f} s per prompt (median of {a.repeats}, best {enc_best:.3f}); load {load()}; peak RSS {peak_mib()} MiB", flush=True)
         del te
         torch.manual_seed(0)
