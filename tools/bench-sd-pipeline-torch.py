@@ -4,7 +4,7 @@ SD-1.5-size folder tools/export-sd15-pipeline.py writes, eager float32 on the CP
 random weights (seed 0), timed part by part:
 
   DIFFUSERS_SRC=... DIFFUSERS_STUBS=... /usr/bin/python3 tools/bench-sd-pipeline-torch.py \
-      [--latents 32,64] [--threads 2] [--repeats 3] [--unet-steps 1] [--steps 25]
+      [--latents 32,64] [--threads 2] [--repeats 3] [--unet-steps 1] [--steps 25] [--warmup 1]
 
 - the text encoder (the CLIP ViT-L/14 text transformer of export-sd15-pipeline.py) on one prompt's
   77 ids, median of `--repeats` after a warm-up;
@@ -49,8 +49,11 @@ def blas():
     return ", ".join(sorted(libs)) or "none mapped"
 
 
-def median_time(f, repeats, warm=True):
-    if warm:
+WARMUP = 1
+
+
+def median_time(f, repeats):
+    for _ in range(WARMUP):
         f()
     ts = []
     for _ in range(repeats):
@@ -68,7 +71,10 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--unet-steps", type=int, default=1)
     ap.add_argument("--steps", type=int, default=25)
+    ap.add_argument("--warmup", type=int, default=1, help="untimed calls before the timed ones (0: for calls of minutes)")
     a = ap.parse_args()
+    global WARMUP
+    WARMUP = a.warmup
     torch.set_num_threads(a.threads)
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')}, torch {torch.__version__}, {a.threads} threads, load average {load()}", flush=True)
     with torch.no_grad():
@@ -101,7 +107,7 @@ def main():
                 step, _ = median_time(lambda: unet(x, t, ctx), a.unet_steps)
             calls = a.steps + 1
             image = 2 * enc + calls * step + vdec
-            print(f"| {size}x{size} ({px}) | {venc:.2f} | {vdec:.2f} | {a.unet_steps} (+1 warm-up) | {step:.2f} | {image:.1f} = 2 x {enc:.2f} + {calls} x {step:.2f} + {vdec:.2f} | {before} / {load()} | {peak_mib()} |", flush=True)
+            print(f"| {size}x{size} ({px}) | {venc:.2f} | {vdec:.2f} | {a.unet_steps} (+{a.warmup} warm-up) | {step:.2f} | {image:.1f} = 2 x {enc:.2f} + {calls} x {step:.2f} + {vdec:.2f} | {before} / {load()} | {peak_mib()} |", flush=True)
 
 
 if __name__ == "__main__":
