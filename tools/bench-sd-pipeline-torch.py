@@ -15,6 +15,11 @@ random weights (seed 0), timed part by part:
 - one image at `--steps` guided steps composed as 2 x text encoder + (steps + 1) x UNet + VAE decoder:
   SD 1.5's PNDMScheduler (skip_prk_steps) makes steps + 1 UNet calls, its first timestep twice (the
   scheduler's arithmetic is negligible next to a UNet call).
+- with `--lora-steps N`: a LoRA training step at batch 1 as `train --lora 4` runs one: rank-4 adapters
+  y = W x + (alpha / r) B (A x), alpha = r, B zero-initialised, on every attention projection (`to_q`,
+  `to_k`, `to_v`, `to_out.0`: 128 targets), the base weights frozen; eps-prediction MSE on a noised
+  latent at a random timestep of SD's scaled-linear schedule; backward; gradient clipping to norm 1;
+  AdamW on the adapters. Median of N steps after one warm-up step.
 Prints the load average before and after each row, the peak RSS, and the BLAS library the process
 loaded: Debian's torch links the generic libblas.so.3, which is the reference (netlib) BLAS unless
 another is installed, 17x slower at a 1024^2 MatMul than OpenBLAS on this machine; the Linear and
@@ -41,6 +46,51 @@ def peak_mib():
 
 def load():
     return f"{os.getloadavg()[0]:.1f}"
+
+
+class LoraLinear(torch.nn.Module):
+    """y = W x + s B (A x) (Hu et al. 2021, eq. 3), as src/nn/lora.ts inserts it."""
+
+    def __init__(self, base, rank):
+        super().__init__()
+        self.base = base
+        self.A = torch.nn.Parameter(torch.randn(rank, base.in_features) / rank)
+        self.B = torch.nn.Parameter(torch.zeros(base.out_features, rank))
+
+    def forward(self, x, *args):  # diffusers' LoRACompatibleLinear takes a scale argument
+        return self.base(x) + (x @ self.A.t()) @ self.B.t()
+
+
+def add_lora(unet, rank):
+    targets = []
+    for name, m in list(unet.named_modules()):
+        for attr in ("to_q", "to_k", "to_v"):
+            if isinstance(getattr(m, attr, None), torch.nn.Linear):
+                setattr(m, attr, LoraLinear(getattr(m, attr), rank))
+                targets.append(f"{name}.{attr}")
+        out = getattr(m, "to_out", None)
+        if isinstance(out, torch.nn.ModuleList) and isinstance(out[0], torch.nn.Linear):
+            out[0] = LoraLinear(out[0], rank)
+            targets.append(f"{name}.to_out.0")
+    return targets
+
+
+def lora_step_time(unet, params, size, ctx, steps, g):
+    opt = torch.optim.AdamW(params, lr=1e-4)
+    betas = torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, 1000) ** 2
+    abar = torch.cumprod(1 - betas, 0)
+
+    def step():
+        x0 = torch.randn(1, 4, size, size, generator=g)
+        noise = torch.randn(1, 4, size, size, generator=g)
+        t = torch.randint(0, 1000, (1,), generator=g)
+        noisy = abar[t].sqrt() * x0 + (1 - abar[t]).sqrt() * noise
+        loss = torch.nn.functional.mse_loss(unet(noisy, t.float(), ctx).sample, noise)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+    return median_time(step, steps)
 
 
 def blas():
@@ -71,21 +121,25 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--unet-steps", type=int, default=1)
     ap.add_argument("--steps", type=int, default=25)
+    ap.add_argument("--lora-steps", type=int, default=0, help="LoRA rank-4 training steps at batch 1 to time (0: none)")
+    ap.add_argument("--only-lora", action="store_true", help="skip the text encoder, VAE and inference UNet timings")
     ap.add_argument("--warmup", type=int, default=1, help="untimed calls before the timed ones (0: for calls of minutes)")
     a = ap.parse_args()
     global WARMUP
     WARMUP = a.warmup
     torch.set_num_threads(a.threads)
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')}, torch {torch.__version__}, {a.threads} threads, load average {load()}", flush=True)
+    print(f"BLAS: {blas()}", flush=True)
     with torch.no_grad():
-        torch.manual_seed(0)
-        te = exp.ClipText(exp.CLIP_L).eval()
-        ids = torch.full((1, 77), exp.EOS, dtype=torch.int32)
-        ids[0, :9] = torch.tensor([exp.BOS, 320, 530, 700, 401, 612, 333, 950, exp.EOS])
-        enc, enc_best = median_time(lambda: te(ids), a.repeats)
-        print(f"BLAS: {blas()}", flush=True)
-        print(f"text encoder: {enc:.3f} s per prompt (median of {a.repeats}, best {enc_best:.3f}); load {load()}; peak RSS {peak_mib()} MiB", flush=True)
-        del te
+        enc = float('nan')
+        if not a.only_lora:
+            torch.manual_seed(0)
+            te = exp.ClipText(exp.CLIP_L).eval()
+            ids = torch.full((1, 77), exp.EOS, dtype=torch.int32)
+            ids[0, :9] = torch.tensor([exp.BOS, 320, 530, 700, 401, 612, 333, 950, exp.EOS])
+            enc, enc_best = median_time(lambda: te(ids), a.repeats)
+            print(f"text encoder: {enc:.3f} s per prompt (median of {a.repeats}, best {enc_best:.3f}); load {load()}; peak RSS {peak_mib()} MiB", flush=True)
+            del te
         torch.manual_seed(0)
         vae = AutoencoderKL(**exp.SD15_VAE).eval()
         unet = UNet2DConditionModel(**SD15_UNET).eval() if a.unet_steps > 0 else None
@@ -93,7 +147,7 @@ def main():
         ctx = torch.randn(2, 77, 768, generator=g)
         print("| latents (px) | VAE encoder s / picture | VAE decoder s | UNet calls timed | s per guided step | s / image at %d steps (composed) | load before / after | peak RSS MiB |" % a.steps)
         print("| --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
-        for size in [int(s) for s in a.latents.split(",")]:
+        for size in [int(s) for s in a.latents.split(",")] if not a.only_lora else []:
             before = load()
             px = 8 * size
             img = torch.rand(1, 3, px, px, generator=g) * 2 - 1
@@ -108,6 +162,22 @@ def main():
             calls = a.steps + 1
             image = 2 * enc + calls * step + vdec
             print(f"| {size}x{size} ({px}) | {venc:.2f} | {vdec:.2f} | {a.unet_steps} (+{a.warmup} warm-up) | {step:.2f} | {image:.1f} = 2 x {enc:.2f} + {calls} x {step:.2f} + {vdec:.2f} | {before} / {load()} | {peak_mib()} |", flush=True)
+        if a.lora_steps > 0:
+            del vae
+            unet = unet or UNet2DConditionModel(**SD15_UNET)
+            unet.train().requires_grad_(False)
+            targets = add_lora(unet, 4)
+            params = [p for n, p in unet.named_parameters() if n.endswith((".A", ".B"))]
+            for p in params:
+                p.requires_grad_(True)
+            print(f"LoRA rank 4 on {len(targets)} attention projections, {sum(p.numel() for p in params):,} trained values", flush=True)
+            print("| latents | LoRA step s (median of %d after %d warm-up) | load before / after | peak RSS MiB |" % (a.lora_steps, a.warmup))
+            print("| --- | --- | --- | --- |", flush=True)
+            with torch.enable_grad():
+                for size in [int(s) for s in a.latents.split(",")]:
+                    before = load()
+                    med, best = lora_step_time(unet, params, size, ctx[:1], a.lora_steps, g)
+                    print(f"| {size}x{size} | {med:.2f} (best {best:.2f}) | {before} / {load()} | {peak_mib()} |", flush=True)
 
 
 if __name__ == "__main__":
