@@ -10,6 +10,17 @@
  *    matters (2 x 25 evaluations against 1 text-encoder and 1 VAE run). Run it under
  *    one at a time (the UNet session takes several GB).
  * 3. With --web: the fixture in headless Chromium (the browser bundle, onnxruntime-web WASM, 1 thread).
+ * 4. With --pipeline DIR (a whole diffusers ONNX folder, e.g. the SD-1.5-size one that
+ *    tools/export-sd15-pipeline.py writes), skipping 1-3: each part timed on its own, then the whole
+ *    txt2img call, at each of `--latents 32,64`:
+ *      node --import tsx tools/bench-sd.ts --pipeline DIR [--latents 32,64] [--steps 25] [--measure-steps K]
+ *    tokenize; the text encoder (one prompt; a guided image encodes two); the VAE encoder on one
+ *    picture (what caption encoding pays per picture); the VAE decoder; then one call of the pipeline
+ *    (guidance 7.5, the folder's scheduler, `--steps` steps) timed to its end, or, with
+ *    `--measure-steps K`, stopped by its AbortSignal after K guided steps (the schedule is still
+ *    `--steps` long), the whole image then composed as encode x 2 + UNet calls x median step + decode
+ *    (the schedule's UNet calls: steps + 1 for PNDM, whose first timestep diffusers runs twice).
+ *    Prints the load average before and after each row and the process's peak RSS.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -110,7 +121,76 @@ async function benchWeb(): Promise<void> {
   }
 }
 
+const peakMiB = () => Math.round(process.resourceUsage().maxRSS / 1024);
+const load = () => os.loadavg()[0].toFixed(1);
+
+async function timed<T>(f: () => Promise<T> | T): Promise<[T, number]> {
+  const t = performance.now();
+  const r = await f();
+  return [r, (performance.now() - t) / 1000];
+}
+
+/** Part by part, then the whole txt2img call, on a real diffusers ONNX folder. */
+async function benchPipeline(dir: string): Promise<void> {
+  const sizes = (arg('latents', '32') as string).split(',').map(Number);
+  const measure = Number(arg('measure-steps', '0'));
+  const prompt = 'a photograph of an astronaut riding a horse';
+  console.log(`${new Date().toISOString()}, ${os.cpus()[0]?.model ?? 'cpu'} x ${os.cpus().length}, ${threads} threads, ${device}; load average ${load()}`);
+  const [gen, loadS] = await timed(() => loadStableDiffusion(dir, { threads, device }));
+  console.log(`loaded ${dir} in ${loadS.toFixed(1)} s (text encoder, UNet, VAE decoder sessions); peak RSS ${peakMiB()} MiB`);
+  const sd = gen.sd;
+  const [, tok] = await timed(() => sd.parts.tokenizer.encode(prompt));
+  await sd.encodePrompt(''); // warm-up
+  const enc: number[] = [];
+  for (let r = 0; r < 3; r++) enc.push((await timed(() => sd.encodePrompt(prompt)))[1]);
+  enc.sort((a, b) => a - b);
+  console.log(`tokenize ${(tok * 1000).toFixed(1)} ms; text encoder ${enc[1].toFixed(3)} s per prompt (median of 3, best ${enc[0].toFixed(3)}); load average ${load()}; peak RSS ${peakMiB()} MiB`);
+  console.log('| latents (px) | VAE encoder s / picture | VAE decoder s | guided steps timed | s per guided step (median) | s / image at ' + steps + ' steps | measured or composed | load before / after | peak RSS MiB |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const size of sizes) {
+    const px = size * sd.parts.vaeScaleFactor;
+    const before = load();
+    const img = new Rng(1).normalArray(3 * px * px).map((v) => Math.max(-1, Math.min(1, v / 2)));
+    await sd.encodeImages(img, 1, px, px); // the first run creates the session and warms it
+    const [, vaeEnc] = await timed(() => sd.encodeImages(img, 1, px, px));
+    const lat = new Rng(2).normalArray(4 * size * size).map((v) => v * 0.18215);
+    const [, vaeDec] = await timed(() => sd.decodeLatents(lat, [1, 4, size, size]));
+    const stepMs: number[] = [];
+    const abort = new AbortController();
+    let last = performance.now();
+    const t0 = performance.now();
+    let total: number | undefined;
+    try {
+      await gen({
+        prompt, steps, seed: 0, height: px, width: px, signal: abort.signal,
+        onStep: ({ step }) => {
+          const now = performance.now();
+          stepMs.push(now - last);
+          last = now;
+          if (measure > 0 && step + 1 >= measure) abort.abort();
+        },
+      });
+      total = (performance.now() - t0) / 1000;
+    } catch (e) {
+      if (!abort.signal.aborted) throw e;
+    }
+    // the first step's time includes the two prompt encodings
+    const loop = stepMs.slice(1).sort((a, b) => a - b);
+    const median = (loop.length ? loop[Math.floor(loop.length / 2)] : stepMs[0]) / 1000;
+    // UNet calls in the schedule: PNDM with skip_prk_steps makes steps + 1 (diffusers repeats its first timestep)
+    const sched = sd.scheduler();
+    sched.setTimesteps(steps);
+    const calls = sched.timesteps.length;
+    const composed = 2 * enc[1] + calls * median + vaeDec;
+    const image = total ?? composed;
+    console.log(`| ${size}x${size} (${px}) | ${vaeEnc.toFixed(2)} | ${vaeDec.toFixed(2)} | ${stepMs.length} | ${median.toFixed(2)} | ${image.toFixed(1)} | ${total !== undefined ? 'measured' : `composed: 2 x ${enc[1].toFixed(2)} + ${calls} x ${median.toFixed(2)} + ${vaeDec.toFixed(2)}`} | ${before} / ${load()} | ${peakMiB()} |`);
+  }
+  await gen.release();
+}
+
 async function main(): Promise<void> {
+  const whole = arg('pipeline');
+  if (whole) return benchPipeline(whole);
   const cpu = `${os.cpus()[0]?.model ?? 'cpu'} x ${os.cpus().length}`;
   console.log(`${new Date().toISOString().slice(0, 10)}, ${cpu}, ${threads} threads, ${device}, load average ${os.loadavg()[0].toFixed(1)}`);
   console.log('| pipeline | steps | s/image (median) | s/image (best) | s per guided step (median) | load s |');
