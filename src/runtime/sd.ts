@@ -10,7 +10,8 @@ import { DiffusionError, FileFormatError, OptionError } from '../core/errors';
 import { readImage } from '../image/read';
 import { ortNode } from './ort-node';
 import { sessionOptions, type SessionOptions } from './node';
-import { openStableDiffusion, resolvePrecision, type FolderAccess, type Precision } from '../diffusion/sd/load';
+import { openStableDiffusion, resolvePrecision, withUnopenedUnet, type FolderAccess, type Precision } from '../diffusion/sd/load';
+import { readModelHeader } from './model-files';
 import { float32Session } from './float32-session';
 import type { SdOrt, SdResult, StableDiffusion, StableDiffusionOptions } from '../diffusion/sd/pipeline';
 import type { LoraAdapter } from '../nn/lora';
@@ -30,6 +31,13 @@ export interface LoadStableDiffusionOptions extends SessionOptions {
   lora?: string | LoraAdapter;
   /** float16 parts: 'auto' (default) runs them in float16 on CUDA and widens them to float32 on the CPU. */
   precision?: Precision;
+  /**
+   * false: the UNet is described (its inputs and outputs) but gets no session, for a training run
+   * that only encodes captions and pictures with the folder (its step graph holds the UNet's
+   * weights; a session would hold them a second time). Sampling such a pipeline fails with one line.
+   * @internal
+   */
+  openUnet?: boolean;
 }
 
 /** Node's call options: `image` may also be an image file (resized and centre-cropped to the output size). */
@@ -105,7 +113,8 @@ export async function loadStableDiffusion(dir: string, options: LoadStableDiffus
     session: (rel, bytes) => folder.session(rel, withLora(rel, bytes)),
     ...(up ? { float32Session: (rel: string, bytes?: Uint8Array) => up(rel, withLora(rel, bytes)) } : {}),
   } : folder;
-  const sd = await openStableDiffusion(access, ortNode() as unknown as SdOrt);
+  const opened = options.openUnet === false ? withUnopenedUnet(access, readModelHeader(path.join(dir, 'unet', 'model.onnx')).model) : access;
+  const sd = await openStableDiffusion(opened, ortNode() as unknown as SdOrt);
   const call = async (o: NodeStableDiffusionOptions): Promise<SdResult> => {
     if (typeof o?.image !== 'string') return sd.generate(o as StableDiffusionOptions);
     const f = sd.parts.vaeScaleFactor;

@@ -97,7 +97,8 @@ export async function openCaptionedRun(o: TrainOptions, runPath: string): Promis
   }
   // The pictures and captions are checked before any session is made (a bad file fails in a second).
   if (!existsSync(join(runPath, CACHE_DIR, 'index.json'))) await checkCaptionFolder(folder);
-  const sd = await loadStableDiffusion(dir, { threads: o.threads, device: o.device, deviceId: o.deviceId });
+  // The folder's UNet gets no session: the step graph holds its weights, and the grids open the trained ones.
+  const sd = await loadStableDiffusion(dir, { threads: o.threads, device: o.device, deviceId: o.deviceId, openUnet: false });
   try {
     const parts = sd.sd.parts;
     const resolution = base.resolution ?? (parts.sampleSize !== undefined ? parts.sampleSize * parts.vaeScaleFactor : undefined);

@@ -11,15 +11,14 @@
  * The result: `exportAdapter()` (adapter.safetensors for Node's or the page's `pipeline(dir, { lora })`),
  * `exportUnet()` (unet/model.onnx), and `pipeline()` to sample with the trained weights in the page.
  */
-import type { InferenceSession } from 'onnxruntime-common';
 import { diffusionConfigFromScheduler } from '../core/diffusers-config';
 import { DiffusionError, OptionError } from '../core/errors';
 import type { LoraSpec } from '../core/model-config';
 import type { Dataset } from '../data/dataset';
-import { openStableDiffusion } from '../diffusion/sd/load';
+import { openStableDiffusion, withUnopenedUnet } from '../diffusion/sd/load';
 import type { SdOrt, StableDiffusion } from '../diffusion/sd/pipeline';
 import { adapterFrom, decodeAdapter, encodeAdapter, LORA_TRAINABLE, mergeLora } from '../nn/lora';
-import type { Model, ValueInfo } from '../onnx/ir';
+import type { Model } from '../onnx/ir';
 import { encodeModel } from '../onnx/proto';
 import { Tensor } from '../onnx/tensor';
 import {
@@ -117,27 +116,6 @@ function loraOption(lora: SdTrainerOptions['lora']): { rank: number; alpha?: num
   return spec;
 }
 
-/**
- * The folder's UNet as the pipeline's parts need it while training: its inputs and outputs as the
- * graph declares them, and no ONNX Runtime session. The step graph holds the UNet's weights; a
- * session beside it would hold them twice (a second 3.4 GB at SD-1.5 size). `pipeline()` opens one
- * on the trained weights.
- */
-async function unopened(unet: Model, source: string): Promise<InferenceSession> {
-  const described = (vs: readonly ValueInfo[]) => vs.filter((v) => !unet.graph.initializers.has(v.name))
-    .map((v) => ({ name: v.name, isTensor: true, type: v.dtype, shape: v.shape ?? [] }));
-  const idle = (): never => {
-    throw new DiffusionError(`${source}: not opened while the UNet trains; sample with the trainer's pipeline()`);
-  };
-  const inputMetadata = described(unet.graph.inputs);
-  const outputMetadata = described(unet.graph.outputs);
-  const session = {
-    inputNames: inputMetadata.map((m) => m.name), outputNames: outputMetadata.map((m) => m.name), inputMetadata, outputMetadata,
-    run: async () => idle(), release: async () => {}, startProfiling: idle, endProfiling: idle,
-  };
-  return session as unknown as InferenceSession;
-}
-
 /** The training size: the option, else unet/config.json's sample_size times the VAE's factor. */
 function resolutionOf(sd: StableDiffusion, o: SdTrainerOptions): number {
   if (o.resolution !== undefined) return positiveInteger('resolution', o.resolution);
@@ -170,8 +148,7 @@ export async function createSdTrainer(url: string | URL, options: SdTrainerOptio
   const folder = webFolder(base, sessionOptions, ort);
   const unet = upcastModel(await readFolderModel(folder, 'unet/model.onnx')); // a float16 UNet trains its float32 copy, as in Node
   const source = `${folder.source}/unet/model.onnx`;
-  const sd = await openStableDiffusion({ ...folder, session: (rel, given) => (rel === 'unet/model.onnx' ? unopened(unet, source) : folder.session(rel, given)) },
-    ort as unknown as SdOrt);
+  const sd = await openStableDiffusion(withUnopenedUnet(folder, unet), ort as unknown as SdOrt);
   try {
     const resolution = resolutionOf(sd, options);
     checkCaptionLengths(sd, set.items, (it) => set.captionSource(it));

@@ -5,7 +5,8 @@
  * file is reported before any session is made.
  */
 import type { InferenceSession } from 'onnxruntime-common';
-import { FileFormatError, OptionError } from '../../core/errors';
+import { DiffusionError, FileFormatError, OptionError } from '../../core/errors';
+import type { Model, ValueInfo } from '../../onnx/ir';
 import { isObj, type Obj } from '../../core/schema';
 import { unetFolderConfig } from '../../core/diffusers-config';
 import { ClipTokenizer } from './tokenizer';
@@ -32,6 +33,37 @@ export interface FolderAccess {
    * it out.
    */
   float32Session?(rel: string, bytes?: Uint8Array): Promise<InferenceSession | undefined>;
+}
+
+const UNET = 'unet/model.onnx';
+
+/**
+ * The folder with its UNet described (inputs and outputs as `unet`'s graph declares them) but given
+ * no ONNX Runtime session: what a training run needs of the pipeline (the text encoder and VAE
+ * encode its captions and pictures; the step graph holds the UNet's weights, and a session beside
+ * it would hold them twice, a second 3.4 GB at SD-1.5 size). Sampling it fails with one line.
+ * `unet` may be a header (decodeModelHeader): only its inputs and outputs are read.
+ * @internal
+ */
+export function withUnopenedUnet(folder: FolderAccess, unet: Model): FolderAccess {
+  const source = `${folder.source}/${UNET}`;
+  const described = (vs: readonly ValueInfo[]) => vs.filter((v) => !unet.graph.initializers.has(v.name))
+    .map((v) => ({ name: v.name, isTensor: true, type: v.dtype, shape: v.shape ?? [] }));
+  const idle = (): never => {
+    throw new DiffusionError(`${source}: not opened while the UNet trains; sample with the trained weights' pipeline`);
+  };
+  const inputMetadata = described(unet.graph.inputs);
+  const outputMetadata = described(unet.graph.outputs);
+  const unopened = async () => ({
+    inputNames: inputMetadata.map((m) => m.name), outputNames: outputMetadata.map((m) => m.name), inputMetadata, outputMetadata,
+    run: async () => idle(), release: async () => {}, startProfiling: idle, endProfiling: idle,
+  }) as unknown as InferenceSession;
+  const f32 = folder.float32Session;
+  return {
+    ...folder,
+    session: (rel, bytes) => (rel === UNET ? unopened() : folder.session(rel, bytes)),
+    ...(f32 ? { float32Session: (rel: string, bytes?: Uint8Array) => (rel === UNET ? unopened() : f32(rel, bytes)) } : {}),
+  };
 }
 
 /**
