@@ -2,7 +2,7 @@
  * The state of a page Trainer and what it does with it: the one TrainingRun (train/training-run.ts)
  * run by onnxruntime-web, its Rng and batch loader (the Node trainer's, same seeds), the session,
  * and the rule that one call runs at a time. web/trainer.ts's Trainer is the thin public face.
- * @internal
+ * (Not a package entry: web/index.ts exports the Trainer.)
  */
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
 import { DiffusionError, OptionError } from '../core/errors';
@@ -22,7 +22,7 @@ import type { Backend, OrtWeb } from './runtime';
 import { decodeTrainState, encodeTrainState, STATE_FORMAT } from './train-state';
 import type { FitOptions, FitResult, TrainStepReport, WebTrainerOptions } from './trainer';
 
-/** What a Trainer is made of. @internal */
+/** What a Trainer is made of (its constructor takes them; createTrainer assembles them). */
 export interface TrainerParts {
   ort: OrtWeb;
   session: InferenceSession;

@@ -86,8 +86,8 @@ async function main(): Promise<void> {
   const { images, rgba } = await gen({ n: 16, seed: 1, steps: 25, sampler, guidance: 1, signal: ctrl.signal, onStep: ({ step, total }) => console.log(step, total) });
   console.log(images.length, rgba[0].width);
   await gen({ image: 'start.png', strength: 0.6, latents: new Float32Array(0) });
-  // @ts-expect-error: a sampler name typo does not type-check
-  await gen({ sampler: 'ddim2' });
+  // sampler names are open (registerScheduler adds one), so any string type-checks; a typo is refused at run time with "did you mean"
+  await gen({ sampler: 'my-registered-scheduler' });
   const backend: Backend = 'wasm';
   const web = await webPipeline(new Uint8Array(0), { backend });
   await web({ n: 1 });
@@ -242,7 +242,7 @@ describe('package: npm pack, then install into a fresh app from the registry cac
     assert.match(run(process.execPath, ['web.cjs'], app), /^onnxruntime-web could not be loaded \(.*\); install it beside onnx-diffusion: npm install onnxruntime-web@1\.29\.0$/m);
   });
 
-  it('a bundler takes the ES-module web build and tree-shakes it: the app chunk stays under 53 kB', async () => {
+  it('a bundler takes the ES-module web build and tree-shakes it: the app chunk stays under 90 kB (every scheduler of the one registry included)', async () => {
     fs.writeFileSync(path.join(app, 'web-app.mjs'), [
       "import { loadModel, createSampler, toImageData } from 'onnx-diffusion/web';",
       "const model = await loadModel('model.onnx');",
@@ -261,7 +261,7 @@ describe('package: npm pack, then install into a fresh app from the registry cac
     assert.deepEqual(used.filter((f) => /onnx-proto|protobufjs|nn\/lora\.js/.test(f)), []);
     const chunk = r.outputFiles.find((f) => f.path.endsWith('web-app.js'))!;
     console.log(`      web app chunk: ${chunk.contents.length} bytes (minified, onnxruntime-web external)`);
-    assert.ok(chunk.contents.length < 53_000, `${chunk.contents.length} bytes`);
+    assert.ok(chunk.contents.length < 90_000, `${chunk.contents.length} bytes`);
   });
 
   it('the CLI finds a shipped recipe by name from the app folder', () => {
