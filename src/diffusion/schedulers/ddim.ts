@@ -5,7 +5,7 @@
  * pipeline's argument to step() in diffusers; here an option of the scheduler.
  */
 import { OptionError } from '../../core/errors';
-import type { Prediction } from '../../core/diffusion-config';
+import type { DiffusionConfig, Prediction, TimestepSpacingName } from '../../core/diffusion-config';
 import { alphasCumprod32, checkSteps, readSchedulerSource, spacedTimesteps } from './common';
 import type { NoiseSource, Scheduler } from './types';
 
@@ -14,33 +14,28 @@ export interface DdimOptions {
   eta?: number;
 }
 
-export class DdimScheduler implements Scheduler {
-  readonly name = 'ddim';
+/**
+ * What diffusers' DDIM and DDPM schedulers share: abar_t from the config (float32, as torch has
+ * it), the leading/trailing/linspace grid with steps_offset, an identity scaleModelInput, the
+ * previous timestep t - T // n (diffusers' previous_timestep without custom timesteps), and the
+ * forward process as addNoise.
+ */
+export abstract class DiscreteVpScheduler implements Scheduler {
+  abstract readonly name: string;
   readonly order = 1;
   readonly initNoiseSigma = 1;
   readonly trainTimesteps: number;
   timesteps: Float64Array = new Float64Array(0);
-  private readonly alphasCumprod: Float64Array;
-  private readonly finalAlphaCumprod: number;
-  private readonly prediction: Prediction;
-  private readonly clip: number;
-  private readonly spacing;
+  protected readonly alphasCumprod: Float64Array;
+  protected readonly prediction: Prediction;
+  protected readonly clip: number;
+  private readonly spacing: TimestepSpacingName;
   private readonly stepsOffset: number;
-  private readonly eta: number;
   private steps = 0;
 
-  static fromConfig(json: unknown, source = 'scheduler_config.json', options: DdimOptions = {}): DdimScheduler {
-    return new DdimScheduler(json, source, options);
-  }
-
-  private constructor(json: unknown, source: string, options: DdimOptions) {
-    const { diffusion: d } = readSchedulerSource(json, source, { timestep_spacing: 'leading', set_alpha_to_one: true, clip_sample: true });
-    const eta = options.eta ?? 0;
-    if (typeof eta !== 'number' || !(eta >= 0 && eta <= 1)) throw new OptionError('eta', `must be a number in [0, 1], got ${String(eta)}`);
-    this.eta = eta;
+  protected constructor(d: DiffusionConfig) {
     this.trainTimesteps = d.timesteps;
     this.alphasCumprod = alphasCumprod32(d);
-    this.finalAlphaCumprod = d.setAlphaToOne ? 1 : this.alphasCumprod[0];
     this.prediction = d.prediction;
     this.clip = d.clipSample ?? 0;
     this.spacing = d.timestepSpacing ?? 'leading';
@@ -57,12 +52,42 @@ export class DdimScheduler implements Scheduler {
     return sample;
   }
 
-  step(modelOutput: Float32Array, t: number, sample: Float32Array, noise?: NoiseSource): Float32Array {
+  /** abar_t and the previous timestep t - T // n. */
+  protected alphaAndPrevious(t: number): { a: number; prevT: number } {
     if (this.steps === 0) throw new OptionError('steps', 'not set: call setTimesteps(n) before step()');
-    // 1. the previous step's timestep
-    const prevT = t - Math.floor(this.trainTimesteps / this.steps);
-    // 2. alphas and betas
     const a = this.alphasCumprod[t];
+    if (a === undefined) throw new OptionError('t', `must be an integer timestep in [0, ${this.trainTimesteps - 1}], got ${t}`);
+    return { a, prevT: t - Math.floor(this.trainTimesteps / this.steps) };
+  }
+
+  abstract step(modelOutput: Float32Array, t: number, sample: Float32Array, noise?: NoiseSource): Float32Array;
+
+  addNoise(x0: Float32Array, noise: Float32Array, t: number): Float32Array {
+    return addNoiseVp(this.alphasCumprod, x0, noise, t);
+  }
+}
+
+export class DdimScheduler extends DiscreteVpScheduler {
+  readonly name = 'ddim';
+  private readonly finalAlphaCumprod: number;
+  private readonly eta: number;
+
+  static fromConfig(json: unknown, source = 'scheduler_config.json', options: DdimOptions = {}): DdimScheduler {
+    return new DdimScheduler(json, source, options);
+  }
+
+  private constructor(json: unknown, source: string, options: DdimOptions) {
+    const { diffusion: d } = readSchedulerSource(json, source, { timestep_spacing: 'leading', set_alpha_to_one: true, clip_sample: true });
+    super(d);
+    const eta = options.eta ?? 0;
+    if (typeof eta !== 'number' || !(eta >= 0 && eta <= 1)) throw new OptionError('eta', `must be a number in [0, 1], got ${String(eta)}`);
+    this.eta = eta;
+    this.finalAlphaCumprod = d.setAlphaToOne ? 1 : this.alphasCumprod[0];
+  }
+
+  step(modelOutput: Float32Array, t: number, sample: Float32Array, noise?: NoiseSource): Float32Array {
+    // 1-2. the previous step's timestep; alphas and betas
+    const { a, prevT } = this.alphaAndPrevious(t);
     const aPrev = prevT >= 0 ? this.alphasCumprod[prevT] : this.finalAlphaCumprod;
     const b = 1 - a;
     // 5. sigma_t(eta) of eq. 16: eta sqrt((1 - a_prev) / (1 - a_t)) sqrt(1 - a_t / a_prev)
@@ -83,10 +108,6 @@ export class DdimScheduler implements Scheduler {
       out[k] = Math.sqrt(aPrev) * x0 + cDir * eps + (z ? std * z[k] : 0);
     }
     return out;
-  }
-
-  addNoise(x0: Float32Array, noise: Float32Array, t: number): Float32Array {
-    return addNoiseVp(this.alphasCumprod, x0, noise, t);
   }
 }
 

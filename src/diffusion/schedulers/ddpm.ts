@@ -7,28 +7,16 @@
  * deviation directly) and fixed_large (beta_t) are taken; learned variances need a second output
  * half the project's UNets do not have, and are refused by name.
  */
-import type { Prediction } from '../../core/diffusion-config';
-import { OptionError } from '../../core/errors';
-import { alphasCumprod32, checkSteps, key, readSchedulerSource, spacedTimesteps } from './common';
-import { addNoiseVp, noiseFrom } from './ddim';
-import type { NoiseSource, Scheduler } from './types';
+import { key, readSchedulerSource } from './common';
+import { DiscreteVpScheduler, noiseFrom } from './ddim';
+import type { NoiseSource } from './types';
 
 const VARIANCES = ['fixed_small', 'fixed_small_log', 'fixed_large'] as const;
 type Variance = (typeof VARIANCES)[number];
 
-export class DiffusersDdpmScheduler implements Scheduler {
+export class DiffusersDdpmScheduler extends DiscreteVpScheduler {
   readonly name = 'ddpm';
-  readonly order = 1;
-  readonly initNoiseSigma = 1;
-  readonly trainTimesteps: number;
-  timesteps: Float64Array = new Float64Array(0);
-  private readonly alphasCumprod: Float64Array;
-  private readonly prediction: Prediction;
-  private readonly clip: number;
   private readonly variance: Variance;
-  private readonly spacing;
-  private readonly stepsOffset: number;
-  private steps = 0;
 
   static fromConfig(json: unknown, source = 'scheduler_config.json'): DiffusersDdpmScheduler {
     return new DiffusersDdpmScheduler(json, source);
@@ -36,36 +24,16 @@ export class DiffusersDdpmScheduler implements Scheduler {
 
   private constructor(json: unknown, source: string) {
     const src = readSchedulerSource(json, source, { timestep_spacing: 'leading', clip_sample: true, steps_offset: 0 });
-    const d = src.diffusion;
+    super(src.diffusion);
     this.variance = key(src, 'variance_type', (c, v, k) => {
       if (v === 'learned' || v === 'learned_range') c.fail(k, `${v} needs a UNet that also outputs the variance (expected one of ${VARIANCES.join('|')})`);
       return c.oneOf(v, k, VARIANCES);
     }, 'fixed_small');
-    this.trainTimesteps = d.timesteps;
-    this.alphasCumprod = alphasCumprod32(d);
-    this.prediction = d.prediction;
-    this.clip = d.clipSample ?? 0;
-    this.spacing = d.timestepSpacing ?? 'leading';
-    this.stepsOffset = d.stepsOffset ?? 0;
-  }
-
-  setTimesteps(steps: number): void {
-    checkSteps(steps, this.trainTimesteps);
-    this.steps = steps;
-    this.timesteps = spacedTimesteps(this.spacing, this.trainTimesteps, steps, this.stepsOffset, true);
-  }
-
-  scaleModelInput(sample: Float32Array): Float32Array {
-    return sample;
   }
 
   step(modelOutput: Float32Array, t: number, sample: Float32Array, noise?: NoiseSource): Float32Array {
-    if (this.steps === 0) throw new OptionError('steps', 'not set: call setTimesteps(n) before step()');
-    // 1. the previous timestep (diffusers' previous_timestep without custom timesteps)
-    const prevT = t - Math.floor(this.trainTimesteps / this.steps);
-    // 2. alphas and betas: abar_{t-1} is 1 before the first timestep
-    const a = this.alphasCumprod[t];
-    if (a === undefined) throw new OptionError('t', `must be an integer timestep in [0, ${this.trainTimesteps - 1}], got ${t}`);
+    // 1-2. the previous timestep; alphas and betas: abar_{t-1} is 1 before the first timestep
+    const { a, prevT } = this.alphaAndPrevious(t);
     const aPrev = prevT >= 0 ? this.alphasCumprod[prevT] : 1;
     const b = 1 - a, bPrev = 1 - aPrev;
     const alpha = a / aPrev, beta = 1 - alpha;
@@ -89,9 +57,5 @@ export class DiffusersDdpmScheduler implements Scheduler {
       for (let k = 0; k < out.length; k++) out[k] += std * z[k];
     }
     return out;
-  }
-
-  addNoise(x0: Float32Array, noise: Float32Array, t: number): Float32Array {
-    return addNoiseVp(this.alphasCumprod, x0, noise, t);
   }
 }
