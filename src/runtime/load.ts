@@ -22,6 +22,10 @@ import { readMetadata } from '../onnx/metadata';
 import { diffusersFolderConfig, diffusersFolderOf, diffusersUnetFile, isDiffusersFolder } from './diffusers-folder';
 import { checkExternalData, encodeModelToFiles, readModelFiles } from './model-files';
 import { fetchOk } from './sources';
+import { resolvePrecision, type Precision } from '../diffusion/sd/load';
+import { upcastModelFile } from './float32-session';
+import { upcastModelBytes } from '../onnx/upcast';
+import { WEIGHTS_DTYPE_KEY } from '../onnx/fp16';
 
 export { sessionOptions };
 
@@ -35,6 +39,12 @@ export interface LoadModelOptions {
   threads?: number;
   /** A LoRA adapter (file path or decoded) merged into the weights before the session is created. */
   lora?: string | LoraAdapter;
+  /**
+   * A float16 model (an all-float16 export): 'float32' widens it to float32 when its session is
+   * made (src/onnx/upcast.ts), 'float16' runs it as exported, 'auto' (the default) is float16 on
+   * CUDA and float32 on the CPU, where ONNX Runtime wraps most float16 ops in Casts (half the speed).
+   */
+  precision?: Precision;
 }
 
 function readBytes(file: string, what: 'model' | 'config'): Buffer {
@@ -107,6 +117,15 @@ export function modelConfigFor(bytes: Uint8Array, source: string, file: string |
 }
 
 /**
+ * False for the project's half-weight storage (onnx/fp16.ts: float16 initializers widened by Casts
+ * at the top, computing in float32; ORT folds those Casts), which needs no upcast; else true: the
+ * upcast pass finds out whether the graph has float16 at all.
+ */
+function computesInFloat16(bytes: Uint8Array, source: string): boolean {
+  return readMetadata(bytes, source)[WEIGHTS_DTYPE_KEY] !== 'float16';
+}
+
+/**
  * Loads a denoiser for sampling from a path, a shipped model name, a diffusers pipeline folder, a
  * URL or the file's bytes. The config comes from the file's metadata unless `config` is given
  * (required for a foreign model such as a torch.onnx.export; for a diffusers folder it is read from
@@ -119,12 +138,14 @@ export async function loadModel(src: NodeModelSource, opts: LoadModelOptions = {
   const source = read.source;
   let bytes = read.bytes;
   // bytes that are no protobuf at all (a pipeline JSON, garbage) are named by DiffusionModel.create
-  const refs = externalRefsIfModel(bytes, source) ?? [];
+  const found = externalRefsIfModel(bytes, source);
+  const refs = found ?? [];
   if (refs.length > 0 && read.file === undefined) {
     throw new DiffusionError(`${source}: its weights are in external files (${[...new Set(refs.map((r) => r.location))].join(', ')}); load it from a local path`);
   }
   if (refs.length > 0) checkExternalData(read.file!, bytes, refs);
   let sessionPath = refs.length > 0 ? read.file : undefined;
+  const precision = resolvePrecision(opts.precision, opts.device === 'cuda');
   const config = modelConfigFor(bytes, source, read.file, opts.config);
   let tmp: string | undefined;
   if (opts.lora !== undefined) {
@@ -138,6 +159,22 @@ export async function loadModel(src: NodeModelSource, opts: LoadModelOptions = {
       sessionPath = path.join(tmp, 'model.onnx');
       encodeModelToFiles(merged, sessionPath, { externalData: true });
       bytes = fs.readFileSync(sessionPath);
+    }
+  } else if (precision === 'float32' && found !== undefined && computesInFloat16(bytes, source)) {
+    // (a merged adapter, above, is float32 already: mergedModel widens float16 weights before it merges)
+    if (read.file === undefined) {
+      // bytes or a URL: no external data (refused above), so nothing is fetched
+      bytes = (await upcastModelBytes(bytes, source, async () => new Uint8Array(0))) ?? bytes;
+    } else {
+      const up = upcastModelFile(read.file, bytes);
+      if (up?.bytes) {
+        bytes = up.bytes;
+        sessionPath = undefined;
+      } else if (up?.file) {
+        tmp = up.dir;
+        sessionPath = up.file;
+        bytes = fs.readFileSync(up.file);
+      }
     }
   }
   const options = sessionOptions(opts);

@@ -14,7 +14,7 @@ import { isRemote, resolveRemote, type SourceOptions } from './sources';
 
 /** pipeline()'s options in Node: loadModel's, and for a URL the download's progress and cache. */
 export interface NodePipelineOptions extends LoadModelOptions, SourceOptions {
-  /** A Stable Diffusion folder's float16 parts: 'auto' (default), 'float32' or 'float16' (loadStableDiffusion). */
+  /** float16 models and a Stable Diffusion folder's float16 parts: 'auto' (default), 'float32' or 'float16'. */
   precision?: Precision;
 }
 
@@ -52,15 +52,15 @@ export interface NodeImagePipeline {
  */
 export async function pipeline(model: NodeModelSource | DiffusionModel, options: NodePipelineOptions = {}): Promise<NodeImagePipeline> {
   checkOptions(options, PIPELINE_OPTIONS, 'pipeline()');
-  const { progress, cache, precision, ...load } = options;
+  const { progress, cache, ...load } = options;
   const source = isRemote(model) ? await resolveRemote(model, { progress, cache }) : model;
   // A diffusers folder with text_encoder/ is a text-to-image pipeline: its call takes { prompt, ... }
   // (typed as StableDiffusionPipeline; TypeScript callers may use loadStableDiffusion for the types).
-  if (typeof source === 'string' && isStableDiffusionFolder(source)) return loadStableDiffusion(source, { ...load, precision }) as unknown as NodeImagePipeline;
-  if (precision !== undefined) throw new OptionError('precision', 'applies to a Stable Diffusion folder (a diffusers ONNX folder with text_encoder/) only');
+  if (typeof source === 'string' && isStableDiffusionFolder(source)) return loadStableDiffusion(source, load) as unknown as NodeImagePipeline;
   // A source is a path, URL or bytes; anything else is a loaded model, also one that the other
   // build (require vs import) loaded, which `instanceof DiffusionModel` would not recognise.
   const owned = typeof source === 'string' || source instanceof URL || source instanceof Uint8Array || source instanceof ArrayBuffer;
+  if (!owned && load.precision !== undefined) throw new OptionError('precision', 'applies when pipeline() loads the model; pass it to loadModel for a model loaded already');
   const m = owned ? await loadModel(source, load) : source;
   const gen = imagePipeline(m, owned ? () => disposeModel(m) : async () => {});
   const { channels, size } = m.config.image;

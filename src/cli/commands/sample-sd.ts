@@ -42,7 +42,7 @@ export function sdOptions<T>(y: Argv<T>): Argv<T & SdSampleArgs> {
     .option('width', { type: 'number', describe: 'Output width in pixels (with --prompt; default the UNet\'s size, else 512)' })
     .option('precision', {
       type: 'string', choices: ['auto', 'float32', 'float16'],
-      describe: 'float16 folders (optimum --fp16): run them as float32 (widened when loaded) or as exported; auto = float16 on cuda, float32 on cpu',
+      describe: 'float16 models and folders (optimum --fp16): run them as float32 (widened when loaded) or as exported; auto = float16 on cuda, float32 on cpu',
     }) as Argv<T & SdSampleArgs>;
 }
 
@@ -57,7 +57,7 @@ export function checkPromptModel(args: SampleArgs): boolean {
     if (sd && args.input === undefined) {
       throw new DiffusionError(`--model ${args.model} is a text-to-image pipeline (it has text_encoder/): pass --prompt "..." (or --input encoder_hidden_states=FILE.npy to run its UNet alone)`);
     }
-    for (const flag of ['negative-prompt', 'latents', 'init', 'strength', 'height', 'width', 'precision'] as const) {
+    for (const flag of ['negative-prompt', 'latents', 'init', 'strength', 'height', 'width'] as const) {
       if (args[flag] !== undefined) throw new DiffusionError(`--${flag} needs --prompt and a Stable Diffusion folder as --model`);
     }
     return false;
