@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { InferenceSession } from 'onnxruntime-common';
 import { DiffusionError, FileFormatError } from '../core/errors';
-import { externalRefFromProto, externalTensorProto, tensorBytes } from '../onnx/external-data';
+import { externalRefFromProto, externalTensorProto, isExternal, tensorBytes } from '../onnx/external-data';
 import { onnx } from '../onnx/onnx-proto';
 import { hasFloat16, upcastFloat16, type UpcastReport } from '../onnx/upcast';
 import { ExternalFiles } from './model-files';
@@ -43,7 +43,12 @@ export function upcastModelFile(modelFile: string, bytes?: Uint8Array, inlineLim
   if (!hasFloat16(model)) return undefined;
   const count = (t: onnx.ITensorProto): number =>
     (t.dims ?? []).reduce<number>((a, d) => a * (typeof d === 'number' ? d : (d as { toNumber(): number }).toNumber()), 1);
-  const half = (model.graph?.initializer ?? []).reduce((s, t) => s + (t.dataType === onnx.TensorProto.DataType.FLOAT16 ? 2 * count(t) : 0), 0);
+  const graph = model.graph ?? {};
+  const half = (graph.initializer ?? []).reduce((s, t) => s + (t.dataType === onnx.TensorProto.DataType.FLOAT16 ? 2 * count(t) : 0), 0);
+  // External tensors of other types (the float32 weights of a graph with only a float16 input) move
+  // with the widened ones: the new graph is not beside the model's data files.
+  const others = (graph.initializer ?? []).filter((t) => t.dataType !== onnx.TensorProto.DataType.FLOAT16 && isExternal(t));
+  const otherBytes = others.reduce((s, t) => s + tensorBytes(externalRefFromProto(t)), 0);
   const files = new ExternalFiles(modelFile);
   let dir: string | undefined;
   let fd: number | undefined;
@@ -56,21 +61,32 @@ export function upcastModelFile(modelFile: string, bytes?: Uint8Array, inlineLim
       return into;
     };
     let place: ((name: string, dims: number[], data: Float32Array) => onnx.ITensorProto) | undefined;
-    if (2 * half > inlineLimit) {
+    let write: ((b: Uint8Array) => number) | undefined;
+    if (2 * half + otherBytes > inlineLimit) {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-diffusion-upcast-'));
       fd = fs.openSync(path.join(dir, 'weights.pb'), 'w');
       const out = fd;
+      const at = (b: Uint8Array): number => {
+        offset = Math.ceil(offset / 64) * 64;
+        for (let done = 0; done < b.byteLength;) done += fs.writeSync(out, b, done, b.byteLength - done, offset + done);
+        const start = offset;
+        offset += b.byteLength;
+        return start;
+      };
+      write = at;
       place = (name, dims, data) => {
         const b = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
         // below onnx's 1024-byte threshold a tensor stays inside the graph, as onnx writes it
         if (b.byteLength < 1024) return { name, dataType: onnx.TensorProto.DataType.FLOAT, dims, rawData: b };
-        offset = Math.ceil(offset / 64) * 64;
-        for (let done = 0; done < b.byteLength;) done += fs.writeSync(out, b, done, b.byteLength - done, offset + done);
-        const proto = externalTensorProto(name, 'float32', dims, 'weights.pb', offset, b.byteLength);
-        offset += b.byteLength;
-        return proto;
+        return externalTensorProto(name, 'float32', dims, 'weights.pb', at(b), b.byteLength);
       };
     }
+    const moved = new Map(others.map((p): [onnx.ITensorProto, onnx.ITensorProto] => {
+      const ref = externalRefFromProto(p);
+      const b = readExternal(p);
+      return [p, write ? externalTensorProto(ref.tensor, ref.dtype, ref.dims, 'weights.pb', write(b), b.byteLength) : { name: ref.tensor, dataType: p.dataType, dims: ref.dims, rawData: b }];
+    }));
+    graph.initializer = (graph.initializer ?? []).map((t) => moved.get(t) ?? t);
     const report = upcastFloat16(model, { readExternal, place });
     const encoded = onnx.ModelProto.encode(model).finish();
     if (!dir) return { bytes: encoded, report };

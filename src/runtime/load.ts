@@ -26,6 +26,7 @@ import { resolvePrecision, type Precision } from '../diffusion/sd/load';
 import { upcastModelFile } from './float32-session';
 import { upcastModelBytes } from '../onnx/upcast';
 import { WEIGHTS_DTYPE_KEY } from '../onnx/fp16';
+import { onnx } from '../onnx/onnx-proto';
 
 export { sessionOptions };
 
@@ -117,12 +118,14 @@ export function modelConfigFor(bytes: Uint8Array, source: string, file: string |
 }
 
 /**
- * False for the project's half-weight storage (onnx/fp16.ts: float16 initializers widened by Casts
- * at the top, computing in float32; ORT folds those Casts), which needs no upcast; else true: the
- * upcast pass finds out whether the graph has float16 at all.
+ * Whether the model stores float16 weights that it computes with (a float16 export), which
+ * precision 'float32' widens. Not the project's half-weight storage (onnx/fp16.ts: Casts at the top
+ * widen them, and ORT folds those), nor a float32 model with a float16 input only (it computes in
+ * float32 already; widening would copy all its weights for nothing).
  */
 function computesInFloat16(bytes: Uint8Array, source: string): boolean {
-  return readMetadata(bytes, source)[WEIGHTS_DTYPE_KEY] !== 'float16';
+  if (readMetadata(bytes, source)[WEIGHTS_DTYPE_KEY] === 'float16') return false;
+  return (onnx.ModelProto.decode(bytes).graph?.initializer ?? []).some((t) => t.dataType === onnx.TensorProto.DataType.FLOAT16);
 }
 
 /**

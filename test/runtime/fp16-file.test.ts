@@ -19,6 +19,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
 import { pipeline, train } from '../../src';
 import { OptionError } from '../../src/core/errors';
 import { decodeNpy, npyToFloat32 } from '../../src/data/npy';
@@ -26,6 +27,7 @@ import { loadModel } from '../../src/runtime/load';
 import type { DiffusionModel } from '../../src/runtime/model';
 import { encodeModelToFiles, readModelFiles } from '../../src/runtime/model-files';
 import type { Graph } from '../../src/onnx/ir';
+import { float32Session, upcastModelFile } from '../../src/runtime/float32-session';
 import { cliInProcess } from '../helpers/cli';
 import { fixture } from '../helpers/paths';
 import { halfGraph, roundedGraph } from '../sd/half-export';
@@ -143,6 +145,42 @@ describe('float16 model files: precision and train --init (tiny-sd UNet and torc
     assert.equal(c.code, 0, c.stderr);
     const bad = await cliInProcess(['sample', '--ensemble', TORCH.json, '--precision', 'float16']);
     assert.match(bad.stderr, /--precision needs --model/);
+  });
+
+  it('a float32 UNet (external weights) with only its timestep float16: auto leaves it as it is; its float32 upcast moves the weights with it', async () => {
+    const m = readModelFiles(fixture('tiny-sd/unet/model.onnx'));
+    // timestep float16 [N], Cast to the float32 the graph computes with
+    for (const n of m.graph.nodes) n.inputs = n.inputs.map((v) => (v === 'timestep' ? 'timestep_f32' : v));
+    m.graph.inputs = m.graph.inputs.map((v) => (v.name === 'timestep' ? { ...v, dtype: 'float16' } : v));
+    m.graph.nodes.unshift({ name: 'ts_cast', opType: 'Cast', domain: '', inputs: ['timestep'], outputs: ['timestep_f32'], attrs: { to: { type: 'int', value: 1 } } });
+    encodeModelToFiles(m, file('unet-ts16.onnx'), { externalData: true, location: 'unet-ts16.onnx.data' });
+    const asIs = await open('unet-ts16.onnx');
+    assert.equal(asIs.io.declared[asIs.io.timestep].dtype, 'float16');
+    const want = await step0(asIs);
+    // the folder path's upcast (precision float32 on a mixed folder): a session from bytes, not beside unet-ts16.onnx.data
+    const latents = ref('latents_init');
+    const x = new Float32Array(2 * latents.length);
+    x.set(latents, 0);
+    x.set(latents, latents.length);
+    const feeds = {
+      sample: new ort.Tensor('float32', x, [2, 4, 16, 16]), timestep: new ort.Tensor('float32', Float32Array.from([751, 751]), [2]),
+      encoder_hidden_states: new ort.Tensor('float32', ref('encoder_hidden_states'), [2, 77, 32]),
+    };
+    const inline = (await float32Session(file('unet-ts16.onnx'), undefined, { intraOpNumThreads: 2 }))!;
+    try {
+      assert.deepEqual((await inline.run(feeds)).out_sample.data, want);
+    } finally {
+      await inline.release();
+    }
+    // past the inline limit (0 here), they stream into the temporary weights.pb with the widened ones
+    const streamed = upcastModelFile(file('unet-ts16.onnx'), undefined, 0)!;
+    try {
+      const session = await ort.InferenceSession.create(streamed.file!, { intraOpNumThreads: 2 });
+      assert.deepEqual((await session.run(feeds)).out_sample.data, want);
+      await session.release();
+    } finally {
+      fs.rmSync(streamed.dir!, { recursive: true, force: true });
+    }
   });
 
   it('train --init FILE trains the float32 copy: losses equal the rounded file\'s, and the checkpoint holds float32 weights', async () => {
