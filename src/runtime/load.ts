@@ -24,9 +24,7 @@ import { checkExternalData, encodeModelToFiles, readModelFiles } from './model-f
 import { fetchOk } from './sources';
 import { resolvePrecision, type Precision } from '../diffusion/sd/load';
 import { upcastModelFile } from './float32-session';
-import { upcastModelBytes } from '../onnx/upcast';
-import { WEIGHTS_DTYPE_KEY } from '../onnx/fp16';
-import { onnx } from '../onnx/onnx-proto';
+import { hasFloat16Weights, upcastModelBytes } from '../onnx/upcast';
 
 export { sessionOptions };
 
@@ -118,17 +116,6 @@ export function modelConfigFor(bytes: Uint8Array, source: string, file: string |
 }
 
 /**
- * Whether the model stores float16 weights that it computes with (a float16 export), which
- * precision 'float32' widens. Not the project's half-weight storage (onnx/fp16.ts: Casts at the top
- * widen them, and ORT folds those), nor a float32 model with a float16 input only (it computes in
- * float32 already; widening would copy all its weights for nothing).
- */
-function computesInFloat16(bytes: Uint8Array, source: string): boolean {
-  if (readMetadata(bytes, source)[WEIGHTS_DTYPE_KEY] === 'float16') return false;
-  return (onnx.ModelProto.decode(bytes).graph?.initializer ?? []).some((t) => t.dataType === onnx.TensorProto.DataType.FLOAT16);
-}
-
-/**
  * Loads a denoiser for sampling from a path, a shipped model name, a diffusers pipeline folder, a
  * URL or the file's bytes. The config comes from the file's metadata unless `config` is given
  * (required for a foreign model such as a torch.onnx.export; for a diffusers folder it is read from
@@ -163,7 +150,7 @@ export async function loadModel(src: NodeModelSource, opts: LoadModelOptions = {
       encodeModelToFiles(merged, sessionPath, { externalData: true });
       bytes = fs.readFileSync(sessionPath);
     }
-  } else if (precision === 'float32' && found !== undefined && computesInFloat16(bytes, source)) {
+  } else if (precision === 'float32' && found !== undefined && hasFloat16Weights(bytes, source)) {
     // (a merged adapter, above, is float32 already: mergedModel widens float16 weights before it merges)
     if (read.file === undefined) {
       // bytes or a URL: no external data (refused above), so nothing is fetched

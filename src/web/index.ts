@@ -11,6 +11,9 @@ import { DiffusionError, OptionError } from '../core/errors';
 import type { RgbaImage } from '../image/pixels';
 import { DiffusionModel } from '../runtime/model';
 import { imagePipeline, type ImagePipeline } from '../diffusion/image-pipeline';
+import { resolvePrecision, type Precision } from '../diffusion/sd/load';
+import { hasFloat16Weights, upcastModelBytes } from '../onnx/upcast';
+import type { InferenceSession } from 'onnxruntime-common';
 import { type Backend, checkWebLoadOptions, type FetchModelOptions, type ModelSource, openRuntime, readBytes, type WebRuntimeOptions } from './runtime';
 
 export { resolveBackend, resolveThreads } from './runtime';
@@ -34,6 +37,12 @@ export { decodeModel, encodeModel } from '../onnx/proto';
 export interface WebLoadOptions extends WebRuntimeOptions, FetchModelOptions {
   /** Config for a model without onnx-diffusion metadata (e.g. a PyTorch export). */
   config?: unknown;
+  /**
+   * A float16 model: 'float32' widens it to float32 before its session is made, 'float16' runs it
+   * as exported, 'auto' (the default) is float16 on WebGPU and float32 on wasm (no float16 kernels
+   * for most ops). Its float16 external data, if any, must be given in `sessionOptions.externalData`.
+   */
+  precision?: Precision;
 }
 
 const backends = new WeakMap<DiffusionModel, Backend>();
@@ -52,9 +61,19 @@ export async function loadModel(source: ModelSource, options: WebLoadOptions = {
   // A URL is fetched with download progress and, when asked, kept in the page's Cache API.
   const { bytes, name } = await readBytes(source, 'loadModel', { progress: options.progress, cache: options.cache });
   const { ort, backend, sessionOptions } = await openRuntime(options);
-  const model = await DiffusionModel.create(ort, bytes, { config: options.config, sessionOptions, source: name });
+  const precision = resolvePrecision(options.precision, backend === 'webgpu');
+  const widened = precision === 'float32' && hasFloat16Weights(bytes, name) ? await upcastModelBytes(bytes, name, async (location) => externalFile(sessionOptions, location, name)) : undefined;
+  const model = await DiffusionModel.create(ort, widened ?? bytes, { config: options.config, sessionOptions, source: name });
   backends.set(model, backend);
   return model;
+}
+
+/** The bytes of an external data file given in the session options (ORT's `externalData`), for the upcast. */
+function externalFile(options: InferenceSession.SessionOptions, location: string, source: string): Uint8Array {
+  for (const e of options.externalData ?? []) {
+    if (typeof e !== 'string' && e.path === location && e.data instanceof Uint8Array) return e.data;
+  }
+  throw new DiffusionError(`${source}: its float16 weights are in '${location}'; give its bytes in sessionOptions.externalData ([{ path: '${location}', data }])`);
 }
 
 /**

@@ -103,7 +103,7 @@ export async function openRuntime(options: WebRuntimeOptions): Promise<{ ort: Or
 }
 
 /** The page's loadModel/pipeline options (WebLoadOptions in src/web/index.ts): a rule for each. */
-export const WEB_LOAD_OPTIONS: Readonly<Record<keyof WebRuntimeOptions | keyof FetchModelOptions | 'config', OptionRule>> = {
+export const WEB_LOAD_OPTIONS: Readonly<Record<keyof WebRuntimeOptions | keyof FetchModelOptions | 'config' | 'precision', OptionRule>> = {
   progress: { kind: 'function' },
   cache: { kind: 'any' },
   backend: { kind: 'string', oneOf: ['wasm', 'webgpu'] },
@@ -111,6 +111,7 @@ export const WEB_LOAD_OPTIONS: Readonly<Record<keyof WebRuntimeOptions | keyof F
   wasmPaths: { kind: 'any' },
   sessionOptions: { kind: 'object' },
   config: { kind: 'any' },
+  precision: { kind: 'string', oneOf: ['auto', 'float32', 'float16'] },
 };
 
 /** The page's loadModel/pipeline options checked at the boundary: unknown keys (with "did you mean"), types, ranges. */
