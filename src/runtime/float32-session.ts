@@ -84,7 +84,10 @@ export function upcastModelFile(modelFile: string, bytes?: Uint8Array, inlineLim
     const moved = new Map(others.map((p): [onnx.ITensorProto, onnx.ITensorProto] => {
       const ref = externalRefFromProto(p);
       const b = readExternal(p);
-      return [p, write ? externalTensorProto(ref.tensor, ref.dtype, ref.dims, 'weights.pb', write(b), b.byteLength) : { name: ref.tensor, dataType: p.dataType, dims: ref.dims, rawData: b }];
+      const into = write
+        ? externalTensorProto(ref.tensor, ref.dtype, ref.dims, 'weights.pb', write(b), b.byteLength)
+        : { name: ref.tensor, dataType: p.dataType, dims: ref.dims, rawData: b };
+      return [p, into];
     }));
     graph.initializer = (graph.initializer ?? []).map((t) => moved.get(t) ?? t);
     const report = upcastFloat16(model, { readExternal, place });

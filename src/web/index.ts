@@ -62,7 +62,9 @@ export async function loadModel(source: ModelSource, options: WebLoadOptions = {
   const { bytes, name } = await readBytes(source, 'loadModel', { progress: options.progress, cache: options.cache });
   const { ort, backend, sessionOptions } = await openRuntime(options);
   const precision = resolvePrecision(options.precision, backend === 'webgpu');
-  const widened = precision === 'float32' && hasFloat16Weights(bytes, name) ? await upcastModelBytes(bytes, name, async (location) => externalFile(sessionOptions, location, name)) : undefined;
+  const widened = precision === 'float32' && hasFloat16Weights(bytes, name)
+    ? await upcastModelBytes(bytes, name, async (location) => externalFile(sessionOptions, location, name))
+    : undefined;
   const model = await DiffusionModel.create(ort, widened ?? bytes, { config: options.config, sessionOptions, source: name });
   backends.set(model, backend);
   return model;
@@ -73,7 +75,8 @@ function externalFile(options: InferenceSession.SessionOptions, location: string
   for (const e of options.externalData ?? []) {
     if (typeof e !== 'string' && e.path === location && e.data instanceof Uint8Array) return e.data;
   }
-  throw new DiffusionError(`${source}: its float16 weights are in '${location}'; give its bytes in sessionOptions.externalData ([{ path: '${location}', data }])`);
+  const how = `give its bytes in sessionOptions.externalData ([{ path: '${location}', data }])`;
+  throw new DiffusionError(`${source}: its float16 weights are in '${location}'; ${how}`);
 }
 
 /**

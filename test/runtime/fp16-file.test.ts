@@ -108,7 +108,7 @@ describe('float16 model files: precision and train --init (tiny-sd UNet and torc
     assert.ok(d > 0, 'the float16 run computed in float32: it was widened');
   });
 
-  it("the web entry's loadModel widens it on wasm (auto), its float16 weights from sessionOptions.externalData; without them, one line names the file", async () => {
+  it("the web entry's loadModel widens it on wasm (auto), float16 weights from sessionOptions.externalData; else one line names the file", async () => {
     const bytes = fs.readFileSync(file('unet-fp16.onnx'));
     const data = new Uint8Array(fs.readFileSync(file('unet-fp16.onnx.data')));
     const web = await loadWebModel(bytes, { numThreads: 1, config: BARE, sessionOptions: { externalData: [{ path: 'unet-fp16.onnx.data', data }] } });
@@ -119,7 +119,8 @@ describe('float16 model files: precision and train --init (tiny-sd UNet and torc
     const d = maxAbsDiff(await step0(web), widened);
     assert.ok(d <= 1e-5 * maxAbs(widened), `${d}`);
     await assert.rejects(loadWebModel(bytes, { numThreads: 1, config: BARE, precision: 'float32' }), (e: Error) => e instanceof DiffusionError
-      && e.message === "model: its float16 weights are in 'unet-fp16.onnx.data'; give its bytes in sessionOptions.externalData ([{ path: 'unet-fp16.onnx.data', data }])");
+      && e.message === "model: its float16 weights are in 'unet-fp16.onnx.data'; "
+        + "give its bytes in sessionOptions.externalData ([{ path: 'unet-fp16.onnx.data', data }])");
   });
 
   it('widens model bytes (no path) too, and pipeline(file, { precision }) samples what the rounded file samples', async () => {
@@ -163,36 +164,31 @@ describe('float16 model files: precision and train --init (tiny-sd UNet and torc
     assert.match(bad.stderr, /--precision needs --model/);
   });
 
-  it('a float32 UNet (external weights) with only its timestep float16: auto leaves it as it is; its float32 upcast moves the weights with it', async () => {
-    const m = readModelFiles(fixture('tiny-sd/unet/model.onnx'));
-    // timestep float16 [N], Cast to the float32 the graph computes with
-    for (const n of m.graph.nodes) n.inputs = n.inputs.map((v) => (v === 'timestep' ? 'timestep_f32' : v));
-    m.graph.inputs = m.graph.inputs.map((v) => (v.name === 'timestep' ? { ...v, dtype: 'float16' } : v));
-    m.graph.nodes.unshift({ name: 'ts_cast', opType: 'Cast', domain: '', inputs: ['timestep'], outputs: ['timestep_f32'], attrs: { to: { type: 'int', value: 1 } } });
-    encodeModelToFiles(m, file('unet-ts16.onnx'), { externalData: true, location: 'unet-ts16.onnx.data' });
-    const asIs = await open('unet-ts16.onnx');
-    assert.equal(asIs.io.declared[asIs.io.timestep].dtype, 'float16');
-    const want = await step0(asIs);
-    // the folder path's upcast (precision float32 on a mixed folder): a session from bytes, not beside unet-ts16.onnx.data
-    const latents = ref('latents_init');
-    const x = new Float32Array(2 * latents.length);
-    x.set(latents, 0);
-    x.set(latents, latents.length);
-    const feeds = {
-      sample: new ort.Tensor('float32', x, [2, 4, 16, 16]), timestep: new ort.Tensor('float32', Float32Array.from([751, 751]), [2]),
-      encoder_hidden_states: new ort.Tensor('float32', ref('encoder_hidden_states'), [2, 77, 32]),
-    };
-    const inline = (await float32Session(file('unet-ts16.onnx'), undefined, { intraOpNumThreads: 2 }))!;
+  it('a float32 model (external weights) with only its sample input float16: auto leaves it as it is; its float32 upcast moves the weights along', async () => {
+    const m = readModelFiles(TORCH.onnx);
+    // x float16, Cast to the float32 the graph computes with
+    for (const n of m.graph.nodes) n.inputs = n.inputs.map((v) => (v === 'x' ? 'x_f32' : v));
+    m.graph.inputs = m.graph.inputs.map((v) => (v.name === 'x' ? { ...v, dtype: 'float16' } : v));
+    m.graph.nodes.unshift({ name: 'x_cast', opType: 'Cast', domain: '', inputs: ['x'], outputs: ['x_f32'], attrs: { to: { type: 'int', value: 1 } } });
+    encodeModelToFiles(m, file('torch-x16.onnx'), { externalData: true, location: 'torch-x16.onnx.data' });
+    const asIs = await open('torch-x16.onnx', { config: TORCH.json });
+    assert.equal(asIs.io.declared[asIs.io.sample].dtype, 'float16');
+    // values exact in float16, so that the float16 feed and the widened float32 one carry the same numbers
+    const x = Float32Array.from({ length: 2 * 256 }, (_, k) => ((k * 37) % 64) / 32 - 1);
+    const want = await asIs.run(x, Int32Array.from([10, 900]));
+    const feeds = { x: new ort.Tensor('float32', x, [2, 1, 16, 16]), t: new ort.Tensor('int64', BigInt64Array.from([10n, 900n]), [2]) };
+    // the folder path's upcast (precision float32 on a mixed folder): a session from bytes, not beside torch-x16.onnx.data
+    const inline = (await float32Session(file('torch-x16.onnx'), undefined, { intraOpNumThreads: 2 }))!;
     try {
-      assert.deepEqual((await inline.run(feeds)).out_sample.data, want);
+      assert.deepEqual((await inline.run(feeds)).out.data, want);
     } finally {
       await inline.release();
     }
     // past the inline limit (0 here), they stream into the temporary weights.pb with the widened ones
-    const streamed = upcastModelFile(file('unet-ts16.onnx'), undefined, 0)!;
+    const streamed = upcastModelFile(file('torch-x16.onnx'), undefined, 0)!;
     try {
       const session = await ort.InferenceSession.create(streamed.file!, { intraOpNumThreads: 2 });
-      assert.deepEqual((await session.run(feeds)).out_sample.data, want);
+      assert.deepEqual((await session.run(feeds)).out.data, want);
       await session.release();
     } finally {
       fs.rmSync(streamed.dir!, { recursive: true, force: true });

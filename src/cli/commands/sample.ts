@@ -272,7 +272,9 @@ export function checkArgs(args: SampleArgs): void {
   if (args.process !== undefined) checkExtension('process', args.process, PROCESS_EXTS);
   if (args['process-steps'] !== undefined && args.process === undefined) throw new DiffusionError('--process-steps needs --process FILE');
   if (args.config !== undefined && args.model === undefined) throw new DiffusionError('--config needs --model');
-  if (args.precision !== undefined && args.model === undefined) throw new DiffusionError('--precision needs --model (a float16 model file or Stable Diffusion folder)');
+  if (args.precision !== undefined && args.model === undefined) {
+    throw new DiffusionError('--precision needs --model (a float16 model file or Stable Diffusion folder)');
+  }
 }
 
 // ---- generators ----
@@ -300,7 +302,8 @@ function checkSampleMemory(args: SampleArgs, config: ModelConfig, source: string
 export async function sampleFromModel(args: SampleArgs, loaded?: SamplerModel & { dispose(): Promise<void> }): Promise<SampleOutcome> {
   if (loaded === undefined && args.model === undefined) throw new DiffusionError('give --model, --pipeline or --ensemble');
   const model = loaded ?? await loadModel(args.model!, {
-    config: args.config, lora: args.lora, device: args.device as Device, deviceId: args['device-id'], threads: args.threads, precision: args.precision as Precision | undefined,
+    config: args.config, lora: args.lora, device: args.device as Device, deviceId: args['device-id'], threads: args.threads,
+    precision: args.precision as Precision | undefined,
   });
   try {
     const config = model.config;
