@@ -60,7 +60,9 @@ export async function pipeline(model: NodeModelSource | DiffusionModel, options:
   // A source is a path, URL or bytes; anything else is a loaded model, also one that the other
   // build (require vs import) loaded, which `instanceof DiffusionModel` would not recognise.
   const owned = typeof source === 'string' || source instanceof URL || source instanceof Uint8Array || source instanceof ArrayBuffer;
-  if (!owned && load.precision !== undefined) throw new OptionError('precision', 'applies when pipeline() loads the model; pass it to loadModel for a model loaded already');
+  if (!owned && load.precision !== undefined) {
+    throw new OptionError('precision', 'applies when pipeline() loads the model; pass it to loadModel for a model loaded already');
+  }
   const m = owned ? await loadModel(source, load) : source;
   const gen = imagePipeline(m, owned ? () => disposeModel(m) : async () => {});
   const { channels, size } = m.config.image;
