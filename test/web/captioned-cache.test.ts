@@ -1,0 +1,161 @@
+/**
+ * The page's IndexedDB cache of caption encodings (src/web/encoding-cache.ts) in headless
+ * Chromium, on the served tiny-sd fixture and eight captioned pictures: reuse gives bit-identical
+ * runs, a changed caption, resolution or model re-encodes exactly what it must, clearing works, and
+ * a browser without IndexedDB trains without a cache after a warning. Each test has its own
+ * browser profile (launchChromium makes a fresh --user-data-dir), so no test sees another's cache.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Page } from 'playwright-core';
+import { makeCaptionedPictures } from '../../tools/web/bench-captioned';
+import { launchChromium, type Browser } from '../../tools/web/browser';
+import { buildWeb } from '../../tools/web/build';
+import { serveStatic, type StaticServer } from '../../tools/web/serve';
+import { fixture } from '../helpers/paths';
+
+const DIR = fixture('tiny-sd');
+const RUN = { lora: 4, resolution: 32, steps: 3, batch: 2, lr: 1e-2, warmup: 0, condDropout: 0.1, seed: 3, numThreads: 1 };
+const NAMES = Array.from({ length: 8 }, (_, k) => [`p${k}.png`, `p${k}.txt`]).flat();
+
+/**
+ * Runs `body` in a new page of `browser` with `lib` (the bundle), `files(dir, names, edits)` (File
+ * objects from fetched bytes, `edits` replacing some files' text) and `run(url, data, options)` in
+ * scope: `run` makes a trainer, fits it, and returns its losses, encodings and onEncode's last report.
+ */
+async function inPage<T>(browser: Browser, server: StaticServer, body: string): Promise<T> {
+  const page: Page = await browser.context.newPage();
+  try {
+    await page.goto(`${server.url}tiny-sd/model_index.json`);
+    return await page.evaluate(`(async () => {
+      const lib = await import(new URL('/onnx-diffusion.mjs', location.href).href);
+      const files = (dir, names, edits = {}) => Promise.all(names.map(async (n) =>
+        new File([n in edits ? edits[n] : await (await fetch(dir + n)).arrayBuffer()], n)));
+      const run = async (url, data, o = {}) => {
+        let last;
+        const warnings = [];
+        const t = await lib.createTrainer(url, { data, ...${JSON.stringify(RUN)}, onEncode: (p) => { last = p; }, onWarning: (m) => warnings.push(m), ...o });
+        const losses = (await t.fit()).losses;
+        const out = { losses, encodings: t.encodings, last, warnings, latents: Array.from(t.encoded.latents), embeddings: Array.from(t.encoded.embeddings) };
+        await t.dispose();
+        return out;
+      };
+      ${body}
+    })()`) as T;
+  } finally {
+    await page.close();
+  }
+}
+
+interface Run {
+  losses: number[];
+  encodings: { encoded: number; reused: number };
+  last: { done: number; total: number; reused: number };
+  warnings: string[];
+  latents: number[];
+  embeddings: number[];
+}
+
+describe('web: the IndexedDB cache of caption encodings (headless Chromium)', function () {
+  this.timeout(120_000);
+  let dir: string;
+  let server: StaticServer;
+  let browser: Browser | undefined;
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sd-cache-web-'));
+    const site = path.join(dir, 'site');
+    await buildWeb({ outDir: site, webgpu: false });
+    fs.symlinkSync(DIR, path.join(site, 'tiny-sd'));
+    fs.symlinkSync(DIR, path.join(site, 'tiny-sd-again'));
+    // The same folder with other vae_encoder/model.onnx bytes at its URL: a doc_string (ModelProto
+    // field 6) appended, which a protobuf reader takes as the last value of that field; the graph is unchanged.
+    const other = path.join(site, 'tiny-sd-edited');
+    fs.cpSync(DIR, other, { recursive: true, dereference: true });
+    const vae = path.join(other, 'vae_encoder', 'model.onnx');
+    fs.writeFileSync(vae, Buffer.concat([fs.readFileSync(vae), Buffer.from([0x32, 0x01, 0x78])]));
+    await makeCaptionedPictures(path.join(site, 'pics'));
+    server = await serveStatic({ dir: site });
+  });
+
+  beforeEach(async () => { browser = await launchChromium(); });
+  afterEach(async () => { await browser?.close(); browser = undefined; });
+
+  after(async () => {
+    await server?.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a second trainer, in a reopened page, encodes 0 pictures and trains bit for bit as the first and as a run without the cache', async () => {
+    const first = await inPage<Run[]>(browser!, server, `return [await run('/tiny-sd/', '/pics/'), await run('/tiny-sd/', '/pics/', { cache: true })];`);
+    // A new page of the same profile: what reopening the page finds.
+    const [second] = await inPage<Run[]>(browser!, server, `return [await run('/tiny-sd/', '/pics/', { cache: true })];`);
+    const [plain, cached] = first;
+    assert.deepEqual(plain.encodings, { encoded: 8, reused: 0 });
+    assert.deepEqual(cached.encodings, { encoded: 8, reused: 0 });
+    assert.deepEqual(second.encodings, { encoded: 0, reused: 8 });
+    assert.deepEqual(second.last, { done: 8, total: 8, file: 'p7.png', reused: 8 });
+    assert.deepEqual(second.latents, plain.latents);
+    assert.deepEqual(second.embeddings, plain.embeddings);
+    assert.equal(second.losses.length, RUN.steps);
+    assert.deepEqual(cached.losses, plain.losses);
+    assert.deepEqual(second.losses, plain.losses);
+    for (const r of [plain, cached, second]) assert.deepEqual(r.warnings, []);
+  });
+
+  it('a changed caption re-encodes that item alone (dropped files find the folder URL\'s encodings); another resolution re-encodes all', async () => {
+    const res = await inPage<Record<string, Run>>(browser!, server, `
+      const url = await run('/tiny-sd/', '/pics/', { cache: true });
+      const dropped = await run('/tiny-sd/', await files('/pics/', ${JSON.stringify(NAMES)}), { cache: true });
+      const changed = await run('/tiny-sd/', await files('/pics/', ${JSON.stringify(NAMES)}, { 'p3.txt': 'a green triangle' }), { cache: true });
+      const fresh = await run('/tiny-sd/', await files('/pics/', ${JSON.stringify(NAMES)}, { 'p3.txt': 'a green triangle' }));
+      const small = await run('/tiny-sd/', '/pics/', { cache: true, resolution: 16 });
+      return { url, dropped, changed, fresh, small };
+    `);
+    assert.deepEqual(res.url.encodings, { encoded: 8, reused: 0 });
+    assert.deepEqual(res.dropped.encodings, { encoded: 0, reused: 8 });
+    assert.deepEqual(res.dropped.losses, res.url.losses);
+    assert.deepEqual(res.changed.encodings, { encoded: 1, reused: 7 });
+    // The changed caption's embedding is the text encoder's, as a run without the cache computes it.
+    assert.deepEqual(res.changed.embeddings, res.fresh.embeddings);
+    assert.deepEqual(res.changed.losses, res.fresh.losses);
+    assert.notDeepEqual(res.changed.embeddings, res.url.embeddings);
+    assert.deepEqual(res.small.encodings, { encoded: 8, reused: 0 });
+    assert.notEqual(res.small.latents.length, res.url.latents.length);
+  });
+
+  it('another folder URL or other encoder bytes re-encode all; named caches are apart; clearEncodingCache empties one; a bad cache option is refused', async () => {
+    const res = await inPage<Record<string, Run | string>>(browser!, server, `
+      const first = await run('/tiny-sd/', '/pics/', { cache: true });
+      const again = await run('/tiny-sd-again/', '/pics/', { cache: true });
+      const edited = await run('/tiny-sd-edited/', '/pics/', { cache: true });
+      const named = await run('/tiny-sd/', '/pics/', { cache: 'mine' });
+      const namedAgain = await run('/tiny-sd/', '/pics/', { cache: 'mine' });
+      await lib.clearEncodingCache();
+      const cleared = await run('/tiny-sd/', '/pics/', { cache: true });
+      await lib.clearEncodingCache('mine');
+      const namedCleared = await run('/tiny-sd/', '/pics/', { cache: 'mine' });
+      const bad = await lib.createTrainer('/tiny-sd/', { data: '/pics/', cache: '' }).then(() => 'no error', (e) => e.message);
+      return { first, again, edited, named, namedAgain, cleared, namedCleared, bad };
+    `);
+    const enc = (k: string) => (res[k] as Run).encodings;
+    assert.deepEqual(enc('first'), { encoded: 8, reused: 0 });
+    assert.deepEqual(enc('again'), { encoded: 8, reused: 0 });
+    assert.deepEqual(enc('edited'), { encoded: 8, reused: 0 });
+    assert.deepEqual(enc('named'), { encoded: 8, reused: 0 });
+    assert.deepEqual(enc('namedAgain'), { encoded: 0, reused: 8 });
+    assert.deepEqual(enc('cleared'), { encoded: 8, reused: 0 });
+    assert.deepEqual(enc('namedCleared'), { encoded: 8, reused: 0 });
+    assert.equal(res.bad, 'cache expected true, false or a cache name (a non-empty string), got ""');
+  });
+
+  it('a page without IndexedDB trains without the cache after one warning', async () => {
+    await browser!.context.addInitScript('delete globalThis.indexedDB;');
+    const [r] = await inPage<Run[]>(browser!, server, `return [await run('/tiny-sd/', '/pics/', { cache: true })];`);
+    assert.deepEqual(r.encodings, { encoded: 8, reused: 0 });
+    assert.deepEqual(r.warnings, ['cache: this browser has no IndexedDB; encoding without a cache']);
+    assert.equal(r.losses.length, RUN.steps);
+  });
+});
