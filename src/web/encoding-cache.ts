@@ -168,7 +168,8 @@ export async function openEncodingCache(
           if (!empty) s.put(enc.empty, emptyKey);
           await done(w);
         } catch (e) {
-          warn(`cache: the encodings could not be stored in IndexedDB ${db} (${(e as Error).name}: ${(e as Error).message}); the run goes on without them`);
+          const { name: kind, message } = e as Error;
+          warn(`cache: the encodings could not be stored in IndexedDB ${db} (${kind}${message ? `: ${message}` : ''}); the run goes on without them`);
         } finally {
           conn.close();
         }

@@ -25,10 +25,11 @@ const NAMES = Array.from({ length: 8 }, (_, k) => [`p${k}.png`, `p${k}.txt`]).fl
  * objects from fetched bytes, `edits` replacing some files' text) and `run(url, data, options)` in
  * scope: `run` makes a trainer, fits it (unless `fit: false`), and returns its losses, encodings and onEncode's last report.
  */
-async function inPage<T>(browser: Browser, server: StaticServer, body: string): Promise<T> {
+async function inPage<T>(browser: Browser, server: StaticServer, body: string, setup?: (page: Page) => Promise<void>): Promise<T> {
   const page: Page = await browser.context.newPage();
   try {
     await page.goto(`${server.url}tiny-sd/model_index.json`);
+    await setup?.(page);
     return await page.evaluate(`(async () => {
       const lib = await import(new URL('/onnx-diffusion.mjs', location.href).href);
       const files = (dir, names, edits = {}) => Promise.all(names.map(async (n) =>
@@ -114,7 +115,7 @@ describe('web: the IndexedDB cache of caption encodings (headless Chromium)', fu
     for (const r of [first, second, changed, small]) assert.deepEqual(r.warnings, []);
   });
 
-  it('other encoder bytes at the URL re-encode all; named caches are apart; clearEncodingCache empties one; without IndexedDB a warning; a bad option is refused', async () => {
+  it('other encoder bytes at the URL re-encode all; named caches are apart; clearEncodingCache empties one; without IndexedDB or over quota a warning; a bad option is refused', async () => {
     const res = await inPage<Record<string, Run | string>>(browser!, server, `
       const o = { cache: true, fit: false };
       const first = await run('/tiny-sd/', '/pics/', o);
@@ -139,5 +140,18 @@ describe('web: the IndexedDB cache of caption encodings (headless Chromium)', fu
     for (const k of ['first', 'edited', 'named', 'cleared', 'namedKept']) assert.deepEqual((res[k] as Run).warnings, [], k);
     assert.deepEqual((res.none as Run).warnings, ['cache: this browser has no IndexedDB; encoding without a cache']);
     assert.equal(res.bad, 'cache expected true, false or a cache name (a non-empty string), got ""');
+    // The origin's quota set to 1 byte (Chromium's DevTools protocol; what a full disk gives): the encodings cannot be stored,
+    // one warning, and the run trains.
+    const full = await inPage<Run[]>(browser!, server, `return [await run('/tiny-sd/', '/pics/', { cache: 'full' })];`,
+      async (page) => {
+        const cdp = await browser!.context.newCDPSession(page);
+        await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(server.url).origin, quotaSize: 1 });
+      });
+    for (const r of full) {
+      assert.deepEqual(r.encodings, { encoded: 8, reused: 0 });
+      assert.equal(r.warnings.length, 1, r.warnings.join('; '));
+      assert.match(r.warnings[0], /^cache: the encodings could not be stored in IndexedDB onnx-diffusion-encodings:full \(QuotaExceededError(: .+)?\); the run goes on without them$/);
+    }
+    assert.equal(full[0].losses.length, RUN.steps);
   });
 });
