@@ -66,18 +66,37 @@ export async function clearEncodingCache(name?: string): Promise<void> {
 }
 
 /**
- * A folder whose encoder files are fetched once and hashed: `identity()` gives the model key's
- * parts, and the sessions are made from the same bytes. `forget()` drops the bytes.
+ * A folder whose encoder files are hashed as they are fetched: `identity()` gives the model key's
+ * parts. A file's bytes are kept only until its session is made (the VAE encoder's are fetched
+ * early when `identity()` needs them, and handed to its session then), so nothing is fetched
+ * twice and the text encoder's bytes (492 MB at SD-1.5 size) are not held while encoding;
+ * `release()` lets go of the VAE encoder's when every item came from the cache (no session made).
  */
-export function hashingFolder(folder: FolderAccess, base: string): FolderAccess & { identity(): Promise<string[]>; forget(): void } {
-  const fetched = new Map<string, Promise<Uint8Array>>();
+export function hashingFolder(folder: FolderAccess, base: string): FolderAccess & { identity(): Promise<string[]>; release(): void } {
+  const isEncoder = (rel: string) => (ENCODER_FILES as readonly string[]).includes(rel);
+  const kept = new Map<string, Promise<Uint8Array>>();
+  const digests = new Map<string, Promise<string>>();
+  const externals = new Map<string, string[]>();
   const bytes = (rel: string): Promise<Uint8Array> => {
-    if (!(ENCODER_FILES as readonly string[]).includes(rel)) return folder.bytes(rel);
-    let b = fetched.get(rel);
-    if (!b) fetched.set(rel, b = folder.bytes(rel));
+    if (!isEncoder(rel)) return folder.bytes(rel);
+    let b = kept.get(rel);
+    if (!b) {
+      kept.set(rel, b = folder.bytes(rel));
+      const got = b;
+      digests.set(rel, got.then((m) => {
+        externals.set(rel, externalDataFiles(m, new URL(rel, base).href));
+        return sha256(m);
+      }));
+    }
     return b;
   };
-  const given = async (rel: string, b?: Uint8Array) => b ?? ((ENCODER_FILES as readonly string[]).includes(rel) ? bytes(rel) : undefined);
+  /** The bytes a session of `rel` is made from: the given ones, or an encoder file's (fetched and hashed), then let go. */
+  const given = async (rel: string, b?: Uint8Array): Promise<Uint8Array | undefined> => {
+    if (!isEncoder(rel)) return b;
+    const fetched = await bytes(rel);
+    kept.delete(rel);
+    return b ?? fetched;
+  };
   const f32 = folder.float32Session;
   return {
     source: folder.source,
@@ -88,10 +107,10 @@ export function hashingFolder(folder: FolderAccess, base: string): FolderAccess 
     async identity() {
       const parts = [base];
       for (const rel of ENCODER_FILES) {
-        const model = await bytes(rel);
-        parts.push(`${rel} sha256:${await sha256(model)}`);
+        if (!digests.has(rel)) await bytes(rel);
+        parts.push(`${rel} sha256:${await digests.get(rel)!}`);
         const url = new URL(rel, base).href;
-        for (const p of externalDataFiles(model, url)) {
+        for (const p of externals.get(rel) ?? []) {
           const res = await fetch(new URL(p, url).href, { method: 'HEAD' });
           const h = (k: string) => res.headers.get(k) ?? '';
           parts.push(`${p} etag:${h('etag')} modified:${h('last-modified')} length:${h('content-length')}`);
@@ -99,7 +118,7 @@ export function hashingFolder(folder: FolderAccess, base: string): FolderAccess 
       }
       return parts;
     },
-    forget() { fetched.clear(); },
+    release() { kept.clear(); },
   };
 }
 

@@ -161,7 +161,10 @@ export async function createSdTrainer(url: string | URL, options: SdTrainerOptio
   const batch = positiveInteger('batch', options.batch ?? Math.min(DEFAULT_BATCH, n));
   if (batch > n) throw new OptionError('batch', `${batch}: larger than the data set ${set.name} (${n} pictures)`);
   const { ort, sessionOptions } = await openRuntime(options);
-  const folder = hashingFolder(webFolder(base, sessionOptions, ort), base);
+  const plainFolder = webFolder(base, sessionOptions, ort);
+  // Hashing the encoder files only when a cache is asked for (about 630 MB at SD-1.5 size).
+  const hashing = cache ? hashingFolder(plainFolder, base) : undefined;
+  const folder = hashing ?? plainFolder;
   const unet = upcastModel(await readFolderModel(folder, 'unet/model.onnx')); // a float16 UNet trains its float32 copy, as in Node
   const source = `${folder.source}/unet/model.onnx`;
   const sd = await openStableDiffusion(withUnopenedUnet(folder, unet), ort as unknown as SdOrt);
@@ -169,13 +172,13 @@ export async function createSdTrainer(url: string | URL, options: SdTrainerOptio
     const resolution = resolutionOf(sd, options);
     checkCaptionLengths(sd, set.items, (it) => set.captionSource(it));
     const store = cache ? await openEncodingCache(
-      typeof cache === 'string' ? cache : undefined, () => folder.identity(), sd, set, resolution,
+      typeof cache === 'string' ? cache : undefined, () => hashing!.identity(), sd, set, resolution,
       options.onWarning ?? ((m) => console.warn(m)),
     ) : undefined;
     let reused = 0;
     const onEncode = (p: EncodeProgress) => { reused = p.reused; options.onEncode?.(p); };
     const enc = await encodeCaptions(sd, set.items, resolution, (it) => captionedPixels(set, it, resolution), onEncode, store?.reuse);
-    folder.forget();
+    hashing?.release();
     await store?.save(enc);
     const config = captionedUnetConfig(enc, diffusionConfigFromScheduler(sd.parts.schedulerConfig, sd.parts.schedulerSource));
     const plain = setupFromModel(unet, source, config, { configName: `${sd.parts.source} config`, batch });

@@ -70,12 +70,8 @@ describe('web: the IndexedDB cache of caption encodings (headless Chromium)', fu
     const site = path.join(dir, 'site');
     await buildWeb({ outDir: site, webgpu: false });
     fs.symlinkSync(DIR, path.join(site, 'tiny-sd'));
-    // The same folder with other vae_encoder/model.onnx bytes at its URL: a doc_string (ModelProto
-    // field 6) appended, which a protobuf reader takes as the last value of that field; the graph is unchanged.
-    const other = path.join(site, 'tiny-sd-edited');
-    fs.cpSync(DIR, other, { recursive: true, dereference: true });
-    const vae = path.join(other, 'vae_encoder', 'model.onnx');
-    fs.writeFileSync(vae, Buffer.concat([fs.readFileSync(vae), Buffer.from([0x32, 0x01, 0x78])]));
+    // A copy whose vae_encoder/model.onnx a test replaces at the same URL.
+    fs.cpSync(DIR, path.join(site, 'tiny-sd-copy'), { recursive: true, dereference: true });
     await makeCaptionedPictures(path.join(site, 'pics'));
     server = await serveStatic({ dir: site });
   });
@@ -115,11 +111,15 @@ describe('web: the IndexedDB cache of caption encodings (headless Chromium)', fu
     for (const r of [first, second, changed, small]) assert.deepEqual(r.warnings, []);
   });
 
-  it('other encoder bytes at the URL re-encode all; named caches are apart; clearEncodingCache empties one; without IndexedDB or over quota a warning; a bad option is refused', async () => {
-    const res = await inPage<Record<string, Run | string>>(browser!, server, `
-      const o = { cache: true, fit: false };
-      const first = await run('/tiny-sd/', '/pics/', o);
-      const edited = await run('/tiny-sd-edited/', '/pics/', o);
+  it('other encoder bytes at the same URL re-encode all; named caches are apart; clearEncodingCache empties one; without IndexedDB or over quota a warning; a bad option is refused', async () => {
+    const o = `const o = { cache: true, fit: false };`;
+    const before = await inPage<Run[]>(browser!, server, `${o} return [await run('/tiny-sd-copy/', '/pics/', o), await run('/tiny-sd/', '/pics/', o)];`);
+    // Other bytes at the same URL (the static server sends no ETag): a doc_string (ModelProto field 6) appended,
+    // which a protobuf reader takes as that field's last value; the graph, and so every latent, is unchanged.
+    const vae = path.join(dir, 'site', 'tiny-sd-copy', 'vae_encoder', 'model.onnx');
+    fs.writeFileSync(vae, Buffer.concat([fs.readFileSync(vae), Buffer.from([0x32, 0x01, 0x78])]));
+    const res = await inPage<Record<string, Run | string>>(browser!, server, `${o}
+      const edited = await run('/tiny-sd-copy/', '/pics/', o);
       const named = await run('/tiny-sd/', '/pics/', { ...o, cache: 'mine' });
       await lib.clearEncodingCache();
       const cleared = await run('/tiny-sd/', '/pics/', o);
@@ -128,16 +128,20 @@ describe('web: the IndexedDB cache of caption encodings (headless Chromium)', fu
       delete globalThis.indexedDB;
       const none = await run('/tiny-sd/', '/pics/', o);
       const bad = await lib.createTrainer('/tiny-sd/', { data: '/pics/', cache: '' }).then(() => 'no error', (e) => e.message);
-      return { first, edited, named, cleared, namedKept, none, bad };
+      return { edited, named, cleared, namedKept, none, bad };
     `);
+    res.copy = before[0];
+    res.first = before[1];
     const enc = (k: string) => (res[k] as Run).encodings;
+    assert.deepEqual(enc('copy'), { encoded: 8, reused: 0 });
     assert.deepEqual(enc('first'), { encoded: 8, reused: 0 });
     assert.deepEqual(enc('edited'), { encoded: 8, reused: 0 });
+    assert.deepEqual((res.edited as Run).latents, (res.copy as Run).latents);
     assert.deepEqual(enc('named'), { encoded: 8, reused: 0 });
     assert.deepEqual(enc('cleared'), { encoded: 8, reused: 0 });
     assert.deepEqual(enc('namedKept'), { encoded: 0, reused: 8 });
     assert.deepEqual(enc('none'), { encoded: 8, reused: 0 });
-    for (const k of ['first', 'edited', 'named', 'cleared', 'namedKept']) assert.deepEqual((res[k] as Run).warnings, [], k);
+    for (const k of ['copy', 'first', 'edited', 'named', 'cleared', 'namedKept']) assert.deepEqual((res[k] as Run).warnings, [], k);
     assert.deepEqual((res.none as Run).warnings, ['cache: this browser has no IndexedDB; encoding without a cache']);
     assert.equal(res.bad, 'cache expected true, false or a cache name (a non-empty string), got ""');
     // The origin's quota set to 1 byte (Chromium's DevTools protocol; what a full disk gives): the encodings cannot be stored,
