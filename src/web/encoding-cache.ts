@@ -26,7 +26,7 @@ import { externalDataFiles } from './sd';
 
 const DB_PREFIX = 'onnx-diffusion-encodings';
 const STORE = 'encodings';
-/** The encoder files whose bytes decide the encodings. */
+/** The encoder files whose bytes decide the encodings. @internal */
 export const ENCODER_FILES = ['text_encoder/model.onnx', 'vae_encoder/model.onnx'] as const;
 
 /** The IndexedDB database of a cache name: `cache: true` uses the default one. */
@@ -66,6 +66,7 @@ export async function clearEncodingCache(name?: string): Promise<void> {
 }
 
 /**
+ * @internal
  * A folder whose encoder files are hashed as they are fetched: `identity()` gives the model key's
  * parts. A file's bytes are kept only until its session is made (the VAE encoder's are fetched
  * early when `identity()` needs them, and handed to its session then), so nothing is fetched
@@ -124,7 +125,7 @@ export function hashingFolder(folder: FolderAccess, base: string): FolderAccess 
 
 interface ItemRecord { latent: Float32Array; latentDims: number[]; embedding: Float32Array; embeddingDims: number[] }
 
-/** An opened cache for one model and resolution: what it holds for a set, and a store for what was encoded. */
+/** An opened cache for one model and resolution: what it holds for a set, and a store for what was encoded. @internal */
 export interface EncodingCache {
   reuse: EncodingReuse;
   /** Stores the encodings of the items that were not reused (and the empty prompt's); warns and goes on when it cannot. */
@@ -132,6 +133,7 @@ export interface EncodingCache {
 }
 
 /**
+ * @internal
  * Opens the cache `name` and looks up every item of `set` for this model (`identity`, from
  * hashingFolder) at `resolution`. Undefined (after a warning) when the browser cannot keep one.
  */
