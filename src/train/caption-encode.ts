@@ -26,6 +26,22 @@ export interface EncodeProgress {
   done: number;
   total: number;
   file: string;
+  /** Of the `done` items, how many came from a cache instead of the encoders (the page's IndexedDB cache; 0 in Node, whose cache is all or nothing). */
+  reused: number;
+}
+
+/** One item's encodings kept from an earlier run: its latent [C, h, w] and caption embedding [L, D]. */
+export interface ItemEncoding {
+  latent: Float32Array;
+  latentDims: number[];
+  embedding: Float32Array;
+  embeddingDims: number[];
+}
+
+/** Encodings a caller already has: `item(i)` for item i (undefined: encode it), `empty` for the empty prompt. */
+export interface EncodingReuse {
+  item(i: number): ItemEncoding | undefined;
+  empty?: Float32Array;
 }
 
 /** The UNet's conditioning input in a diffusers export. */
@@ -54,13 +70,19 @@ export function checkCaptionLengths(sd: StableDiffusion, items: readonly Caption
  */
 export async function encodeCaptions(
   sd: StableDiffusion, items: CaptionedItem[], resolution: number, pixels: (it: CaptionedItem) => Promise<Float32Array>,
-  onEncode?: (p: EncodeProgress) => void,
+  onEncode?: (p: EncodeProgress) => void, reuse?: EncodingReuse,
 ): Promise<EncodedCaptions> {
   const n = items.length;
   let out: EncodedCaptions | undefined;
+  let reused = 0;
   for (let i = 0; i < n; i++) {
-    const lat = await sd.encodeImages(await pixels(items[i]), 1, resolution, resolution);
-    const emb = await sd.encodePrompt(items[i].caption);
+    const kept = reuse?.item(i);
+    if (kept) reused++;
+    const lat = kept ? { data: kept.latent, dims: [1, ...kept.latentDims] } : await sd.encodeImages(await pixels(items[i]), 1, resolution, resolution);
+    const emb = kept ? { embeddings: kept.embedding, dims: [1, ...kept.embeddingDims] } : await sd.encodePrompt(items[i].caption);
+    if (out && (lat.data.length * n !== out.latents.length || emb.embeddings.length * n !== out.embeddings.length)) {
+      throw new DiffusionError(`${sd.parts.source}: the encodings of ${items[i].file} differ in size from the first picture's`);
+    }
     if (!out) {
       const latentDims = [...lat.dims.slice(1)];
       if (latentDims[1] !== latentDims[2]) {
@@ -73,10 +95,10 @@ export async function encodeCaptions(
     }
     out.latents.set(lat.data, i * lat.data.length);
     out.embeddings.set(emb.embeddings, i * emb.embeddings.length);
-    onEncode?.({ done: i + 1, total: n, file: items[i].file });
+    onEncode?.({ done: i + 1, total: n, file: items[i].file, reused });
   }
   if (!out) throw new DiffusionError(`${sd.parts.source}: no captioned pictures to encode`);
-  out.empty = (await sd.encodePrompt('')).embeddings;
+  out.empty = reuse?.empty ?? (await sd.encodePrompt('')).embeddings;
   return out;
 }
 

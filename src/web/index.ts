@@ -139,3 +139,4 @@ export function createTrainer(model: ModelSource, config?: unknown, options?: Mo
   if (isFolderUrl(model)) return createSdTrainer(model, config as SdTrainerOptions);
   return createModelTrainer(model, config, options);
 }
+export { clearEncodingCache } from './encoding-cache';

@@ -4,7 +4,8 @@
  * captions:FOLDER [--lora R]` in a tab. The same steps as Node (train/captioned.ts):
  *   1. the pictures and captions listed and checked (web/captioned-data.ts, the rules of captions:DIR);
  *   2. each picture through the VAE encoder and each caption through the text encoder once, in
- *      memory (train/caption-encode.ts, the code Node's caption cache runs);
+ *      memory (train/caption-encode.ts, the code Node's caption cache runs), and with `cache` kept in
+ *      IndexedDB for the next trainer on the same pictures (web/encoding-cache.ts);
  *   3. the UNet, read with its weights by URL, set up from the same config (train/setup-from-model.ts),
  *      LoRA inserted by the same applyLora, and trained by the page Trainer: the one TrainingRun over
  *      the one step-graph builder, caption dropout feeding the empty prompt's embedding.
@@ -30,6 +31,7 @@ import { captionedPixels, type CaptionedSource, listCaptionedData } from './capt
 import { type OrtWeb, openRuntime } from './runtime';
 import { folderUrl, pipelineWithUnet, readFolderModel, webFolder, type WebStableDiffusionPipeline } from './sd';
 import { upcastModel } from '../onnx/upcast';
+import { hashingFolder, openEncodingCache } from './encoding-cache';
 import { type ExportOptions, type FitOptions, type FitResult, openTrainer, positiveInteger, type Trainer, type TrainStepReport, type WebTrainerOptions } from './trainer';
 
 /** The batch of a captioned run when none is given, as Node's (small: every picture is a full UNet pass). */
@@ -43,8 +45,16 @@ export interface SdTrainerOptions extends Omit<WebTrainerOptions, 'flip' | 'trai
   lora?: number | { rank: number; alpha?: number; targets?: string };
   /** Training size in pixels (default: unet/config.json's sample_size times the VAE's factor). */
   resolution?: number;
-  /** Called after each picture is encoded. */
+  /** Called after each picture is encoded or taken from the cache (`reused` counts those). */
   onEncode?: (p: EncodeProgress) => void;
+  /**
+   * Keep the encodings in IndexedDB and reuse them (web/encoding-cache.ts): `true` for the default
+   * cache, a string for a named one (`clearEncodingCache(name)` deletes it). Default off: a page
+   * decides whether data derived from its users' pictures stays in their browser.
+   */
+  cache?: boolean | string;
+  /** Called with a one-line warning (the cache could not be used); default console.warn. */
+  onWarning?: (message: string) => void;
 }
 
 /** A Stable Diffusion UNet training in the page on encoded captioned pictures. Create it with `createTrainer(folderUrl, options)`. */
@@ -53,7 +63,7 @@ export class SdTrainer {
   constructor(
     private readonly trainer: Trainer, private readonly sd: StableDiffusion, readonly url: string, readonly data: Dataset,
     readonly encoded: EncodedCaptions, private readonly base: Model, private readonly lora: LoraSpec | undefined,
-    private readonly ort: OrtWeb, private readonly options: SdTrainerOptions,
+    private readonly ort: OrtWeb, private readonly options: SdTrainerOptions, private readonly reused: number,
   ) {}
 
   get stepCount(): number { return this.trainer.stepCount; }
@@ -62,6 +72,8 @@ export class SdTrainer {
   get batch(): number { return this.trainer.batch; }
   /** The height and width a `pipeline()` call takes for latents of the trained size (the folder's VAE factor times the latent size). */
   get sampleSize(): number { return this.encoded.latentDims[1] * this.sd.parts.vaeScaleFactor; }
+  /** How many pictures the encoders ran on when the trainer was made, and how many came from the cache. */
+  get encodings(): { encoded: number; reused: number } { return { encoded: this.data.length - this.reused, reused: this.reused }; }
 
   /** One step on the next batch of the encoded pictures (the seeded order Node draws). */
   async step(): Promise<TrainStepReport> {
@@ -137,6 +149,10 @@ export async function createSdTrainer(url: string | URL, options: SdTrainerOptio
     throw new OptionError('data', 'is needed: a folder URL with a metadata.jsonl, or the dropped File objects (pictures with .txt captions)');
   }
   const base = folderUrl(url);
+  const { cache } = options;
+  if (cache !== undefined && typeof cache !== 'boolean' && (typeof cache !== 'string' || cache === '')) {
+    throw new OptionError('cache', `expected true, false or a cache name (a non-empty string), got ${JSON.stringify(cache)}`);
+  }
   const set = await listCaptionedData(options.data);
   // Every picture decodes before a session is made: a bad file is named in a second.
   for (const it of set.items) await captionedPixels(set, it, 8);
@@ -145,20 +161,31 @@ export async function createSdTrainer(url: string | URL, options: SdTrainerOptio
   const batch = positiveInteger('batch', options.batch ?? Math.min(DEFAULT_BATCH, n));
   if (batch > n) throw new OptionError('batch', `${batch}: larger than the data set ${set.name} (${n} pictures)`);
   const { ort, sessionOptions } = await openRuntime(options);
-  const folder = webFolder(base, sessionOptions, ort);
+  const plainFolder = webFolder(base, sessionOptions, ort);
+  // Hashing the encoder files only when a cache is asked for (about 630 MB at SD-1.5 size).
+  const hashing = cache ? hashingFolder(plainFolder, base) : undefined;
+  const folder = hashing ?? plainFolder;
   const unet = upcastModel(await readFolderModel(folder, 'unet/model.onnx')); // a float16 UNet trains its float32 copy, as in Node
   const source = `${folder.source}/unet/model.onnx`;
   const sd = await openStableDiffusion(withUnopenedUnet(folder, unet), ort as unknown as SdOrt);
   try {
     const resolution = resolutionOf(sd, options);
     checkCaptionLengths(sd, set.items, (it) => set.captionSource(it));
-    const enc = await encodeCaptions(sd, set.items, resolution, (it) => captionedPixels(set, it, resolution), options.onEncode);
+    const store = cache ? await openEncodingCache(
+      typeof cache === 'string' ? cache : undefined, () => hashing!.identity(), sd, set, resolution,
+      options.onWarning ?? ((m) => console.warn(m)),
+    ) : undefined;
+    let reused = 0;
+    const onEncode = (p: EncodeProgress) => { reused = p.reused; options.onEncode?.(p); };
+    const enc = await encodeCaptions(sd, set.items, resolution, (it) => captionedPixels(set, it, resolution), onEncode, store?.reuse);
+    hashing?.release();
+    await store?.save(enc);
     const config = captionedUnetConfig(enc, diffusionConfigFromScheduler(sd.parts.schedulerConfig, sd.parts.schedulerSource));
     const plain = setupFromModel(unet, source, config, { configName: `${sd.parts.source} config`, batch });
     const { setup, lora: spec } = applyLora(plain, { lora, seed: options.seed });
     const nulls = { [TEXT_INPUT]: enc.empty };
     const trainer = await openTrainer(setup, source, { ...options, batch }, { batch, trainable: spec ? LORA_TRAINABLE : undefined, nulls });
-    return new SdTrainer(trainer, sd, base, captionDataset(enc, n, `captions:${set.name}`), enc, plain.model, spec, ort, options);
+    return new SdTrainer(trainer, sd, base, captionDataset(enc, n, `captions:${set.name}`), enc, plain.model, spec, ort, options, reused);
   } catch (e) {
     await sd.release();
     throw e;

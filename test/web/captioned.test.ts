@@ -215,7 +215,7 @@ describe('web: captioned training of a Stable Diffusion folder (headless Chromiu
     for (const m of Object.values(res)) assert.ok(!m.includes('\n'), m);
   });
 
-  it('the demo page lora.html: dropped files train a LoRA with loss and progress, sample a prompt, download adapter.safetensors', async () => {
+  it('the demo page lora.html: dropped files train a LoRA with loss and progress, sample a prompt, download adapter.safetensors, keep and forget the encodings', async () => {
     const demo = await browser.context.newPage();
     const errors: string[] = [];
     demo.on('pageerror', (e) => errors.push(e.message));
@@ -230,6 +230,7 @@ describe('web: captioned training of a Stable Diffusion folder (headless Chromiu
     const pics = path.join(dir, 'site', 'pics');
     await demo.setInputFiles('#data-files', Array.from({ length: 8 }, (_, k) => [`p${k}.png`, `p${k}.txt`]).flat().map((f) => path.join(pics, f)));
     for (const [id, v] of [['rank', '4'], ['steps', '4'], ['batch', '2'], ['lr', '0.01'], ['resolution', '32'], ['sample-steps', '1']]) await demo.fill(`#${id}`, v);
+    await demo.check('#cache');
     await demo.click('#train');
     await demo.waitForFunction(() => /^Done: 4 steps, last loss \d/.test(document.getElementById('progress')!.textContent ?? ''), undefined, { timeout: 120_000 });
     assert.ok(await demo.isEnabled('#sample'));
@@ -246,6 +247,12 @@ describe('web: captioned training of a Stable Diffusion folder (headless Chromiu
     const adapter = decodeAdapter(fs.readFileSync((await download.path())!), 'adapter.safetensors');
     assert.equal(adapter.spec.rank, 4);
     assert.ok(adapter.tensors.size > 0);
+    // "Keep the encodings" stored them in IndexedDB; "Forget kept encodings" deletes the database.
+    const databases = () => demo.evaluate('indexedDB.databases().then((d) => d.map((x) => x.name))') as Promise<string[]>;
+    assert.deepEqual(await databases(), ['onnx-diffusion-encodings']);
+    await demo.click('#clear-cache');
+    await demo.waitForFunction(() => document.getElementById('progress')!.textContent === 'Kept encodings forgotten.');
+    assert.deepEqual(await databases(), []);
     assert.deepEqual(errors, []);
     await demo.close();
   });

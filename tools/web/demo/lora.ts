@@ -5,7 +5,7 @@
  * samples with the adapter and adapter.safetensors downloads. Built by tools/web/build.ts; tests
  * click through it (test/web/lora-page.test.ts). URL parameters: ?threads=N.
  */
-import { createTrainer, type SdTrainer, toImageData } from '../../../src/web';
+import { clearEncodingCache, createTrainer, type SdTrainer, toImageData } from '../../../src/web';
 import { drawLossCurve } from './loss-plot';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -61,7 +61,8 @@ async function train(): Promise<void> {
     const steps = num('steps');
     trainer = await createTrainer($<HTMLInputElement>('pipeline-url').value.trim(), {
       data, lora: num('rank'), steps, batch: num('batch'), lr: num('lr'), resolution: num('resolution'), condDropout: num('cond-dropout'),
-      seed: num('seed'), numThreads, onEncode: (p) => status(`Encoded ${p.done}/${p.total}: ${p.file}`, false, p.done / p.total),
+      seed: num('seed'), numThreads, cache: $<HTMLInputElement>('cache').checked,
+      onEncode: (p) => status(`Encoded ${p.done}/${p.total} (${p.reused} kept from before): ${p.file}`, false, p.done / p.total),
     });
     const t = trainer;
     const r = await t.fit({
@@ -118,6 +119,9 @@ ui.train.addEventListener('click', () => void train());
 ui.cancel.addEventListener('click', () => running?.abort());
 ui.sample.addEventListener('click', () => void sample());
 ui.download.addEventListener('click', download);
+$<HTMLButtonElement>('clear-cache').addEventListener('click', () => {
+  clearEncodingCache().then(() => status('Kept encodings forgotten.'), (e: Error) => status(e.message, true));
+});
 ui.files.addEventListener('change', () => setFiles(ui.files.files));
 ui.drop.addEventListener('dragover', (e) => { e.preventDefault(); ui.drop.classList.add('over'); });
 ui.drop.addEventListener('dragleave', () => ui.drop.classList.remove('over'));
