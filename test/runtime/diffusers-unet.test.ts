@@ -10,6 +10,7 @@ import type { Model, ValueInfo } from '../../src/onnx/ir';
 import { Tensor } from '../../src/onnx/tensor';
 import { fixture } from '../helpers/paths';
 import { loadModel as loadWebModel } from '../../src/web';
+import { maxAbsDiff } from '../helpers/close';
 
 const ref = (name: string) => decodeNpy(fs.readFileSync(fixture(`tiny-sd/reference/${name}`)), name);
 const f32 = (name: string) => npyToFloat32(ref(name));
@@ -17,13 +18,6 @@ const TINY = fixture('tiny-sd');
 const SIZE16 = { image: { size: 16 } };
 /** The tiny UNet's own schedule (SD 1.5's), for loading a bare variant file. */
 const BARE = { image: { channels: 4, size: 16 }, diffusion: { schedule: 'scaled-linear', betaStart: 0.00085, betaEnd: 0.012 } };
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 /** Step 0 of the reference run: batch 2 [uncond, cond], t = 751. */
 async function step0(model: DiffusionModel): Promise<number> {

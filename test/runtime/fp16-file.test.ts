@@ -33,20 +33,13 @@ import { loadModel as loadWebModel } from '../../src/web';
 import { cliInProcess } from '../helpers/cli';
 import { fixture } from '../helpers/paths';
 import { halfGraph, roundedGraph } from '../sd/half-export';
+import { maxAbs, maxAbsDiff } from '../helpers/close';
 
 const ref = (name: string) => npyToFloat32(decodeNpy(fs.readFileSync(fixture(`tiny-sd/reference/${name}.npy`)), name));
 /** The tiny UNet's own schedule (SD 1.5's), for loading it as a bare file. */
 const BARE = { image: { channels: 4, size: 16 }, diffusion: { schedule: 'scaled-linear', betaStart: 0.00085, betaEnd: 0.012 } };
 const TORCH = { onnx: fixture('torch-unet-16px.onnx'), json: fixture('torch-unet-16px.json') };
 const HALF_ULP = 2 ** -11;
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let k = 0; k < a.length; k++) m = Math.max(m, Math.abs(a[k] - b[k]));
-  return m;
-}
-const maxAbs = (a: ArrayLike<number>): number => maxAbsDiff(a, new Float32Array(a.length));
 
 /** Step 0 of the tiny-sd reference run: batch 2, t = 751, the reference's text embeddings. */
 function step0(model: DiffusionModel): Promise<Float32Array> {

@@ -16,15 +16,9 @@ import { OptionError } from '../../src/core/errors';
 import { decodeNpy, npyToFloat32 } from '../../src/data/npy';
 import { loadStableDiffusion } from '../../src/runtime/sd';
 import { writeHalfFolder, writeRoundedFolder } from './half-export';
+import { maxAbsDiff } from '../helpers/close';
 
 const SRC = path.join(__dirname, '..', 'fixtures', 'tiny-sd');
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let k = 0; k < a.length; k++) m = Math.max(m, Math.abs(a[k] - b[k]));
-  return m;
-}
 
 describe('LoRA training on a float16 Stable Diffusion folder', function () {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tiny-sd-fp16-train-'));

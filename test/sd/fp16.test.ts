@@ -36,19 +36,12 @@ import sharp from 'sharp';
 import { cliInProcess } from '../helpers/cli';
 import { writeHalfFolder, writeRoundedFolder } from './half-export';
 import { teacherForced } from './teacher-forced';
+import { maxAbs, maxAbsDiff } from '../helpers/close';
 
 const SRC = path.join(__dirname, '..', 'fixtures', 'tiny-sd');
 const ref = (name: string) => npyToFloat32(decodeNpy(fs.readFileSync(path.join(SRC, 'reference', `${name}.npy`)), name));
 const STEPS = 4;
 const HALF_ULP = 2 ** -11;
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let k = 0; k < a.length; k++) m = Math.max(m, Math.abs(a[k] - b[k]));
-  return m;
-}
-const maxAbs = (a: ArrayLike<number>): number => maxAbsDiff(a, new Float32Array(a.length));
 
 // the reference run: "a red shoe", 4 DDIM steps, guidance 7.5, the reference's starting latents, 16x16 latents
 const CALL = { prompt: 'a red shoe', steps: STEPS, guidance: 7.5, latents: ref('latents_init'), height: 128, width: 128 };

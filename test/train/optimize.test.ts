@@ -12,6 +12,7 @@ import { NodeSession } from '../../src/runtime/node';
 import { eliminateCommonSubexpressions, eliminateDeadNodes, fuseSiluBackward, optimizeStepGraph } from '../../src/train/optimize';
 import { flattenParams } from '../../src/train/params';
 import { buildStepGraph } from '../../src/train/step-graph';
+import { maxAbsDiff } from '../helpers/close';
 
 const fixture = resolve(__dirname, '../fixtures/torch-unet-16px.onnx');
 const count = (g: Graph, op: string) => g.nodes.filter((n) => n.opType === op).length;
@@ -21,13 +22,6 @@ async function run(model: Model, feeds: Record<string, Tensor>): Promise<Record<
   const out = await s.run(feeds);
   await s.release();
   return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
-  return d;
 }
 
 /** A graph over input x [2, 3] built by `f`, with its outputs. */

@@ -18,16 +18,10 @@ import { buildWeb } from '../../tools/web/build';
 import { serveStatic, type StaticServer } from '../../tools/web/serve';
 import { fixture } from '../helpers/paths';
 import { writeHalfFolder, writeRoundedFolder } from '../sd/half-export';
+import { maxAbsDiff } from '../helpers/close';
 
 const SRC = fixture('tiny-sd');
 const refF = (name: string) => npyToFloat32(decodeNpy(fs.readFileSync(path.join(SRC, 'reference', name)), name));
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let k = 0; k < a.length; k++) m = Math.max(m, Math.abs(a[k] - b[k]));
-  return m;
-}
 
 describe('web entry: a float16 Stable Diffusion folder (headless Chromium)', function () {
   this.timeout(240_000);

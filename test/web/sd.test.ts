@@ -13,18 +13,12 @@ import { launchChromium, type Browser } from '../../tools/web/browser';
 import { buildWeb } from '../../tools/web/build';
 import { serveStatic, type StaticServer } from '../../tools/web/serve';
 import { fixture } from '../helpers/paths';
+import { maxAbsDiff } from '../helpers/close';
 
 const DIR = fixture('tiny-sd');
 const REF = path.join(DIR, 'reference');
 const refF = (name: string) => npyToFloat32(decodeNpy(fs.readFileSync(path.join(REF, name)), name));
 const PER = 4 * 16 * 16;
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let k = 0; k < a.length; k++) m = Math.max(m, Math.abs(a[k] - b[k]));
-  return m;
-}
 
 /** Each step's latents to 1e-4 and the NCHW image in [-1, 1] against image.npy (NHWC in [0, 1]) to 1e-3. */
 function checkAgainstReference(steps: ArrayLike<number>[], images: ArrayLike<number>): void {

@@ -15,6 +15,7 @@ import {
 } from '../../../src/diffusion/schedulers';
 import { diffusionConfigFromScheduler } from '../../../src/core/diffusers-config';
 import { ConfigError, OptionError } from '../../../src/core/errors';
+import { maxAbsDiff } from '../../helpers/close';
 
 const FIX = path.join(__dirname, '..', '..', 'fixtures');
 const REFS = path.join(FIX, 'schedulers');
@@ -33,13 +34,6 @@ const model = (x: Float32Array, t: number) => x.map((v) => 0.5 * Math.tanh(v) + 
 function fixedNoise(draws: Float32Array): NoiseSource {
   let i = 0;
   return { normalArray: (n: number) => draws.slice(i * n, ++i * n) };
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let k = 0; k < a.length; k++) m = Math.max(m, Math.abs(a[k] - b[k]));
-  return m;
 }
 
 /** Every step's latents, through the loop body the project's samplers share (samplers/loop.ts runTimesteps). */

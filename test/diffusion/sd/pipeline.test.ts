@@ -14,19 +14,13 @@ import { pipeline } from '../../../src';
 import { ClipTokenizer } from '../../../src/diffusion/sd/tokenizer';
 import { DiffusionError, FileFormatError, OptionError } from '../../../src/core/errors';
 import { onnx } from '../../../src/onnx/onnx-proto';
+import { maxAbsDiff } from '../../helpers/close';
 
 const DIR = path.join(__dirname, '..', '..', 'fixtures', 'tiny-sd');
 const REF = path.join(DIR, 'reference');
 const ref = (name: string) => decodeNpy(fs.readFileSync(path.join(REF, name)), name);
 const refF = (name: string) => npyToFloat32(ref(name));
 const PER = 4 * 16 * 16;
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let k = 0; k < a.length; k++) m = Math.max(m, Math.abs(a[k] - b[k]));
-  return m;
-}
 
 /** A copy of the fixture folder by symlinks, minus `drop` (relative paths), for error cases. */
 const made: string[] = [];
