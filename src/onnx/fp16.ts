@@ -8,13 +8,14 @@
  * (relative error at most 2^-11 per weight, measured on the samples by `evaluate`).
  */
 import { DiffusionError } from '../core/errors';
+import { WEIGHTS_DTYPE_KEY } from './metadata';
 import { Graph, Model, Node } from './ir';
 import { floatToHalf, halfToFloat, Tensor } from './tensor';
 
 /** Suffix of the stored float16 copy of an initializer; the Cast writes the original name. */
 export const HALF_SUFFIX = '__fp16';
 /** Metadata key recording the storage precision of the weights. */
-export const WEIGHTS_DTYPE_KEY = 'onnx_diffusion.weights_dtype';
+export { WEIGHTS_DTYPE_KEY };
 
 export interface HalfWeightsOptions {
   /** Initializers with fewer elements stay float32 (scalars and schedule constants). Default 16. */

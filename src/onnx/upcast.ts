@@ -16,8 +16,6 @@
 import { DiffusionError } from '../core/errors';
 import { checkSpan, externalRefFromProto, isExternal } from './external-data';
 import { onnx } from './onnx-proto';
-import { readMetadata } from './metadata';
-import { WEIGHTS_DTYPE_KEY } from './fp16';
 import type { Graph, Model, Node } from './ir';
 import { halfToFloat, Tensor, type DType } from './tensor';
 
@@ -93,17 +91,7 @@ export function hasFloat16(model: onnx.IModelProto): boolean {
   return inGraph(model.graph);
 }
 
-/**
- * Whether the model stores float16 weights that it computes with (a float16 export): what
- * precision 'float32' widens for a single model file. Not the project's half-weight storage
- * (onnx/fp16.ts: Casts at the top widen them, and ORT folds those), nor a float32 model with only a
- * float16 input (it computes in float32 already; widening would copy all its weights for nothing).
- * @internal
- */
-export function hasFloat16Weights(bytes: Uint8Array, source: string): boolean {
-  if (readMetadata(bytes, source)[WEIGHTS_DTYPE_KEY] === 'float16') return false;
-  return (onnx.ModelProto.decode(bytes).graph?.initializer ?? []).some((t) => t.dataType === FLOAT16);
-}
+export { hasFloat16Weights } from './metadata';
 
 /** Rewrites `model` (in place) so that it computes in float32 wherever it computed in float16. @internal */
 export function upcastFloat16(model: onnx.IModelProto, io: UpcastIo): UpcastReport {

@@ -12,7 +12,7 @@ import type { RgbaImage } from '../image/pixels';
 import { DiffusionModel } from '../runtime/model';
 import { imagePipeline, type ImagePipeline } from '../diffusion/image-pipeline';
 import { resolvePrecision, type Precision } from '../diffusion/sd/load';
-import { hasFloat16Weights, upcastModelBytes } from '../onnx/upcast';
+import { hasFloat16Weights } from '../onnx/metadata';
 import type { InferenceSession } from 'onnxruntime-common';
 import { type Backend, checkWebLoadOptions, type FetchModelOptions, type ModelSource, openRuntime, readBytes, type WebRuntimeOptions } from './runtime';
 
@@ -63,7 +63,8 @@ export async function loadModel(source: ModelSource, options: WebLoadOptions = {
   const { ort, backend, sessionOptions } = await openRuntime(options);
   const precision = resolvePrecision(options.precision, backend === 'webgpu');
   const widened = precision === 'float32' && hasFloat16Weights(bytes, name)
-    ? await upcastModelBytes(bytes, name, async (location) => externalFile(sessionOptions, location, name))
+    // the widening pass (protobuf code) is loaded only for a float16 model: a sampling page's bundle stays light
+    ? await (await import('../onnx/upcast.js')).upcastModelBytes(bytes, name, async (location: string) => externalFile(sessionOptions, location, name))
     : undefined;
   const model = await DiffusionModel.create(ort, widened ?? bytes, { config: options.config, sessionOptions, source: name });
   backends.set(model, backend);
