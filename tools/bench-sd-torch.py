@@ -8,13 +8,7 @@ config, random weights), batch 2 (classifier-free guidance), float32, CPU.
 Needs the diffusers source and the export stubs (DIFFUSERS_SRC, DIFFUSERS_STUBS; not in this repository).
 """
 import argparse, os, sys, time
-
-def _need(var):
-    if not os.environ.get(var):
-        sys.exit(f"set {var}: the diffusers v0.27.2 source (DIFFUSERS_SRC, its src/ folder) and the export stubs "
-                 "(DIFFUSERS_STUBS) of the team's diffusers export tools")
-    return os.environ[var]
-sys.path[:0] = [_need("DIFFUSERS_STUBS"), _need("DIFFUSERS_SRC")]
+import diffusers_path  # noqa: F401,E402  (DIFFUSERS_SRC, DIFFUSERS_STUBS first on sys.path)
 import torch
 from diffusers import UNet2DConditionModel
 

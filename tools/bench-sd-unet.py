@@ -13,14 +13,7 @@ DIFFUSERS_SRC and DIFFUSERS_STUBS (both required), as the team's export.py takes
 """
 import argparse, os, resource, sys, time
 
-def _need(var):
-    if not os.environ.get(var):
-        sys.exit(f"set {var}: the diffusers v0.27.2 source (DIFFUSERS_SRC, its src/ folder) and the export stubs "
-                 "(DIFFUSERS_STUBS) of the team's diffusers export tools")
-    return os.environ[var]
-SRC = _need("DIFFUSERS_SRC")
-STUBS = _need("DIFFUSERS_STUBS")
-sys.path[:0] = [STUBS, SRC]
+import diffusers_path  # noqa: F401,E402  (DIFFUSERS_SRC, DIFFUSERS_STUBS first on sys.path)
 
 import torch  # noqa: E402
 from diffusers import UNet2DConditionModel  # noqa: E402

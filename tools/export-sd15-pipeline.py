@@ -39,16 +39,7 @@ Memory: about 3 GB at the peak (the VAE decoder's trace at 512x512). Run it unde
 """
 import argparse, json, os, shutil, sys, time
 from pathlib import Path
-
-
-def _need(var):
-    if not os.environ.get(var):
-        sys.exit(f"set {var}: the diffusers v0.27.2 source (DIFFUSERS_SRC, its src/ folder) and the export stubs "
-                 "(DIFFUSERS_STUBS) of the team's diffusers export tools")
-    return os.environ[var]
-
-
-sys.path[:0] = [_need("DIFFUSERS_STUBS"), _need("DIFFUSERS_SRC")]
+import diffusers_path  # noqa: F401,E402  (DIFFUSERS_SRC, DIFFUSERS_STUBS first on sys.path)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402

@@ -10,13 +10,7 @@ peft key diffusers ends with. Run by hand with Debian's python3:
 import json
 import os
 import sys
-
-def _need(var):
-    if not os.environ.get(var):
-        sys.exit(f"set {var}: the diffusers v0.27.2 source (DIFFUSERS_SRC, its src/ folder) and the export stubs "
-                 "(DIFFUSERS_STUBS) of the team's diffusers export tools")
-    return os.environ[var]
-sys.path[:0] = [_need("DIFFUSERS_STUBS"), _need("DIFFUSERS_SRC")]
+import diffusers_path  # noqa: F401,E402  (DIFFUSERS_SRC, DIFFUSERS_STUBS first on sys.path)
 import torch  # noqa: E402
 from diffusers.loaders.lora_conversion_utils import _convert_kohya_lora_to_diffusers  # noqa: E402
 from diffusers.utils.state_dict_utils import convert_unet_state_dict_to_peft  # noqa: E402

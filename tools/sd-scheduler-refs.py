@@ -18,12 +18,7 @@ diffusers export tools; numpy and torch from Debian's python3.
 import json, os, sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-def _need(var):
-    if not os.environ.get(var):
-        sys.exit(f"set {var}: the diffusers v0.27.2 source (DIFFUSERS_SRC, its src/ folder) and the export stubs "
-                 "(DIFFUSERS_STUBS) of the team's diffusers export tools")
-    return os.environ[var]
-sys.path[:0] = [_need("DIFFUSERS_STUBS"), _need("DIFFUSERS_SRC")]
+import diffusers_path  # noqa: F401,E402  (DIFFUSERS_SRC, DIFFUSERS_STUBS first on sys.path)
 
 import types
 import numpy as np

@@ -10,7 +10,7 @@ import { DiffusionError, FileFormatError, OptionError } from '../core/errors';
 import { readImage } from '../image/read';
 import { ortNode } from './ort-node';
 import { sessionOptions, type SessionOptions } from './node';
-import { openStableDiffusion, resolvePrecision, withUnopenedUnet, type FolderAccess, type Precision } from '../diffusion/sd/load';
+import { openStableDiffusion, resolvePrecision, withUnetBytes, withUnopenedUnet, type FolderAccess, type Precision } from '../diffusion/sd/load';
 import { readModelHeader } from './model-files';
 import { float32Session } from './float32-session';
 import type { SdOrt, SdResult, StableDiffusion, StableDiffusionOptions } from '../diffusion/sd/pipeline';
@@ -106,13 +106,7 @@ export async function loadStableDiffusion(dir: string, options: LoadStableDiffus
   const folder = nodeFolder(dir, options);
   // With an adapter (train --lora on captions: data), the UNet session runs the merged weights.
   const unet = options.lora !== undefined ? unetWithLora(dir, options.lora) : undefined;
-  const withLora = (rel: string, bytes?: Uint8Array) => bytes ?? (rel === 'unet/model.onnx' ? unet : undefined);
-  const up = folder.float32Session;
-  const access: FolderAccess = unet ? {
-    ...folder,
-    session: (rel, bytes) => folder.session(rel, withLora(rel, bytes)),
-    ...(up ? { float32Session: (rel: string, bytes?: Uint8Array) => up(rel, withLora(rel, bytes)) } : {}),
-  } : folder;
+  const access = unet ? withUnetBytes(folder, unet) : folder;
   const opened = options.openUnet === false ? withUnopenedUnet(access, readModelHeader(path.join(dir, 'unet', 'model.onnx')).model) : access;
   const sd = await openStableDiffusion(opened, ortNode() as unknown as SdOrt);
   const call = async (o: NodeStableDiffusionOptions): Promise<SdResult> => {

@@ -7,7 +7,7 @@
 import type { InferenceSession } from 'onnxruntime-common';
 import { DiffusionError, OptionError } from '../core/errors';
 import { onnx } from '../onnx/onnx-proto';
-import { openStableDiffusion, resolvePrecision, type FolderAccess, type Precision } from '../diffusion/sd/load';
+import { openStableDiffusion, resolvePrecision, withUnetBytes, type FolderAccess, type Precision } from '../diffusion/sd/load';
 import { StableDiffusion, type SdOrt, type SdResult, type StableDiffusionOptions } from '../diffusion/sd/pipeline';
 import { decodeAdapter, type LoraAdapter, mergeLora } from '../nn/lora';
 import { checkLocation, checkSpan, externalRefs } from '../onnx/external-data';
@@ -169,17 +169,6 @@ async function adapterOf(lora: NonNullable<WebStableDiffusionOptions['lora']>, u
   }
   if (typeof lora === 'object' && lora !== null && 'spec' in lora && 'tensors' in lora) return lora;
   throw new OptionError('lora', 'expected safetensors bytes (Uint8Array), the URL of an adapter file, or a decoded adapter');
-}
-
-/** The folder, its UNet session made from `unet` bytes instead of its own file. */
-function withUnetBytes(folder: FolderAccess, unet: Uint8Array): FolderAccess {
-  const pick = (rel: string, given?: Uint8Array) => (rel === 'unet/model.onnx' ? given ?? unet : given);
-  const float32Session = folder.float32Session;
-  return {
-    ...folder,
-    session: (rel, given) => folder.session(rel, pick(rel, given)),
-    ...(float32Session ? { float32Session: (rel: string, given?: Uint8Array) => float32Session(rel, pick(rel, given)) } : {}),
-  };
 }
 
 function asPipeline(sd: StableDiffusion, url: string, dispose: () => Promise<void>): WebStableDiffusionPipeline {

@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { decodeNpy, encodeNpy, npyToFloat32 } from '../../src/data/npy';
 import type { NpyArray } from '../../src/data/npy';
+import { npyWithHeader } from '../../tools/fuzz/edges';
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s, 'hex'));
 // Written by numpy 1.x (np.lib.format.write_array), an independent reference.
@@ -60,14 +61,7 @@ describe('.npy reader and writer', () => {
   });
 
   it('parses the header by its grammar: a \'descr\' inside another key\'s string is not the dtype (issue 26)', () => {
-    const npy = (header: string, data: Uint8Array) => {
-      const b = Buffer.alloc(10 + header.length + data.length);
-      b.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
-      b.writeUInt16LE(header.length, 8);
-      b.write(header, 10, 'latin1');
-      b.set(data, 10 + header.length);
-      return b;
-    };
+    const npy = npyWithHeader;
     const f8 = new Uint8Array(Float64Array.of(1.5, -2.25).buffer);
     // The regex reader took the first 'descr' it saw: this <f8 data was read as four float32s.
     const tricky = npy(`{'note': "'descr': '<f4', ", 'descr': '<f8', 'fortran_order': False, 'shape': (2,), }`, f8);

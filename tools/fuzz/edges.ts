@@ -41,7 +41,8 @@ function safetensors(header: unknown, data: Uint8Array = new Uint8Array(16)): Ui
   return b;
 }
 
-function npyWithHeader(header: string, data: Uint8Array): Uint8Array {
+/** A version-1 .npy file with `header` taken as given (any text, well-formed or not) and `data`. */
+export function npyWithHeader(header: string, data: Uint8Array): Uint8Array {
   const b = Buffer.alloc(10 + header.length + data.length);
   b.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
   b.writeUInt16LE(header.length, 8);

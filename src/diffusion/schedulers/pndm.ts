@@ -6,24 +6,12 @@
  * The Runge-Kutta warm-up (`skip_prk_steps: false`) is refused by name. When the key is absent
  * (e.g. swapping from a DDIM config) it is true, as in SD's own config.
  */
-import type { Prediction } from '../../core/diffusion-config';
-import { OptionError } from '../../core/errors';
-import { addNoiseVp } from './ddim';
-import { alphasCumprod32, checkSteps, key, readSchedulerSource, spacedTimesteps } from './common';
-import type { Scheduler } from './types';
+import { key, readSchedulerSource } from './common';
+import { DiscreteVpScheduler } from './ddim';
 
-export class PndmScheduler implements Scheduler {
+export class PndmScheduler extends DiscreteVpScheduler {
   readonly name = 'pndm';
-  readonly order = 1;
-  readonly initNoiseSigma = 1;
-  readonly trainTimesteps: number;
-  timesteps: Float64Array = new Float64Array(0);
-  private readonly alphasCumprod: Float64Array;
   private readonly finalAlphaCumprod: number;
-  private readonly prediction: Prediction;
-  private readonly spacing;
-  private readonly stepsOffset: number;
-  private steps = 0;
   /** The last four eps estimates (PLMS history), newest last. */
   private ets: Float32Array[] = [];
   private counter = 0;
@@ -40,19 +28,14 @@ export class PndmScheduler implements Scheduler {
       src.check.fail('skip_prk_steps', 'false (Runge-Kutta warm-up) is not supported; set it to true (Stable Diffusion\'s PNDM config)');
     }
     if (d.prediction === 'x0') src.check.fail('prediction_type', '"sample" is not supported by PNDM (expected epsilon|v_prediction)');
-    this.trainTimesteps = d.timesteps;
-    this.alphasCumprod = alphasCumprod32(d);
+    super(d);
     this.finalAlphaCumprod = d.setAlphaToOne ? 1 : this.alphasCumprod[0];
-    this.prediction = d.prediction;
-    this.spacing = d.timestepSpacing ?? 'leading';
-    this.stepsOffset = d.stepsOffset ?? 0;
   }
 
   setTimesteps(steps: number): void {
-    checkSteps(steps, this.trainTimesteps);
-    this.steps = steps;
+    super.setTimesteps(steps);
     // Ascending diffusers `_timesteps`; PLMS visits [..., t_1, t_1, t_0] reversed: the first twice.
-    const asc = spacedTimesteps(this.spacing, this.trainTimesteps, steps, this.stepsOffset, true).reverse();
+    const asc = this.timesteps.slice().reverse();
     const plms = [...asc.subarray(0, steps - 1), ...asc.subarray(Math.max(0, steps - 2), steps - 1), asc[steps - 1]].reverse();
     this.timesteps = Float64Array.from(plms);
     this.ets = [];
@@ -60,14 +43,10 @@ export class PndmScheduler implements Scheduler {
     this.curSample = null;
   }
 
-  scaleModelInput(sample: Float32Array): Float32Array {
-    return sample;
-  }
-
   step(modelOutput: Float32Array, t: number, sample: Float32Array): Float32Array {
-    if (this.steps === 0) throw new OptionError('steps', 'not set: call setTimesteps(n) before step()');
-    const ratio = Math.floor(this.trainTimesteps / this.steps);
-    let prevT = t - ratio;
+    const { prevT: first } = this.alphaAndPrevious(t);
+    const ratio = t - first;
+    let prevT = first;
     if (this.counter !== 1) {
       this.ets = this.ets.slice(-3);
       this.ets.push(modelOutput);
@@ -107,9 +86,5 @@ export class PndmScheduler implements Scheduler {
       out[k] = cx * x[k] - ((aPrev - a) * eps) / denom;
     }
     return out;
-  }
-
-  addNoise(x0: Float32Array, noise: Float32Array, t: number): Float32Array {
-    return addNoiseVp(this.alphasCumprod, x0, noise, t);
   }
 }

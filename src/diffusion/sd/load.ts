@@ -67,6 +67,20 @@ export function withUnopenedUnet(folder: FolderAccess, unet: Model): FolderAcces
 }
 
 /**
+ * The folder whose UNet session is made from `unet` (ONNX bytes with weights inline, e.g. an
+ * adapter merged in) instead of its own file, through either session maker. @internal
+ */
+export function withUnetBytes(folder: FolderAccess, unet: Uint8Array): FolderAccess {
+  const pick = (rel: string, bytes?: Uint8Array) => bytes ?? (rel === UNET ? unet : undefined);
+  const f32 = folder.float32Session;
+  return {
+    ...folder,
+    session: (rel, bytes) => folder.session(rel, pick(rel, bytes)),
+    ...(f32 ? { float32Session: (rel: string, bytes?: Uint8Array) => f32(rel, pick(rel, bytes)) } : {}),
+  };
+}
+
+/**
  * How float16 parts run: 'float32' widens them to float32 when their sessions are made, 'float16'
  * runs them as exported, 'auto' (the default) picks by execution provider: float16 on CUDA and
  * WebGPU, which have float16 kernels; float32 on the CPU and wasm ones, where ONNX Runtime would
